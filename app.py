@@ -1,0 +1,69 @@
+"""WSGI entry: ``gunicorn app:app`` and ``flask --app app …``; the factory wires both packages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ivr import api, voice
+from ivr.cli import orders, tokens
+from ivr.config import check_settings, development_secret, settings_from_env
+from ivr.extensions import db, migrate
+from ivr.menu import load_menu
+from ivr.wiring import Hotline
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the hotline app from the environment, with ``overrides`` on top (for tests)."""
+    app = Flask(__name__)
+    app.config.update(settings_from_env())
+    app.config.update(overrides or {})
+    check_settings(app.config)
+    data_dir = Path(app.config["HOTLINE_DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = development_secret(data_dir)
+    app.config["MAX_CONTENT_LENGTH"] = app.config["HOTLINE_MAX_REQUEST_BYTES"]
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if app.config["HOTLINE_TRUST_PROXY"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    # A broken menu stops start-up here, with the file, line and node in the message.
+    app.extensions["hotline"] = Hotline(menu=load_menu(app.config["HOTLINE_MENU"]))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    app.register_blueprint(voice.bp)
+    app.register_blueprint(api.bp)
+    for group in (tokens, orders):
+        app.cli.add_command(group)
+    app.register_error_handler(HTTPException, http_error)
+    return app
+
+
+def http_error(exc: HTTPException) -> Response:
+    """Errors outside the blueprints: JSON under /api, plain text elsewhere."""
+    if request.path.startswith("/api/"):
+        return api.error_response(exc.code or 500, exc.description or exc.name)
+    return Response(f"{exc.code} {exc.name}: {exc.description}\n", exc.code, mimetype="text/plain")
+
+
+def __getattr__(name: str) -> Flask:
+    # Built on first use, not at import: tests import create_app without reading the environment.
+    if name in {"app", "application"}:
+        globals()[name] = create_app()
+        return globals()[name]
+    raise AttributeError(name)
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,1 @@
+"""Calls: menu, queues, agents, call log."""

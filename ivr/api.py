@@ -1,0 +1,196 @@
+"""The JSON API under /api/v1: call records for other systems, behind bearer tokens."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import logging
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, g, jsonify, request
+from sqlalchemy import Select, and_, or_, select
+from werkzeug.exceptions import HTTPException
+
+from ivr.extensions import db
+from ivr.models import Call, CallEvent, Outcome
+from ivr.tokens import check_token
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class ApiError(Exception):
+    """An error answered as JSON: ``{"error": {"status": …, "message": …}}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_response(status: int, message: str) -> Response:
+    """The one shape every API error takes."""
+    response = jsonify({"error": {"status": status, "message": message}})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="hotline"'
+    return response
+
+
+@bp.errorhandler(Exception)
+def api_error(exc: Exception) -> Response:
+    """Every failure under /api/v1 is JSON, and a 500 says no more than that."""
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.message)
+    if isinstance(exc, HTTPException):
+        return error_response(exc.code or 500, exc.description or exc.name)
+    log.exception("API request %s failed", request.path)
+    db.session.rollback()
+    return error_response(500, "internal error; the details are in the server log")
+
+
+def token_required(view: F) -> F:
+    """Refuse requests without a live ``Authorization: Bearer`` token."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "send Authorization: Bearer <token> (flask tokens create NAME)")
+        row = check_token(db.session, token.strip())
+        if row is None:
+            raise ApiError(401, "the token is unknown or revoked")
+        g.api_token = row
+        return view(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
+
+
+def iso(value: datetime | None) -> str | None:
+    """A UTC timestamp in ISO 8601 with a Z."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def call_json(call: Call) -> dict[str, Any]:
+    """A call as the API shows it."""
+    return {
+        "sid": call.sid,
+        "from": call.from_number,
+        "to": call.to_number,
+        "caller_name": call.caller_name,
+        "direction": call.direction,
+        "status": call.status,
+        "started_at": iso(call.started_at),
+        "ended_at": iso(call.ended_at),
+        "duration": call.duration,
+        "language": call.language,
+        "menu_path": call.path,
+        "outcome": call.outcome,
+    }
+
+
+def event_json(event: CallEvent) -> dict[str, Any]:
+    """A call event as the API shows it."""
+    return {"at": iso(event.at), "kind": event.kind, "node": event.node, "detail": event.detail}
+
+
+def parse_when(name: str, *, end_of_day: bool = False) -> datetime | None:
+    """A date or datetime filter from the query string (dates are whole UTC days)."""
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            moment = datetime.combine(day, time.max if end_of_day else time.min, UTC)
+        else:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"{name} must be a date (2026-11-24) or an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def encode_cursor(call: Call) -> str:
+    """An opaque cursor pointing after ``call`` in newest-first order."""
+    raw = f"{call.started_at.astimezone(UTC).isoformat()}|{call.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Undo ``encode_cursor``; a 400 for anything we did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        started, _, ident = raw.partition("|")
+        moment = datetime.fromisoformat(started)
+        if moment.tzinfo is None:
+            raise ValueError
+        return moment, int(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(400, "cursor is not one this API returned") from None
+
+
+def limit_arg() -> int:
+    """The page size asked for, within bounds."""
+    raw = request.args.get("limit", str(DEFAULT_LIMIT))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def filter_calls(query: Select[tuple[Call]]) -> Select[tuple[Call]]:
+    """Apply the list filters: since, until, number, outcome, status, language."""
+    since, until = parse_when("since"), parse_when("until", end_of_day=True)
+    if since:
+        query = query.where(Call.started_at >= since)
+    if until:
+        query = query.where(Call.started_at <= until)
+    if number := request.args.get("number"):
+        query = query.where(or_(Call.from_number == number, Call.to_number == number))
+    if outcome := request.args.get("outcome"):
+        if outcome not in {o.value for o in Outcome}:
+            raise ApiError(400, "outcome must be one of " + ", ".join(o.value for o in Outcome))
+        query = query.where(Call.outcome == outcome)
+    if status := request.args.get("status"):
+        query = query.where(Call.status == status[:32])
+    if language := request.args.get("language"):
+        query = query.where(Call.language == language[:16])
+    return query
+
+
+@bp.get("/calls")
+@token_required
+def list_calls() -> Response:
+    """Calls, newest first, a page at a time (``next_cursor`` fetches the next page)."""
+    limit = limit_arg()
+    query = filter_calls(select(Call))
+    if cursor := request.args.get("cursor"):
+        started, ident = decode_cursor(cursor)
+        query = query.where(
+            or_(Call.started_at < started, and_(Call.started_at == started, Call.id < ident))
+        )
+    rows = db.session.scalars(
+        query.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit + 1)
+    ).all()
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
+    return jsonify({"data": [call_json(c) for c in page], "next_cursor": next_cursor})
+
+
+@bp.get("/calls/<sid>")
+@token_required
+def get_call(sid: str) -> Response:
+    """One call with its events in order."""
+    call = db.session.scalar(select(Call).where(Call.sid == sid[:64]))
+    if call is None:
+        raise ApiError(404, f"no call {sid[:64]}")
+    events = db.session.scalars(
+        select(CallEvent).where(CallEvent.call_id == call.id).order_by(CallEvent.at, CallEvent.id)
+    ).all()
+    return jsonify({**call_json(call), "events": [event_json(e) for e in events]})

@@ -1,0 +1,93 @@
+"""Configuration from the environment, with safe defaults for one machine."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MENU = Path(__file__).with_name("menu.yaml")
+DEFAULT_TWILIO_API = "https://api.twilio.com"
+
+REQUIRED_IN_PRODUCTION = ("TWILIO_AUTH_TOKEN", "SECRET_KEY", "PUBLIC_BASE_URL")
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a service that may start."""
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read every setting the service knows from ``env`` (``os.environ`` by default)."""
+    env = os.environ if env is None else env
+    mode = (env.get("HOTLINE_ENV") or "production").strip().lower()
+    if mode not in {"production", "development"}:
+        raise ConfigError(f"HOTLINE_ENV must be 'production' or 'development', not {mode!r}")
+    data_dir = Path(env.get("HOTLINE_DATA_DIR") or "data").resolve()
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'hotline.sqlite'}"
+    # Heroku-style URLs name the old driver; SQLAlchemy 2 wants an explicit one.
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+
+    settings: dict[str, Any] = {
+        "HOTLINE_ENV": mode,
+        "HOTLINE_DATA_DIR": str(data_dir),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": env.get("SECRET_KEY", ""),
+        "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "").rstrip("/"),
+        "HOTLINE_TRUST_PROXY": _flag(env.get("HOTLINE_TRUST_PROXY")),
+        "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID", ""),
+        "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
+        "TWILIO_API_BASE_URL": (env.get("TWILIO_API_BASE_URL") or DEFAULT_TWILIO_API).rstrip("/"),
+        "HOTLINE_MENU": env.get("HOTLINE_MENU") or str(DEFAULT_MENU),
+        "ORDER_LOOKUP_URL": env.get("ORDER_LOOKUP_URL", ""),
+        "ORDER_LOOKUP_TOKEN": env.get("ORDER_LOOKUP_TOKEN", ""),
+        "ORDER_LOOKUP_TIMEOUT": _number(env, "ORDER_LOOKUP_TIMEOUT", 3.0),
+        "HOTLINE_MAX_REQUEST_BYTES": int(_number(env, "HOTLINE_MAX_REQUEST_BYTES", 64 * 1024)),
+        "VOSK_MODEL": env.get("VOSK_MODEL", ""),
+    }
+    settings.update({k: v for k, v in env.items() if k.startswith("VOSK_MODEL_")})
+    return settings
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse a production start that would leave webhooks or sessions unprotected."""
+    if settings["HOTLINE_ENV"] != "production":
+        return
+    missing = [name for name in REQUIRED_IN_PRODUCTION if not settings.get(name)]
+    if missing:
+        raise ConfigError(
+            "refusing to start in production without " + ", ".join(missing) + "; set them, or "
+            "set HOTLINE_ENV=development to try the service locally"
+        )
+    if not settings["PUBLIC_BASE_URL"].startswith(("https://", "http://")):
+        raise ConfigError("PUBLIC_BASE_URL must be the full URL Twilio calls, e.g. https://…")
+
+
+def development_secret(data_dir: Path) -> str:
+    """A stable per-installation secret for development mode, kept in the data folder."""
+    path = data_dir / "dev-secret-key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

@@ -1,0 +1,204 @@
+"""Twilio's voice webhooks: thin views that hand the call to the flow and log what it did."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, request, url_for
+from sqlalchemy import select
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
+
+from ivr.calls import open_call, record_failure, record_status, record_turn
+from ivr.extensions import db, utcnow
+from ivr.flow import Context, Flow, Lookup, error_turn
+from ivr.models import Call
+from ivr.orders import find_order_in_table, find_order_over_http
+from ivr.twiml import last_resort
+from ivr.webhooks import CALL_STATUS, call_facts, field, int_arg, twilio_webhook
+from ivr.wiring import hotline
+
+log = logging.getLogger(__name__)
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+MAX_STEP = 10_000
+
+
+def external_url(endpoint: str, **values: object) -> str:
+    """A URL for Twilio: absolute on PUBLIC_BASE_URL when configured, else a relative path."""
+    path = url_for(endpoint, **values)
+    return current_app.config["PUBLIC_BASE_URL"] + path
+
+
+class UrlLinks:
+    """The flow's URLs, built with url_for."""
+
+    def node(self, node_id: str, *, lang: str | None, step: int, after_error: bool = False) -> str:
+        """URL that enters a node."""
+        err = 1 if after_error else None
+        return external_url("voice.enter_node", node_id=node_id, lang=lang, s=step, err=err)
+
+    def input(self, node_id: str, *, lang: str | None, step: int, attempt: int) -> str:
+        """URL that receives the caller's keys at a node."""
+        return external_url("voice.node_input", node_id=node_id, lang=lang, s=step, a=attempt)
+
+
+def twiml(response: VoiceResponse) -> Response:
+    """A TwiML document as an HTTP response."""
+    return Response(str(response), mimetype="text/xml")
+
+
+def order_lookup() -> Lookup:
+    """The order lookup the deployment chose: the shop's endpoint, or the imported table."""
+    config = current_app.config
+    if config["ORDER_LOOKUP_URL"]:
+        return find_order_over_http(
+            config["ORDER_LOOKUP_URL"],
+            timeout=config["ORDER_LOOKUP_TIMEOUT"],
+            token=config["ORDER_LOOKUP_TOKEN"],
+        )
+    return find_order_in_table(db.session)
+
+
+def _flow(call: Call, step: int) -> Flow:
+    wiring = hotline()
+    context = Context(
+        menu=wiring.menu,
+        links=UrlLinks(),
+        step=step,
+        caller=call.from_number,
+        now=utcnow(),
+        find_order=order_lookup(),
+        find_case=wiring.find_case,
+        handlers=wiring.handlers,
+    )
+    return Flow(context, request.args.get("lang") or call.language)
+
+
+def _node_id(node_id: str) -> str | None:
+    return node_id if node_id in hotline().menu.nodes else None
+
+
+@bp.post("/incoming")
+@twilio_webhook
+def incoming() -> Response:
+    """A call comes in: log it and play the first node."""
+    call = open_call(db.session, call_facts())
+    flow = _flow(call, 0)
+    flow.log("incoming", None, **{"from": call.from_number, "to": call.to_number})
+    turn = flow.enter(hotline().menu.start)
+    record_turn(db.session, call, 0, turn)
+    db.session.commit()
+    return twiml(turn.response)
+
+
+@bp.post("/node/<node_id>")
+@twilio_webhook
+def enter_node(node_id: str) -> Response:
+    """Play a node that an earlier answer redirected to."""
+    call = open_call(db.session, call_facts())
+    step = int_arg("s", 1, low=1, high=MAX_STEP)
+    flow = _flow(call, step)
+    known = _node_id(node_id)
+    if known is None:
+        # The menu changed under a call in progress: start it again rather than fail.
+        flow.log("unknown_node", None, node=node_id[:64])
+    turn = flow.enter(known or hotline().menu.start)
+    record_turn(db.session, call, step, turn)
+    db.session.commit()
+    return twiml(turn.response)
+
+
+@bp.post("/input/<node_id>")
+@twilio_webhook
+def node_input(node_id: str) -> Response:
+    """The caller answered a prompt (or did not: no Digits)."""
+    call = open_call(db.session, call_facts())
+    step = int_arg("s", 1, low=1, high=MAX_STEP)
+    attempt = int_arg("a", 0, low=0, high=50)
+    digits = request.form.get("Digits")
+    flow = _flow(call, step)
+    known = _node_id(node_id)
+    if known is None:
+        flow.log("unknown_node", None, node=node_id[:64])
+        turn = flow.enter(hotline().menu.start)
+    else:
+        turn = flow.respond(known, digits[:64] if digits else None, attempt)
+    record_turn(db.session, call, step, turn)
+    db.session.commit()
+    return twiml(turn.response)
+
+
+@bp.post("/status")
+@twilio_webhook
+def status() -> Response:
+    """Twilio's status callback: close the call with its final status and duration."""
+    call = open_call(db.session, call_facts())
+    state = field("CallStatus", pattern=CALL_STATUS, required=True)
+    duration = field("CallDuration")
+    sequence = field("SequenceNumber")
+    for name, value in (("CallDuration", duration), ("SequenceNumber", sequence)):
+        if value and not (value.isdigit() and len(value) <= 9):
+            return Response(f"{name} must be a whole number", status=400, mimetype="text/plain")
+    record_status(
+        db.session,
+        call,
+        state,
+        int(duration) if duration else None,
+        int(sequence) if sequence else None,
+    )
+    db.session.commit()
+    return Response(status=204)
+
+
+@bp.post("/fallback")
+@twilio_webhook
+def fallback() -> Response:
+    """Twilio's fallback URL, requested when our primary answer failed: apologise, take a message."""
+    log.error(
+        "Twilio fell back for %s: error %s at %s",
+        request.form.get("CallSid", "?")[:64],
+        request.form.get("ErrorCode", "?")[:16],
+        request.form.get("ErrorUrl", "?")[:256],
+    )
+    return _apology(retry=True)
+
+
+def _step() -> int:
+    raw = request.args.get("s", "0")
+    return int(raw) if raw.isdigit() and len(raw) <= 6 else 0
+
+
+def _apology(*, retry: bool) -> Response:
+    try:
+        response = error_turn(hotline().menu, request.args.get("lang"), UrlLinks(), _step(), retry)
+    except Exception:
+        log.exception("could not build the apology; using the last resort")
+        response = last_resort()
+    return twiml(response)
+
+
+@bp.errorhandler(Exception)
+def apologise(exc: Exception) -> Response:
+    """Any failure in a webhook still gives the caller words, never dead air."""
+    if isinstance(exc, HTTPException):
+        return Response(
+            f"{exc.code} {exc.name}: {exc.description}\n", status=exc.code, mimetype="text/plain"
+        )
+    log.exception("webhook %s failed", request.path)
+    db.session.rollback()
+    _log_failure(exc)
+    return _apology(retry=request.args.get("err") != "1")
+
+
+def _log_failure(exc: Exception) -> None:
+    """Note the failure in the call's history if the database still answers."""
+    sid = request.form.get("CallSid", "")
+    try:
+        call = db.session.scalar(select(Call).where(Call.sid == sid)) if sid else None
+        if call is not None:
+            record_failure(db.session, call, _step(), type(exc).__name__)
+            db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.warning("could not log the failure for %s", sid[:64])

@@ -1,0 +1,1 @@
+"""Voice messages: recording, audio, transcription, inbox."""
