@@ -1,0 +1,137 @@
+"""The menu file: the default is complete, broken files are refused with a useful message."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ivr.config import DEFAULT_MENU
+from ivr.menu import MenuError, load_menu, parse_menu
+
+
+def default_raw() -> dict:
+    return yaml.safe_load(DEFAULT_MENU.read_text(encoding="utf-8"))
+
+
+def write(tmp_path: Path, raw: dict) -> Path:
+    path = tmp_path / "menu.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_default_menu_has_the_designed_options() -> None:
+    menu = load_menu(DEFAULT_MENU)
+    assert menu.start == "language"
+    assert menu.nodes["language"].options == {"1": "zh", "2": "en"}
+    main = menu.nodes["main"]
+    assert {k: menu.nodes[v].type for k, v in main.options.items()} == {
+        "1": "queue",
+        "2": "order_status",
+        "3": "queue",
+        "4": "queue",
+        "5": "case_status",
+        "9": "voicemail",
+        "0": "queue",
+    }
+    assert menu.languages["zh"].say_language == "cmn-CN"
+    assert menu.languages["zh"].voice.startswith("Polly.Zhiyu")
+    assert menu.languages["en"].say_language == "en-US"
+    # Every prompt and phrase speaks both languages.
+    for node in menu.nodes.values():
+        assert set(node.prompt) == {"zh", "en"}, node.id
+    assert menu.reply_promise_minutes == 15
+
+
+def test_default_menu_is_open_around_the_clock() -> None:
+    menu = load_menu(DEFAULT_MENU)
+    night = datetime(2026, 11, 24, 18, 30, tzinfo=UTC)  # 02:30 in Shanghai
+    assert all(menu.is_open(node, night) for node in menu.nodes.values())
+
+
+def test_unknown_target_names_node_and_line(tmp_path: Path) -> None:
+    raw = default_raw()
+    raw["nodes"]["main"]["options"]["3"] = "paymnet"
+    with pytest.raises(MenuError) as error:
+        load_menu(write(tmp_path, raw))
+    message = str(error.value)
+    assert "node 'main'" in message
+    assert "unknown node 'paymnet'" in message
+    assert "line " in message
+
+
+def test_voice_without_language_is_refused(tmp_path: Path) -> None:
+    raw = default_raw()
+    del raw["languages"]["zh"]["say_language"]
+    with pytest.raises(MenuError, match="language 'zh' needs say_language and voice together"):
+        load_menu(write(tmp_path, raw))
+
+
+def test_prompt_missing_a_language_is_refused(tmp_path: Path) -> None:
+    raw = default_raw()
+    del raw["nodes"]["delivery"]["prompt"]["en"]
+    with pytest.raises(MenuError, match="node 'delivery': prompt has nothing for language 'en'"):
+        load_menu(write(tmp_path, raw))
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "menu.yaml"
+    path.write_text("start: language\nnodes:\n  main: [unclosed\n", encoding="utf-8")
+    with pytest.raises(MenuError, match=r"line \d+: not valid YAML"):
+        load_menu(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda raw: raw["nodes"]["main"].update(type="menuu"), "type must be one of"),
+        (lambda raw: raw["nodes"]["main"]["options"].update({"12": "agent"}), "single key"),
+        (lambda raw: raw["nodes"]["main"].update(colour="red"), "unknown field(s)"),
+        (lambda raw: raw["nodes"]["agent"].pop("queue"), "needs 'queue'"),
+        (lambda raw: raw["nodes"]["main"].update(hours="office"), "hours 'office' is not defined"),
+        (lambda raw: raw["nodes"]["message"].update(max_length=2), "max_length"),
+        (lambda raw: raw.update(start="nowhere"), "start node 'nowhere'"),
+        (lambda raw: raw["phrases"].pop("goodbye"), "phrase 'goodbye' is missing"),
+        (lambda raw: raw.update(timezone="Mars/Olympus"), "unknown timezone"),
+        (lambda raw: raw["nodes"]["closed"].update(next="closed"), "in a loop: closed -> closed"),
+    ],
+)
+def test_broken_menus_are_refused(tmp_path: Path, change, problem: str) -> None:
+    raw = default_raw()
+    change(raw)
+    with pytest.raises(MenuError) as error:
+        load_menu(write(tmp_path, raw))
+    assert problem in str(error.value)
+
+
+def test_recorded_prompts_and_lists(tmp_path: Path) -> None:
+    raw = default_raw()
+    raw["nodes"]["main"]["prompt"]["zh"] = [{"play": "https://cdn.example.com/main-zh.mp3"}, "重听请按星号键。"]
+    menu = parse_menu(yaml.safe_load(yaml.safe_dump(raw, allow_unicode=True)))
+    kinds = [(s.kind, s.value) for s in menu.nodes["main"].prompt["zh"]]
+    assert kinds == [("play", "https://cdn.example.com/main-zh.mp3"), ("say", "重听请按星号键。")]
+
+
+def test_hours_and_holidays_in_shanghai_time() -> None:
+    raw = default_raw()
+    raw["hours"] = {
+        "office": {"weekly": {"mon-fri": "09:00-18:00", "sat": ["10:00-12:00", "13:00-15:00"]},
+                   "holidays": ["2026-10-01"]}
+    }
+    raw["nodes"]["agent"].update(hours="office", closed="closed")
+    menu = parse_menu(raw)
+    agent = menu.nodes["agent"]
+    # Tuesday 2026-11-24: 01:00 UTC is 09:00 in Shanghai (open), 10:00 UTC is 18:00 (closed).
+    assert menu.is_open(agent, datetime(2026, 11, 24, 1, 0, tzinfo=UTC))
+    assert not menu.is_open(agent, datetime(2026, 11, 24, 10, 0, tzinfo=UTC))
+    assert not menu.is_open(agent, datetime(2026, 11, 23, 23, 59, tzinfo=UTC))  # 07:59 local
+    # Saturday 2026-11-28: open 10-12 and 13-15 local.
+    assert menu.is_open(agent, datetime(2026, 11, 28, 3, 0, tzinfo=UTC))  # 11:00
+    assert not menu.is_open(agent, datetime(2026, 11, 28, 4, 30, tzinfo=UTC))  # 12:30
+    # Sunday: closed; a weekday holiday: closed.
+    assert not menu.is_open(agent, datetime(2026, 11, 29, 3, 0, tzinfo=UTC))
+    assert not menu.is_open(agent, datetime(2026, 10, 1, 3, 0, tzinfo=UTC))
+    # Nodes without hours stay open.
+    assert menu.is_open(menu.nodes["main"], datetime(2026, 10, 1, 3, 0, tzinfo=UTC))
