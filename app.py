@@ -17,6 +17,8 @@ from ivr.config import check_settings, development_secret, settings_from_env
 from ivr.extensions import db, migrate
 from ivr.menu import load_menu
 from ivr.wiring import Hotline
+from voicemail import recording
+from voicemail.cases import find_case_in
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -39,12 +41,17 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     # A broken menu stops start-up here, with the file, line and node in the message.
-    app.extensions["hotline"] = Hotline(menu=load_menu(app.config["HOTLINE_MENU"]))
+    app.extensions["hotline"] = Hotline(
+        menu=load_menu(app.config["HOTLINE_MENU"]),
+        case_lookup=find_case_in,
+        handlers={"voicemail": recording.record_message},
+    )
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(recording.bp)
     for group in (tokens, orders):
         app.cli.add_command(group)
     app.register_error_handler(HTTPException, http_error)

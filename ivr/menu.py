@@ -28,6 +28,8 @@ REQUIRED_PHRASES = (
     "case_not_found",
     "agents_busy",
     "voicemail_unavailable",
+    "message_received",
+    "no_message",
 )
 
 

@@ -69,7 +69,7 @@ def _flow(call: Call, step: int) -> Flow:
         caller=call.from_number,
         now=utcnow(),
         find_order=order_lookup(),
-        find_case=wiring.find_case,
+        find_case=wiring.case_lookup(db.session),
         handlers=wiring.handlers,
     )
     return Flow(context, request.args.get("lang") or call.language)
@@ -102,7 +102,7 @@ def enter_node(node_id: str) -> Response:
     known = _node_id(node_id)
     if known is None:
         # The menu changed under a call in progress: start it again rather than fail.
-        flow.log("unknown_node", None, node=node_id[:64])
+        flow.log("unknown_node", None, requested=node_id[:64])
     turn = flow.enter(known or hotline().menu.start)
     record_turn(db.session, call, step, turn)
     db.session.commit()
@@ -120,7 +120,7 @@ def node_input(node_id: str) -> Response:
     flow = _flow(call, step)
     known = _node_id(node_id)
     if known is None:
-        flow.log("unknown_node", None, node=node_id[:64])
+        flow.log("unknown_node", None, requested=node_id[:64])
         turn = flow.enter(hotline().menu.start)
     else:
         turn = flow.respond(known, digits[:64] if digits else None, attempt)

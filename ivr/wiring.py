@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import current_app
+from sqlalchemy.orm import Session
 
 from ivr.flow import Lookup, NodeHandler, StatusInfo
 from ivr.menu import Menu
 
 
-def no_cases(number: str) -> StatusInfo | None:
-    """The case lookup until voice messages create cases: every case is unknown."""
-    return None
+def no_cases(session: Session) -> Lookup:
+    """The case lookup when nothing creates cases: every case is unknown."""
+
+    def find(number: str) -> StatusInfo | None:
+        return None
+
+    return find
 
 
 @dataclass
@@ -20,7 +26,7 @@ class Hotline:
     """Per-app state shared by every request: loaded once at start-up."""
 
     menu: Menu
-    find_case: Lookup = no_cases
+    case_lookup: Callable[[Session], Lookup] = no_cases
     handlers: dict[str, NodeHandler] = field(default_factory=dict)
 
 

@@ -225,12 +225,28 @@ def test_a_failure_inside_a_webhook_still_answers_with_an_apology(
         assert "something went wrong" in doc.said()[0][1]
         # It offers a message: a redirect to the voicemail node that will not retry forever.
         assert "/voice/node/message" in doc.redirect() and "err=1" in doc.redirect()
-        failed_again = twilio.post(path_of(doc.redirect()), call_params())
-        assert Doc.parse(failed_again.data).verbs()[-1] == "Hangup"
+        message = Doc.parse(twilio.post(path_of(doc.redirect()), call_params()).data)
+        assert "Record" in message.verbs()
         assert any(e.kind == "error" for e in stored_call(app)[1])
     finally:
         with app.app_context():
             db.metadata.tables["orders"].create(db.engine)
+
+
+def test_a_second_failure_says_goodbye_instead_of_looping(app: Flask, twilio: Twilio) -> None:
+    twilio.post("/voice/incoming", call_params())
+    with app.app_context():
+        db.session.execute(db.text("DROP TABLE call_events"))
+        db.session.commit()
+    try:
+        first = Doc.parse(twilio.post("/voice/input/language?s=1&a=0", call_params(Digits="1")).data)
+        assert "err=1" in first.redirect()
+        second = Doc.parse(twilio.post(path_of(first.redirect()), call_params()).data)
+        assert second.verbs()[-1] == "Hangup"
+        assert second.languages() == {"cmn-CN"}
+    finally:
+        with app.app_context():
+            db.metadata.tables["call_events"].create(db.engine)
 
 
 def test_fallback_url_apologises(app: Flask, twilio: Twilio) -> None:

@@ -1,0 +1,45 @@
+"""Case numbers callers can say and type, and the case lookup the phone menu uses."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ivr.flow import Lookup, StatusInfo
+from voicemail.models import Voicemail
+
+CASE_DIGITS = 8  # seven random digits and a check digit: short to say, mistypes are caught
+
+
+def luhn_digit(digits: str) -> str:
+    """The Luhn check digit for ``digits``."""
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if i % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return str((10 - total % 10) % 10)
+
+
+def new_case_number() -> str:
+    """A random case number with no leading zero and a Luhn check digit."""
+    body = str(secrets.randbelow(9_000_000) + 1_000_000)
+    return body + luhn_digit(body)
+
+
+def is_case_number(number: str) -> bool:
+    """Whether ``number`` could be a case number (right length, check digit matches)."""
+    return len(number) == CASE_DIGITS and number.isdigit() and luhn_digit(number[:-1]) == number[-1]
+
+
+def find_case_in(session: Session) -> Lookup:
+    """The case lookup for the phone menu: a voicemail's case status by its number."""
+
+    def find(number: str) -> StatusInfo | None:
+        if not is_case_number(number):
+            return None
+        message = session.scalar(select(Voicemail).where(Voicemail.case_number == number))
+        return None if message is None else StatusInfo(number, message.case_status)
+
+    return find

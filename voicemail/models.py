@@ -1,0 +1,72 @@
+"""Voice messages: the row is both the message and the transcription job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ivr.extensions import UTCDateTime, db, utcnow
+
+
+class VoicemailStatus(StrEnum):
+    """Where the transcription job stands."""
+
+    PENDING = "pending"
+    TRANSCRIBING = "transcribing"
+    TRANSCRIBED = "transcribed"
+    UNTRANSCRIBED = "untranscribed"  # kept and playable, but no model for its language
+    FAILED = "failed"
+
+
+class CaseStatus(StrEnum):
+    """Where the caller's case stands; read to them by phone."""
+
+    RECEIVED = "received"
+    IN_PROGRESS = "in_progress"
+    ANSWERED = "answered"
+    RESOLVED = "resolved"
+
+
+class Voicemail(db.Model):
+    """A caller's recorded message, its audio, transcript and case."""
+
+    __tablename__ = "voicemails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    case_number: Mapped[str] = mapped_column(String(16), unique=True, index=True)
+    case_status: Mapped[CaseStatus] = mapped_column(String(16), default=CaseStatus.RECEIVED)
+    category: Mapped[str] = mapped_column(String(64), default="general")
+    language: Mapped[str | None] = mapped_column(String(16))
+    from_number: Mapped[str] = mapped_column(String(64), default="", index=True)
+    recording_sid: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    recording_url: Mapped[str] = mapped_column(Text)
+    recording_duration: Mapped[int | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    status: Mapped[VoicemailStatus] = mapped_column(String(16), default=VoicemailStatus.PENDING)
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    leased_by: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    audio_path: Mapped[str | None] = mapped_column(String(255))
+    audio_format: Mapped[str | None] = mapped_column(String(8))
+    audio_bytes: Mapped[int | None] = mapped_column()
+    duration: Mapped[float | None] = mapped_column(Float)
+    transcript: Mapped[str | None] = mapped_column(Text)
+    raw_transcript: Mapped[str | None] = mapped_column(Text)
+    words: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    model: Mapped[str | None] = mapped_column(String(255))
+    transcription_seconds: Mapped[float | None] = mapped_column(Float)
+    transcribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# The worker's claim query: the oldest job that is due.
+Index("ix_voicemails_queue", Voicemail.status, Voicemail.next_attempt_at)

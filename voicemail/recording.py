@@ -1,0 +1,154 @@
+"""Taking a message: the voicemail node's TwiML and Twilio's recording callbacks."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Blueprint, Response, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.calls import open_call, record_turn
+from ivr.extensions import db
+from ivr.flow import Event, Flow, Turn
+from ivr.menu import Node
+from ivr.models import Call, Outcome
+from ivr.twiml import add_prompt, speak, spell_digits
+from ivr.voice import apologise, external_url, twiml
+from ivr.webhooks import call_facts, field, int_arg, twilio_webhook
+from ivr.wiring import hotline
+from voicemail.cases import new_case_number
+from voicemail.models import Voicemail
+
+log = logging.getLogger(__name__)
+bp = Blueprint("recording", __name__, url_prefix="/voice/voicemail")
+bp.register_error_handler(Exception, apologise)
+
+RECORDING_SID = re.compile(r"RE[0-9a-zA-Z]{32}")
+RECORDING_URL = re.compile(r"https?://[^\s]{1,500}")
+DIGITS = re.compile(r"[0-9*#]{0,32}|hangup")
+WHOLE = re.compile(r"\d{1,6}")
+DEFAULT_MAX_LENGTH = 120
+
+
+def record_message(flow: Flow, node: Node, lang: str) -> None:
+    """The voicemail node: prompt, beep, record; without a recording Twilio falls through."""
+    voice = flow.menu.languages[lang]
+    add_prompt(flow.response, node.prompt[lang], voice)
+    flow.response.record(
+        action=external_url("recording.recorded", node=node.id, lang=lang, s=flow.next_step()),
+        method="POST",
+        max_length=int(node.settings.get("max_length", DEFAULT_MAX_LENGTH)),
+        finish_on_key=str(node.settings.get("finish_on_key", "#")),
+        play_beep=True,
+        trim="trim-silence",
+        recording_status_callback=external_url("recording.status", node=node.id, lang=lang),
+        recording_status_callback_method="POST",
+        recording_status_callback_event="completed absent failed",
+    )
+    # Reached only when Twilio got no audio at all (an empty recording sends no action).
+    flow.say("no_message")
+    flow.say("goodbye")
+    flow.response.hangup()
+
+
+def store_recording(
+    session: Session,
+    call: Call,
+    *,
+    recording_sid: str,
+    recording_url: str,
+    duration: int | None,
+    category: str,
+    language: str | None,
+) -> tuple[Voicemail, bool]:
+    """The message's row, committed as a pending job on first sight; (row, created now)."""
+    for _ in range(5):
+        found = session.scalar(select(Voicemail).where(Voicemail.recording_sid == recording_sid))
+        if found is not None:
+            return found, False
+        message = Voicemail(
+            call_id=call.id,
+            call_sid=call.sid,
+            case_number=new_case_number(),
+            category=category,
+            language=language,
+            from_number=call.from_number,
+            recording_sid=recording_sid,
+            recording_url=recording_url,
+            recording_duration=duration,
+        )
+        try:
+            with session.begin_nested():
+                session.add(message)
+        except IntegrityError:
+            continue  # a duplicate callback won the race, or the case number was taken
+        if call.outcome in (None, Outcome.SELF_SERVICE, Outcome.ABANDONED):
+            call.outcome = Outcome.VOICEMAIL
+        return message, True
+    raise RuntimeError(f"could not store recording {recording_sid}")
+
+
+def _recording_from_request(call: Call) -> tuple[Voicemail, bool]:
+    node = hotline().menu.nodes.get(request.args.get("node", ""))
+    category = str(node.settings.get("category", "general")) if node else "general"
+    lang = request.args.get("lang") or call.language
+    duration = field("RecordingDuration", pattern=WHOLE)
+    return store_recording(
+        db.session,
+        call,
+        recording_sid=field("RecordingSid", pattern=RECORDING_SID, required=True),
+        recording_url=field("RecordingUrl", pattern=RECORDING_URL, required=True),
+        duration=int(duration) if duration else None,
+        category=category[:64],
+        language=lang if lang in hotline().menu.languages else None,
+    )
+
+
+@bp.post("/recorded")
+@twilio_webhook
+def recorded() -> Response:
+    """The Record action: keep the message, then tell the caller their case number."""
+    call = open_call(db.session, call_facts())
+    digits = field("Digits", pattern=DIGITS)
+    step = int_arg("s", 1, low=1, high=10_000)
+    message, _ = _recording_from_request(call)
+    event = Event(
+        "voicemail_recorded",
+        request.args.get("node", "")[:64] or None,
+        {"case_number": message.case_number, "recording_sid": message.recording_sid,
+         "duration": message.recording_duration, "ended_by": digits or "timeout"},
+    )
+    record_turn(db.session, call, step, Turn(VoiceResponse(), [event], [], None, None))
+    db.session.commit()
+    response = VoiceResponse()
+    if digits == "hangup":
+        return twiml(response)  # the caller is gone; Twilio ignores this answer
+    menu = hotline().menu
+    lang = message.language or next(iter(menu.languages))
+    voice = menu.languages[lang]
+    case = spell_digits(message.case_number)
+    minutes = str(menu.reply_promise_minutes)
+    speak(response, menu.phrase("message_received", lang, case=case, minutes=minutes), voice)
+    speak(response, menu.phrase("goodbye", lang), voice)
+    response.hangup()
+    return twiml(response)
+
+
+@bp.post("/status")
+@twilio_webhook
+def status() -> Response:
+    """recordingStatusCallback: the audio is ready (or there is none)."""
+    call = open_call(db.session, call_facts())
+    state = field("RecordingStatus", pattern=re.compile(r"[a-z-]{1,20}"), required=True)
+    if state == "completed":
+        message, created = _recording_from_request(call)
+        if created:
+            log.info("recording %s arrived before its action", message.recording_sid)
+    else:
+        log.warning("recording for %s ended %s (error %s)", call.sid, state, field("ErrorCode")[:16])
+    db.session.commit()
+    return Response(status=204)
