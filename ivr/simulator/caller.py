@@ -1,0 +1,79 @@
+"""The simulated caller: who calls and what they do at each input point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivr.simulator.media import tone_wav
+
+KEYS = frozenset("0123456789*#")
+
+
+@dataclass(frozen=True)
+class Press:
+    """Press keys at a Gather (``"2"``, ``"12345#"``), or a key at a Record."""
+
+    digits: str
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Give no input at this Gather or Record."""
+
+
+@dataclass(frozen=True)
+class Hangup:
+    """Hang up at this input point."""
+
+
+@dataclass(frozen=True)
+class Speak:
+    """Speak ``audio`` (WAV bytes) at a Record, then press '#' or hang up."""
+
+    audio: bytes = field(repr=False)
+    hangup_after: bool = False
+
+
+Action = Press | Silence | Hangup | Speak
+
+
+@dataclass
+class Caller:
+    """A caller: their number, the number dialled, and a script of actions."""
+
+    number: str = "+8613800138000"
+    to: str = "+864000000000"
+    script: list[Action] = field(default_factory=list)
+    extra: dict[str, str] | None = None
+
+
+def _speak(spec: str) -> Speak:
+    """``speak:3``, ``speak:3:hangup`` or ``speak:FILE.wav[:hangup]`` as a Speak action."""
+    source, _, tail = spec.partition(":")
+    if tail not in ("", "hangup"):
+        raise ValueError(f"bad speak suffix {tail!r}: only ':hangup'")
+    try:
+        seconds = float(source)
+    except ValueError:
+        return Speak(Path(source).read_bytes(), hangup_after=tail == "hangup")
+    return Speak(tone_wav(seconds), hangup_after=tail == "hangup")
+
+
+def parse_script(text: str) -> list[Action]:
+    """Parse ``"2 1 . 12345# speak:3 hangup"`` (``.`` = silence) into caller actions."""
+    actions: list[Action] = []
+    for token in text.split():
+        if token == ".":
+            actions.append(Silence())
+        elif token.lower() == "hangup":
+            actions.append(Hangup())
+        elif token.lower().startswith("speak:"):
+            actions.append(_speak(token[len("speak:") :]))
+        elif set(token) <= KEYS:
+            actions.append(Press(token))
+        else:
+            raise ValueError(
+                f"unknown caller action {token!r}: use keys, '.', 'hangup' or 'speak:SECONDS'"
+            )
+    return actions

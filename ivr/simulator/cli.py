@@ -1,0 +1,64 @@
+"""``flask simulate call``: place a simulated call against this app and print the transcript."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from ivr.simulator.call import Simulator
+from ivr.simulator.caller import Caller, parse_script
+from ivr.simulator.errors import SimulatorError
+from ivr.simulator.result import CallResult
+from ivr.simulator.transport import HttpTransport, Transport, WsgiTransport
+
+DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
+
+simulate = AppGroup("simulate", help="Play Twilio against this app offline (simulated calls).")
+
+
+def _report(result: CallResult) -> None:
+    """Print the transcript, then errors and warnings."""
+    click.echo(f"call {result.sid}")
+    click.echo(result.transcript_text())
+    click.echo(f"status {result.status}, {result.duration}s, {len(result.requests)} requests")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}")
+    for error in result.errors:
+        click.echo(f"error: {error}", err=True)
+
+
+@simulate.command("call")
+@click.option("--from", "number", default="+8613800138000", show_default=True, help="Caller ID.")
+@click.option("--to", default="+864000000000", show_default=True, help="Number dialled.")
+@click.option("--keys", default="", help='Caller script, e.g. "2 1 . 12345# speak:3 hangup".')
+@click.option("--url", default=None, help="Base URL of a running app on loopback.")
+@click.option("--replay", is_flag=True, help="Send every webhook twice, as Twilio retries.")
+def call_command(number: str, to: str, keys: str, url: str | None, replay: bool) -> None:
+    """Place one simulated inbound call and print what the caller heard."""
+    config = current_app.config
+    try:
+        script = parse_script(keys)
+        transport: Transport = (
+            HttpTransport(url) if url else WsgiTransport(current_app._get_current_object())  # type: ignore[attr-defined]
+        )
+    except (ValueError, OSError) as exc:
+        raise click.BadParameter(str(exc)) from None
+    simulator = Simulator(
+        transport,
+        public_base_url=config.get("PUBLIC_BASE_URL") or "http://localhost",
+        auth_token=config.get("TWILIO_AUTH_TOKEN") or "",
+        account_sid=config.get("TWILIO_ACCOUNT_SID") or DEFAULT_ACCOUNT_SID,
+        replay=replay,
+    )
+    with simulator:
+        try:
+            result = simulator.call(Caller(number=number, to=to, script=script))
+        except SimulatorError as exc:
+            if exc.result is not None:
+                _report(exc.result)
+            click.echo(f"error: {exc}", err=True)
+            click.get_current_context().exit(1)
+    _report(result)
+    if result.errors:
+        click.get_current_context().exit(1)

@@ -1,0 +1,24 @@
+"""Errors raised by the call simulator."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ivr.simulator.result import CallResult
+
+
+class SimulatorError(Exception):
+    """The simulator cannot go on; ``result`` holds the call as far as it went."""
+
+    def __init__(self, message: str, result: CallResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class TransportError(Exception):
+    """A request could not be delivered (connection refused, timeout)."""
+
+
+class TwimlError(ValueError):
+    """A response is not valid TwiML (Twilio's error 12100)."""

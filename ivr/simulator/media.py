@@ -1,0 +1,215 @@
+"""Recording media: a loopback server that serves recordings the way Twilio's API does."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import io
+import math
+import re
+import struct
+import threading
+import warnings
+import wave
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+RECORDING_PATH = re.compile(
+    r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Recordings/(?P<sid>RE\w+?)(?P<ext>\.wav|\.mp3)?$"
+)
+
+
+def tone_wav(seconds: float, *, rate: int = 8000, hz: float = 440.0) -> bytes:
+    """A mono 16-bit WAV of a sine tone: stand-in speech for scripts and tests."""
+    if seconds < 0:
+        raise ValueError("seconds must not be negative")
+    frames = int(seconds * rate)
+    samples = (int(8000 * math.sin(2 * math.pi * hz * i / rate)) for i in range(frames))
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+    return buffer.getvalue()
+
+
+def _pydub() -> Any:
+    """Import pydub lazily, hiding its audioop deprecation warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import pydub
+
+    return pydub
+
+
+def audio_seconds(audio: bytes) -> float:
+    """Length of ``audio`` in seconds: WAV from its header, anything else through pydub."""
+    if not audio:
+        return 0.0
+    try:
+        with wave.open(io.BytesIO(audio)) as wav:
+            return wav.getnframes() / float(wav.getframerate())
+    except (wave.Error, EOFError):
+        segment = _pydub().AudioSegment.from_file(io.BytesIO(audio))
+        return len(segment) / 1000.0
+
+
+def wav_to_mp3(audio: bytes) -> bytes:
+    """Convert WAV bytes to MP3 with pydub (ffmpeg)."""
+    segment = _pydub().AudioSegment.from_file(io.BytesIO(audio))
+    out = io.BytesIO()
+    segment.export(out, format="mp3")
+    return out.getvalue()
+
+
+class _MediaHandler(BaseHTTPRequestHandler):
+    """Serves GET /2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid}[.wav|.mp3]."""
+
+    server: _MediaHTTPServer
+
+    def do_GET(self) -> None:
+        """Serve a recording after checking basic auth and readiness."""
+        owner = self.server.owner
+        match = RECORDING_PATH.match(self.path.split("?", 1)[0])
+        if not match or match["account"] != owner.account_sid:
+            self._send(404, "application/json", b'{"status": 404, "message": "not found"}')
+            return
+        if not owner.authorized(self.headers.get("Authorization", "")):
+            owner.fetches.append((match["sid"] + (match["ext"] or ""), 401))
+            self._send(
+                401,
+                "application/json",
+                b'{"code": 20003, "message": "Authenticate", "status": 401}',
+                {"WWW-Authenticate": 'Basic realm="Twilio API"'},
+            )
+            return
+        body, content_type = owner.media(match["sid"], match["ext"] or "")
+        if body is None:
+            body = (
+                b'{"code": 20404, "message": "The requested resource was not found", "status": 404}'
+            )
+            self._send(404, "application/json", body)
+        else:
+            self._send(200, content_type, body)
+
+    def _send(
+        self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        """Write a complete response."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: requests are kept in ``RecordingServer.fetches``."""
+
+
+class _MediaHTTPServer(ThreadingHTTPServer):
+    """The HTTP server, pointing back at its RecordingServer."""
+
+    daemon_threads = True
+    owner: RecordingServer
+
+
+class RecordingServer:
+    """Twilio's recording media API on 127.0.0.1, with basic auth and "not ready yet" 404s."""
+
+    def __init__(self, account_sid: str, auth_token: str, *, not_ready_requests: int = 0) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.not_ready_requests = not_ready_requests
+        self.recordings: dict[str, bytes] = {}
+        self.fetches: list[tuple[str, int]] = []
+        self._gets: dict[str, int] = {}
+        self._mp3: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        self._server: _MediaHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` (starts the server if needed)."""
+        server = self.start()
+        return f"http://127.0.0.1:{server.server_port}"
+
+    def start(self) -> _MediaHTTPServer:
+        """Start serving in a daemon thread (idempotent)."""
+        with self._lock:
+            if self._server is None:
+                server = _MediaHTTPServer(("127.0.0.1", 0), _MediaHandler)
+                server.owner = self
+                self._thread = threading.Thread(
+                    target=server.serve_forever, args=(0.05,), name="recording-server", daemon=True
+                )
+                self._thread.start()
+                self._server = server
+            return self._server
+
+    def close(self) -> None:
+        """Stop serving."""
+        with self._lock:
+            server, thread, self._server, self._thread = self._server, self._thread, None, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> RecordingServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def store(self, recording_sid: str, audio: bytes) -> str:
+        """Keep ``audio`` as recording ``recording_sid``; return its URL without extension."""
+        with self._lock:
+            self.recordings[recording_sid] = audio
+        return f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording_sid}"
+
+    def authorized(self, header: str) -> bool:
+        """True if ``header`` is HTTP Basic auth with AccountSid:AuthToken."""
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return hmac.compare_digest(header.encode(), f"Basic {expected}".encode())
+
+    def media(self, recording_sid: str, ext: str) -> tuple[bytes | None, str]:
+        """The recording as WAV or MP3, or None while missing or "not ready yet"."""
+        with self._lock:
+            audio = self.recordings.get(recording_sid)
+            count = self._gets[recording_sid] = self._gets.get(recording_sid, 0) + 1
+        ready = audio is not None and count > self.not_ready_requests
+        self.fetches.append((f"{recording_sid}{ext}", 200 if ready else 404))
+        if not ready or audio is None:
+            return None, ""
+        if ext == ".mp3":
+            if recording_sid not in self._mp3:
+                self._mp3[recording_sid] = wav_to_mp3(audio)
+            return self._mp3[recording_sid], "audio/mpeg"
+        return audio, "audio/x-wav"
+
+
+def truncate_wav(audio: bytes, seconds: float) -> bytes:
+    """The first ``seconds`` of a WAV (Record's maxLength); other formats are kept whole."""
+    try:
+        with wave.open(io.BytesIO(audio)) as wav:
+            params = wav.getparams()
+            frames = wav.readframes(int(seconds * params.framerate))
+    except (wave.Error, EOFError):
+        return audio
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setparams(params)
+        writer.writeframes(frames)
+    return out.getvalue()
