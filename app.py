@@ -16,9 +16,14 @@ from ivr.cli import orders, tokens
 from ivr.config import check_settings, development_secret, settings_from_env
 from ivr.extensions import db, migrate
 from ivr.menu import load_menu
+from ivr.simulator.cli import simulate
 from ivr.wiring import Hotline
+from voicemail import api as voicemail_api
 from voicemail import recording
 from voicemail.cases import find_case_in
+from voicemail.cli import voicemail_cli
+from voicemail.transcription import ModelRegistry
+from voicemail.worker import start_embedded_worker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -52,7 +57,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(recording.bp)
-    for group in (tokens, orders):
+    app.register_blueprint(voicemail_api.bp)
+    app.extensions["hotline.models"] = ModelRegistry(app.config)
+    if app.config["HOTLINE_WORKER"] == "thread":
+        # Started by the first request, so CLI commands (db upgrade…) never start one.
+        app.before_request(lambda: start_embedded_worker(app) and None)
+    for group in (tokens, orders, simulate, voicemail_cli):
         app.cli.add_command(group)
     app.register_error_handler(HTTPException, http_error)
     return app

@@ -117,9 +117,9 @@ def parse_when(name: str, *, end_of_day: bool = False) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def encode_cursor(call: Call) -> str:
-    """An opaque cursor pointing after ``call`` in newest-first order."""
-    raw = f"{call.started_at.astimezone(UTC).isoformat()}|{call.id}"
+def encode_cursor(at: datetime, ident: int) -> str:
+    """An opaque cursor pointing after the row (at, ident) in newest-first order."""
+    raw = f"{at.astimezone(UTC).isoformat()}|{ident}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -136,6 +136,22 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise ApiError(400, "cursor is not one this API returned") from None
 
 
+def newest_first_page(query: Select[Any], at: Any, ident: Any) -> tuple[list[Any], str | None]:
+    """One page of ``query``, newest first by (at, ident), from the request's cursor and limit."""
+    limit = limit_arg()
+    if cursor := request.args.get("cursor"):
+        moment, last = decode_cursor(cursor)
+        query = query.where(or_(at < moment, and_(at == moment, ident < last)))
+    rows = list(db.session.scalars(query.order_by(at.desc(), ident.desc()).limit(limit + 1)))
+    page = rows[:limit]
+    more = len(rows) > limit
+    return page, encode_cursor(*_key(page[-1], at, ident)) if more else None
+
+
+def _key(row: Any, at: Any, ident: Any) -> tuple[datetime, int]:
+    return getattr(row, at.key), getattr(row, ident.key)
+
+
 def limit_arg() -> int:
     """The page size asked for, within bounds."""
     raw = request.args.get("limit", str(DEFAULT_LIMIT))
@@ -144,13 +160,19 @@ def limit_arg() -> int:
     return int(raw)
 
 
-def filter_calls(query: Select[tuple[Call]]) -> Select[tuple[Call]]:
-    """Apply the list filters: since, until, number, outcome, status, language."""
+def filter_dates(query: Select[Any], column: Any) -> Select[Any]:
+    """Apply ``since`` and ``until`` to a timestamp column."""
     since, until = parse_when("since"), parse_when("until", end_of_day=True)
     if since:
-        query = query.where(Call.started_at >= since)
+        query = query.where(column >= since)
     if until:
-        query = query.where(Call.started_at <= until)
+        query = query.where(column <= until)
+    return query
+
+
+def filter_calls(query: Select[tuple[Call]]) -> Select[tuple[Call]]:
+    """Apply the list filters: since, until, number, outcome, status, language."""
+    query = filter_dates(query, Call.started_at)
     if number := request.args.get("number"):
         query = query.where(or_(Call.from_number == number, Call.to_number == number))
     if outcome := request.args.get("outcome"):
@@ -168,18 +190,7 @@ def filter_calls(query: Select[tuple[Call]]) -> Select[tuple[Call]]:
 @token_required
 def list_calls() -> Response:
     """Calls, newest first, a page at a time (``next_cursor`` fetches the next page)."""
-    limit = limit_arg()
-    query = filter_calls(select(Call))
-    if cursor := request.args.get("cursor"):
-        started, ident = decode_cursor(cursor)
-        query = query.where(
-            or_(Call.started_at < started, and_(Call.started_at == started, Call.id < ident))
-        )
-    rows = db.session.scalars(
-        query.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit + 1)
-    ).all()
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
+    page, next_cursor = newest_first_page(filter_calls(select(Call)), Call.started_at, Call.id)
     return jsonify({"data": [call_json(c) for c in page], "next_cursor": next_cursor})
 
 

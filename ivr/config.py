@@ -62,6 +62,15 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORDER_LOOKUP_TIMEOUT": _number(env, "ORDER_LOOKUP_TIMEOUT", 3.0),
         "HOTLINE_MAX_REQUEST_BYTES": int(_number(env, "HOTLINE_MAX_REQUEST_BYTES", 64 * 1024)),
         "VOSK_MODEL": env.get("VOSK_MODEL", ""),
+        # "thread": a transcription worker inside each web process (one machine);
+        # "off": run `flask --app app voicemail work` processes instead.
+        "HOTLINE_WORKER": (env.get("HOTLINE_WORKER") or "").strip().lower()
+        or ("thread" if database_url.startswith("sqlite") else "off"),
+        "HOTLINE_WORKER_LEASE": _number(env, "HOTLINE_WORKER_LEASE", 120.0),
+        "HOTLINE_WORKER_MAX_ATTEMPTS": int(_number(env, "HOTLINE_WORKER_MAX_ATTEMPTS", 8)),
+        "HOTLINE_WORKER_POLL": _number(env, "HOTLINE_WORKER_POLL", 1.0),
+        "HOTLINE_MAX_RECORDING_BYTES": int(_number(env, "HOTLINE_MAX_RECORDING_BYTES", 64 * 2**20)),
+        "HOTLINE_DELETE_FROM_TWILIO": _flag(env.get("HOTLINE_DELETE_FROM_TWILIO")),
     }
     settings.update({k: v for k, v in env.items() if k.startswith("VOSK_MODEL_")})
     return settings
@@ -69,6 +78,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 def check_settings(settings: Mapping[str, Any]) -> None:
     """Refuse a production start that would leave webhooks or sessions unprotected."""
+    if settings.get("HOTLINE_WORKER", "off") not in {"thread", "off"}:
+        raise ConfigError("HOTLINE_WORKER must be 'thread' or 'off'")
     if settings["HOTLINE_ENV"] != "production":
         return
     missing = [name for name in REQUIRED_IN_PRODUCTION if not settings.get(name)]

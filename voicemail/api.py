@@ -1,0 +1,103 @@
+"""Voice messages in the JSON API: list, one message, and its audio (with Range requests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from sqlalchemy import Select, select
+
+from ivr.api import ApiError, api_error, filter_dates, iso, newest_first_page, token_required
+from ivr.extensions import db
+from voicemail.models import CaseStatus, Voicemail, VoicemailStatus
+from voicemail.storage import AudioStore, StorageError
+
+bp = Blueprint("voicemail_api", __name__, url_prefix="/api/v1")
+bp.register_error_handler(Exception, api_error)
+
+MIMETYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg"}
+
+
+def voicemail_json(message: Voicemail) -> dict[str, Any]:
+    """A voice message as the API shows it."""
+    return {
+        "id": message.id,
+        "call_sid": message.call_sid,
+        "case_number": message.case_number,
+        "case_status": message.case_status,
+        "category": message.category,
+        "language": message.language,
+        "from": message.from_number,
+        "duration": message.duration if message.duration is not None else message.recording_duration,
+        "status": message.status,
+        "status_reason": message.status_reason or None,
+        "transcript": message.transcript,
+        "words": message.words or [],
+        "model": message.model,
+        "transcription_seconds": message.transcription_seconds,
+        "created_at": iso(message.created_at),
+        "transcribed_at": iso(message.transcribed_at),
+        "audio_url": f"/api/v1/voicemails/{message.id}/audio" if message.audio_path else None,
+    }
+
+
+def filter_voicemails(query: Select[Any]) -> Select[Any]:
+    """Apply the list filters: since, until, status, case_status, category, language, number."""
+    query = filter_dates(query, Voicemail.created_at)
+    choices = {"status": VoicemailStatus, "case_status": CaseStatus}
+    for name, enum in choices.items():
+        if value := request.args.get(name):
+            if value not in {item.value for item in enum}:
+                raise ApiError(400, f"{name} must be one of " + ", ".join(e.value for e in enum))
+            query = query.where(getattr(Voicemail, name) == value)
+    if category := request.args.get("category"):
+        query = query.where(Voicemail.category == category[:64])
+    if language := request.args.get("language"):
+        query = query.where(Voicemail.language == language[:16])
+    if number := request.args.get("number"):
+        query = query.where(Voicemail.from_number == number[:64])
+    if case := request.args.get("case_number"):
+        query = query.where(Voicemail.case_number == case[:16])
+    return query
+
+
+@bp.get("/voicemails")
+@token_required
+def list_voicemails() -> Response:
+    """Voice messages, newest first, a page at a time."""
+    query = filter_voicemails(select(Voicemail))
+    page, next_cursor = newest_first_page(query, Voicemail.created_at, Voicemail.id)
+    return jsonify({"data": [voicemail_json(m) for m in page], "next_cursor": next_cursor})
+
+
+def _message(message_id: int) -> Voicemail:
+    message = db.session.get(Voicemail, message_id)
+    if message is None:
+        raise ApiError(404, f"no voicemail {message_id}")
+    return message
+
+
+@bp.get("/voicemails/<int:message_id>")
+@token_required
+def get_voicemail(message_id: int) -> Response:
+    """One voice message with its transcript and words."""
+    return jsonify(voicemail_json(_message(message_id)))
+
+
+@bp.get("/voicemails/<int:message_id>/audio")
+@token_required
+def voicemail_audio(message_id: int) -> Response:
+    """The original recording as received; Range requests let players seek."""
+    message = _message(message_id)
+    if not message.audio_path:
+        raise ApiError(404, "the audio has not been fetched from Twilio yet")
+    try:
+        path = AudioStore(current_app.config["HOTLINE_DATA_DIR"]).path(message.audio_path)
+    except StorageError as exc:
+        raise ApiError(404, str(exc)) from None
+    if not path.is_file():
+        raise ApiError(404, "the audio file is missing from storage")
+    mimetype = MIMETYPES.get(message.audio_format or "", "application/octet-stream")
+    response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

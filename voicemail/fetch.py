@@ -1,0 +1,93 @@
+"""Downloading a recording from Twilio: basic auth, timeouts, a size limit, audio or nothing."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+import requests
+
+from voicemail.audio import sniff_format
+
+TWILIO_MEDIA_HOST = "api.twilio.com"
+
+
+class FetchError(Exception):
+    """The recording could not be fetched; ``retry`` says whether trying later may help."""
+
+    def __init__(self, reason: str, *, retry: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry
+
+
+def allowed_hosts(api_base_url: str) -> set[str]:
+    """Hosts we send Twilio credentials to: Twilio's and the configured API base's."""
+    return {TWILIO_MEDIA_HOST, urlsplit(api_base_url).netloc}
+
+
+def download_recording(
+    url: str,
+    *,
+    account_sid: str,
+    auth_token: str,
+    hosts: set[str],
+    timeout: float = 10.0,
+    max_bytes: int = 64 * 1024 * 1024,
+    quick_retries: int = 2,
+) -> tuple[bytes, str]:
+    """Fetch a recording; return (bytes, format). 404 and 5xx are retried a little here.
+
+    Twilio may announce a recording before the file can be downloaded; the worker reschedules
+    with backoff when these quick retries are not enough.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in {"https", "http"} or parts.netloc not in hosts:
+        raise FetchError(f"recording URL host {parts.netloc!r} is not Twilio's", retry=False)
+    delay = 0.5
+    for attempt in range(quick_retries + 1):
+        try:
+            reply = requests.get(
+                url,
+                auth=(account_sid, auth_token),
+                timeout=timeout,
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            error = FetchError(f"recording download failed: {type(exc).__name__}", retry=True)
+        else:
+            with reply:
+                if reply.status_code == 200:
+                    data = _read_limited(reply, max_bytes)
+                    fmt = sniff_format(data)
+                    if fmt is None:
+                        raise FetchError("the downloaded file is not audio", retry=True)
+                    return data, fmt
+                retry = reply.status_code == 404 or reply.status_code >= 500
+                if reply.status_code in (401, 403):
+                    reason = f"Twilio refused the credentials (HTTP {reply.status_code})"
+                else:
+                    reason = f"recording download answered HTTP {reply.status_code}"
+                error = FetchError(reason, retry=retry)
+        if not error.retry or attempt == quick_retries:
+            raise error
+        time.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")
+
+
+def _read_limited(reply: requests.Response, max_bytes: int) -> bytes:
+    length = reply.headers.get("Content-Length")
+    if length and length.isdigit() and int(length) > max_bytes:
+        raise FetchError(f"recording is larger than {max_bytes} bytes", retry=False)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in reply.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise FetchError(f"recording is larger than {max_bytes} bytes", retry=False)
+        chunks.append(chunk)
+    if size == 0:
+        raise FetchError("the downloaded recording is empty", retry=True)
+    return b"".join(chunks)

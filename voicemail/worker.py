@@ -1,0 +1,297 @@
+"""The transcription worker: claims pending voice messages with a lease and transcribes them.
+
+The voicemail row is the job. A worker claims the oldest due row by compare-and-set on its
+lease (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so workers do not queue behind each other),
+and writes its result only while it still holds the lease: a worker that died leaves a lease that
+expires and another takes the job over, and a late writer can never record a second transcript.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from ivr.extensions import db, utcnow
+from voicemail.audio import AudioError, decode
+from voicemail.fetch import FetchError, allowed_hosts, download_recording
+from voicemail.models import Voicemail, VoicemailStatus
+from voicemail.storage import AudioStore, StorageError
+from voicemail.transcription import ModelLoadError, ModelRegistry, NoModelError, transcribe
+
+log = logging.getLogger(__name__)
+
+CLAIMABLE = (VoicemailStatus.PENDING, VoicemailStatus.TRANSCRIBING)
+BACKOFF_FIRST = 2.0
+BACKOFF_CAP = 600.0
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over; this one must drop it without writing."""
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker claims and retries."""
+
+    lease_seconds: float = 120.0
+    max_attempts: int = 8
+    poll_seconds: float = 1.0
+
+    @classmethod
+    def from_config(cls, config: Any) -> WorkerSettings:
+        """Read the HOTLINE_WORKER_* settings."""
+        return cls(
+            lease_seconds=float(config["HOTLINE_WORKER_LEASE"]),
+            max_attempts=int(config["HOTLINE_WORKER_MAX_ATTEMPTS"]),
+            poll_seconds=float(config["HOTLINE_WORKER_POLL"]),
+        )
+
+
+def worker_name() -> str:
+    """A name unique to this worker: host, process and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before retry ``attempts``: 2 s, 4 s, 8 s … up to 10 minutes."""
+    return timedelta(seconds=min(BACKOFF_FIRST * 2 ** max(attempts - 1, 0), BACKOFF_CAP))
+
+
+def claim_next(session: Session, worker: str, lease_seconds: float) -> Voicemail | None:
+    """Lease the oldest due message to ``worker``; None when nothing is due."""
+    now = utcnow()
+    due = (
+        select(Voicemail.id)
+        .where(
+            Voicemail.status.in_(CLAIMABLE),
+            Voicemail.next_attempt_at <= now,
+            or_(Voicemail.lease_until.is_(None), Voicemail.lease_until < now),
+        )
+        .order_by(Voicemail.next_attempt_at, Voicemail.id)
+        .limit(5)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    for candidate in session.scalars(due).all():
+        claimed = session.execute(
+            update(Voicemail)
+            .where(
+                Voicemail.id == candidate,
+                Voicemail.status.in_(CLAIMABLE),
+                or_(Voicemail.lease_until.is_(None), Voicemail.lease_until < now),
+            )
+            .values(
+                status=VoicemailStatus.TRANSCRIBING,
+                leased_by=worker,
+                lease_until=now + timedelta(seconds=lease_seconds),
+                attempts=Voicemail.attempts + 1,
+            )
+        )
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            session.commit()
+            return session.get(Voicemail, candidate)
+    session.commit()
+    return None
+
+
+def _write(session: Session, message_id: int, worker: str, **values: Any) -> None:
+    """Write to a job only while this worker holds its lease."""
+    done = session.execute(
+        update(Voicemail)
+        .where(
+            Voicemail.id == message_id,
+            Voicemail.leased_by == worker,
+            Voicemail.status == VoicemailStatus.TRANSCRIBING,
+        )
+        .values(**values)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise LeaseLost(f"voicemail {message_id} was taken over")
+    session.commit()
+
+
+def _renew(session: Session, message_id: int, worker: str, lease_seconds: float) -> None:
+    _write(session, message_id, worker, lease_until=utcnow() + timedelta(seconds=lease_seconds))
+
+
+def _finish(session: Session, message_id: int, worker: str, **values: Any) -> None:
+    _write(session, message_id, worker, leased_by=None, lease_until=None, **values)
+
+
+@dataclass
+class Job:
+    """Everything one worker needs to process messages."""
+
+    config: Any
+    registry: ModelRegistry
+    store: AudioStore
+    settings: WorkerSettings
+    name: str
+
+    def process(self, session: Session, message: Voicemail) -> VoicemailStatus:
+        """Fetch, keep, decode and transcribe one claimed message; return its new status."""
+        ident = message.id
+        try:
+            if message.audio_path is None:
+                self._fetch_and_keep(session, message)
+            data = self.store.read(message.audio_path or "")
+            audio = decode(data)
+            language = message.language or "zh"
+            try:
+                model = self.registry.model_for(language)
+            except NoModelError as exc:
+                _finish(session, ident, self.name, status=VoicemailStatus.UNTRANSCRIBED,
+                        status_reason=str(exc), duration=audio.seconds)
+                return VoicemailStatus.UNTRANSCRIBED
+            _renew(session, ident, self.name, self.settings.lease_seconds)
+            result = transcribe(audio, model, language=language,
+                                model_name=self.registry.source_for(language))
+            _finish(
+                session,
+                ident,
+                self.name,
+                status=VoicemailStatus.TRANSCRIBED,
+                status_reason="",
+                duration=audio.seconds,
+                transcript=result.text,
+                raw_transcript=result.raw_text,
+                words=[vars(word) for word in result.words],
+                model=result.model[:255],
+                transcription_seconds=result.elapsed,
+                transcribed_at=utcnow(),
+            )
+            return VoicemailStatus.TRANSCRIBED
+        except AudioError as exc:
+            _finish(session, ident, self.name, status=VoicemailStatus.FAILED, status_reason=exc.reason)
+            return VoicemailStatus.FAILED
+        except (FetchError, StorageError, ModelLoadError) as exc:
+            retry = getattr(exc, "retry", True)
+            return self.retry_or_fail(session, message, str(exc), retry=retry)
+
+    def _fetch_and_keep(self, session: Session, message: Voicemail) -> None:
+        config = self.config
+        data, fmt = download_recording(
+            message.recording_url,
+            account_sid=config["TWILIO_ACCOUNT_SID"],
+            auth_token=config["TWILIO_AUTH_TOKEN"],
+            hosts=allowed_hosts(config["TWILIO_API_BASE_URL"]),
+            max_bytes=int(config["HOTLINE_MAX_RECORDING_BYTES"]),
+        )
+        path = self.store.save(message.id, fmt, data)
+        _write(session, message.id, self.name, audio_path=path, audio_format=fmt,
+               audio_bytes=len(data))
+        message.audio_path = path
+        if config["HOTLINE_DELETE_FROM_TWILIO"]:
+            delete_from_twilio(message.recording_url, config)
+
+    def retry_or_fail(
+        self, session: Session, message: Voicemail, reason: str, *, retry: bool
+    ) -> VoicemailStatus:
+        attempts = message.attempts
+        if retry and attempts < self.settings.max_attempts:
+            _finish(session, message.id, self.name, status=VoicemailStatus.PENDING,
+                    status_reason=f"attempt {attempts} failed: {reason}",
+                    next_attempt_at=utcnow() + backoff(attempts))
+            return VoicemailStatus.PENDING
+        _finish(session, message.id, self.name, status=VoicemailStatus.FAILED,
+                status_reason=f"gave up after {attempts} attempt(s): {reason}")
+        return VoicemailStatus.FAILED
+
+
+def delete_from_twilio(recording_url: str, config: Any) -> None:
+    """Delete the recording at Twilio once we hold our own copy (best effort)."""
+    import requests  # noqa: PLC0415 - only deployments that ask for deletion need it here
+
+    try:
+        requests.delete(
+            recording_url + ".json",
+            auth=(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]),
+            timeout=10,
+        )
+    except requests.RequestException as exc:
+        log.warning("could not delete %s at Twilio: %s", recording_url, exc)
+
+
+def make_job(app: Flask, registry: ModelRegistry | None = None) -> Job:
+    """A Job for ``app``'s configuration (models shared through the app's registry)."""
+    return Job(
+        config=app.config,
+        registry=registry or app.extensions["hotline.models"],
+        store=AudioStore(app.config["HOTLINE_DATA_DIR"]),
+        settings=WorkerSettings.from_config(app.config),
+        name=worker_name(),
+    )
+
+
+def work(app: Flask, *, burst: bool = False, stop: threading.Event | None = None) -> int:
+    """Process messages until stopped (or, with ``burst``, until none is due); return how many."""
+    stop = stop or threading.Event()
+    job = make_job(app)
+    done = 0
+    with app.app_context():
+        log.info("worker %s started", job.name)
+        while not stop.is_set():
+            session = db.session
+            try:
+                message = claim_next(session, job.name, job.settings.lease_seconds)
+                if message is None:
+                    if burst and not _waiting(session):
+                        break
+                    stop.wait(job.settings.poll_seconds)
+                    continue
+                try:
+                    status = job.process(session, message)
+                except LeaseLost:
+                    raise
+                except Exception as exc:
+                    # One bad job must not stop the worker: count it as a failed attempt.
+                    log.exception("voicemail %s: unexpected failure", message.id)
+                    session.rollback()
+                    status = job.retry_or_fail(session, message, type(exc).__name__, retry=True)
+                done += 1
+                log.info("voicemail %s: %s", message.id, status)
+            except LeaseLost as exc:
+                log.warning("%s", exc)
+            except Exception:
+                log.exception("worker %s: unexpected failure", job.name)
+                session.rollback()
+                stop.wait(job.settings.poll_seconds)
+            finally:
+                db.session.remove()
+        log.info("worker %s stopped after %s job(s)", job.name, done)
+    return done
+
+
+def _waiting(session: Session) -> bool:
+    """Whether any message still waits (due later, or leased by another worker)."""
+    found = session.scalar(
+        select(Voicemail.id).where(Voicemail.status.in_(CLAIMABLE)).limit(1)
+    )
+    session.commit()
+    return found is not None
+
+
+
+_embedded_lock = threading.Lock()
+
+
+def start_embedded_worker(app: Flask) -> threading.Thread | None:
+    """Start one worker thread inside this process, once (the single-machine default)."""
+    with _embedded_lock:
+        if app.extensions.get("hotline.worker_thread"):
+            return None
+        thread = threading.Thread(target=work, args=(app,), name="voicemail-worker", daemon=True)
+        app.extensions["hotline.worker_thread"] = thread
+        thread.start()
+        return thread
