@@ -19,6 +19,7 @@ from werkzeug.test import TestResponse
 
 from app import MIGRATIONS, create_app
 from ivr.extensions import db
+from voicemail.worker import stop_embedded_worker
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32
@@ -59,6 +60,7 @@ def settings(data_dir: Path, url: str, **extra: Any) -> dict[str, Any]:
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "ORDER_LOOKUP_URL": "",
+        "HOTLINE_WORKER": "off",  # tests run workers explicitly
         **extra,
     }
 
@@ -74,6 +76,7 @@ def app(app_settings: dict[str, Any]) -> Iterator[Flask]:
     """The hotline app on the migrated database, emptied after the test."""
     app = create_app(app_settings)
     yield app
+    stop_embedded_worker(app)
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:

@@ -291,7 +291,20 @@ def start_embedded_worker(app: Flask) -> threading.Thread | None:
     with _embedded_lock:
         if app.extensions.get("hotline.worker_thread"):
             return None
-        thread = threading.Thread(target=work, args=(app,), name="voicemail-worker", daemon=True)
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=work, args=(app,), kwargs={"stop": stop}, name="voicemail-worker", daemon=True
+        )
         app.extensions["hotline.worker_thread"] = thread
+        app.extensions["hotline.worker_stop"] = stop
         thread.start()
         return thread
+
+
+def stop_embedded_worker(app: Flask, timeout: float = 30.0) -> None:
+    """Ask the worker thread to finish its message and wait for it."""
+    stop = app.extensions.get("hotline.worker_stop")
+    thread = app.extensions.get("hotline.worker_thread")
+    if stop is not None and thread is not None:
+        stop.set()
+        thread.join(timeout)

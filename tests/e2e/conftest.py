@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from ivr.simulator import HttpTransport, Simulator
+from ivr.simulator import HttpTransport, RecordingServer, Simulator
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL
 
 
 @pytest.fixture
-def phone(live_server: str) -> Iterator[Simulator]:
+def media() -> Iterator[RecordingServer]:
+    """Twilio's media host, simulated: recordings behind basic auth."""
+    server = RecordingServer(ACCOUNT_SID, AUTH_TOKEN)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def app_settings(app_settings: dict[str, Any], media: RecordingServer) -> dict[str, Any]:
+    """The app sends its REST calls and recording downloads to the simulated Twilio."""
+    app_settings["TWILIO_API_BASE_URL"] = media.base_url
+    return app_settings
+
+
+@pytest.fixture
+def phone(live_server: str, media: RecordingServer) -> Iterator[Simulator]:
     """Twilio, simulated, calling the app served over real HTTP."""
     simulator = Simulator(
         HttpTransport(live_server),
@@ -19,6 +35,7 @@ def phone(live_server: str) -> Iterator[Simulator]:
         auth_token=AUTH_TOKEN,
         account_sid=ACCOUNT_SID,
         fallback_path="/voice/fallback",
+        recording_server=media,
     )
     yield simulator
     simulator.close()

@@ -1,0 +1,127 @@
+"""Leaving messages with real speech through a phone line, read back through the API."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import vosk
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ivr.simulator import Caller, Hangup, Press, Silence, Simulator, Speak
+from tests.conftest import REPO
+from tests.ivr.test_api import auth, make_token
+from voicemail.accuracy import character_error_rate
+from voicemail.audio import decode, telephone_line
+from voicemail.transcription import packaged_model_path
+from voicemail.worker import work
+
+SPEECH = REPO.parent / "shared" / "speech" / "ko"
+pytestmark = pytest.mark.skipif(not SPEECH.is_dir(), reason=f"speech clips not found at {SPEECH}")
+
+# Male and female voices, read news and conversational speech.
+CLIPS = ["zeroth_104_003_0019.flac", "emo_pfa00002.wav", "emo_pmc00001.wav", "emo_pfb00003.wav"]
+
+
+def references() -> dict[str, str]:
+    lines = (SPEECH / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    return {row.split("\t")[0]: row.split("\t")[2] for row in lines}
+
+
+def plain_vosk(model: vosk.Model, phone_wav: bytes) -> str:
+    """What bare Vosk makes of the same phone audio: the bound a transcript must meet."""
+    audio = decode(phone_wav)
+    recogniser = vosk.KaldiRecognizer(model, audio.sample_rate)
+    recogniser.AcceptWaveform(audio.pcm)
+    return json.loads(recogniser.FinalResult())["text"]
+
+
+@pytest.fixture
+def app_settings(app_settings: dict[str, Any]) -> dict[str, Any]:
+    # The Korean model configured for the callers' language, as the tester does.
+    app_settings["VOSK_MODEL_ZH"] = str(packaged_model_path("ko"))
+    return app_settings
+
+
+def leave(phone: Simulator, audio: bytes, **extra: Any) -> Any:
+    script = [Press("1"), Press("9"), Speak(audio, **extra)]
+    return phone.call(Caller(number="+8613912345678", script=script))
+
+
+@pytest.mark.slow
+def test_messages_with_real_speech_are_kept_once_and_transcribed(
+    app: Flask, client: FlaskClient, phone: Simulator
+) -> None:
+    phone.replay = True  # every webhook and callback arrives twice
+    refs = references()
+    sent: dict[str, bytes] = {}
+    for clip in CLIPS:
+        sent[clip] = telephone_line((SPEECH / clip).read_bytes())
+        result = leave(phone, sent[clip])
+        assert result.errors == [], result.transcript_text()
+        heard = " ".join(result.said("cmn-CN"))
+        assert "您的留言已收到。您的工单号是" in heard
+    work(app, burst=True)
+    token = make_token(app)
+    messages = client.get("/api/v1/voicemails?limit=50", headers=auth(token)).json["data"]
+    assert len(messages) == len(CLIPS)  # none lost, none doubled
+    model = vosk.Model(str(packaged_model_path("ko")))
+    for message, clip in zip(reversed(messages), CLIPS, strict=True):
+        assert message["status"] == "transcribed", message["status_reason"]
+        assert message["case_number"] and message["category"] == "general"
+        audio = client.get(message["audio_url"], headers=auth(token))
+        assert audio.status_code == 200 and audio.data == sent[clip]
+        audio.close()
+        ours = character_error_rate(refs[clip], message["transcript"])
+        plain = character_error_rate(refs[clip], plain_vosk(model, sent[clip]))
+        assert ours <= plain + 0.02, (clip, message["transcript"], ours, plain)
+    calls = client.get("/api/v1/calls?outcome=voicemail", headers=auth(token)).json["data"]
+    assert len(calls) == len(CLIPS)
+
+
+def test_empty_recording_and_hangups_around_the_beep(
+    app: Flask, client: FlaskClient, phone: Simulator
+) -> None:
+    empty = phone.call(Caller(script=[Press("2"), Press("9"), Silence()]))
+    assert "We did not hear a message." in empty.said("en-US")
+    before_beep = phone.call(Caller(script=[Press("2"), Press("9"), Hangup()]))
+    assert before_beep.errors == []
+    from ivr.simulator.media import tone_wav  # noqa: PLC0415
+
+    during = leave(phone, tone_wav(3.0), hangup_after=True)
+    assert during.errors == []
+    token = make_token(app)
+    messages = client.get("/api/v1/voicemails", headers=auth(token)).json["data"]
+    assert [m["call_sid"] for m in messages] == [during.sid]
+    record = client.get(f"/api/v1/calls/{during.sid}", headers=auth(token)).json
+    assert record["outcome"] == "voicemail"
+    assert record["status"] == "completed"
+
+
+@pytest.fixture
+def threaded(app_settings: dict[str, Any]) -> dict[str, Any]:
+    app_settings.update(HOTLINE_WORKER="thread", HOTLINE_WORKER_POLL=0.1)
+    return app_settings
+
+
+@pytest.mark.slow
+def test_one_process_serves_calls_and_transcribes(
+    threaded: dict, app: Flask, client: FlaskClient, phone: Simulator
+) -> None:
+    clip = telephone_line((SPEECH / "zeroth_104_003_0294.flac").read_bytes())
+    result = leave(phone, clip)
+    assert result.errors == []
+    token = make_token(app)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        [message] = client.get("/api/v1/voicemails", headers=auth(token)).json["data"]
+        if message["status"] == "transcribed":
+            break
+        time.sleep(0.2)
+    assert message["status"] == "transcribed"
+    assert character_error_rate(references()["zeroth_104_003_0294.flac"], message["transcript"]) < 0.5
+    assert Path(app.config["HOTLINE_DATA_DIR"], "recordings").is_dir()

@@ -1,0 +1,68 @@
+"""The voicemail commands through the real model, and the simulate command against the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.conftest import REPO
+from voicemail.accuracy import character_error_rate
+from voicemail.audio import telephone_line
+
+SPEECH = REPO.parent / "shared" / "speech" / "ko"
+CLIP = "zeroth_104_003_0193.flac"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SPEECH.is_dir(), reason="speech clips not found")
+def test_transcribe_a_file_with_the_packaged_model(app: Flask, tmp_path: Path) -> None:
+    phone = tmp_path / "message.wav"
+    phone.write_bytes(telephone_line((SPEECH / CLIP).read_bytes()))
+    result = app.test_cli_runner().invoke(args=["voicemail", "transcribe", str(phone), "--lang", "ko"])
+    assert result.exit_code == 0, result.output
+    header, text = result.output.strip().splitlines()[-2:]
+    assert header.startswith("# 8.8 s of audio")
+    reference = "그 바람 에 나 의 몸 도 겹쳐 쓰러지 며 한창 피어난 노란 동백꽃 속으로 폭 파묻혀 버렸다"
+    assert character_error_rate(reference, text) < 0.6
+
+
+def test_transcribe_refuses_non_audio_and_unknown_languages(app: Flask, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"definitely not audio")
+    result = app.test_cli_runner().invoke(args=["voicemail", "transcribe", str(junk)])
+    assert result.exit_code != 0
+    assert "not audio" in result.output
+    wav = tmp_path / "tone.wav"
+    from tests.voicemail.test_fetch import tone_wav  # noqa: PLC0415
+
+    wav.write_bytes(tone_wav(1.0))
+    result = app.test_cli_runner().invoke(args=["voicemail", "transcribe", str(wav), "--lang", "fr"])
+    assert result.exit_code != 0
+    assert "VOSK_MODEL_FR" in result.output
+
+
+@pytest.fixture
+def broken_model(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    app_settings["VOSK_MODEL_ZH"] = str(tmp_path / "no-such-model")
+    return app_settings
+
+
+@pytest.mark.slow
+def test_models_lists_and_checks_each(broken_model: dict, app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["voicemail", "models"])
+    lines = dict(line.split("\t", 1) for line in result.output.strip().splitlines())
+    assert lines["ko"].endswith("\tok")
+    assert "does not exist" in lines["zh"]
+    assert result.exit_code == 1
+
+
+def test_simulate_a_call_against_the_app_object(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(
+        args=["simulate", "call", "--from", "+14155550100", "--keys", "2 2 12345# hangup"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Please enter your order number" in result.output
+    assert "Sorry, we could not find order 1 2 3 4 5." in result.output
