@@ -184,3 +184,21 @@ def test_worker_killed_mid_job_leaves_it_to_another_exactly_once(
     assert message.status == VoicemailStatus.TRANSCRIBED
     assert message.attempts == 2
     assert message.transcript
+
+
+@pytest.fixture
+def deleting(app_settings: dict[str, Any]) -> dict[str, Any]:
+    app_settings["HOTLINE_DELETE_FROM_TWILIO"] = True
+    return app_settings
+
+
+def test_recording_is_deleted_at_twilio_once_kept(
+    deleting: dict, app: Flask, twilio: Twilio, host: MediaHost
+) -> None:
+    from tests.voicemail.test_fetch import tone_wav  # noqa: PLC0415
+
+    leave_message(twilio, host, tone_wav(2.0), "RE" + "7" * 32)
+    work(app, burst=True)
+    [message] = stored(app)
+    assert message.audio_path is not None
+    assert host.deleted == [f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{'RE' + '7' * 32}.json"]
