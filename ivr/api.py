@@ -8,6 +8,7 @@ import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -170,20 +171,33 @@ def filter_dates(query: Select[Any], column: Any) -> Select[Any]:
     return query
 
 
+def filter_exact(query: Select[Any], columns: dict[str, Any]) -> Select[Any]:
+    """``?name=value`` filters, each an exact match on its column."""
+    for name, column in columns.items():
+        if value := request.args.get(name):
+            query = query.where(column == value[:255])
+    return query
+
+
+def filter_choice(
+    query: Select[Any], name: str, column: Any, choices: type[StrEnum]
+) -> Select[Any]:
+    """A ``?name=value`` filter whose value must be one of an enum's; 400 otherwise."""
+    value = request.args.get(name)
+    if not value:
+        return query
+    if value not in {choice.value for choice in choices}:
+        raise ApiError(400, f"{name} must be one of " + ", ".join(c.value for c in choices))
+    return query.where(column == value)
+
+
 def filter_calls(query: Select[tuple[Call]]) -> Select[tuple[Call]]:
     """Apply the list filters: since, until, number, outcome, status, language."""
     query = filter_dates(query, Call.started_at)
     if number := request.args.get("number"):
         query = query.where(or_(Call.from_number == number, Call.to_number == number))
-    if outcome := request.args.get("outcome"):
-        if outcome not in {o.value for o in Outcome}:
-            raise ApiError(400, "outcome must be one of " + ", ".join(o.value for o in Outcome))
-        query = query.where(Call.outcome == outcome)
-    if status := request.args.get("status"):
-        query = query.where(Call.status == status[:32])
-    if language := request.args.get("language"):
-        query = query.where(Call.language == language[:16])
-    return query
+    query = filter_choice(query, "outcome", Call.outcome, Outcome)
+    return filter_exact(query, {"status": Call.status, "language": Call.language})
 
 
 @bp.get("/calls")

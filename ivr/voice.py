@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from ivr.calls import open_call, record_failure, record_status, record_turn
 from ivr.extensions import db, utcnow
-from ivr.flow import Context, Flow, Lookup, error_turn
+from ivr.flow import Context, Flow, Lookup, Turn, error_turn
 from ivr.models import Call
 from ivr.orders import find_order_in_table, find_order_over_http
 from ivr.twiml import last_resort
@@ -75,58 +76,46 @@ def _flow(call: Call, step: int) -> Flow:
     return Flow(context, request.args.get("lang") or call.language)
 
 
-def _node_id(node_id: str) -> str | None:
-    return node_id if node_id in hotline().menu.nodes else None
+def _answer(node_id: str, step: int, act: Callable[[Flow, str], Turn]) -> Response:
+    """Run the flow for one webhook at a node, log what it did once, and answer with TwiML."""
+    call = open_call(db.session, call_facts())
+    flow = _flow(call, step)
+    if step == 0:
+        flow.log("incoming", None, **{"from": call.from_number, "to": call.to_number})
+    if node_id in hotline().menu.nodes:
+        turn = act(flow, node_id)
+    else:
+        # The menu changed under a call in progress: start it again rather than fail.
+        flow.log("unknown_node", None, requested=node_id[:64])
+        turn = flow.enter(hotline().menu.start)
+    record_turn(db.session, call, step, turn)
+    db.session.commit()
+    return twiml(turn.response)
 
 
 @bp.post("/incoming")
 @twilio_webhook
 def incoming() -> Response:
     """A call comes in: log it and play the first node."""
-    call = open_call(db.session, call_facts())
-    flow = _flow(call, 0)
-    flow.log("incoming", None, **{"from": call.from_number, "to": call.to_number})
-    turn = flow.enter(hotline().menu.start)
-    record_turn(db.session, call, 0, turn)
-    db.session.commit()
-    return twiml(turn.response)
+    return _answer(hotline().menu.start, 0, lambda flow, node: flow.enter(node))
 
 
 @bp.post("/node/<node_id>")
 @twilio_webhook
 def enter_node(node_id: str) -> Response:
     """Play a node that an earlier answer redirected to."""
-    call = open_call(db.session, call_facts())
     step = int_arg("s", 1, low=1, high=MAX_STEP)
-    flow = _flow(call, step)
-    known = _node_id(node_id)
-    if known is None:
-        # The menu changed under a call in progress: start it again rather than fail.
-        flow.log("unknown_node", None, requested=node_id[:64])
-    turn = flow.enter(known or hotline().menu.start)
-    record_turn(db.session, call, step, turn)
-    db.session.commit()
-    return twiml(turn.response)
+    return _answer(node_id, step, lambda flow, node: flow.enter(node))
 
 
 @bp.post("/input/<node_id>")
 @twilio_webhook
 def node_input(node_id: str) -> Response:
     """The caller answered a prompt (or did not: no Digits)."""
-    call = open_call(db.session, call_facts())
     step = int_arg("s", 1, low=1, high=MAX_STEP)
     attempt = int_arg("a", 0, low=0, high=50)
-    digits = request.form.get("Digits")
-    flow = _flow(call, step)
-    known = _node_id(node_id)
-    if known is None:
-        flow.log("unknown_node", None, requested=node_id[:64])
-        turn = flow.enter(hotline().menu.start)
-    else:
-        turn = flow.respond(known, digits[:64] if digits else None, attempt)
-    record_turn(db.session, call, step, turn)
-    db.session.commit()
-    return twiml(turn.response)
+    digits = (request.form.get("Digits") or "")[:64] or None
+    return _answer(node_id, step, lambda flow, node: flow.respond(node, digits, attempt))
 
 
 @bp.post("/status")

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, current_app, jsonify, send_file
 from sqlalchemy import Select, select
 
-from ivr.api import ApiError, api_error, filter_dates, iso, newest_first_page, token_required
+from ivr.api import (
+    ApiError,
+    api_error,
+    filter_choice,
+    filter_dates,
+    filter_exact,
+    iso,
+    newest_first_page,
+    token_required,
+)
 from ivr.extensions import db
 from voicemail.models import CaseStatus, Voicemail, VoicemailStatus
 from voicemail.storage import AudioStore, StorageError
@@ -28,7 +37,9 @@ def voicemail_json(message: Voicemail) -> dict[str, Any]:
         "category": message.category,
         "language": message.language,
         "from": message.from_number,
-        "duration": message.duration if message.duration is not None else message.recording_duration,
+        "duration": message.duration
+        if message.duration is not None
+        else message.recording_duration,
         "status": message.status,
         "status_reason": message.status_reason or None,
         "transcript": message.transcript,
@@ -44,21 +55,15 @@ def voicemail_json(message: Voicemail) -> dict[str, Any]:
 def filter_voicemails(query: Select[Any]) -> Select[Any]:
     """Apply the list filters: since, until, status, case_status, category, language, number."""
     query = filter_dates(query, Voicemail.created_at)
-    choices = {"status": VoicemailStatus, "case_status": CaseStatus}
-    for name, enum in choices.items():
-        if value := request.args.get(name):
-            if value not in {item.value for item in enum}:
-                raise ApiError(400, f"{name} must be one of " + ", ".join(e.value for e in enum))
-            query = query.where(getattr(Voicemail, name) == value)
-    if category := request.args.get("category"):
-        query = query.where(Voicemail.category == category[:64])
-    if language := request.args.get("language"):
-        query = query.where(Voicemail.language == language[:16])
-    if number := request.args.get("number"):
-        query = query.where(Voicemail.from_number == number[:64])
-    if case := request.args.get("case_number"):
-        query = query.where(Voicemail.case_number == case[:16])
-    return query
+    query = filter_choice(query, "status", Voicemail.status, VoicemailStatus)
+    query = filter_choice(query, "case_status", Voicemail.case_status, CaseStatus)
+    columns = {
+        "category": Voicemail.category,
+        "language": Voicemail.language,
+        "number": Voicemail.from_number,
+        "case_number": Voicemail.case_number,
+    }
+    return filter_exact(query, columns)
 
 
 @bp.get("/voicemails")

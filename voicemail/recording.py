@@ -119,8 +119,12 @@ def recorded() -> Response:
     event = Event(
         "voicemail_recorded",
         request.args.get("node", "")[:64] or None,
-        {"case_number": message.case_number, "recording_sid": message.recording_sid,
-         "duration": message.recording_duration, "ended_by": digits or "timeout"},
+        {
+            "case_number": message.case_number,
+            "recording_sid": message.recording_sid,
+            "duration": message.recording_duration,
+            "ended_by": digits or "timeout",
+        },
     )
     record_turn(db.session, call, step, Turn(VoiceResponse(), [event], [], None, None))
     db.session.commit()
@@ -149,6 +153,8 @@ def status() -> Response:
         if created:
             log.info("recording %s arrived before its action", message.recording_sid)
     else:
-        log.warning("recording for %s ended %s (error %s)", call.sid, state, field("ErrorCode")[:16])
+        log.warning(
+            "recording for %s ended %s (error %s)", call.sid, state, field("ErrorCode")[:16]
+        )
     db.session.commit()
     return Response(status=204)

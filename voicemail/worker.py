@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import requests
 from flask import Flask
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -151,12 +152,19 @@ class Job:
             try:
                 model = self.registry.model_for(language)
             except NoModelError as exc:
-                _finish(session, ident, self.name, status=VoicemailStatus.UNTRANSCRIBED,
-                        status_reason=str(exc), duration=audio.seconds)
+                _finish(
+                    session,
+                    ident,
+                    self.name,
+                    status=VoicemailStatus.UNTRANSCRIBED,
+                    status_reason=str(exc),
+                    duration=audio.seconds,
+                )
                 return VoicemailStatus.UNTRANSCRIBED
             _renew(session, ident, self.name, self.settings.lease_seconds)
-            result = transcribe(audio, model, language=language,
-                                model_name=self.registry.source_for(language))
+            result = transcribe(
+                audio, model, language=language, model_name=self.registry.source_for(language)
+            )
             _finish(
                 session,
                 ident,
@@ -173,7 +181,9 @@ class Job:
             )
             return VoicemailStatus.TRANSCRIBED
         except AudioError as exc:
-            _finish(session, ident, self.name, status=VoicemailStatus.FAILED, status_reason=exc.reason)
+            _finish(
+                session, ident, self.name, status=VoicemailStatus.FAILED, status_reason=exc.reason
+            )
             return VoicemailStatus.FAILED
         except (FetchError, StorageError, ModelLoadError) as exc:
             retry = getattr(exc, "retry", True)
@@ -189,8 +199,9 @@ class Job:
             max_bytes=int(config["HOTLINE_MAX_RECORDING_BYTES"]),
         )
         path = self.store.save(message.id, fmt, data)
-        _write(session, message.id, self.name, audio_path=path, audio_format=fmt,
-               audio_bytes=len(data))
+        _write(
+            session, message.id, self.name, audio_path=path, audio_format=fmt, audio_bytes=len(data)
+        )
         message.audio_path = path
         if config["HOTLINE_DELETE_FROM_TWILIO"]:
             delete_from_twilio(message.recording_url, config)
@@ -200,19 +211,27 @@ class Job:
     ) -> VoicemailStatus:
         attempts = message.attempts
         if retry and attempts < self.settings.max_attempts:
-            _finish(session, message.id, self.name, status=VoicemailStatus.PENDING,
-                    status_reason=f"attempt {attempts} failed: {reason}",
-                    next_attempt_at=utcnow() + backoff(attempts))
+            _finish(
+                session,
+                message.id,
+                self.name,
+                status=VoicemailStatus.PENDING,
+                status_reason=f"attempt {attempts} failed: {reason}",
+                next_attempt_at=utcnow() + backoff(attempts),
+            )
             return VoicemailStatus.PENDING
-        _finish(session, message.id, self.name, status=VoicemailStatus.FAILED,
-                status_reason=f"gave up after {attempts} attempt(s): {reason}")
+        _finish(
+            session,
+            message.id,
+            self.name,
+            status=VoicemailStatus.FAILED,
+            status_reason=f"gave up after {attempts} attempt(s): {reason}",
+        )
         return VoicemailStatus.FAILED
 
 
 def delete_from_twilio(recording_url: str, config: Any) -> None:
     """Delete the recording at Twilio once we hold our own copy (best effort)."""
-    import requests  # noqa: PLC0415 - only deployments that ask for deletion need it here
-
     try:
         requests.delete(
             recording_url + ".json",
@@ -275,12 +294,9 @@ def work(app: Flask, *, burst: bool = False, stop: threading.Event | None = None
 
 def _waiting(session: Session) -> bool:
     """Whether any message still waits (due later, or leased by another worker)."""
-    found = session.scalar(
-        select(Voicemail.id).where(Voicemail.status.in_(CLAIMABLE)).limit(1)
-    )
+    found = session.scalar(select(Voicemail.id).where(Voicemail.status.in_(CLAIMABLE)).limit(1))
     session.commit()
     return found is not None
-
 
 
 _embedded_lock = threading.Lock()

@@ -33,15 +33,30 @@ def languages_after_choice(result) -> set[str]:
     return {line.language for line in spoken[2:]}
 
 
-@pytest.mark.parametrize(("lang_key", "language", "voice_language"), [("1", "zh", ZH), ("2", "en", EN)])
+@pytest.mark.parametrize(
+    ("lang_key", "language", "voice_language"), [("1", "zh", ZH), ("2", "en", EN)]
+)
 @pytest.mark.parametrize(
     ("option", "node"),
-    [("1", "product"), ("2", "delivery"), ("3", "payment"), ("4", "after_sales"),
-     ("5", "case_status"), ("9", "message"), ("0", "agent")],
+    [
+        ("1", "product"),
+        ("2", "delivery"),
+        ("3", "payment"),
+        ("4", "after_sales"),
+        ("5", "case_status"),
+        ("9", "message"),
+        ("0", "agent"),
+    ],
 )
 def test_every_menu_option_in_both_languages(
-    app: Flask, client: FlaskClient, phone: Simulator, lang_key: str, language: str,
-    voice_language: str, option: str, node: str,
+    app: Flask,
+    client: FlaskClient,
+    phone: Simulator,
+    lang_key: str,
+    language: str,
+    voice_language: str,
+    option: str,
+    node: str,
 ) -> None:
     result = call(phone, f"{lang_key} {option} hangup")
     assert languages_after_choice(result) == {voice_language}, result.transcript_text()
@@ -53,7 +68,9 @@ def test_every_menu_option_in_both_languages(
     assert record["duration"] == result.duration
 
 
-def test_silence_everywhere_still_reaches_someone(app: Flask, client: FlaskClient, phone: Simulator) -> None:
+def test_silence_everywhere_still_reaches_someone(
+    app: Flask, client: FlaskClient, phone: Simulator
+) -> None:
     result = call(phone, ". . . . hangup")
     said = result.said()
     assert "抱歉，没有收到您的按键。" in said
@@ -64,7 +81,9 @@ def test_silence_everywhere_still_reaches_someone(app: Flask, client: FlaskClien
     assert kinds.count("no_input") == 4  # one at the language choice, three at the menu
 
 
-def test_wrong_keys_then_star_then_order_status(app: Flask, client: FlaskClient, phone: Simulator) -> None:
+def test_wrong_keys_then_star_then_order_status(
+    app: Flask, client: FlaskClient, phone: Simulator
+) -> None:
     with app.app_context():
         db.session.add(Order(number="2026112401", status="out_for_delivery", carrier="SF Express"))
         db.session.commit()
@@ -78,7 +97,9 @@ def test_wrong_keys_then_star_then_order_status(app: Flask, client: FlaskClient,
     assert [e["kind"] for e in record["events"]].count("repeat") == 1
 
 
-def test_replayed_webhooks_do_not_double_anything(app: Flask, client: FlaskClient, phone: Simulator) -> None:
+def test_replayed_webhooks_do_not_double_anything(
+    app: Flask, client: FlaskClient, phone: Simulator
+) -> None:
     phone.replay = True
     result = call(phone, "1 5 12345678# hangup")
     record = api_call(app, client, result.sid)

@@ -90,7 +90,7 @@ def test_empty_recording_and_hangups_around_the_beep(
     assert "We did not hear a message." in empty.said("en-US")
     before_beep = phone.call(Caller(script=[Press("2"), Press("9"), Hangup()]))
     assert before_beep.errors == []
-    from ivr.simulator.media import tone_wav  # noqa: PLC0415
+    from ivr.simulator.media import tone_wav
 
     during = leave(phone, tone_wav(3.0), hangup_after=True)
     assert during.errors == []
@@ -123,5 +123,7 @@ def test_one_process_serves_calls_and_transcribes(
             break
         time.sleep(0.2)
     assert message["status"] == "transcribed"
-    assert character_error_rate(references()["zeroth_104_003_0294.flac"], message["transcript"]) < 0.5
+    assert (
+        character_error_rate(references()["zeroth_104_003_0294.flac"], message["transcript"]) < 0.5
+    )
     assert Path(app.config["HOTLINE_DATA_DIR"], "recordings").is_dir()

@@ -78,8 +78,18 @@ def test_calls_newest_first_with_cursor_pagination(app: Flask, client: FlaskClie
     assert pages == 3
     assert seen == [f"CA{i:032d}" for i in reversed(range(25))]
     first = client.get("/api/v1/calls?limit=1", headers=auth(token)).json["data"][0]
-    assert set(first) >= {"sid", "from", "to", "status", "started_at", "ended_at", "duration",
-                          "language", "menu_path", "outcome"}
+    assert set(first) >= {
+        "sid",
+        "from",
+        "to",
+        "status",
+        "started_at",
+        "ended_at",
+        "duration",
+        "language",
+        "menu_path",
+        "outcome",
+    }
     assert first["menu_path"] == ["language", "main", "delivery"]
     assert first["started_at"] == "2026-11-02T08:00:00Z"
 
@@ -98,12 +108,22 @@ def test_call_filters(app: Flask, client: FlaskClient) -> None:
     assert len(sids("since=2026-11-01T10:00:00Z&until=2026-11-01T12:00:00Z")) == 3
     assert len(sids("number=%2B14155550100")) == 15
     assert len(sids("outcome=abandoned")) == 10
-    assert sids("number=%2B14155550100&outcome=abandoned") == [f"CA{i:032d}" for i in (24, 18, 12, 6, 0)]
+    assert sids("number=%2B14155550100&outcome=abandoned") == [
+        f"CA{i:032d}" for i in (24, 18, 12, 6, 0)
+    ]
 
 
 @pytest.mark.parametrize(
     "query",
-    ["since=yesterday", "limit=0", "limit=1000", "limit=x", "outcome=happy", "cursor=!!!", "cursor=YWJj"],
+    [
+        "since=yesterday",
+        "limit=0",
+        "limit=1000",
+        "limit=x",
+        "outcome=happy",
+        "cursor=!!!",
+        "cursor=YWJj",
+    ],
 )
 def test_bad_queries_are_json_400(app: Flask, client: FlaskClient, query: str) -> None:
     reply = client.get(f"/api/v1/calls?{query}", headers=auth(make_token(app)))
@@ -120,7 +140,14 @@ def test_one_call_with_its_events(app: Flask, client: FlaskClient, twilio: Twili
     assert body["language"] == "en"
     assert body["outcome"] == "abandoned"
     assert body["duration"] == 12
-    assert [e["kind"] for e in body["events"]] == ["incoming", "node", "keys", "language", "node", "status"]
+    assert [e["kind"] for e in body["events"]] == [
+        "incoming",
+        "node",
+        "keys",
+        "language",
+        "node",
+        "status",
+    ]
     assert body["events"][2]["detail"] == {"digits": "2"}
     missing = client.get("/api/v1/calls/CA404", headers=auth(token))
     assert missing.status_code == 404 and missing.json["error"]["message"] == "no call CA404"

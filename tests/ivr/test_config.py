@@ -20,7 +20,10 @@ def test_defaults_for_one_machine(tmp_path: Path) -> None:
 
 def test_postgres_urls_get_the_psycopg_driver() -> None:
     for given in ("postgres://u@h/db", "postgresql://u@h/db"):
-        assert settings_from_env({"DATABASE_URL": given})["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
+        assert (
+            settings_from_env({"DATABASE_URL": given})["SQLALCHEMY_DATABASE_URI"]
+            == "postgresql+psycopg://u@h/db"
+        )
 
 
 def test_production_refuses_to_start_without_secrets(tmp_path: Path) -> None:
@@ -30,14 +33,29 @@ def test_production_refuses_to_start_without_secrets(tmp_path: Path) -> None:
     for name in ("TWILIO_AUTH_TOKEN", "SECRET_KEY", "PUBLIC_BASE_URL"):
         assert name in str(error.value)
     with pytest.raises(ConfigError):
-        create_app({"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_ENV": "production",
-                    "TWILIO_AUTH_TOKEN": "", "SECRET_KEY": "", "PUBLIC_BASE_URL": ""})
+        create_app(
+            {
+                "HOTLINE_DATA_DIR": str(tmp_path),
+                "HOTLINE_ENV": "production",
+                "TWILIO_AUTH_TOKEN": "",
+                "SECRET_KEY": "",
+                "PUBLIC_BASE_URL": "",
+            }
+        )
 
 
 def test_development_mode_starts_and_skips_signatures_without_a_token(tmp_path: Path) -> None:
-    app = create_app({"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_ENV": "development", "HOTLINE_WORKER": "off",
-                      "TWILIO_AUTH_TOKEN": "", "SECRET_KEY": "", "PUBLIC_BASE_URL": "",
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'dev.sqlite'}"})
+    app = create_app(
+        {
+            "HOTLINE_DATA_DIR": str(tmp_path),
+            "HOTLINE_ENV": "development",
+            "HOTLINE_WORKER": "off",
+            "TWILIO_AUTH_TOKEN": "",
+            "SECRET_KEY": "",
+            "PUBLIC_BASE_URL": "",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'dev.sqlite'}",
+        }
+    )
     assert app.config["SECRET_KEY"] == (tmp_path / "dev-secret-key").read_text()
     reply = app.test_client().post("/voice/incoming", data={"CallSid": "CA" + "2" * 32})
     # Not refused for its signature: it reaches the database (not migrated in this test → apology).
@@ -55,5 +73,10 @@ def test_broken_menu_stops_start_up(tmp_path: Path) -> None:
     menu = tmp_path / "menu.yaml"
     menu.write_text("start: main\nlanguages: {}\n", encoding="utf-8")
     with pytest.raises(MenuError, match="at least one language"):
-        create_app({"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_ENV": "development",
-                    "HOTLINE_MENU": str(menu)})
+        create_app(
+            {
+                "HOTLINE_DATA_DIR": str(tmp_path),
+                "HOTLINE_ENV": "development",
+                "HOTLINE_MENU": str(menu),
+            }
+        )

@@ -108,7 +108,10 @@ def test_broken_menus_are_refused(tmp_path: Path, change, problem: str) -> None:
 
 def test_recorded_prompts_and_lists(tmp_path: Path) -> None:
     raw = default_raw()
-    raw["nodes"]["main"]["prompt"]["zh"] = [{"play": "https://cdn.example.com/main-zh.mp3"}, "重听请按星号键。"]
+    raw["nodes"]["main"]["prompt"]["zh"] = [
+        {"play": "https://cdn.example.com/main-zh.mp3"},
+        "重听请按星号键。",
+    ]
     menu = parse_menu(yaml.safe_load(yaml.safe_dump(raw, allow_unicode=True)))
     kinds = [(s.kind, s.value) for s in menu.nodes["main"].prompt["zh"]]
     assert kinds == [("play", "https://cdn.example.com/main-zh.mp3"), ("say", "重听请按星号键。")]
@@ -117,8 +120,10 @@ def test_recorded_prompts_and_lists(tmp_path: Path) -> None:
 def test_hours_and_holidays_in_shanghai_time() -> None:
     raw = default_raw()
     raw["hours"] = {
-        "office": {"weekly": {"mon-fri": "09:00-18:00", "sat": ["10:00-12:00", "13:00-15:00"]},
-                   "holidays": ["2026-10-01"]}
+        "office": {
+            "weekly": {"mon-fri": "09:00-18:00", "sat": ["10:00-12:00", "13:00-15:00"]},
+            "holidays": ["2026-10-01"],
+        }
     }
     raw["nodes"]["agent"].update(hours="office", closed="closed")
     menu = parse_menu(raw)

@@ -72,7 +72,11 @@ def test_http_lookup_against_a_real_server(shop: str) -> None:
     assert (found.status, found.carrier, found.eta) == ("in_transit", "顺丰速运", "2026-11-26")
     assert Shop.seen_auth[-1] == "Bearer s3cret"
     assert find("99999") is None
-    for broken, reason in [("50000", "HTTP 503"), ("40000", "without a status"), ("60000", "unreachable")]:
+    for broken, reason in [
+        ("50000", "HTTP 503"),
+        ("40000", "without a status"),
+        ("60000", "unreachable"),
+    ]:
         with pytest.raises(LookupFailed, match=reason):
             find(broken)
     dead = find_order_over_http("http://127.0.0.1:9/orders/{number}", timeout=0.5)
@@ -99,7 +103,9 @@ def shop_settings(app_settings: dict[str, Any], shop: str) -> dict[str, Any]:
     return app_settings
 
 
-def test_caller_hears_order_status_from_the_shop(shop_settings: dict, app: Flask, twilio: Twilio) -> None:
+def test_caller_hears_order_status_from_the_shop(
+    shop_settings: dict, app: Flask, twilio: Twilio
+) -> None:
     doc = delivery_menu(twilio)
     assert doc.gather().get("finishOnKey") == "#"
     assert doc.said() == [("cmn-CN", "请输入您的订单号，以井号键结束。")]
@@ -118,14 +124,16 @@ def test_caller_hears_order_status_from_the_shop(shop_settings: dict, app: Flask
         assert lookup.detail == {"number": "20261124001", "result": "found", "status": "in_transit"}
 
 
-def test_shop_failure_is_answered_gracefully(shop_settings: dict, app: Flask, twilio: Twilio) -> None:
+def test_shop_failure_is_answered_gracefully(
+    shop_settings: dict, app: Flask, twilio: Twilio
+) -> None:
     reply = enter_order(twilio, delivery_menu(twilio, "2"), "50000")
     texts = [t for _, t in reply.said()]
     assert texts[0] == "Sorry, we cannot look that up right now."
     # Then on to the node's fallback (an agent), never a hang-up without a word.
     assert reply.languages() == {"en-US"}
     reply = enter_order(twilio, delivery_menu(twilio, "2"), "60000")  # too slow
-    assert [t for _, t in reply.said()][0] == "Sorry, we cannot look that up right now."
+    assert next(t for _, t in reply.said()) == "Sorry, we cannot look that up right now."
 
 
 def test_orders_import_then_lookup_from_the_table(
@@ -143,12 +151,15 @@ def test_orders_import_then_lookup_from_the_table(
     result = app.test_cli_runner().invoke(args=["orders", "import", str(csv_file)])
     assert "0 order(s) added, 1 updated" in result.output
     with app.app_context():
-        assert db.session.scalars(select(Order).where(Order.number == "12345")).one().status == "delivered"
+        assert (
+            db.session.scalars(select(Order).where(Order.number == "12345")).one().status
+            == "delivered"
+        )
 
     reply = enter_order(twilio, delivery_menu(twilio, "2"), "777888")
-    assert [t for _, t in reply.said()][0] == "Order 7 7 7 8 8 8: delivered."
+    assert next(t for _, t in reply.said()) == "Order 7 7 7 8 8 8: delivered."
     missing = enter_order(twilio, delivery_menu(twilio, "2"), "4444")
-    assert [t for _, t in missing.said()][0] == "Sorry, we could not find order 4 4 4 4."
+    assert next(t for _, t in missing.said()) == "Sorry, we could not find order 4 4 4 4."
     assert missing.gather().get("finishOnKey") == "#"  # asked again
 
 

@@ -71,13 +71,22 @@ def test_incoming_call_gets_short_bilingual_language_choice(app: Flask, twilio: 
     gather = doc.gather()
     assert gather.get("numDigits") == "1"
     assert [say.get("language") for say in gather.iter("Say")] == ["cmn-CN", "en-US"]
-    assert [say.get("voice") for say in gather.iter("Say")] == ["Polly.Zhiyu-Neural", "Polly.Joanna"]
+    assert [say.get("voice") for say in gather.iter("Say")] == [
+        "Polly.Zhiyu-Neural",
+        "Polly.Joanna",
+    ]
     call, events = stored_call(app)
-    assert (call.from_number, call.to_number, call.status) == ("+8613800138000", "+864008001234", "ringing")
+    assert (call.from_number, call.to_number, call.status) == (
+        "+8613800138000",
+        "+864008001234",
+        "ringing",
+    )
     assert [e.kind for e in events] == ["incoming", "node"]
 
 
-def test_foreign_caller_hears_english_first_and_gets_it_on_silence(app: Flask, twilio: Twilio) -> None:
+def test_foreign_caller_hears_english_first_and_gets_it_on_silence(
+    app: Flask, twilio: Twilio
+) -> None:
     doc = Doc.parse(twilio.post("/voice/incoming", call_params(From="+14155550100")).data)
     assert [say.get("language") for say in doc.gather().iter("Say")] == ["en-US", "cmn-CN"]
     menu = answer(twilio, doc, None)
@@ -96,7 +105,9 @@ def test_silence_at_language_choice_defaults_to_mandarin(app: Flask, twilio: Twi
     assert language.detail == {"language": "zh", "chosen_by": "default"}
 
 
-def test_wrong_keys_reprompt_in_callers_language_then_go_to_an_agent(app: Flask, twilio: Twilio) -> None:
+def test_wrong_keys_reprompt_in_callers_language_then_go_to_an_agent(
+    app: Flask, twilio: Twilio
+) -> None:
     doc = answer(twilio, Doc.parse(twilio.post("/voice/incoming", call_params()).data), "2")
     for _ in range(2):
         doc = answer(twilio, doc, "7")
@@ -124,7 +135,9 @@ def test_star_repeats_the_menu(app: Flask, twilio: Twilio) -> None:
 def test_unsigned_and_forged_requests_are_refused(app: Flask, twilio: Twilio) -> None:
     client = twilio.client
     assert client.post("/voice/incoming", data=call_params()).status_code == 403
-    forged = {"X-Twilio-Signature": sign(PUBLIC_BASE_URL + "/voice/incoming", call_params(), "wrong")}
+    forged = {
+        "X-Twilio-Signature": sign(PUBLIC_BASE_URL + "/voice/incoming", call_params(), "wrong")
+    }
     assert client.post("/voice/incoming", data=call_params(), headers=forged).status_code == 403
     # Signed for other parameters than those sent.
     tampered = {"X-Twilio-Signature": sign(PUBLIC_BASE_URL + "/voice/incoming", call_params())}
@@ -138,8 +151,13 @@ def test_unsigned_and_forged_requests_are_refused(app: Flask, twilio: Twilio) ->
 
 
 def test_every_voice_route_checks_the_signature(app: Flask, twilio: Twilio) -> None:
-    for path in ["/voice/incoming", "/voice/status", "/voice/fallback", "/voice/node/main",
-                 "/voice/input/main?s=1&a=0"]:
+    for path in [
+        "/voice/incoming",
+        "/voice/status",
+        "/voice/fallback",
+        "/voice/node/main",
+        "/voice/input/main?s=1&a=0",
+    ]:
         assert twilio.client.post(path, data=call_params()).status_code == 403, path
 
 
@@ -151,8 +169,12 @@ def test_malformed_requests_get_a_clear_4xx(app: Flask, twilio: Twilio) -> None:
         ("/voice/input/main?s=abc&a=0", call_params(), 400, "query parameter s"),
         ("/voice/input/main?s=2&a=-1", call_params(), 400, "query parameter a"),
         ("/voice/status", call_params(CallStatus=""), 400, "CallStatus is required"),
-        ("/voice/status", call_params(CallStatus="completed", CallDuration="ten"), 400,
-         "CallDuration must be a whole number"),
+        (
+            "/voice/status",
+            call_params(CallStatus="completed", CallDuration="ten"),
+            400,
+            "CallDuration must be a whole number",
+        ),
     ]
     for path, params, status, message in cases:
         reply = twilio.post(path, params)
@@ -201,7 +223,7 @@ def test_status_callback_closes_the_call(app: Flask, twilio: Twilio) -> None:
 
 def test_status_for_an_unseen_call_is_logged(app: Flask, twilio: Twilio) -> None:
     twilio.post("/voice/status", call_params(CallStatus="busy", CallDuration="0"))
-    call, events = stored_call(app)
+    call, _events = stored_call(app)
     assert (call.status, call.outcome) == ("busy", Outcome.FAILED)
 
 
@@ -243,7 +265,9 @@ def test_a_second_failure_says_goodbye_instead_of_looping(app: Flask, twilio: Tw
         db.session.execute(db.text("DROP TABLE call_events"))
         db.session.commit()
     try:
-        first = Doc.parse(twilio.post("/voice/input/language?s=1&a=0", call_params(Digits="1")).data)
+        first = Doc.parse(
+            twilio.post("/voice/input/language?s=1&a=0", call_params(Digits="1")).data
+        )
         assert "err=1" in first.redirect()
         second = Doc.parse(twilio.post(path_of(first.redirect()), call_params()).data)
         assert second.verbs()[-1] == "Hangup"
@@ -261,7 +285,6 @@ def test_fallback_url_apologises(app: Flask, twilio: Twilio) -> None:
     assert "/voice/node/message" in doc.redirect()
 
 
-
 @pytest.fixture
 def never_open(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """A menu whose agent queue has opening hours that never open."""
@@ -274,7 +297,9 @@ def never_open(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     return app_settings
 
 
-def test_closed_hours_route_to_the_closed_node(never_open: dict, app: Flask, twilio: Twilio) -> None:
+def test_closed_hours_route_to_the_closed_node(
+    never_open: dict, app: Flask, twilio: Twilio
+) -> None:
     doc = Doc.parse(twilio.post("/voice/incoming", call_params()).data)
     doc = answer(twilio, doc, "2")
     doc = answer(twilio, doc, "0")

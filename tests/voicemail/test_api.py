@@ -30,7 +30,9 @@ def add_message(app: Flask, *, transcribed: bool = True, n: int = 1) -> int:
         db.session.add(message)
         db.session.flush()
         if transcribed:
-            message.audio_path = AudioStore(app.config["HOTLINE_DATA_DIR"]).save(message.id, "wav", audio)
+            message.audio_path = AudioStore(app.config["HOTLINE_DATA_DIR"]).save(
+                message.id, "wav", audio
+            )
             message.audio_format = "wav"
             message.status = VoicemailStatus.TRANSCRIBED
             message.transcript = "退货 运费 谁 承担"
@@ -47,8 +49,18 @@ def test_voicemail_fields_and_filters(app: Flask, client: FlaskClient) -> None:
     body = client.get("/api/v1/voicemails", headers=auth(token)).json
     assert [m["id"] for m in body["data"]] == [done + 1, done]
     message = client.get(f"/api/v1/voicemails/{done}", headers=auth(token)).json
-    for name in ("id", "call_sid", "case_number", "category", "language", "duration", "status",
-                 "transcript", "words", "created_at"):
+    for name in (
+        "id",
+        "call_sid",
+        "case_number",
+        "category",
+        "language",
+        "duration",
+        "status",
+        "transcript",
+        "words",
+        "created_at",
+    ):
         assert name in message
     assert message["status"] == "transcribed"
     assert message["transcript"] == "退货 运费 谁 承担"

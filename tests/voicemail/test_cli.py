@@ -21,11 +21,15 @@ CLIP = "zeroth_104_003_0193.flac"
 def test_transcribe_a_file_with_the_packaged_model(app: Flask, tmp_path: Path) -> None:
     phone = tmp_path / "message.wav"
     phone.write_bytes(telephone_line((SPEECH / CLIP).read_bytes()))
-    result = app.test_cli_runner().invoke(args=["voicemail", "transcribe", str(phone), "--lang", "ko"])
+    result = app.test_cli_runner().invoke(
+        args=["voicemail", "transcribe", str(phone), "--lang", "ko"]
+    )
     assert result.exit_code == 0, result.output
     header, text = result.output.strip().splitlines()[-2:]
     assert header.startswith("# 8.8 s of audio")
-    reference = "그 바람 에 나 의 몸 도 겹쳐 쓰러지 며 한창 피어난 노란 동백꽃 속으로 폭 파묻혀 버렸다"
+    reference = (
+        "그 바람 에 나 의 몸 도 겹쳐 쓰러지 며 한창 피어난 노란 동백꽃 속으로 폭 파묻혀 버렸다"
+    )
     assert character_error_rate(reference, text) < 0.6
 
 
@@ -36,10 +40,12 @@ def test_transcribe_refuses_non_audio_and_unknown_languages(app: Flask, tmp_path
     assert result.exit_code != 0
     assert "not audio" in result.output
     wav = tmp_path / "tone.wav"
-    from tests.voicemail.test_fetch import tone_wav  # noqa: PLC0415
+    from tests.voicemail.test_fetch import tone_wav
 
     wav.write_bytes(tone_wav(1.0))
-    result = app.test_cli_runner().invoke(args=["voicemail", "transcribe", str(wav), "--lang", "fr"])
+    result = app.test_cli_runner().invoke(
+        args=["voicemail", "transcribe", str(wav), "--lang", "fr"]
+    )
     assert result.exit_code != 0
     assert "VOSK_MODEL_FR" in result.output
 

