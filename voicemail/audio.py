@@ -1,0 +1,170 @@
+"""Audio for transcription: recognise, decode and check recordings; imitate a phone line."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+with warnings.catch_warnings():
+    # pydub imports audioop, deprecated since Python 3.11 (audioop-lts replaces it on 3.13+);
+    # nothing we can change, and it must not fail a `filterwarnings = error` test run.
+    warnings.filterwarnings("ignore", message=".*audioop.*", category=DeprecationWarning)
+    import audioop
+
+    from pydub import AudioSegment
+
+# Vosk is fed 16 kHz, the rate its models are trained on. Phone audio (8 kHz) is brought up with
+# pydub's set_frame_rate (audioop.ratecv, plain interpolation): on real Korean speech through a
+# G.711 line that gives CER 0.23, against 0.38 fed at 8 kHz and 0.44 upsampled by ffmpeg's proper
+# filter; the spectral images it leaves above 4 kHz fill bands the model expects to hear
+# (docs/transcription.md, bench/transcription_accuracy.py).
+VOSK_RATE = 16_000
+# A recording whose loudest sample is below this level holds no speech worth transcribing
+# (a real voice on a phone line peaks around -20 dBFS to -3 dBFS).
+SILENCE_DBFS = -50.0
+TELEPHONE_RATE = 8_000
+FFMPEG_TIMEOUT = 600.0
+
+
+class AudioError(Exception):
+    """A recording that cannot be transcribed; ``reason`` says why in words for an agent."""
+
+    def __init__(self, reason: str, *, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class PcmAudio:
+    """Decoded audio: mono signed 16-bit little-endian samples."""
+
+    pcm: bytes = field(repr=False)
+    sample_rate: int
+    seconds: float
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The audio container of ``data`` from its magic bytes ("wav", "mp3" …), or None."""
+    head = data[:16]
+    if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:3] == b"ID3":
+        return "mp3"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if head[:5] == b"#!AMR":
+        return "amr"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    if head[:4] == b".snd":
+        return "au"
+    if head[:4] == b"caff":
+        return "caf"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        version, layer = (head[1] >> 3) & 3, (head[1] >> 1) & 3
+        if layer == 0:
+            return "aac" if head[1] & 0xF6 == 0xF0 else None
+        if version != 1:
+            return "mp3"
+    return None
+
+
+def decode(data: bytes, *, max_seconds: float = 3600.0) -> PcmAudio:
+    """Decode a recording to mono 16-bit PCM at 16 kHz for Vosk; AudioError if it is unfit."""
+    if not data:
+        raise AudioError("the recording is empty (0 bytes)")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise AudioError("not audio: unrecognised format")
+    # The cap is applied while decoding, so an hours-long file never expands in memory.
+    segment = _ffmpeg_to_mono16(data, limit=max_seconds + 1.0, what=fmt)
+    seconds = segment.frame_count() / segment.frame_rate
+    if segment.frame_count() == 0:
+        raise AudioError("the recording is empty (0 s)")
+    if seconds > max_seconds:
+        raise AudioError(f"longer than the {max_seconds:g} s limit")
+    loudest = segment.max_dBFS
+    if loudest == float("-inf"):
+        raise AudioError("the recording is silent (no sound at all)")
+    if loudest < SILENCE_DBFS:
+        raise AudioError(
+            f"the recording is silent (loudest point {loudest:.0f} dBFS, "
+            f"below the {SILENCE_DBFS:.0f} dBFS threshold)"
+        )
+    if segment.frame_rate != VOSK_RATE:
+        segment = segment.set_frame_rate(VOSK_RATE)
+    return PcmAudio(
+        pcm=segment.raw_data,
+        sample_rate=segment.frame_rate,
+        seconds=segment.frame_count() / segment.frame_rate,
+    )
+
+
+def resample(segment: AudioSegment, rate: int) -> AudioSegment:
+    """``segment`` (mono 16-bit) at ``rate``, resampled by ffmpeg with a proper low-pass filter."""
+    command = [
+        AudioSegment.converter, "-nostdin", "-v", "error",
+        "-f", "s16le", "-ar", str(segment.frame_rate), "-ac", "1", "-i", "pipe:0",
+        "-ar", str(rate), "-f", "s16le", "pipe:1",
+    ]  # fmt: skip
+    out = _run(command, stdin=segment.raw_data, what="audio")
+    return AudioSegment(data=out, sample_width=2, frame_rate=rate, channels=1)
+
+
+def telephone_line(data: bytes) -> bytes:
+    """``data`` as a Twilio recording of a call holds it: 8 kHz mono through G.711 mu-law, 16-bit WAV."""
+    segment = _ffmpeg_to_mono16(data, limit=None, what=sniff_format(data) or "audio")
+    if segment.frame_rate != TELEPHONE_RATE:
+        # A phone line band-limits: no aliasing down to 8 kHz, so ffmpeg's filter, not audioop.
+        segment = resample(segment, TELEPHONE_RATE)
+    companded = audioop.ulaw2lin(audioop.lin2ulaw(segment.raw_data, 2), 2)
+    line = AudioSegment(data=companded, sample_width=2, frame_rate=TELEPHONE_RATE, channels=1)
+    out = io.BytesIO()
+    line.export(out, format="wav")
+    return out.getvalue()
+
+
+def _ffmpeg_to_mono16(data: bytes, *, limit: float | None, what: str) -> AudioSegment:
+    # Our own ffmpeg call rather than AudioSegment.from_file: pydub asks ffmpeg for 8-bit output
+    # when a WAV holds mu-law, and cannot cap the duration or mix down in the same pass.
+    with tempfile.TemporaryDirectory(prefix="hotline-audio-") as folder:
+        source, target = Path(folder, "in"), Path(folder, "out.wav")
+        source.write_bytes(data)
+        command = [AudioSegment.converter, "-nostdin", "-v", "error", "-i", str(source), "-vn"]
+        command += ["-map", "0:a:0", "-ac", "1", "-acodec", "pcm_s16le", "-f", "wav"]
+        if limit is not None:
+            command += ["-t", f"{limit:.3f}"]
+        _run([*command, str(target)], stdin=None, what=what)
+        try:
+            # Bytes, not a path: pydub leaves a path's file handle open (a ResourceWarning).
+            return AudioSegment.from_file(io.BytesIO(target.read_bytes()), format="wav")
+        except Exception as exc:
+            raise AudioError(f"{what} file could not be decoded", detail=str(exc)) from exc
+
+
+def _run(command: list[str], *, stdin: bytes | None, what: str) -> bytes:
+    try:
+        done = subprocess.run(command, input=stdin, capture_output=True, timeout=FFMPEG_TIMEOUT)
+    except FileNotFoundError as exc:
+        raise AudioError("ffmpeg is not installed on this machine", detail=str(exc)) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise AudioError(f"decoding took longer than {FFMPEG_TIMEOUT:g} s") from exc
+    if done.returncode != 0:
+        detail = done.stderr.decode(errors="replace").strip()
+        if "does not contain any stream" in detail or "matches no streams" in detail:
+            raise AudioError(f"not audio: the {what} file holds no sound", detail=detail)
+        raise AudioError(
+            f"damaged or cut short: the {what} file could not be decoded", detail=detail
+        )
+    return done.stdout
