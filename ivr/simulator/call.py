@@ -6,7 +6,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from types import TracebackType
@@ -15,10 +15,11 @@ from typing import NoReturn
 from ivr.simulator.addressing import PublicAddress
 from ivr.simulator.caller import Action, Caller, Hangup, Press, Speak
 from ivr.simulator.errors import SimulatorError, TransportError, TwimlError
-from ivr.simulator.media import RecordingServer, audio_seconds, truncate_wav
+from ivr.simulator.media import RecordingServer, audio_seconds, is_silent, truncate_wav
 from ivr.simulator.result import CallResult, Line, Request, Who
 from ivr.simulator.transport import Reply, Transport
 from ivr.simulator.twiml import Verb, parse_twiml
+from ivr.simulator.voices import say_language
 
 APPLICATION_ERROR = "An application error has occurred."
 ERROR_HTTP = 11200  # HTTP retrieval failure
@@ -256,12 +257,12 @@ class CallRun:
             # Retries of one request carry the same token: apps may dedupe on it.
             "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
         }
-        reply = Reply(0, "", "")
+        reply = Reply(0, {}, "")
         for _ in range(2 if self.sim.replay else 1):
             try:
                 reply = self.sim.transport.post(path, dict(form), dict(headers))
             except TransportError as exc:
-                reply = Reply(0, "", str(exc))
+                reply = Reply(0, {}, str(exc))
             self.result.requests.append(Request(path, dict(form), reply.status, url))
         return reply
 
@@ -354,26 +355,41 @@ class CallRun:
 
     def loops(self, verb: Verb) -> int:
         """How many times to play a Say/Play; 0 (forever) ends the call after one."""
+        return int(self.number(verb, "loop", 1, low=0))
+
+    def number(self, verb: Verb, name: str, default: float, *, low: float = 0) -> float:
+        """A numeric attribute; an invalid value is a warning and Twilio's default is used."""
+        raw = verb.attr(name)
+        if not raw:
+            return default
         try:
-            return max(int(verb.attr("loop", "1")), 0)
+            value = float(raw)
         except ValueError:
-            return 1
+            value = math.nan
+        if not math.isfinite(value) or value < low:
+            self.result.warnings.append(
+                f'<{verb.name} {name}="{raw}">: invalid value, Twilio uses {default:g}'
+            )
+            return default
+        return value
 
 
 # -- verb handlers: return the next document, None to go on, or raise _CallEnded ---------------
 
 
 def say(run: CallRun, verb: Verb, document: Document) -> Document | None:
-    """<Say>: speak text in a language and voice."""
+    """<Say>: speak text in a language and voice (a voice's own language by default)."""
+    voice = verb.attr("voice") or None
+    language, refusal = say_language(voice, verb.attrs.get("language") or None)
+    if refusal:
+        # Twilio fails the <Say> and goes on: the caller hears nothing of it.
+        message = f"<Say> not spoken: {refusal}"
+        run.result.errors.append(message)
+        run.line("twilio", "error", message, language=language, voice=voice)
+        return None
     loops = run.loops(verb)
     for _ in range(loops or 1):
-        run.line(
-            "twilio",
-            "say",
-            verb.text,
-            language=verb.attr("language", "en-US"),
-            voice=verb.attr("voice") or None,
-        )
+        run.line("twilio", "say", verb.text, language=language, voice=voice)
         run.clock += speaking_seconds(verb.text)
     if loops == 0:
         run.hang_up(f'(tired of <{verb.name} loop="0">)')
@@ -398,7 +414,7 @@ def play(run: CallRun, verb: Verb, document: Document) -> Document | None:
 
 def pause(run: CallRun, verb: Verb, document: Document) -> Document | None:
     """<Pause length=N>: silence, 1 s by default."""
-    length = float(verb.attr("length", "1"))
+    length = run.number(verb, "length", 1.0)
     run.line("twilio", "pause", f"{length:g}s")
     run.clock += length
     return None
@@ -421,9 +437,12 @@ def gather(run: CallRun, verb: Verb, document: Document) -> Document | None:
     if "dtmf" not in verb.attr("input", "dtmf").split():
         run.unsupported(verb, f' input="{verb.attr("input")}"')
     for child in verb.children:
+        # Nested prompts loop only until the caller answers, so loop="0" plays once here.
+        if child.attr("loop") == "0":
+            child = replace(child, attrs=child.attrs | {"loop": "1"})
         VERB_HANDLERS[child.name](run, child, document)
-    timeout = float(verb.attr("timeout", "5"))
-    num_digits = int(verb.attr("numDigits")) if verb.attr("numDigits") else None
+    timeout = run.number(verb, "timeout", 5.0)
+    num_digits = int(run.number(verb, "numDigits", 0, low=1)) or None
     action = run.next_action("Gather")
     if isinstance(action, Hangup):
         run.hang_up("at the prompt")
@@ -472,78 +491,118 @@ def reject(run: CallRun, verb: Verb, document: Document) -> Document | None:
     raise _CallEnded
 
 
+def recording_events(verb: Verb) -> set[str]:
+    """The recordingStatusCallbackEvent values (space or comma separated; default completed)."""
+    raw = verb.attr("recordingStatusCallbackEvent", "completed")
+    return set(raw.replace(",", " ").split()) or {"completed"}
+
+
+def recording_status_sender(
+    run: CallRun, verb: Verb, document: Document, sid: str, url: str
+) -> Callable[[str, dict[str, str]], None]:
+    """A function that posts the Record's recordingStatusCallback for the events it asked for."""
+    status_url = (
+        run.target(verb, "recordingStatusCallback", document)
+        if verb.attr("recordingStatusCallback")
+        else None
+    )
+    events = recording_events(verb)
+    started = rfc2822(run.now())
+
+    def send(status: str, fields: dict[str, str]) -> None:
+        if status_url is None or status not in events:
+            return
+        form = {
+            "AccountSid": run.sim.account_sid,
+            "CallSid": run.result.sid,
+            "RecordingSid": sid,
+            "RecordingUrl": url,
+            "RecordingStatus": status,
+            "RecordingChannels": "1",
+            "RecordingStartTime": started,
+            "RecordingSource": "RecordVerb",
+            "ErrorCode": "0",
+        }
+        run.notify(status_url, form | fields)
+
+    return send
+
+
+def nothing_recorded(
+    run: CallRun, action: Action, timeout: float, send_status: Callable[[str, dict[str, str]], None]
+) -> None:
+    """An empty recording: no action request, an ``absent`` status, the call goes on."""
+    if isinstance(action, Press):
+        run.line("caller", "press", action.digits)
+        run.clock += KEY_SECONDS * len(action.digits)
+    elif isinstance(action, Speak):
+        run.line("caller", "record", "speaks only silence")
+        run.clock += audio_seconds(action.audio) + (0 if action.hangup_after else timeout)
+    else:
+        run.line("caller", "silence", f"{timeout:g}s")
+        run.clock += timeout
+    too_short = isinstance(action, Press)
+    send_status(
+        "absent", {"RecordingDuration": "0", "ErrorCode": "16101" if too_short else "16102"}
+    )
+    if isinstance(action, Speak) and action.hangup_after:
+        run.hang_up("during the recording")
+
+
+def end_recording(
+    run: CallRun, verb: Verb, action: Speak, seconds: float, max_length: float, timeout: float
+) -> tuple[float, dict[str, str]]:
+    """How the caller ends a recording: seconds recorded and the Digits Twilio reports."""
+    if action.hangup_after:
+        run.line("caller", "hangup", "during the recording")
+        return seconds, {"Digits": "hangup"}
+    if seconds >= max_length:
+        run.line("twilio", "record", f"maxLength {max_length:g}s reached")
+        return seconds, {}
+    finish_keys = verb.attr("finishOnKey", RECORD_FINISH_KEYS)
+    if action.key and action.key in finish_keys:
+        run.line("caller", "press", action.key)
+        run.clock += KEY_SECONDS
+        return seconds, {"Digits": action.key}
+    if action.key:
+        # A key that does not finish the recording is only noise in it.
+        run.line("caller", "press", f"{action.key} (not a finishOnKey)")
+        run.clock += KEY_SECONDS
+        seconds += KEY_SECONDS
+    run.line("caller", "silence", f"{timeout:g}s ends the recording")
+    run.clock += timeout
+    if verb.attr("trim", "trim-silence") == "do-not-trim":
+        seconds += timeout
+    return min(seconds, max_length), {}
+
+
 def record(run: CallRun, verb: Verb, document: Document) -> Document | None:
     """<Record>: beep, record what the caller says, request the action and status callback."""
-    timeout = float(verb.attr("timeout", "5"))
-    max_length = float(verb.attr("maxLength", "3600"))
-    finish_keys = verb.attr("finishOnKey", RECORD_FINISH_KEYS)
+    timeout = run.number(verb, "timeout", 5.0)
+    max_length = run.number(verb, "maxLength", 3600.0, low=1)
     action = run.next_action("Record")
     if isinstance(action, Hangup):
         run.hang_up("before the beep")
     if verb.attr("playBeep", "true").lower() != "false":
         run.line("twilio", "beep")
         run.clock += BEEP_SECONDS
-    seconds = min(audio_seconds(action.audio), max_length) if isinstance(action, Speak) else 0.0
-    if not isinstance(action, Speak) or seconds <= 0:
-        # Nothing recorded: Twilio skips the action and goes on with the next verb.
-        if isinstance(action, Press):
-            run.line("caller", "press", action.digits)
-            run.clock += KEY_SECONDS * len(action.digits)
-        else:
-            run.line("caller", "silence", f"{timeout:g}s")
-            run.clock += timeout
+    sid = "RE" + uuid.uuid4().hex
+    url = run.sim.recordings.url(sid)
+    send_status = recording_status_sender(run, verb, document, sid, url)
+    send_status("in-progress", {})
+    if not isinstance(action, Speak) or is_silent(action.audio):
+        nothing_recorded(run, action, timeout, send_status)
         return None
-    started = run.now()
+    seconds = min(audio_seconds(action.audio), max_length)
     run.line("caller", "record", f"speaks {seconds:.1f}s")
     run.clock += seconds
-    recorded = seconds
-    extra: dict[str, str] = {}
-    if action.hangup_after:
-        run.line("caller", "hangup", "during the recording")
-        extra["Digits"] = "hangup"
-    elif seconds >= max_length:
-        run.line("twilio", "record", f"maxLength {max_length:g}s reached")
-    elif finish_keys:
-        key = "#" if "#" in finish_keys else finish_keys[0]
-        run.line("caller", "press", key)
-        run.clock += KEY_SECONDS
-        extra["Digits"] = key
-    else:
-        run.clock += timeout
-        if verb.attr("trim", "trim-silence") == "do-not-trim":
-            recorded += timeout
-    sid = "RE" + uuid.uuid4().hex
-    duration = str(max(1, round(recorded)))
-    url = run.sim.recordings.store(sid, truncate_wav(action.audio, max_length))
+    recorded, extra = end_recording(run, verb, action, seconds, max_length, timeout)
+    duration = str(max(1, int(recorded + 0.5)))
+    run.sim.recordings.store(sid, truncate_wav(action.audio, max_length))
     extra |= {"RecordingUrl": url, "RecordingSid": sid, "RecordingDuration": duration}
     action_url = run.target(verb, "action", document)
-    status_url = (
-        run.target(verb, "recordingStatusCallback", document)
-        if verb.attr("recordingStatusCallback")
-        else None
-    )
-
-    def status_callback() -> None:
-        if status_url is None:
-            return
-        run.notify(
-            status_url,
-            {
-                "AccountSid": run.sim.account_sid,
-                "CallSid": run.result.sid,
-                "RecordingSid": sid,
-                "RecordingUrl": url,
-                "RecordingStatus": "completed",
-                "RecordingDuration": duration,
-                "RecordingChannels": "1",
-                "RecordingStartTime": rfc2822(started),
-                "RecordingSource": "RecordVerb",
-                "ErrorCode": "0",
-            },
-        )
-
     if run.sim.status_callback_first:
-        status_callback()
+        send_status("completed", {"RecordingDuration": duration})
     try:
         if action.hangup_after:
             # The caller is gone: Twilio still posts the action but ignores its TwiML.
@@ -552,7 +611,7 @@ def record(run: CallRun, verb: Verb, document: Document) -> Document | None:
         return run.fetch(action_url, extra)
     finally:
         if not run.sim.status_callback_first:
-            status_callback()
+            send_status("completed", {"RecordingDuration": duration})
 
 
 VERB_HANDLERS: dict[str, Handler] = {

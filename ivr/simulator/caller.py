@@ -29,10 +29,11 @@ class Hangup:
 
 @dataclass(frozen=True)
 class Speak:
-    """Speak ``audio`` (WAV bytes) at a Record, then press '#' or hang up."""
+    """Speak ``audio`` (WAV bytes) at a Record, then press ``key`` ("": stay silent) or hang up."""
 
     audio: bytes = field(repr=False)
     hangup_after: bool = False
+    key: str = "#"
 
 
 Action = Press | Silence | Hangup | Speak
@@ -49,15 +50,19 @@ class Caller:
 
 
 def _speak(spec: str) -> Speak:
-    """``speak:3``, ``speak:3:hangup`` or ``speak:FILE.wav[:hangup]`` as a Speak action."""
+    """``speak:3``, ``speak:FILE.wav``, then ``:hangup``, ``:KEY`` or ``:.`` (fall silent)."""
     source, _, tail = spec.partition(":")
-    if tail not in ("", "hangup"):
-        raise ValueError(f"bad speak suffix {tail!r}: only ':hangup'")
+    if tail not in ("", "hangup", ".") and not (len(tail) == 1 and tail in KEYS):
+        raise ValueError(f"bad speak suffix {tail!r}: use ':hangup', ':.' or one key")
     try:
         seconds = float(source)
     except ValueError:
-        return Speak(Path(source).read_bytes(), hangup_after=tail == "hangup")
-    return Speak(tone_wav(seconds), hangup_after=tail == "hangup")
+        audio = Path(source).read_bytes()
+    else:
+        audio = tone_wav(seconds)
+    if tail == "hangup":
+        return Speak(audio, hangup_after=True)
+    return Speak(audio, key={"": "#", ".": ""}.get(tail, tail))
 
 
 def parse_script(text: str) -> list[Action]:

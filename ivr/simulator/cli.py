@@ -31,7 +31,11 @@ def _report(result: CallResult) -> None:
 @simulate.command("call")
 @click.option("--from", "number", default="+8613800138000", show_default=True, help="Caller ID.")
 @click.option("--to", default="+864000000000", show_default=True, help="Number dialled.")
-@click.option("--keys", default="", help='Caller script, e.g. "2 1 . 12345# speak:3 hangup".')
+@click.option(
+    "--keys",
+    default="",
+    help='Caller script, e.g. "2 1 . 12345# speak:3 hangup" (see parse_script).',
+)
 @click.option("--url", default=None, help="Base URL of a running app on loopback.")
 @click.option("--replay", is_flag=True, help="Send every webhook twice, as Twilio retries.")
 def call_command(number: str, to: str, keys: str, url: str | None, replay: bool) -> None:

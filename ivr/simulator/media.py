@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import array
 import base64
+import contextlib
 import hmac
 import io
 import math
 import re
 import struct
+import sys
 import threading
+import time
 import warnings
 import wave
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -104,7 +108,9 @@ class _MediaHandler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        # A client that gave up (a download timeout) needs no answer and no traceback.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: requests are kept in ``RecordingServer.fetches``."""
@@ -118,13 +124,26 @@ class _MediaHTTPServer(ThreadingHTTPServer):
 
 
 class RecordingServer:
-    """Twilio's recording media API on 127.0.0.1, with basic auth and "not ready yet" 404s."""
+    """Twilio's recording media API on 127.0.0.1, with basic auth and "not ready yet" 404s.
 
-    def __init__(self, account_sid: str, auth_token: str, *, not_ready_requests: int = 0) -> None:
+    A recording answers 404 for its first ``not_ready_requests`` GETs and for
+    ``not_ready_seconds`` after it was stored, as Twilio's does until processing ends.
+    """
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        not_ready_requests: int = 0,
+        not_ready_seconds: float = 0.0,
+    ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.not_ready_requests = not_ready_requests
+        self.not_ready_seconds = not_ready_seconds
         self.recordings: dict[str, bytes] = {}
+        self._stored_at: dict[str, float] = {}
         self.fetches: list[tuple[str, int]] = []
         self._gets: dict[str, int] = {}
         self._mp3: dict[str, bytes] = {}
@@ -173,11 +192,16 @@ class RecordingServer:
     ) -> None:
         self.close()
 
+    def url(self, recording_sid: str) -> str:
+        """The media URL of a recording, without extension (as Twilio's RecordingUrl)."""
+        return f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording_sid}"
+
     def store(self, recording_sid: str, audio: bytes) -> str:
         """Keep ``audio`` as recording ``recording_sid``; return its URL without extension."""
         with self._lock:
             self.recordings[recording_sid] = audio
-        return f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording_sid}"
+            self._stored_at[recording_sid] = time.monotonic()
+        return self.url(recording_sid)
 
     def authorized(self, header: str) -> bool:
         """True if ``header`` is HTTP Basic auth with AccountSid:AuthToken."""
@@ -189,7 +213,10 @@ class RecordingServer:
         with self._lock:
             audio = self.recordings.get(recording_sid)
             count = self._gets[recording_sid] = self._gets.get(recording_sid, 0) + 1
-        ready = audio is not None and count > self.not_ready_requests
+            age = time.monotonic() - self._stored_at.get(recording_sid, time.monotonic())
+        ready = (
+            audio is not None and count > self.not_ready_requests and age >= self.not_ready_seconds
+        )
         self.fetches.append((f"{recording_sid}{ext}", 200 if ready else 404))
         if not ready or audio is None:
             return None, ""
@@ -201,7 +228,9 @@ class RecordingServer:
 
 
 def truncate_wav(audio: bytes, seconds: float) -> bytes:
-    """The first ``seconds`` of a WAV (Record's maxLength); other formats are kept whole."""
+    """The first ``seconds`` of a WAV (Record's maxLength); shorter audio and other formats as is."""
+    if audio_seconds(audio) <= seconds:
+        return audio
     try:
         with wave.open(io.BytesIO(audio)) as wav:
             params = wav.getparams()
@@ -213,3 +242,33 @@ def truncate_wav(audio: bytes, seconds: float) -> bytes:
         writer.setparams(params)
         writer.writeframes(frames)
     return out.getvalue()
+
+
+# Quieter than this everywhere (dBFS peak) counts as silence: line noise, not speech.
+SILENCE_DBFS = -45.0
+
+
+def is_silent(audio: bytes) -> bool:
+    """True if ``audio`` has no sample louder than SILENCE_DBFS (or no samples at all)."""
+    if not audio:
+        return True
+    try:
+        with wave.open(io.BytesIO(audio)) as wav:
+            width, frames = wav.getsampwidth(), wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError):
+        segment = _pydub().AudioSegment.from_file(io.BytesIO(audio))
+        return len(segment) == 0 or segment.max_dBFS < SILENCE_DBFS
+    if not frames:
+        return True
+    if width == 1:
+        # 8-bit WAV is unsigned around 128.
+        peak = max(abs(sample - 128) for sample in frames) / 128
+    elif width in (2, 4):
+        samples = array.array("h" if width == 2 else "i", frames)
+        if sys.byteorder == "big":
+            samples.byteswap()
+        peak = max(abs(min(samples)), abs(max(samples))) / float(1 << (8 * width - 1))
+    else:
+        segment = _pydub().AudioSegment.from_file(io.BytesIO(audio))
+        return segment.max_dBFS < SILENCE_DBFS
+    return peak == 0 or 20 * math.log10(peak) < SILENCE_DBFS

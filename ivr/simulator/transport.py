@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -19,11 +19,19 @@ READ_TIMEOUT = 15.0
 
 @dataclass(frozen=True)
 class Reply:
-    """What the app answered."""
+    """What the app answered: status, headers and body text."""
 
     status: int
-    content_type: str
-    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+    @property
+    def content_type(self) -> str:
+        """The Content-Type header, or an empty string."""
+        for name, value in self.headers.items():
+            if name.lower() == "content-type":
+                return value
+        return ""
 
 
 class Transport(Protocol):
@@ -80,7 +88,7 @@ class HttpTransport:
         # XML without a charset is UTF-8, not requests' HTTP default of ISO-8859-1.
         encoding = response.encoding if "charset" in content_type.lower() else "utf-8"
         body = response.content.decode(encoding or "utf-8", errors="replace")
-        return Reply(response.status_code, content_type, body)
+        return Reply(response.status_code, dict(response.headers), body)
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -97,6 +105,6 @@ class WsgiTransport:
         """POST the form through the test client."""
         response = self.client.post(path_and_query, data=form, headers=headers)
         try:
-            return Reply(response.status_code, response.content_type or "", response.get_data(True))
+            return Reply(response.status_code, dict(response.headers), response.get_data(True))
         finally:
             response.close()

@@ -16,6 +16,7 @@ from ivr.simulator import (
     Silence,
     Simulator,
     SimulatorError,
+    WsgiTransport,
 )
 from tests.simulator.conftest import ACCOUNT, ToyApp, twiml
 
@@ -270,3 +271,70 @@ def test_transcript_text_is_readable(toy: ToyApp, simulator: Build) -> None:
     assert lines[0] == "  0.0s twilio  say [cmn-CN] 欢迎致电"
     assert re.fullmatch(r" +\d+\.\ds caller  press 2", lines[1])
     assert lines[2].endswith("twilio  hangup <Hangup>")
+
+
+def test_say_takes_its_language_from_a_polly_voice(toy: ToyApp, simulator: Build) -> None:
+    toy.pages["/voice/incoming"] = twiml(
+        '<Say voice="Polly.Zhiyu-Neural">您好</Say>',
+        '<Say voice="Google.en-GB-Neural2-A">hello</Say>',
+        "<Say>default</Say>",
+    )
+    result = simulator(toy).call(Caller())
+
+    assert [line.language for line in result.transcript if line.kind == "say"] == [
+        "cmn-CN",
+        "en-GB",
+        "en-US",
+    ]
+    assert result.errors == []
+
+
+def test_say_with_a_voice_that_does_not_speak_its_language_fails(
+    toy: ToyApp, simulator: Build
+) -> None:
+    toy.pages["/voice/incoming"] = twiml(
+        '<Say language="cmn-CN" voice="Polly.Joanna">您好</Say>',
+        '<Say language="zh-CN" voice="Polly.Zhiyu">您好</Say>',
+        '<Say language="en-US" voice="Polly.Joanna">hello</Say>',
+    )
+    result = simulator(toy).call(Caller())
+
+    assert result.said() == ["hello"]
+    assert len(result.errors) == 2
+    assert 'voice "Polly.Joanna" speaks en-US, not language "cmn-CN"' in result.errors[0]
+    assert [line.kind for line in result.transcript][:2] == ["error", "error"]
+
+
+def test_invalid_numbers_fall_back_to_twilio_defaults_with_a_warning(
+    toy: ToyApp, simulator: Build
+) -> None:
+    toy.pages["/voice/incoming"] = twiml(
+        '<Pause length="soon"/>', '<Gather timeout="-1" numDigits="0"/>', "<Say>next</Say>"
+    )
+    result = simulator(toy).call(Caller(script=[Silence()]))
+
+    assert result.said() == ["next"]
+    assert len(result.warnings) == 3
+    assert result.transcript[-2].at == pytest.approx(1 + 5)
+
+
+def test_endless_prompt_in_a_gather_plays_until_the_caller_answers(
+    toy: ToyApp, simulator: Build
+) -> None:
+    toy.pages["/voice/incoming"] = twiml(
+        '<Gather action="/voice/menu" numDigits="1"><Play loop="0">hold.mp3</Play></Gather>'
+    )
+    toy.pages["/voice/menu"] = twiml("<Say>ok</Say>")
+    result = simulator(toy).call(Caller(script=[Press("1")]))
+
+    assert [line.kind for line in result.transcript][:3] == ["play", "press", "say"]
+
+
+def test_transports_return_status_headers_and_body(toy: ToyApp) -> None:
+    toy.pages["/voice/incoming"] = twiml("<Say>hi</Say>")
+    form = {"CallSid": "CA" + "0" * 32}
+    for transport in (HttpTransport(toy.url), WsgiTransport(toy.flask())):
+        unsigned = transport.post("/voice/incoming", form, {})
+        assert (unsigned.status, unsigned.body) == (403, "bad signature")
+        assert unsigned.content_type.startswith("text/html")
+        assert "Content-Length" in unsigned.headers

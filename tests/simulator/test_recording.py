@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import wave
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -171,3 +172,92 @@ def test_record_without_action_requests_the_current_document(toy: ToyApp, simula
 
     assert toy.paths() == ["/voice/incoming", "/voice/incoming", "/voice/status"]
     assert result.said() == ["saved"]
+
+
+def test_media_is_not_ready_for_a_while_after_recording(toy: ToyApp, simulator: Build) -> None:
+    toy.pages["/voice/incoming"] = twiml(RECORD)
+    toy.pages["/voice/recorded"] = twiml()
+    with RecordingServer(ACCOUNT, TOKEN, not_ready_seconds=0.3) as media:
+        simulator(toy, recording_server=media).call(Caller(script=[Speak(tone_wav(1.0))]))
+        url = toy.form("/voice/recorded")["RecordingUrl"]
+
+        assert fetch(url).status_code == 404
+        time.sleep(0.35)
+        assert fetch(url).status_code == 200
+
+
+def test_status_callback_events_in_progress_and_absent(toy: ToyApp, simulator: Build) -> None:
+    toy.pages["/voice/incoming"] = twiml(
+        '<Record action="/voice/recorded" recordingStatusCallback="/voice/recording-status"'
+        ' recordingStatusCallbackEvent="in-progress completed absent"/>',
+        "<Say>nothing recorded</Say>",
+    )
+    toy.pages["/voice/recorded"] = twiml()
+    simulator(toy).call(Caller(script=[Speak(tone_wav(1.0))]))
+    simulator(toy).call(Caller(script=[Silence()]))
+
+    statuses = [
+        (r.path, r.form["RecordingStatus"])
+        for r in toy.received
+        if r.path == "/voice/recording-status"
+    ]
+    assert [status for _, status in statuses] == [
+        "in-progress",
+        "completed",
+        "in-progress",
+        "absent",
+    ]
+    assert toy.paths()[:4] == [
+        "/voice/incoming",
+        "/voice/recording-status",
+        "/voice/recorded",
+        "/voice/recording-status",
+    ]
+    absent = toy.form("/voice/recording-status")
+    assert (absent["RecordingDuration"], absent["ErrorCode"]) == ("0", "16102")
+
+
+def test_silent_audio_is_an_empty_recording(toy: ToyApp, simulator: Build) -> None:
+    silence = io.BytesIO()
+    with wave.open(silence, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(8000)
+        writer.writeframes(b"\x03\x00" * 8000 * 2)  # two seconds of faint line noise
+    toy.pages["/voice/incoming"] = twiml(RECORD, "<Say>nothing recorded</Say>")
+    result = simulator(toy).call(Caller(script=[Speak(silence.getvalue())]))
+
+    assert "/voice/recorded" not in toy.paths()
+    assert result.said() == ["nothing recorded"]
+
+
+@pytest.mark.parametrize(
+    ("record", "key", "duration", "digits"),
+    [
+        ('<Record action="/voice/recorded" finishOnKey="*"/>', "#", "2", None),
+        ('<Record action="/voice/recorded" finishOnKey="*"/>', "*", "2", "*"),
+        ('<Record action="/voice/recorded" timeout="4" trim="do-not-trim"/>', "", "6", None),
+        ('<Record action="/voice/recorded" timeout="4"/>', "", "2", None),
+    ],
+)
+def test_how_the_caller_ends_a_recording(
+    toy: ToyApp, simulator: Build, record: str, key: str, duration: str, digits: str | None
+) -> None:
+    toy.pages["/voice/incoming"] = twiml(record)
+    toy.pages["/voice/recorded"] = twiml()
+    simulator(toy).call(Caller(script=[Speak(tone_wav(2.0), key=key)]))
+
+    action = toy.form("/voice/recorded")
+    assert action["RecordingDuration"] == duration
+    assert action.get("Digits") == digits
+
+
+def test_hangup_while_silent_ends_the_call_without_a_recording(
+    toy: ToyApp, simulator: Build
+) -> None:
+    toy.pages["/voice/incoming"] = twiml(RECORD, "<Say>unheard</Say>")
+    result = simulator(toy).call(Caller(script=[Speak(b"", hangup_after=True)]))
+
+    assert toy.paths() == ["/voice/incoming", "/voice/status"]
+    assert result.said() == []
+    assert result.transcript[-1].kind == "hangup"

@@ -31,8 +31,13 @@ def test_parse_script() -> None:
     speak = actions[5]
     assert isinstance(speak, Speak) and speak.hangup_after
     assert audio_seconds(speak.audio) == 2.0
+    star, quiet = parse_script("speak:1:* speak:1:.")
+    assert isinstance(star, Speak) and (star.key, star.hangup_after) == ("*", False)
+    assert isinstance(quiet, Speak) and quiet.key == ""
     with pytest.raises(ValueError, match="unknown caller action"):
         parse_script("2 x")
+    with pytest.raises(ValueError, match="bad speak suffix"):
+        parse_script("speak:1:later")
 
 
 def test_wsgi_transport_calls_the_app_in_process(toy: ToyApp) -> None:
