@@ -55,6 +55,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "HOTLINE_TRUST_PROXY": _flag(env.get("HOTLINE_TRUST_PROXY")),
         "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID", ""),
         "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
+        # An API key, if set, is used for REST calls and downloads instead of the auth token.
+        "TWILIO_API_KEY_SID": env.get("TWILIO_API_KEY_SID", ""),
+        "TWILIO_API_KEY_SECRET": env.get("TWILIO_API_KEY_SECRET", ""),
         "TWILIO_API_BASE_URL": (env.get("TWILIO_API_BASE_URL") or DEFAULT_TWILIO_API).rstrip("/"),
         "HOTLINE_MENU": env.get("HOTLINE_MENU") or str(DEFAULT_MENU),
         "ORDER_LOOKUP_URL": env.get("ORDER_LOOKUP_URL", ""),

@@ -77,6 +77,7 @@ class Context:
     find_order: Lookup
     find_case: Lookup
     handlers: dict[str, NodeHandler] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)  # nodes visited in earlier webhooks
 
 
 @dataclass
@@ -126,6 +127,14 @@ class Flow:
     def next_step(self) -> int:
         """The step number carried by the URLs this turn hands to Twilio."""
         return self.ctx.step + 1
+
+    def topic(self) -> str | None:
+        """The last queue (topic) the caller chose in this call, e.g. after_sales."""
+        for node_id in reversed([*self.ctx.history, *self.visited]):
+            node = self.menu.nodes.get(node_id)
+            if node is not None and node.type == "queue":
+                return str(node.settings["queue"])
+        return None
 
     def input_url(self, node: Node, attempt: int) -> str:
         """Where the caller's keys at ``node`` go."""

@@ -68,6 +68,7 @@ def _flow(call: Call, step: int) -> Flow:
         links=UrlLinks(),
         step=step,
         caller=call.from_number,
+        history=call.path,
         now=utcnow(),
         find_order=order_lookup(),
         find_case=wiring.case_lookup(db.session),

@@ -31,6 +31,7 @@ RECORDING_SID = re.compile(r"RE[0-9a-zA-Z]{32}")
 RECORDING_URL = re.compile(r"https?://[^\s]{1,500}")
 DIGITS = re.compile(r"[0-9*#]{0,32}|hangup")
 WHOLE = re.compile(r"\d{1,6}")
+CATEGORY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_MAX_LENGTH = 120
 
 
@@ -38,14 +39,20 @@ def record_message(flow: Flow, node: Node, lang: str) -> None:
     """The voicemail node: prompt, beep, record; without a recording Twilio falls through."""
     voice = flow.menu.languages[lang]
     add_prompt(flow.response, node.prompt[lang], voice)
+    # A message left after choosing a topic belongs to that topic (the queue was busy or closed).
+    category = flow.topic() or str(node.settings.get("category", "general"))
     flow.response.record(
-        action=external_url("recording.recorded", node=node.id, lang=lang, s=flow.next_step()),
+        action=external_url(
+            "recording.recorded", node=node.id, lang=lang, c=category, s=flow.next_step()
+        ),
         method="POST",
         max_length=int(node.settings.get("max_length", DEFAULT_MAX_LENGTH)),
         finish_on_key=str(node.settings.get("finish_on_key", "#")),
         play_beep=True,
         trim="trim-silence",
-        recording_status_callback=external_url("recording.status", node=node.id, lang=lang),
+        recording_status_callback=external_url(
+            "recording.status", node=node.id, lang=lang, c=category
+        ),
         recording_status_callback_method="POST",
         recording_status_callback_event="completed absent failed",
     )
@@ -94,7 +101,9 @@ def store_recording(
 
 def _recording_from_request(call: Call) -> tuple[Voicemail, bool]:
     node = hotline().menu.nodes.get(request.args.get("node", ""))
-    category = str(node.settings.get("category", "general")) if node else "general"
+    category = request.args.get("c", "")
+    if not CATEGORY.fullmatch(category):
+        category = str(node.settings.get("category", "general")) if node else "general"
     lang = request.args.get("lang") or call.language
     duration = field("RecordingDuration", pattern=WHOLE)
     return store_recording(

@@ -191,10 +191,11 @@ class Job:
 
     def _fetch_and_keep(self, session: Session, message: Voicemail) -> None:
         config = self.config
+        user, password = twilio_credentials(config)
         data, fmt = download_recording(
             message.recording_url,
-            account_sid=config["TWILIO_ACCOUNT_SID"],
-            auth_token=config["TWILIO_AUTH_TOKEN"],
+            account_sid=user,
+            auth_token=password,
             hosts=allowed_hosts(config["TWILIO_API_BASE_URL"]),
             max_bytes=int(config["HOTLINE_MAX_RECORDING_BYTES"]),
         )
@@ -230,14 +231,17 @@ class Job:
         return VoicemailStatus.FAILED
 
 
+def twilio_credentials(config: Any) -> tuple[str, str]:
+    """Basic-auth credentials for Twilio: an API key if configured, else the account's token."""
+    if config.get("TWILIO_API_KEY_SID") and config.get("TWILIO_API_KEY_SECRET"):
+        return config["TWILIO_API_KEY_SID"], config["TWILIO_API_KEY_SECRET"]
+    return config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]
+
+
 def delete_from_twilio(recording_url: str, config: Any) -> None:
     """Delete the recording at Twilio once we hold our own copy (best effort)."""
     try:
-        requests.delete(
-            recording_url + ".json",
-            auth=(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]),
-            timeout=10,
-        )
+        requests.delete(recording_url + ".json", auth=twilio_credentials(config), timeout=10)
     except requests.RequestException as exc:
         log.warning("could not delete %s at Twilio: %s", recording_url, exc)
 

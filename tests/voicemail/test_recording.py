@@ -198,3 +198,16 @@ def test_caller_hears_case_status_by_phone(app: Flask, twilio: Twilio) -> None:
     assert unknown.said()[0] == ("en-US", "Sorry, we could not find case 1 2 3 4 5 6 7 8.")
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Voicemail)) == 1
+
+
+def test_message_after_a_busy_topic_is_filed_under_that_topic(app: Flask, twilio: Twilio) -> None:
+    doc = Doc.parse(twilio.post("/voice/incoming", call_params()).data)
+    for digits in ("2", "4"):  # English, after-sales: no agent yet, so on to a message
+        doc = Doc.parse(
+            twilio.post(path_of(doc.gather().get("action", "")), call_params(Digits=digits)).data
+        )
+    record = doc.root.find("Record")
+    assert record is not None
+    twilio.post(path_of(record.get("action", "")), recording(Digits="#"))
+    [message] = messages(app)
+    assert message.category == "after_sales"

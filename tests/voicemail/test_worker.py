@@ -220,3 +220,34 @@ def test_recording_is_deleted_at_twilio_once_kept(
     [message] = stored(app)
     assert message.audio_path is not None
     assert host.deleted == [f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{'RE' + '7' * 32}.json"]
+
+
+API_KEY = ("SK" + "4" * 32, "api-key-secret")
+
+
+@pytest.fixture
+def key_host() -> Iterator[MediaHost]:
+    with media_host(*API_KEY) as served:
+        yield served
+
+
+@pytest.fixture
+def with_api_key(app_settings: dict[str, Any], key_host: MediaHost) -> dict[str, Any]:
+    app_settings.update(
+        TWILIO_API_KEY_SID=API_KEY[0],
+        TWILIO_API_KEY_SECRET=API_KEY[1],
+        TWILIO_API_BASE_URL=key_host.base_url,
+    )
+    return app_settings
+
+
+def test_downloads_with_an_api_key_when_configured(
+    with_api_key: dict, app: Flask, twilio: Twilio, key_host: MediaHost
+) -> None:
+    from tests.voicemail.test_fetch import tone_wav
+
+    leave_message(twilio, key_host, tone_wav(2.0), "RE" + "8" * 32)
+    work(app, burst=True)
+    [message] = stored(app)
+    assert message.audio_path is not None, message.status_reason
+    assert [status for _, status in key_host.hits] == [200]
