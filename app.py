@@ -11,11 +11,12 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import api, voice
-from ivr.cli import orders, tokens
+from ivr import api, queue_calls, voice
+from ivr.cli import agents, orders, tokens
 from ivr.config import check_settings, development_secret, settings_from_env
 from ivr.extensions import db, migrate
 from ivr.menu import load_menu
+from ivr.queues import enqueue_caller
 from ivr.simulator.cli import simulate
 from ivr.wiring import Hotline
 from voicemail import api as voicemail_api
@@ -49,20 +50,22 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["hotline"] = Hotline(
         menu=load_menu(app.config["HOTLINE_MENU"]),
         case_lookup=find_case_in,
-        handlers={"voicemail": recording.record_message},
+        handlers={"voicemail": recording.record_message, "queue": enqueue_caller},
     )
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(queue_calls.bp)
+    app.register_blueprint(queue_calls.agent_bp)
     app.register_blueprint(recording.bp)
     app.register_blueprint(voicemail_api.bp)
     app.extensions["hotline.models"] = ModelRegistry(app.config)
     if app.config["HOTLINE_WORKER"] == "thread":
         # Started by the first request, so CLI commands (db upgrade…) never start one.
         app.before_request(lambda: start_embedded_worker(app) and None)
-    for group in (tokens, orders, simulate, voicemail_cli):
+    for group in (tokens, orders, agents, simulate, voicemail_cli):
         app.cli.add_command(group)
     app.register_error_handler(HTTPException, http_error)
     return app

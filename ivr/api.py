@@ -11,13 +11,18 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import Select, and_, or_, select
 from werkzeug.exceptions import HTTPException
 
-from ivr.extensions import db
-from ivr.models import Call, CallEvent, Outcome
+from ivr.agents import AgentError, find_agent, set_presence, take_next
+from ivr.extensions import db, utcnow
+from ivr.figures import period_stats, queues_now
+from ivr.models import Agent, Call, CallEvent, Outcome, Presence
 from ivr.tokens import check_token
+from ivr.twilio_client import TwilioError
+from ivr.voice import external_url
+from ivr.wiring import hotline
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)
@@ -94,6 +99,7 @@ def call_json(call: Call) -> dict[str, Any]:
         "language": call.language,
         "menu_path": call.path,
         "outcome": call.outcome,
+        "rating": call.rating,
     }
 
 
@@ -219,3 +225,91 @@ def get_call(sid: str) -> Response:
         select(CallEvent).where(CallEvent.call_id == call.id).order_by(CallEvent.at, CallEvent.id)
     ).all()
     return jsonify({**call_json(call), "events": [event_json(e) for e in events]})
+
+
+@bp.get("/queues")
+@token_required
+def list_queues() -> Response:
+    """Each queue now: waiting, longest wait, agents available."""
+    rows = queues_now(db.session, hotline().menu, utcnow())
+    return jsonify({"data": rows})
+
+
+@bp.get("/stats")
+@token_required
+def stats() -> Response:
+    """Queue figures for a period (``from``/``to``, dates or times; default: today, UTC)."""
+    today = datetime.combine(utcnow().date(), time.min, UTC)
+    since = parse_when("from") or today
+    until = parse_when("to", end_of_day=True) or datetime.combine(today.date(), time.max, UTC)
+    if until < since:
+        raise ApiError(400, "to must not be before from")
+    target = float(current_app.config["HOTLINE_ANSWER_TARGET"])
+    figures = period_stats(db.session, since, until, target)
+    figures["from"], figures["to"] = iso(since), iso(until)
+    return jsonify(figures)
+
+
+def agent_json(agent: Agent) -> dict[str, Any]:
+    """An agent as the API shows it (never the password hash)."""
+    return {
+        "name": agent.name,
+        "role": agent.role,
+        "phone": agent.phone,
+        "languages": agent.languages,
+        "topics": agent.topics,
+        "presence": agent.presence,
+        "wrapup_until": iso(agent.wrapup_until),
+    }
+
+
+def _agent(name: str) -> Agent:
+    try:
+        return find_agent(db.session, name[:64])
+    except AgentError as exc:
+        raise ApiError(404, str(exc)) from None
+
+
+@bp.get("/agents")
+@token_required
+def list_agents() -> Response:
+    """All agents with their presence."""
+    agents = db.session.scalars(select(Agent).order_by(Agent.name)).all()
+    return jsonify({"data": [agent_json(a) for a in agents]})
+
+
+@bp.post("/agents/<name>/presence")
+@token_required
+def change_presence(name: str) -> Response:
+    """Set an agent's presence: ``{"presence": "available" | "busy" | "away"}``."""
+    agent = _agent(name)
+    body = request.get_json(silent=True) or {}
+    value = body.get("presence") if isinstance(body, dict) else None
+    if value not in {p.value for p in Presence}:
+        raise ApiError(400, "presence must be one of " + ", ".join(p.value for p in Presence))
+    set_presence(agent, Presence(value))
+    db.session.commit()
+    return jsonify(agent_json(agent))
+
+
+@bp.post("/agents/<name>/take-next")
+@token_required
+def take_next_caller(name: str) -> Response:
+    """Connect the agent to the caller who has waited longest among the queues they serve."""
+    agent = _agent(name)
+    try:
+        offer = take_next(db.session, agent, current_app.config, twilio_url)
+    except AgentError as exc:
+        raise ApiError(409, str(exc)) from None
+    except TwilioError as exc:
+        raise ApiError(502, str(exc)) from None
+    if offer is None:
+        return jsonify({"offer": None, "message": "nobody is waiting for you"})
+    return jsonify({"offer": {"entry": offer.entry_id, "call_sid": offer.call_sid,
+                              "queue": offer.queue, "callback": offer.callback,
+                              "waited": offer.waited}})  # fmt: skip
+
+
+def twilio_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL for Twilio to fetch (REST calls need absolute URLs)."""
+    return external_url(endpoint, **values)

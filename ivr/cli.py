@@ -7,11 +7,15 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from ivr.agents import AgentError, create_agent, find_agent, set_presence, take_next
 from ivr.extensions import db
+from ivr.models import Presence, Role
 from ivr.orders import OrderImportError, import_orders, read_orders_csv
 from ivr.tokens import create_token, revoke_token
+from ivr.twilio_client import TwilioError
 
 tokens = AppGroup("tokens", help="API tokens for other systems.")
+agents = AppGroup("agents", help="Agent accounts, presence, taking callers.")
 orders = AppGroup("orders", help="Order statuses callers can hear.")
 
 
@@ -45,3 +49,70 @@ def import_orders_command(path: Path) -> None:
         raise click.ClickException(f"{path}: {exc}") from None
     db.session.commit()
     click.echo(f"{added} order(s) added, {updated} updated")
+
+
+def _words(value: str) -> list[str]:
+    return [word.strip() for word in value.split(",") if word.strip()]
+
+
+@agents.command("create")
+@click.argument("name")
+@click.option("--password", required=True, help="At least 8 characters; stored hashed.")
+@click.option("--admin", is_flag=True, help="A supervisor: may change menus, tokens, agents.")
+@click.option("--phone", default="", help="E.164 number or client:identity the agent is called on.")
+@click.option("--languages", default="zh", show_default=True, help="Comma-separated, e.g. zh,en")
+@click.option("--topics", default="general", show_default=True, help="e.g. product,payment")
+def create_agent_command(
+    name: str, password: str, admin: bool, phone: str, languages: str, topics: str
+) -> None:
+    """Create an agent account."""
+    try:
+        agent = create_agent(
+            db.session,
+            name,
+            password=password,
+            role=Role.SUPERVISOR if admin else Role.AGENT,
+            phone=phone,
+            languages=_words(languages),
+            topics=_words(topics),
+        )
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"agent {agent.name} ({agent.role}) created: {', '.join(agent.languages)}; "
+               f"{', '.join(agent.topics)}")  # fmt: skip
+
+
+@agents.command("presence")
+@click.argument("name")
+@click.argument("state", type=click.Choice([p.value for p in Presence]))
+def presence_command(name: str, state: str) -> None:
+    """Set an agent available, busy or away."""
+    try:
+        agent = find_agent(db.session, name)
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from None
+    set_presence(agent, Presence(state))
+    db.session.commit()
+    click.echo(f"{agent.name} is {agent.presence}")
+
+
+@agents.command("take-next")
+@click.argument("name")
+def take_next_command(name: str) -> None:
+    """Call the agent and connect them to the caller who has waited longest."""
+    from flask import current_app
+
+    from ivr.api import twilio_url
+
+    try:
+        agent = find_agent(db.session, name)
+        with current_app.test_request_context():
+            offer = take_next(db.session, agent, current_app.config, twilio_url)
+    except (AgentError, TwilioError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if offer is None:
+        click.echo("nobody is waiting")
+    else:
+        kind = "callback" if offer.callback else "caller"
+        click.echo(f"{kind} {offer.call_sid} from {offer.queue}, waited {offer.waited} s")

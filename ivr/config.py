@@ -74,6 +74,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "HOTLINE_WORKER_POLL": _number(env, "HOTLINE_WORKER_POLL", 1.0),
         "HOTLINE_MAX_RECORDING_BYTES": int(_number(env, "HOTLINE_MAX_RECORDING_BYTES", 64 * 2**20)),
         "HOTLINE_DELETE_FROM_TWILIO": _flag(env.get("HOTLINE_DELETE_FROM_TWILIO")),
+        "HOTLINE_CALLER_ID": env.get("HOTLINE_CALLER_ID", ""),
+        "HOTLINE_WRAPUP_SECONDS": _number(env, "HOTLINE_WRAPUP_SECONDS", 30.0),
+        "HOTLINE_ANSWER_TARGET": _number(env, "HOTLINE_ANSWER_TARGET", 20.0),
     }
     settings.update({k: v for k, v in env.items() if k.startswith("VOSK_MODEL_")})
     return settings

@@ -335,7 +335,9 @@ def error_turn(menu: Menu, lang: str | None, links: Links, step: int, retry: boo
     code = lang if lang in menu.languages else next(iter(menu.languages))
     voice = menu.languages[code]
     speak(response, menu.phrase("error", code), voice)
-    message = next((n for n in menu.nodes.values() if n.type == "voicemail"), None)
+    messages = [n for n in menu.nodes.values() if n.type == "voicemail"]
+    general = [n for n in messages if n.settings.get("category", "general") == "general"]
+    message = (general or messages or [None])[0]
     if retry and message is not None:
         response.redirect(
             links.node(message.id, lang=code, step=step + 1, after_error=True), method="POST"

@@ -30,6 +30,16 @@ REQUIRED_PHRASES = (
     "voicemail_unavailable",
     "message_received",
     "no_message",
+    "queue_position",
+    "queue_options",
+    "queue_timeout",
+    "callback_confirmed",
+    "queue_connecting",
+    "rate_call",
+    "rating_thanks",
+    "after_call_offer",
+    "agent_whisper",
+    "callback_whisper",
 )
 
 
@@ -96,6 +106,14 @@ class Menu:
     gather_timeout: int
     digits_timeout: int
     reply_promise_minutes: int
+    announce_every: int = 45
+    hold_music: str = ""
+    topics: dict[str, dict[str, str]] = field(default_factory=dict)
+    language_names: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def name_of(self, table: dict[str, dict[str, str]], key: str, language: str) -> str:
+        """A topic's or language's name in ``language`` (the key itself if unnamed)."""
+        return table.get(key, {}).get(language, key.replace("_", " "))
 
     def phrase(self, name: str, language: str, **values: str) -> str:
         """A phrase in one language with its placeholders filled."""
@@ -287,7 +305,7 @@ def parse_menu(raw: Any, source: str = "menu") -> Menu:
         for name, value in phrases_raw.items()
     }
     statuses: dict[str, dict[str, dict[str, str]]] = {}
-    for kind in ("order_statuses", "case_statuses"):
+    for kind in ("order_statuses", "case_statuses", "topics", "language_names"):
         table = check.mapping(top.get(kind), top, kind)
         statuses[kind] = {
             str(code): check.texts(value, table, f"{kind} '{code}'", languages)
@@ -326,6 +344,10 @@ def parse_menu(raw: Any, source: str = "menu") -> Menu:
         reply_promise_minutes=check.positive_int(
             top.get("reply_promise_minutes", 15), top, "reply_promise_minutes"
         ),
+        announce_every=check.positive_int(top.get("announce_every", 45), top, "announce_every"),
+        hold_music=str(top.get("hold_music") or ""),
+        topics=statuses["topics"],
+        language_names=statuses["language_names"],
     )
 
 
@@ -335,7 +357,7 @@ _EXTRA = {
     "menu": set(),
     "order_status": set(),
     "case_status": set(),
-    "queue": {"queue"},
+    "queue": {"queue", "max_size", "max_wait"},
     "voicemail": {"category", "max_length", "finish_on_key"},
     "message": set(),
 }
@@ -431,8 +453,13 @@ def _check_links(
         prefixes = node.settings.get("home_prefixes", [])
         if not isinstance(prefixes, list) or not all(isinstance(p, str) for p in prefixes):
             raise fail("home_prefixes must be a list of number prefixes such as '+86'")
-    if node.type == "queue" and not str(node.settings.get("queue", "")).strip():
-        raise fail("a queue node needs 'queue' (the queue's name)")
+    if node.type == "queue":
+        if not re.fullmatch(r"[a-z0-9_]{1,40}", str(node.settings.get("queue", ""))):
+            raise fail("a queue node needs 'queue': its topic, in a-z, 0-9 and _ (at most 40)")
+        for name in ("max_size", "max_wait"):
+            value = node.settings.get(name, 1)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise fail(f"{name} must be a whole number above 0")
     if node.type == "voicemail":
         length = node.settings.get("max_length", 120)
         if isinstance(length, bool) or not isinstance(length, int) or not 5 <= length <= 3600:

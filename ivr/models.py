@@ -42,6 +42,7 @@ class Call(db.Model):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration: Mapped[int | None] = mapped_column()
+    rating: Mapped[int | None] = mapped_column()
 
     events: Mapped[list[CallEvent]] = relationship(
         back_populates="call", order_by="CallEvent.id", cascade="all, delete-orphan"
@@ -62,7 +63,8 @@ class CallEvent(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
-    step: Mapped[int] = mapped_column()
+    # None for events that are not a step of the menu (queue announcements, agent actions).
+    step: Mapped[int | None] = mapped_column()
     position: Mapped[int] = mapped_column(default=0)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(String(32))
@@ -99,3 +101,77 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Presence(StrEnum):
+    """Whether an agent can be offered a caller."""
+
+    AVAILABLE = "available"
+    BUSY = "busy"
+    AWAY = "away"
+
+
+class Role(StrEnum):
+    """What an agent may do in the web app."""
+
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+
+
+class Agent(db.Model):
+    """Someone who answers callers: their phone, languages and topics, and presence."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    password_hash: Mapped[str] = mapped_column(String(255), default="")
+    role: Mapped[Role] = mapped_column(String(16), default=Role.AGENT)
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    presence: Mapped[Presence] = mapped_column(String(16), default=Presence.AWAY)
+    presence_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    wrapup_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EntryState(StrEnum):
+    """Where a caller stands in a queue."""
+
+    WAITING = "waiting"  # in Twilio's queue
+    OFFERED = "offered"  # an agent is being called for them
+    BRIDGED = "bridged"  # talking to an agent
+    CALLBACK = "callback"  # left the queue asking to be called back; keeps their place
+    DIALING = "dialing"  # an agent is calling them back
+    DONE = "done"  # answered (or called back)
+    LEFT = "left"  # left without an agent: message, timeout, queue full
+    ABANDONED = "abandoned"  # hung up while waiting
+
+
+class QueueEntry(db.Model):
+    """One caller's stay in one queue, from entering to leaving."""
+
+    __tablename__ = "queue_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str] = mapped_column(String(64), index=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    node: Mapped[str] = mapped_column(String(64))
+    from_number: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[EntryState] = mapped_column(String(16), default=EntryState.WAITING, index=True)
+    result: Mapped[str | None] = mapped_column(String(32))
+    leave_reason: Mapped[str | None] = mapped_column(String(32))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    wait_seconds: Mapped[int | None] = mapped_column()
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bridged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    talk_seconds: Mapped[int | None] = mapped_column()
+    agent_call_sid: Mapped[str | None] = mapped_column(String(64))
+    announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    announcements: Mapped[int] = mapped_column(default=0)

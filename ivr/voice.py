@@ -61,7 +61,8 @@ def order_lookup() -> Lookup:
     return find_order_in_table(db.session)
 
 
-def _flow(call: Call, step: int) -> Flow:
+def flow_for(call: Call, step: int) -> Flow:
+    """The menu flow for one webhook of ``call``."""
     wiring = hotline()
     context = Context(
         menu=wiring.menu,
@@ -80,7 +81,7 @@ def _flow(call: Call, step: int) -> Flow:
 def _answer(node_id: str, step: int, act: Callable[[Flow, str], Turn]) -> Response:
     """Run the flow for one webhook at a node, log what it did once, and answer with TwiML."""
     call = open_call(db.session, call_facts())
-    flow = _flow(call, step)
+    flow = flow_for(call, step)
     if step == 0:
         flow.log("incoming", None, **{"from": call.from_number, "to": call.to_number})
     if node_id in hotline().menu.nodes:

@@ -39,8 +39,10 @@ def record_message(flow: Flow, node: Node, lang: str) -> None:
     """The voicemail node: prompt, beep, record; without a recording Twilio falls through."""
     voice = flow.menu.languages[lang]
     add_prompt(flow.response, node.prompt[lang], voice)
-    # A message left after choosing a topic belongs to that topic (the queue was busy or closed).
-    category = flow.topic() or str(node.settings.get("category", "general"))
+    # A general message left after choosing a topic belongs to that topic (the queue was busy).
+    category = str(node.settings.get("category") or "general")
+    if category == "general":
+        category = flow.topic() or category
     flow.response.record(
         action=external_url(
             "recording.recorded", node=node.id, lang=lang, c=category, s=flow.next_step()

@@ -23,6 +23,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ivr.extensions import db, utcnow
+from ivr.twilio_client import credentials
 from voicemail.audio import AudioError, decode
 from voicemail.fetch import FetchError, allowed_hosts, download_recording
 from voicemail.models import Voicemail, VoicemailStatus
@@ -191,7 +192,7 @@ class Job:
 
     def _fetch_and_keep(self, session: Session, message: Voicemail) -> None:
         config = self.config
-        user, password = twilio_credentials(config)
+        user, password = credentials(config)
         data, fmt = download_recording(
             message.recording_url,
             account_sid=user,
@@ -231,17 +232,10 @@ class Job:
         return VoicemailStatus.FAILED
 
 
-def twilio_credentials(config: Any) -> tuple[str, str]:
-    """Basic-auth credentials for Twilio: an API key if configured, else the account's token."""
-    if config.get("TWILIO_API_KEY_SID") and config.get("TWILIO_API_KEY_SECRET"):
-        return config["TWILIO_API_KEY_SID"], config["TWILIO_API_KEY_SECRET"]
-    return config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]
-
-
 def delete_from_twilio(recording_url: str, config: Any) -> None:
     """Delete the recording at Twilio once we hold our own copy (best effort)."""
     try:
-        requests.delete(recording_url + ".json", auth=twilio_credentials(config), timeout=10)
+        requests.delete(recording_url + ".json", auth=credentials(config), timeout=10)
     except requests.RequestException as exc:
         log.warning("could not delete %s at Twilio: %s", recording_url, exc)
 

@@ -36,7 +36,14 @@ class Speak:
     key: str = "#"
 
 
-Action = Press | Silence | Hangup | Speak
+@dataclass(frozen=True)
+class Wait:
+    """In a queue: hang up if still waiting ``seconds`` (simulated) after this point."""
+
+    seconds: float
+
+
+Action = Press | Silence | Hangup | Speak | Wait
 
 
 @dataclass
@@ -66,19 +73,21 @@ def _speak(spec: str) -> Speak:
 
 
 def parse_script(text: str) -> list[Action]:
-    """Parse ``"2 1 . 12345# speak:3 hangup"`` (``.`` = silence) into caller actions."""
+    """Parse ``"2 1 . 12345# speak:3 wait:30 hangup"`` (``.`` = silence) into caller actions."""
     actions: list[Action] = []
     for token in text.split():
         if token == ".":
             actions.append(Silence())
         elif token.lower() == "hangup":
             actions.append(Hangup())
+        elif token.lower().startswith("wait:"):
+            actions.append(Wait(float(token[len("wait:") :])))
         elif token.lower().startswith("speak:"):
             actions.append(_speak(token[len("speak:") :]))
         elif set(token) <= KEYS:
             actions.append(Press(token))
         else:
             raise ValueError(
-                f"unknown caller action {token!r}: use keys, '.', 'hangup' or 'speak:SECONDS'"
+                f"unknown caller action {token!r}: use keys, '.', 'hangup', 'wait:SECONDS' or 'speak:SECONDS'"
             )
     return actions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Who = Literal["twilio", "caller"]
+Who = Literal["twilio", "caller", "callee"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class CallResult:
     warnings: list[str] = field(default_factory=list)
     duration: int = 0
     status: str = "in-progress"
+    direction: str = "inbound"
+    to: str = ""
+    queue_result: str | None = None
+    queue_time: int | None = None
+    bridged_to: str | None = None
 
     def transcript_text(self) -> str:
         """The transcript, one line per event."""

@@ -1,0 +1,171 @@
+"""Agents: accounts, presence, and taking the caller who has waited longest."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from ivr.extensions import utcnow
+from ivr.models import Agent, EntryState, Presence, QueueEntry, Role
+from ivr.queues import can_serve
+from ivr.twilio_client import TwilioError, create_call
+
+log = logging.getLogger(__name__)
+OFFERABLE = (EntryState.WAITING, EntryState.CALLBACK)
+
+
+class AgentError(ValueError):
+    """An agent action that cannot be done; the message says why."""
+
+
+def create_agent(
+    session: Session,
+    name: str,
+    *,
+    password: str,
+    role: Role = Role.AGENT,
+    phone: str = "",
+    languages: list[str] | None = None,
+    topics: list[str] | None = None,
+) -> Agent:
+    """A new agent account (the password is stored hashed)."""
+    if session.scalar(select(Agent).where(Agent.name == name)) is not None:
+        raise AgentError(f"an agent named {name!r} exists already")
+    if len(password) < 8:
+        raise AgentError("the password needs at least 8 characters")
+    agent = Agent(
+        name=name,
+        password_hash=generate_password_hash(password),
+        role=role,
+        phone=phone,
+        languages=languages or ["zh"],
+        topics=topics or ["general"],
+        presence=Presence.AWAY,
+    )
+    session.add(agent)
+    session.flush()
+    return agent
+
+
+def find_agent(session: Session, name: str) -> Agent:
+    """The agent with this name, or AgentError."""
+    agent = session.scalar(select(Agent).where(Agent.name == name))
+    if agent is None:
+        raise AgentError(f"no agent named {name!r}")
+    return agent
+
+
+def set_presence(agent: Agent, presence: Presence) -> None:
+    """Switch an agent between available, busy and away."""
+    agent.presence = presence
+    agent.presence_at = utcnow()
+    if presence != Presence.AVAILABLE:
+        agent.wrapup_until = None
+
+
+def ready(agent: Agent, now: datetime) -> bool:
+    """Whether the agent can be offered a caller now (available and out of wrap-up)."""
+    wrapping = agent.wrapup_until is not None and agent.wrapup_until > now
+    return agent.presence == Presence.AVAILABLE and not wrapping
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A caller (or callback) handed to an agent."""
+
+    entry_id: int
+    call_sid: str
+    queue: str
+    callback: bool
+    waited: int
+
+
+def claim_longest_waiting(session: Session, agent: Agent, now: datetime) -> QueueEntry | None:
+    """Assign the agent the entry that has waited longest among queues they serve.
+
+    A compare-and-set on the entry's state means two agents taking at once never get the
+    same caller: the loser moves on to the next candidate.
+    """
+    candidates = session.scalars(
+        select(QueueEntry)
+        .where(QueueEntry.state.in_(OFFERABLE), QueueEntry.agent_id.is_(None))
+        .order_by(QueueEntry.entered_at, QueueEntry.id)
+    ).all()
+    for entry in candidates:
+        if not can_serve(agent, entry.topic, entry.language):
+            continue
+        offered = EntryState.OFFERED if entry.state == EntryState.WAITING else EntryState.DIALING
+        claimed = session.execute(
+            update(QueueEntry)
+            .where(
+                QueueEntry.id == entry.id,
+                QueueEntry.state == entry.state,
+                QueueEntry.agent_id.is_(None),
+            )
+            .values(state=offered, agent_id=agent.id, offered_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            session.refresh(entry)
+            return entry
+    return None
+
+
+def take_next(session: Session, agent: Agent, config: Any, urls: Any) -> Offer | None:
+    """Connect the agent to the caller who has waited longest (or call back the oldest request).
+
+    ``urls(endpoint, **values)`` builds the absolute URLs Twilio fetches for the agent's leg.
+    """
+    now = utcnow()
+    if not ready(agent, now):
+        raise AgentError(f"{agent.name} is {agent.presence} and cannot take a caller now")
+    if not agent.phone:
+        raise AgentError(f"{agent.name} has no phone number to be called on")
+    entry = claim_longest_waiting(session, agent, now)
+    if entry is None:
+        session.commit()
+        return None
+    callback = entry.state == EntryState.DIALING
+    set_presence(agent, Presence.BUSY)
+    session.commit()
+    endpoint = "agent.callback" if callback else "agent.connect"
+    try:
+        sid = create_call(
+            config,
+            to=agent.phone,
+            from_=config.get("HOTLINE_CALLER_ID") or "+10000000000",
+            url=urls(endpoint, entry=entry.id),
+            status_callback=urls("agent.status", entry=entry.id),
+        )
+    except TwilioError:
+        release(session, entry, agent, presence=Presence.AVAILABLE)
+        raise
+    entry.agent_call_sid = sid
+    session.commit()
+    waited = int((now - entry.entered_at).total_seconds())
+    return Offer(entry.id, entry.call_sid, entry.queue, callback, waited)
+
+
+def release(session: Session, entry: QueueEntry, agent: Agent | None, *, presence: Presence) -> None:
+    """Give an offered caller back to the queue (the agent did not answer or Twilio failed)."""
+    if entry.state == EntryState.OFFERED:
+        entry.state = EntryState.WAITING
+    elif entry.state == EntryState.DIALING:
+        entry.state = EntryState.CALLBACK
+    entry.agent_id = None
+    entry.offered_at = None
+    if agent is not None:
+        set_presence(agent, presence)
+    session.commit()
+
+
+def finish_call(agent: Agent, wrapup_seconds: float) -> None:
+    """After a conversation: available again once wrap-up is over."""
+    set_presence(agent, Presence.AVAILABLE)
+    agent.wrapup_until = utcnow() + timedelta(seconds=wrapup_seconds)

@@ -1,0 +1,364 @@
+"""Webhooks around the queues: the waiting caller's loop and the agent's leg of a call."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.agents import finish_call, release
+from ivr.calls import log_event, open_call, record_turn
+from ivr.extensions import db, utcnow
+from ivr.menu import Node
+from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
+from ivr.queues import (
+    announce_due,
+    estimate_wait,
+    handle_seconds,
+    leave_twiml,
+    open_entry,
+    queue_name,
+    signed_in_agents,
+    wait_twiml,
+)
+from ivr.twiml import speak, spell_digits
+from ivr.voice import apologise, external_url, flow_for, twiml
+from ivr.webhooks import call_facts, field, int_arg, twilio_webhook
+from ivr.wiring import hotline
+
+bp = Blueprint("queue", __name__, url_prefix="/voice/queue")
+agent_bp = Blueprint("agent", __name__, url_prefix="/voice/agent")
+for blueprint in (bp, agent_bp):
+    blueprint.register_error_handler(Exception, apologise)
+
+WHOLE = re.compile(r"\d{1,7}")
+WORD = re.compile(r"[a-z][a-z-]{1,30}")
+KEY = re.compile(r"[0-9*#]{0,8}")
+RATING = {"1", "2", "3", "4", "5"}
+
+
+def _queue_node() -> tuple[Node, str]:
+    """The queue node and language named in our own URL."""
+    menu = hotline().menu
+    node = menu.nodes.get(request.args.get("n", ""))
+    lang = request.args.get("lang", "")
+    if node is None or node.type != "queue" or lang not in menu.languages:
+        from werkzeug.exceptions import BadRequest
+
+        raise BadRequest("n must name a queue node and lang a menu language")
+    return node, lang
+
+
+def _number(name: str, default: int = 0) -> int:
+    value = field(name, pattern=WHOLE)
+    return int(value) if value else default
+
+
+@bp.post("/wait")
+@twilio_webhook
+def wait() -> Response:
+    """Twilio's waitUrl, requested again and again while the caller waits."""
+    node, lang = _queue_node()
+    menu = hotline().menu
+    call = open_call(db.session, call_facts())
+    topic = str(node.settings["queue"])
+    name = queue_name(topic, lang)
+    entry = open_entry(db.session, call.sid, name)
+    if entry is None or entry.state not in (EntryState.WAITING, EntryState.OFFERED, EntryState.BRIDGED):
+        entry = QueueEntry(
+            call_id=call.id,
+            call_sid=call.sid,
+            queue=name,
+            topic=topic,
+            language=lang,
+            node=node.id,
+            from_number=call.from_number,
+        )
+        db.session.add(entry)
+        db.session.flush()
+    position = max(_number("QueuePosition", 1), 1)
+    waited = _number("QueueTime")
+    now = utcnow()
+    key_url = external_url("queue.key", n=node.id, lang=lang)
+    if waited >= int(node.settings.get("max_wait", 600)) and entry.state == EntryState.WAITING:
+        entry.leave_reason = "timeout"
+        log_event(db.session, call, "queue_timeout", node.id, queue=name, waited=waited)
+        response = leave_twiml(menu, lang, "queue_timeout")
+    else:
+        announce = None
+        if announce_due(entry, now, menu.announce_every):
+            agents = signed_in_agents(db.session, topic, lang)
+            handle = handle_seconds(db.session, topic, current_app.config["HOTLINE_WRAPUP_SECONDS"])
+            estimate = estimate_wait(position, len(agents), handle)
+            announce = (position, estimate)
+            entry.announced_at = now
+            entry.announcements += 1
+            log_event(
+                db.session, call, "queue_position", node.id,
+                queue=name, position=position, estimate=estimate, waited=waited, agents=len(agents),
+            )  # fmt: skip
+        response = wait_twiml(menu, lang, announce=announce, key_url=key_url)
+    db.session.commit()
+    return twiml(response)
+
+
+@bp.post("/key")
+@twilio_webhook
+def key() -> Response:
+    """A key pressed while waiting: 1 leaves a message now, 2 asks for a callback."""
+    node, lang = _queue_node()
+    call = open_call(db.session, call_facts())
+    entry = open_entry(db.session, call.sid, queue_name(str(node.settings["queue"]), lang))
+    digits = field("Digits", pattern=KEY)
+    reason = {"1": "message", "2": "callback"}.get(digits)
+    if entry is None or reason is None or entry.state != EntryState.WAITING:
+        return twiml(VoiceResponse())  # back to the wait loop
+    entry.leave_reason = reason
+    log_event(db.session, call, "queue_key", node.id, queue=entry.queue, digits=digits, chose=reason)
+    db.session.commit()
+    return twiml(leave_twiml(hotline().menu, lang, None))
+
+
+@bp.post("/done")
+@twilio_webhook
+def done() -> Response:
+    """The Enqueue action: the caller left the queue, for a conversation or otherwise."""
+    node, lang = _queue_node()
+    call = open_call(db.session, call_facts())
+    step = int_arg("s", 1, low=1, high=10_000)
+    result = field("QueueResult", pattern=WORD, required=True)
+    waited = _number("QueueTime")
+    entry = open_entry(db.session, call.sid, queue_name(str(node.settings["queue"]), lang))
+    flow = flow_for(call, step)
+    flow.log("queue_left", node.id, result=result, waited=waited,
+             reason=entry.leave_reason if entry else None)  # fmt: skip
+    if entry is not None and entry.left_at is None:
+        entry.left_at = utcnow()
+        entry.result = result
+        if entry.wait_seconds is None:
+            entry.wait_seconds = waited
+    if result == "bridged":
+        if entry is not None:
+            entry.state = EntryState.DONE
+        flow.outcome = Outcome.AGENT
+        call.outcome = Outcome.AGENT
+        _ask_rating(flow.response, lang, step)
+    elif result == "hangup":
+        if entry is not None and entry.state in (EntryState.WAITING, EntryState.OFFERED):
+            if entry.agent_id is not None:  # an agent was being called for them: free the agent
+                release(db.session, entry, db.session.get(Agent, entry.agent_id), presence=Presence.AVAILABLE)
+            entry.state = EntryState.ABANDONED
+        if call.outcome in (None, Outcome.SELF_SERVICE):
+            call.outcome = Outcome.ABANDONED
+    elif result == "leave" and entry is not None and entry.leave_reason == "callback":
+        entry.state = EntryState.CALLBACK  # keeps entered_at: its place in line
+        call.outcome = Outcome.CALLBACK
+        flow.say("callback_confirmed")
+        flow.response.hangup()
+    else:
+        if entry is not None and entry.state != EntryState.DONE:
+            entry.state = EntryState.LEFT
+        if result not in ("leave", "redirected"):
+            flow.say("agents_busy")
+        assert node.fallback is not None
+        flow.enter(node.fallback)
+    record_turn(db.session, call, step, flow.turn())
+    db.session.commit()
+    return twiml(flow.response)
+
+
+def _ask_rating(response: VoiceResponse, lang: str, step: int) -> None:
+    menu = hotline().menu
+    url = external_url("queue.rate", lang=lang, s=step + 1)
+    gather = response.gather(input="dtmf", num_digits=1, action=url, method="POST", timeout=6)
+    speak(gather, menu.phrase("rate_call", lang), menu.languages[lang])
+    response.redirect(url, method="POST")
+
+
+@bp.post("/rate")
+@twilio_webhook
+def rate() -> Response:
+    """The caller's rating after the conversation, then the offer to leave a message."""
+    menu = hotline().menu
+    lang = request.args.get("lang", "")
+    lang = lang if lang in menu.languages else next(iter(menu.languages))
+    call = open_call(db.session, call_facts())
+    step = int_arg("s", 1, low=1, high=10_000)
+    digits = field("Digits", pattern=KEY)
+    response = VoiceResponse()
+    voice = menu.languages[lang]
+    flow = flow_for(call, step)
+    if digits in RATING:
+        call.rating = int(digits)
+        flow.log("rating", None, rating=int(digits))
+        speak(response, menu.phrase("rating_thanks", lang), voice)
+    else:
+        flow.log("rating", None, rating=None)
+    after = "after_call" if "after_call" in menu.nodes else None
+    if after:
+        url = external_url("queue.after", lang=lang, s=step + 1)
+        gather = response.gather(input="dtmf", num_digits=1, action=url, method="POST", timeout=5)
+        speak(gather, menu.phrase("after_call_offer", lang), voice)
+    speak(response, menu.phrase("goodbye", lang), voice)
+    response.hangup()
+    record_turn(db.session, call, step, flow.turn())
+    db.session.commit()
+    return twiml(response)
+
+
+@bp.post("/after")
+@twilio_webhook
+def after() -> Response:
+    """1 after the rating: a message about this call (category after_call)."""
+    call = open_call(db.session, call_facts())
+    step = int_arg("s", 1, low=1, high=10_000)
+    flow = flow_for(call, step)
+    if field("Digits", pattern=KEY) == "1" and "after_call" in hotline().menu.nodes:
+        turn = flow.enter("after_call")
+    else:
+        flow.say("goodbye")
+        flow.response.hangup()
+        turn = flow.turn()
+    record_turn(db.session, call, step, turn)
+    db.session.commit()
+    return twiml(turn.response)
+
+
+# -- the agent's leg ---------------------------------------------------------------------------
+
+
+def _entry() -> QueueEntry:
+    ident = request.args.get("entry", "")
+    entry = db.session.get(QueueEntry, int(ident)) if ident.isdigit() else None
+    if entry is None:
+        from werkzeug.exceptions import NotFound
+
+        raise NotFound("no such queue entry")
+    return entry
+
+
+def _agent_language(agent: Agent | None) -> str:
+    menu = hotline().menu
+    for code in (agent.languages if agent else []) or []:
+        if code in menu.languages:
+            return code
+    return next(iter(menu.languages))
+
+
+@agent_bp.post("/connect")
+@twilio_webhook
+def connect() -> Response:
+    """The agent answered: tell them who is waiting, then take the head of that queue."""
+    entry = _entry()
+    agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
+    menu = hotline().menu
+    lang = _agent_language(agent)
+    waited = int((utcnow() - entry.entered_at).total_seconds())
+    text = menu.phrase(
+        "agent_whisper", lang,
+        topic=menu.name_of(menu.topics, entry.topic, lang),
+        language=menu.name_of(menu.language_names, entry.language, lang),
+        minutes=str(waited // 60), seconds=str(waited % 60),
+    )  # fmt: skip
+    response = VoiceResponse()
+    speak(response, text, menu.languages[lang])
+    dial = response.dial(action=external_url("agent.dialed", entry=entry.id), method="POST")
+    dial.queue(entry.queue, url=external_url("agent.bridged", entry=entry.id), method="POST")
+    return twiml(response)
+
+
+@agent_bp.post("/bridged")
+@twilio_webhook
+def bridged() -> Response:
+    """Played to the dequeued caller just before the bridge: note who talks to whom."""
+    offered = _entry()
+    call = open_call(db.session, call_facts())
+    # Dial+Queue takes the head of Twilio's queue: if two agents raced, the caller may be the
+    # other entry; the record follows who was really connected.
+    entry = open_entry(db.session, call.sid, offered.queue) or offered
+    if entry.id != offered.id and entry.agent_id is None:
+        entry.agent_id, offered.agent_id = offered.agent_id, None
+        if offered.state == EntryState.OFFERED:
+            offered.state = EntryState.WAITING
+    entry.state = EntryState.BRIDGED
+    entry.bridged_at = utcnow()
+    entry.wait_seconds = _number("QueueTime", int((entry.bridged_at - entry.entered_at).total_seconds()))
+    agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
+    log_event(db.session, call, "bridged", entry.node, queue=entry.queue,
+              agent=agent.name if agent else None, waited=entry.wait_seconds)  # fmt: skip
+    db.session.commit()
+    menu = hotline().menu
+    response = VoiceResponse()
+    speak(response, menu.phrase("queue_connecting", entry.language), menu.languages[entry.language])
+    return twiml(response)
+
+
+@agent_bp.post("/dialed")
+@twilio_webhook
+def dialed() -> Response:
+    """The agent's Dial ended: the conversation is over (or never happened)."""
+    entry = _entry()
+    agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
+    status = field("DialCallStatus", pattern=WORD)
+    talk = _number("DialCallDuration")
+    if status == "completed" and entry.state in (EntryState.BRIDGED, EntryState.DONE, EntryState.DIALING):
+        entry.talk_seconds = talk
+        if entry.state == EntryState.DIALING:  # a callback that reached the customer
+            entry.state = EntryState.DONE
+            call = db.session.get(Call, entry.call_id)
+            if call is not None:
+                log_event(db.session, call, "callback_done", entry.node,
+                          agent=agent.name if agent else None, talk=talk)  # fmt: skip
+        if agent is not None:
+            finish_call(agent, current_app.config["HOTLINE_WRAPUP_SECONDS"])
+        db.session.commit()
+    elif entry.state in (EntryState.OFFERED, EntryState.DIALING):
+        release(db.session, entry, agent, presence=Presence.AVAILABLE)
+    elif agent is not None:
+        finish_call(agent, current_app.config["HOTLINE_WRAPUP_SECONDS"])
+        db.session.commit()
+    response = VoiceResponse()
+    response.hangup()
+    return twiml(response)
+
+
+@agent_bp.post("/status")
+@twilio_webhook
+def agent_status() -> Response:
+    """Status of the agent's leg: an agent who did not answer gives the caller back."""
+    entry = _entry()
+    status = field("CallStatus", pattern=WORD, required=True)
+    agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
+    if status in {"no-answer", "busy", "failed", "canceled"} and entry.state in (
+        EntryState.OFFERED,
+        EntryState.DIALING,
+    ):
+        # An agent who does not pick up is marked away, so callers are not offered to them again.
+        release(db.session, entry, agent, presence=Presence.AWAY)
+    elif status == "completed" and agent is not None and agent.presence == Presence.BUSY:
+        finish_call(agent, current_app.config["HOTLINE_WRAPUP_SECONDS"])
+        db.session.commit()
+    return Response(status=204)
+
+
+@agent_bp.post("/callback")
+@twilio_webhook
+def callback() -> Response:
+    """The agent answered a callback: tell them whom they call, then dial the customer."""
+    entry = _entry()
+    agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
+    menu = hotline().menu
+    lang = _agent_language(agent)
+    text = menu.phrase(
+        "callback_whisper", lang,
+        topic=menu.name_of(menu.topics, entry.topic, lang), number=spell_digits(entry.from_number),
+    )  # fmt: skip
+    response = VoiceResponse()
+    speak(response, text, menu.languages[lang])
+    caller_id = current_app.config["HOTLINE_CALLER_ID"] or None
+    dial = response.dial(action=external_url("agent.dialed", entry=entry.id), method="POST",
+                         caller_id=caller_id)  # fmt: skip
+    dial.number(entry.from_number)
+    return twiml(response)
+
