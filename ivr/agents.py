@@ -14,7 +14,7 @@ from werkzeug.security import generate_password_hash
 from ivr.extensions import utcnow
 from ivr.models import Agent, EntryState, Presence, QueueEntry, Role
 from ivr.queues import can_serve
-from ivr.twilio_client import TwilioError, create_call
+from ivr.twilio_client import create_call
 
 log = logging.getLogger(__name__)
 OFFERABLE = (EntryState.WAITING, EntryState.CALLBACK)
@@ -143,7 +143,9 @@ def take_next(session: Session, agent: Agent, config: Any, urls: Any) -> Offer |
             url=urls(endpoint, entry=entry.id),
             status_callback=urls("agent.status", entry=entry.id),
         )
-    except TwilioError:
+    except Exception:
+        # Whatever went wrong, the caller goes back in line and the agent is free again.
+        session.rollback()
         release(session, entry, agent, presence=Presence.AVAILABLE)
         raise
     entry.agent_call_sid = sid

@@ -87,11 +87,12 @@ def period_stats(session: Session, since: datetime, until: datetime, target: flo
         )
     )
     call_ids = {e.call_id for e in entries}
-    ratings = dict(
-        session.execute(
+    ratings: dict[int, int] = {}
+    if call_ids:
+        rows = session.execute(
             select(Call.id, Call.rating).where(Call.id.in_(call_ids), Call.rating.is_not(None))
-        ).tuples()
-    ) if call_ids else {}
+        )
+        ratings = {ident: rating for ident, rating in rows if rating is not None}
     by_queue: dict[str, list[QueueEntry]] = defaultdict(list)
     for entry in entries:
         by_queue[entry.queue].append(entry)

@@ -258,7 +258,7 @@ def connect() -> Response:
     text = menu.phrase(
         "agent_whisper", lang,
         topic=menu.name_of(menu.topics, entry.topic, lang),
-        language=menu.name_of(menu.language_names, entry.language, lang),
+        spoken=menu.name_of(menu.language_names, entry.language, lang),
         minutes=str(waited // 60), seconds=str(waited % 60),
     )  # fmt: skip
     response = VoiceResponse()
@@ -323,7 +323,7 @@ def dialed() -> Response:
     return twiml(response)
 
 
-@agent_bp.post("/status")
+@agent_bp.post("/status", endpoint="status")
 @twilio_webhook
 def agent_status() -> Response:
     """Status of the agent's leg: an agent who did not answer gives the caller back."""

@@ -1,0 +1,277 @@
+"""Queues through signed webhooks and a loopback REST stand-in: waiting, leaving, agents, figures."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from ivr.agents import create_agent, set_presence
+from ivr.extensions import db
+from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
+from ivr.queues import estimate_wait
+from tests.conftest import Twilio
+from tests.ivr.test_api import auth, make_token
+from tests.ivr.test_voice import SID, call_params, path_of
+from tests.twiml import Doc
+
+
+class RestCalls(BaseHTTPRequestHandler):
+    """Twilio's Calls resource on loopback: records each call the app places."""
+
+    placed: list[dict[str, str]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        self.placed.append({"path": self.path, **form})
+        body = json.dumps({"sid": "CA" + f"{len(self.placed):032x}", "status": "queued"}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def rest() -> Iterator[str]:
+    RestCalls.placed = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RestCalls)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def app_settings(app_settings: dict[str, Any], rest: str) -> dict[str, Any]:
+    app_settings.update(TWILIO_API_BASE_URL=rest, HOTLINE_WRAPUP_SECONDS=0)
+    return app_settings
+
+
+def add_agent(app: Flask, name: str, languages: list[str], topics: list[str], *, available: bool = True) -> None:
+    with app.app_context():
+        agent = create_agent(
+            db.session, name, password="password1", phone=f"+86139{len(name):08d}",
+            languages=languages, topics=topics,
+        )  # fmt: skip
+        set_presence(agent, Presence.AVAILABLE if available else Presence.AWAY)
+        db.session.commit()
+
+
+def to_queue(twilio: Twilio, sid: str = SID, lang_key: str = "1", option: str = "1") -> Doc:
+    params = call_params(CallSid=sid)
+    doc = Doc.parse(twilio.post("/voice/incoming", params).data)
+    for digits in (lang_key, option):
+        doc = Doc.parse(twilio.post(path_of(doc.gather().get("action", "")), {**params, "Digits": digits}).data)
+    return doc
+
+
+def wait_loop(twilio: Twilio, doc: Doc, sid: str = SID, **queue: str) -> tuple[str, Doc]:
+    enqueue = doc.root.find("Enqueue")
+    assert enqueue is not None, doc.verbs()
+    wait_url = path_of(enqueue.get("waitUrl", ""))
+    fields = {"QueuePosition": "1", "QueueTime": "0", "QueueSid": "QU" + "0" * 32,
+              "CurrentQueueSize": "1", "AvgQueueTime": "0", **queue}  # fmt: skip
+    reply = twilio.post(wait_url, {**call_params(CallSid=sid, CallStatus="in-progress"), **fields})
+    assert reply.status_code == 200, reply.data
+    return wait_url, Doc.parse(reply.data)
+
+
+def entries(app: Flask) -> list[QueueEntry]:
+    with app.app_context():
+        rows = list(db.session.scalars(select(QueueEntry).order_by(QueueEntry.id)))
+        db.session.expunge_all()
+        return rows
+
+
+def test_no_agent_signed_in_offers_a_message(app: Flask, twilio: Twilio) -> None:
+    add_agent(app, "away", ["zh"], ["product"], available=False)
+    doc = to_queue(twilio)
+    assert "Enqueue" not in doc.verbs()
+    assert "Record" in doc.verbs()
+    assert doc.said()[0] == ("cmn-CN", "抱歉，目前所有客服都在忙。")
+
+
+def test_agent_of_another_language_does_not_count(app: Flask, twilio: Twilio) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    doc = to_queue(twilio, lang_key="2")
+    assert "Enqueue" not in doc.verbs()
+    assert doc.said()[0] == ("en-US", "Sorry, all our agents are busy at the moment.")
+
+
+def test_waiting_caller_hears_place_and_estimate_then_music(app: Flask, twilio: Twilio) -> None:
+    add_agent(app, "li", ["zh", "en"], ["product"])
+    doc = to_queue(twilio, lang_key="2")
+    enqueue = doc.root.find("Enqueue")
+    assert enqueue is not None and enqueue.text == "product-en"
+    wait_url, first = wait_loop(twilio, doc, QueuePosition="3")
+    texts = [t for _, t in first.said()]
+    # One agent, default handling 180 s: the third caller waits about 2.5 calls = 7.5 minutes.
+    assert texts[0] == "You are number 3 in line. The expected wait is about 8 minutes."
+    assert texts[1].startswith("To leave a message press 1.")
+    assert first.gather().get("numDigits") == "1"
+    _, again = wait_loop(twilio, doc, QueuePosition="2", QueueTime="10")
+    assert again.said() == []  # not announced again so soon: the music plays
+    assert again.gather().find("Pause") is not None
+    [entry] = entries(app)
+    assert (entry.queue, entry.state, entry.announcements) == ("product-en", EntryState.WAITING, 1)
+
+
+def test_estimate_follows_agents_and_position() -> None:
+    assert estimate_wait(1, 1, 180) == 90
+    assert estimate_wait(3, 1, 180) == 450
+    assert estimate_wait(3, 3, 180) == 90
+    assert estimate_wait(4, 3, 120) == 180
+    assert estimate_wait(0, 1, 180) == 0
+
+
+def test_key_1_leaves_for_a_message_filed_under_the_topic(app: Flask, twilio: Twilio) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    doc = to_queue(twilio)
+    _, waiting = wait_loop(twilio, doc)
+    key_url = path_of(waiting.gather().get("action", ""))
+    left = Doc.parse(twilio.post(key_url, call_params(Digits="1")).data)
+    assert left.verbs() == ["Leave"]
+    action = path_of(doc.root.find("Enqueue").get("action", ""))  # type: ignore[union-attr]
+    after = Doc.parse(twilio.post(action, call_params(QueueResult="leave", QueueTime="40")).data)
+    record = after.root.find("Record")
+    assert record is not None
+    assert "c=product" in record.get("action", "")
+    [entry] = entries(app)
+    assert (entry.state, entry.leave_reason, entry.wait_seconds) == (EntryState.LEFT, "message", 40)
+
+
+def test_key_2_asks_for_a_callback_that_keeps_the_place(app: Flask, twilio: Twilio) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    doc = to_queue(twilio)
+    _, waiting = wait_loop(twilio, doc)
+    twilio.post(path_of(waiting.gather().get("action", "")), call_params(Digits="2"))
+    action = path_of(doc.root.find("Enqueue").get("action", ""))  # type: ignore[union-attr]
+    bye = Doc.parse(twilio.post(action, call_params(QueueResult="leave", QueueTime="25")).data)
+    assert bye.said()[0] == ("cmn-CN", "好的，客服会按您的排队顺序给您回电。再见。")
+    assert bye.verbs()[-1] == "Hangup"
+    [entry] = entries(app)
+    assert entry.state == EntryState.CALLBACK
+    with app.app_context():
+        assert db.session.scalars(select(Call)).one().outcome == Outcome.CALLBACK
+
+
+def test_max_wait_offers_a_message(app: Flask, twilio: Twilio) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    doc = to_queue(twilio)
+    _, late = wait_loop(twilio, doc, QueueTime="601")
+    assert late.verbs() == ["Say", "Leave"]
+    assert entries(app)[0].leave_reason == "timeout"
+
+
+def test_take_next_calls_the_agent_who_hears_topic_and_wait(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    doc = to_queue(twilio)
+    wait_loop(twilio, doc)
+    token = make_token(app)
+    reply = client.post("/api/v1/agents/li/take-next", headers=auth(token))
+    assert reply.status_code == 200, reply.json
+    offer = reply.json["offer"]
+    assert offer["call_sid"] == SID and offer["queue"] == "product-zh" and not offer["callback"]
+    [placed] = RestCalls.placed
+    assert placed["To"] == "+8613900000002"
+    assert placed["Url"].startswith("https://hotline.example.com/voice/agent/connect?entry=")
+    # The agent's leg: a whisper in the agent's language, then the head of the caller's queue.
+    agent_leg = {"CallSid": "CA" + "a" * 32, "From": "+10000000000", "To": placed["To"],
+                 "CallStatus": "in-progress", "Direction": "outbound-api"}  # fmt: skip
+    connect = Doc.parse(twilio.post(path_of(placed["Url"]), agent_leg).data)
+    assert connect.said()[0][1].startswith("商品咨询，中文来电，已等待")
+    queue = connect.root.find("Dial/Queue")
+    assert queue is not None and queue.text == "product-zh"
+    # The caller is dequeued to the agent, talks, and then rates the call.
+    bridged = twilio.post(path_of(queue.get("url", "")), call_params(QueueTime="35"))
+    assert Doc.parse(bridged.data).said() == [("cmn-CN", "正在为您接通客服。")]
+    dial_action = path_of(connect.root.find("Dial").get("action", ""))  # type: ignore[union-attr]
+    twilio.post(dial_action, {**agent_leg, "DialCallStatus": "completed", "DialCallDuration": "95"})
+    action = path_of(doc.root.find("Enqueue").get("action", ""))  # type: ignore[union-attr]
+    rating = Doc.parse(twilio.post(action, call_params(QueueResult="bridged", QueueTime="35")).data)
+    assert rating.said() == [("cmn-CN", "请为本次服务评分，非常满意请按5，非常不满意请按1。")]
+    thanks = Doc.parse(twilio.post(path_of(rating.gather().get("action", "")), call_params(Digits="4")).data)
+    assert thanks.said()[0] == ("cmn-CN", "感谢您的评价。")
+    message = Doc.parse(twilio.post(path_of(thanks.gather().get("action", "")), call_params(Digits="1")).data)
+    record = message.root.find("Record")
+    assert record is not None and "c=after_call" in record.get("action", "")
+    [entry] = entries(app)
+    assert (entry.state, entry.wait_seconds, entry.talk_seconds) == (EntryState.DONE, 35, 95)
+    with app.app_context():
+        call = db.session.scalars(select(Call)).one()
+        assert (call.outcome, call.rating) == (Outcome.AGENT, 4)
+        agent = db.session.scalars(select(Agent)).one()
+        assert agent.presence == Presence.AVAILABLE
+    body = client.get(f"/api/v1/calls/{SID}", headers=auth(token)).json
+    kinds = [e["kind"] for e in body["events"]]
+    for kind in ("queue_entered", "queue_position", "bridged", "queue_left", "rating"):
+        assert kind in kinds
+    bridged_event = next(e for e in body["events"] if e["kind"] == "bridged")
+    assert bridged_event["detail"] == {"queue": "product-zh", "agent": "li", "waited": 35}
+
+
+def test_longest_waiting_first_and_never_twice(app: Flask, client: FlaskClient, twilio: Twilio) -> None:
+    add_agent(app, "li", ["zh"], ["product", "payment"])
+    add_agent(app, "wang", ["zh"], ["product", "payment"])
+    sids = ["CA" + str(n) * 32 for n in (3, 4, 5)]
+    for sid, option in zip(sids, ("1", "3", "1"), strict=True):
+        wait_loop(twilio, to_queue(twilio, sid=sid, option=option), sid=sid)
+    token = make_token(app)
+    results: list[dict] = []
+
+    def take(name: str) -> None:
+        with app.test_client() as own:
+            results.append(own.post(f"/api/v1/agents/{name}/take-next", headers=auth(token)).json)
+
+    threads = [threading.Thread(target=take, args=(name,)) for name in ("li", "wang")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    taken = sorted(r["offer"]["call_sid"] for r in results)
+    assert taken == sorted(sids[:2])  # the two who waited longest, one each
+    busy = client.post("/api/v1/agents/li/take-next", headers=auth(token))
+    assert busy.status_code == 409  # li is on a call now
+
+
+def test_agent_who_does_not_answer_gives_the_caller_back(app: Flask, client: FlaskClient, twilio: Twilio) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    wait_loop(twilio, to_queue(twilio))
+    client.post("/api/v1/agents/li/take-next", headers=auth(make_token(app)))
+    [placed] = RestCalls.placed
+    status = {"CallSid": "CA" + "a" * 32, "CallStatus": "no-answer", "To": placed["To"]}
+    assert twilio.post(path_of(placed["StatusCallback"]), status).status_code == 204
+    [entry] = entries(app)
+    assert (entry.state, entry.agent_id) == (EntryState.WAITING, None)
+    with app.app_context():
+        assert db.session.scalars(select(Agent)).one().presence == Presence.AWAY
+
+
+def test_queue_figures(app: Flask, client: FlaskClient, twilio: Twilio) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    wait_loop(twilio, to_queue(twilio))
+    token = make_token(app)
+    rows = {r["queue"]: r for r in client.get("/api/v1/queues", headers=auth(token)).json["data"]}
+    assert rows["product-zh"]["waiting"] == 1
+    assert rows["product-zh"]["agents_available"] == 1
+    assert rows["product-en"]["agents_signed_in"] == 0
+    stats = client.get("/api/v1/stats", headers=auth(token)).json
+    assert stats["total"]["offered"] == 1
+    assert stats["total"]["answered"] == 0
+    assert stats["answer_target_seconds"] == 20
+    assert client.get("/api/v1/stats?from=yesterday", headers=auth(token)).status_code == 400
