@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from ivr.extensions import utcnow
-from ivr.models import Agent, EntryState, Presence, QueueEntry, Role
+from ivr.models import Agent, Call, EntryState, Presence, QueueEntry, Role
 from ivr.queues import can_serve
 from ivr.twilio_client import create_call
 
@@ -139,7 +139,7 @@ def take_next(session: Session, agent: Agent, config: Any, urls: Any) -> Offer |
         sid = create_call(
             config,
             to=agent.phone,
-            from_=config.get("HOTLINE_CALLER_ID") or "+10000000000",
+            from_=config.get("HOTLINE_CALLER_ID") or hotline_number(session, entry),
             url=urls(endpoint, entry=entry.id),
             status_callback=urls("agent.status", entry=entry.id),
         )
@@ -152,6 +152,12 @@ def take_next(session: Session, agent: Agent, config: Any, urls: Any) -> Offer |
     session.commit()
     waited = int((now - entry.entered_at).total_seconds())
     return Offer(entry.id, entry.call_sid, entry.queue, callback, waited)
+
+
+def hotline_number(session: Session, entry: QueueEntry) -> str:
+    """The number the caller dialled: what the agent's phone shows when no caller ID is set."""
+    call = session.get(Call, entry.call_id)
+    return call.to_number if call is not None and call.to_number else "anonymous"
 
 
 def release(session: Session, entry: QueueEntry, agent: Agent | None, *, presence: Presence) -> None:
