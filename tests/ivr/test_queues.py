@@ -275,3 +275,30 @@ def test_queue_figures(app: Flask, client: FlaskClient, twilio: Twilio) -> None:
     assert stats["total"]["answered"] == 0
     assert stats["answer_target_seconds"] == 20
     assert client.get("/api/v1/stats?from=yesterday", headers=auth(token)).status_code == 400
+
+
+def test_callback_calls_the_agent_then_the_customer(app: Flask, client: FlaskClient, twilio: Twilio) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    doc = to_queue(twilio)
+    _, waiting = wait_loop(twilio, doc)
+    twilio.post(path_of(waiting.gather().get("action", "")), call_params(Digits="2"))
+    action = path_of(doc.root.find("Enqueue").get("action", ""))  # type: ignore[union-attr]
+    twilio.post(action, call_params(QueueResult="leave", QueueTime="25"))
+    offer = client.post("/api/v1/agents/li/take-next", headers=auth(make_token(app))).json["offer"]
+    assert offer["callback"] is True
+    [placed] = RestCalls.placed
+    assert "/voice/agent/callback?entry=" in placed["Url"]
+    agent_leg = {"CallSid": "CA" + "b" * 32, "To": placed["To"], "CallStatus": "in-progress"}
+    leg = Doc.parse(twilio.post(path_of(placed["Url"]), agent_leg).data)
+    assert leg.said()[0][1].startswith("回电：商品咨询，号码")
+    number = leg.root.find("Dial/Number")
+    assert number is not None and number.text == "+8613800138000"
+    dial_action = path_of(leg.root.find("Dial").get("action", ""))  # type: ignore[union-attr]
+    twilio.post(dial_action, {**agent_leg, "DialCallStatus": "completed", "DialCallDuration": "61"})
+    [entry] = entries(app)
+    assert (entry.state, entry.talk_seconds) == (EntryState.DONE, 61)
+    with app.app_context():
+        call = db.session.scalars(select(Call)).one()
+        assert call.outcome == Outcome.CALLBACK
+        kinds = [e.kind for e in call.events]
+        assert "callback_done" in kinds
