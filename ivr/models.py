@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from flask_login import UserMixin
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -118,7 +119,7 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
 
 
-class Agent(db.Model):
+class Agent(UserMixin, db.Model):
     """Someone who answers callers: their phone, languages and topics, and presence."""
 
     __tablename__ = "agents"

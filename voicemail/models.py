@@ -41,6 +41,10 @@ class Voicemail(db.Model):
     call_sid: Mapped[str] = mapped_column(String(64), index=True)
     case_number: Mapped[str] = mapped_column(String(16), unique=True, index=True)
     case_status: Mapped[CaseStatus] = mapped_column(String(16), default=CaseStatus.RECEIVED)
+    assigned_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), index=True
+    )
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     category: Mapped[str] = mapped_column(String(64), default="general")
     language: Mapped[str | None] = mapped_column(String(16))
     from_number: Mapped[str] = mapped_column(String(64), default="", index=True)

@@ -60,7 +60,9 @@ def app_settings(app_settings: dict[str, Any], rest: str) -> dict[str, Any]:
     return app_settings
 
 
-def add_agent(app: Flask, name: str, languages: list[str], topics: list[str], *, available: bool = True) -> None:
+def add_agent(
+    app: Flask, name: str, languages: list[str], topics: list[str], *, available: bool = True
+) -> None:
     with app.app_context():
         agent = create_agent(
             db.session, name, password="password1", phone=f"+86139{len(name):08d}",
@@ -74,7 +76,9 @@ def to_queue(twilio: Twilio, sid: str = SID, lang_key: str = "1", option: str = 
     params = call_params(CallSid=sid)
     doc = Doc.parse(twilio.post("/voice/incoming", params).data)
     for digits in (lang_key, option):
-        doc = Doc.parse(twilio.post(path_of(doc.gather().get("action", "")), {**params, "Digits": digits}).data)
+        doc = Doc.parse(
+            twilio.post(path_of(doc.gather().get("action", "")), {**params, "Digits": digits}).data
+        )
     return doc
 
 
@@ -116,7 +120,7 @@ def test_waiting_caller_hears_place_and_estimate_then_music(app: Flask, twilio: 
     doc = to_queue(twilio, lang_key="2")
     enqueue = doc.root.find("Enqueue")
     assert enqueue is not None and enqueue.text == "product-en"
-    wait_url, first = wait_loop(twilio, doc, QueuePosition="3")
+    _wait_url, first = wait_loop(twilio, doc, QueuePosition="3")
     texts = [t for _, t in first.said()]
     # One agent, default handling 180 s: the third caller waits about 2.5 calls = 7.5 minutes.
     assert texts[0] == "You are number 3 in line. The expected wait is about 8 minutes."
@@ -205,9 +209,13 @@ def test_take_next_calls_the_agent_who_hears_topic_and_wait(
     action = path_of(doc.root.find("Enqueue").get("action", ""))  # type: ignore[union-attr]
     rating = Doc.parse(twilio.post(action, call_params(QueueResult="bridged", QueueTime="35")).data)
     assert rating.said() == [("cmn-CN", "请为本次服务评分，非常满意请按5，非常不满意请按1。")]
-    thanks = Doc.parse(twilio.post(path_of(rating.gather().get("action", "")), call_params(Digits="4")).data)
+    thanks = Doc.parse(
+        twilio.post(path_of(rating.gather().get("action", "")), call_params(Digits="4")).data
+    )
     assert thanks.said()[0] == ("cmn-CN", "感谢您的评价。")
-    message = Doc.parse(twilio.post(path_of(thanks.gather().get("action", "")), call_params(Digits="1")).data)
+    message = Doc.parse(
+        twilio.post(path_of(thanks.gather().get("action", "")), call_params(Digits="1")).data
+    )
     record = message.root.find("Record")
     assert record is not None and "c=after_call" in record.get("action", "")
     [entry] = entries(app)
@@ -225,7 +233,9 @@ def test_take_next_calls_the_agent_who_hears_topic_and_wait(
     assert bridged_event["detail"] == {"queue": "product-zh", "agent": "li", "waited": 35}
 
 
-def test_longest_waiting_first_and_never_twice(app: Flask, client: FlaskClient, twilio: Twilio) -> None:
+def test_longest_waiting_first_and_never_twice(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
     add_agent(app, "li", ["zh"], ["product", "payment"])
     add_agent(app, "wang", ["zh"], ["product", "payment"])
     sids = ["CA" + str(n) * 32 for n in (3, 4, 5)]
@@ -249,7 +259,9 @@ def test_longest_waiting_first_and_never_twice(app: Flask, client: FlaskClient, 
     assert busy.status_code == 409  # li is on a call now
 
 
-def test_agent_who_does_not_answer_gives_the_caller_back(app: Flask, client: FlaskClient, twilio: Twilio) -> None:
+def test_agent_who_does_not_answer_gives_the_caller_back(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
     add_agent(app, "li", ["zh"], ["product"])
     wait_loop(twilio, to_queue(twilio))
     client.post("/api/v1/agents/li/take-next", headers=auth(make_token(app)))
@@ -277,7 +289,9 @@ def test_queue_figures(app: Flask, client: FlaskClient, twilio: Twilio) -> None:
     assert client.get("/api/v1/stats?from=yesterday", headers=auth(token)).status_code == 400
 
 
-def test_callback_calls_the_agent_then_the_customer(app: Flask, client: FlaskClient, twilio: Twilio) -> None:
+def test_callback_calls_the_agent_then_the_customer(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
     add_agent(app, "li", ["zh"], ["product"])
     doc = to_queue(twilio)
     _, waiting = wait_loop(twilio, doc)

@@ -1,0 +1,111 @@
+"""Signing in to the agents' web app: Flask-Login sessions, hashed passwords, roles."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import LoginManager, current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
+from werkzeug.wrappers import Response
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from ivr.extensions import db
+from ivr.models import Agent, Role
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+F = TypeVar("F", bound=Callable[..., Any])
+SESSION_HOURS = 12  # a shift
+
+
+class LoginForm(FlaskForm):
+    """Name and password."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+
+
+@login_manager.user_loader
+def load_agent(ident: str) -> Agent | None:
+    """The signed-in agent for a session."""
+    return db.session.get(Agent, int(ident)) if ident.isdigit() else None
+
+
+def init_auth(app: Flask) -> None:
+    """Sessions that expire after a shift and cookies that scripts cannot read."""
+    login_manager.init_app(app)
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=SESSION_HOURS))
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    if app.config["PUBLIC_BASE_URL"].startswith("https://"):
+        app.config.setdefault("SESSION_COOKIE_SECURE", True)
+
+
+def supervisor_required(view: F) -> F:
+    """Pages only a supervisor may see (403 for agents)."""
+
+    @functools.wraps(view)
+    @login_required
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if current_user.role != Role.SUPERVISOR:
+            abort(403, "supervisors only")
+        return view(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: a login link must not send an agent to another site."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not urlsplit(target).netloc
+    ):
+        return target
+    return url_for("inbox.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | Response:
+    """The sign-in page."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        agent = db.session.scalar(select(Agent).where(Agent.name == form.name.data))
+        if (
+            agent is not None
+            and agent.password_hash
+            and check_password_hash(agent.password_hash, form.password.data or "")
+        ):
+            session.permanent = True
+            login_user(agent)
+            return redirect(_safe_next(request.args.get("next")))
+        flash("Wrong name or password.")
+    return render_template("login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> Response:
+    """Sign out (a POST, so a link elsewhere cannot sign an agent out)."""
+    logout_user()
+    return redirect(url_for("auth.login"))

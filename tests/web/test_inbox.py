@@ -1,0 +1,119 @@
+"""The agents' inbox through the test client: sign-in, CSRF, the promise, a message, audio."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from ivr.agents import create_agent
+from ivr.extensions import db, utcnow
+from ivr.models import Role
+from tests.voicemail.test_api import add_message
+from voicemail.models import CaseStatus, Voicemail
+
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@pytest.fixture
+def agent(app: Flask) -> str:
+    with app.app_context():
+        create_agent(db.session, "li", password="correct horse", role=Role.AGENT)
+        db.session.commit()
+    return "li"
+
+
+def sign_in(
+    client: FlaskClient, name: str = "li", password: str = "correct horse", next_: str = ""
+):
+    page = client.get("/login")
+    token = CSRF.search(page.get_data(as_text=True))
+    assert token, "the login form carries a CSRF token"
+    return client.post(f"/login{next_}", data={"name": name, "password": password,
+                                               "csrf_token": token.group(1)})  # fmt: skip
+
+
+def csrf(client: FlaskClient, path: str) -> str:
+    match = CSRF.search(client.get(path).get_data(as_text=True))
+    assert match
+    return match.group(1)
+
+
+def test_every_page_and_audio_needs_sign_in(app: Flask, client: FlaskClient) -> None:
+    ident = add_message(app)
+    for path in ("/", "/inbox", f"/inbox/{ident}", f"/inbox/{ident}/audio"):
+        reply = client.get(path)
+        assert reply.status_code == 302 and "/login" in reply.headers["Location"], path
+    assert client.post(f"/inbox/{ident}/assign").status_code == 400  # no CSRF token, no session
+
+
+def test_wrong_password_and_forms_without_csrf_are_refused(
+    app: Flask, client: FlaskClient, agent: str
+) -> None:
+    reply = sign_in(client, password="wrong")
+    assert reply.status_code == 200
+    assert "Wrong name or password." in reply.get_data(as_text=True)
+    assert (
+        client.post("/login", data={"name": "li", "password": "correct horse"}).status_code == 400
+    )
+    assert client.get("/inbox").status_code == 302  # still signed out
+
+
+def test_inbox_lists_newest_first_with_the_promise(
+    app: Flask, client: FlaskClient, agent: str
+) -> None:
+    old = add_message(app, n=1)
+    new = add_message(app, n=2)
+    with app.app_context():
+        db.session.get(Voicemail, old).created_at = utcnow() - timedelta(minutes=40)  # type: ignore[union-attr]
+        db.session.commit()
+    assert sign_in(client).status_code == 302
+    page = client.get("/inbox").get_data(as_text=True)
+    rows = re.findall(r'<tr class="([^"]*)" data-id="(\d+)"', page)
+    assert [int(i) for _, i in rows] == [new, old]
+    assert rows[1][0] == "overdue" and rows[0][0] == ""
+    assert "15 min left" in page or "14 min left" in page
+    assert "25 min overdue" in page
+    assert "退货 运费 谁 承担" in page
+    overdue = client.get("/inbox?overdue=1").get_data(as_text=True)
+    assert re.findall(r'data-id="(\d+)"', overdue) == [str(old)]
+    found = client.get("/inbox?q=运费").get_data(as_text=True)
+    assert len(re.findall(r'data-id="(\d+)"', found)) == 2
+    assert (
+        re.findall(
+            r'data-id="(\d+)"', client.get("/inbox?q=nothing-like-this").get_data(as_text=True)
+        )
+        == []
+    )
+
+
+def test_message_page_assign_and_answer(app: Flask, client: FlaskClient, agent: str) -> None:
+    ident = add_message(app)
+    sign_in(client)
+    page = client.get(f"/inbox/{ident}").get_data(as_text=True)
+    assert 'data-start="0.1" data-end="0.5"' in page
+    assert f'src="/inbox/{ident}/audio"' in page
+    token = csrf(client, f"/inbox/{ident}")
+    assert client.post(f"/inbox/{ident}/assign").status_code == 400  # no CSRF token
+    client.post(f"/inbox/{ident}/assign", data={"csrf_token": token})
+    client.post(f"/inbox/{ident}/status", data={"csrf_token": token, "status": "answered"})
+    with app.app_context():
+        message = db.session.scalars(select(Voicemail)).one()
+        assert message.case_status == CaseStatus.ANSWERED
+        assert message.answered_at is not None
+        assert message.assigned_agent_id is not None
+    audio = client.get(f"/inbox/{ident}/audio", headers={"Range": "bytes=0-99"})
+    assert audio.status_code == 206 and len(audio.data) == 100
+    audio.close()
+
+
+def test_sign_out_and_unsafe_next(app: Flask, client: FlaskClient, agent: str) -> None:
+    reply = sign_in(client, next_="?next=https://evil.example.com/")
+    assert reply.headers["Location"] == "/inbox"
+    token = csrf(client, "/inbox")
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/inbox").status_code == 302

@@ -1,0 +1,193 @@
+"""The agents' voicemail inbox: newest first, the reply promise counting down, one message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import Select, or_, select
+from werkzeug.wrappers import Response
+
+from ivr.extensions import db, utcnow
+from ivr.models import Agent
+from ivr.wiring import hotline
+from voicemail.api import MIMETYPES
+from voicemail.models import CaseStatus, Voicemail
+from voicemail.storage import AudioStore, StorageError
+
+bp = Blueprint("inbox", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/inbox-static")  # fmt: skip
+
+PAGE = 50
+LOW_CONFIDENCE = 0.6
+STATES = {
+    "new": (CaseStatus.RECEIVED,),
+    "in_hand": (CaseStatus.IN_PROGRESS,),
+    "answered": (CaseStatus.ANSWERED, CaseStatus.RESOLVED),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """A message as the inbox lists it."""
+
+    message: Voicemail
+    due: datetime
+    seconds_left: int
+    preview: str
+
+
+def promise() -> timedelta:
+    """How soon callers were promised an answer."""
+    return timedelta(minutes=hotline().menu.reply_promise_minutes)
+
+
+def filtered(query: Select[tuple[Voicemail]]) -> Select[tuple[Voicemail]]:
+    """Apply the inbox filters from the query string."""
+    state = request.args.get("state", "")
+    if state in STATES:
+        query = query.where(Voicemail.case_status.in_(STATES[state]))
+    if topic := request.args.get("topic"):
+        query = query.where(Voicemail.category == topic[:64])
+    if language := request.args.get("language"):
+        query = query.where(Voicemail.language == language[:16])
+    if request.args.get("mine"):
+        query = query.where(Voicemail.assigned_agent_id == current_user.id)
+    if request.args.get("overdue"):
+        query = query.where(
+            Voicemail.case_status.in_(STATES["new"] + STATES["in_hand"]),
+            Voicemail.created_at < utcnow() - promise(),
+        )
+    if words := request.args.get("q", "").strip()[:100]:
+        pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            or_(
+                Voicemail.transcript.like(pattern, escape="\\"),
+                Voicemail.from_number.like(pattern, escape="\\"),
+                Voicemail.case_number == words,
+            )
+        )
+    return query
+
+
+@bp.get("/")
+@login_required
+def home() -> Response:
+    """The app opens on the inbox."""
+    return redirect(url_for("inbox.index"))
+
+
+@bp.get("/inbox")
+@login_required
+def index() -> str:
+    """Messages, newest first, each with its countdown to the reply promise."""
+    now = utcnow()
+    messages = db.session.scalars(
+        filtered(select(Voicemail))
+        .order_by(Voicemail.created_at.desc(), Voicemail.id.desc())
+        .limit(PAGE)
+    ).all()
+    rows = []
+    for message in messages:
+        due = message.created_at + promise()
+        open_case = message.case_status in STATES["new"] + STATES["in_hand"]
+        left = int((due - now).total_seconds()) if open_case else 0
+        preview = (message.transcript or "")[:80]
+        rows.append(Row(message, due, left, preview))
+    topics = sorted({m.category for m in messages} | {request.args.get("topic", "")} - {""})
+    return render_template("inbox.html", rows=rows, args=request.args, topics=topics,
+                           languages=list(hotline().menu.languages))  # fmt: skip
+
+
+def _message(message_id: int) -> Voicemail:
+    message = db.session.get(Voicemail, message_id)
+    if message is None:
+        abort(404)
+    return message
+
+
+@bp.get("/inbox/<int:message_id>")
+@login_required
+def show(message_id: int) -> str:
+    """One message: audio, the transcript that follows it, the caller, the case."""
+    message = _message(message_id)
+    others = db.session.scalars(
+        select(Voicemail)
+        .where(Voicemail.from_number == message.from_number, Voicemail.id != message.id)
+        .order_by(Voicemail.created_at.desc())
+        .limit(20)
+    ).all() if message.from_number else []  # fmt: skip
+    assigned = (
+        db.session.get(Agent, message.assigned_agent_id) if message.assigned_agent_id else None
+    )
+    return render_template(
+        "message.html",
+        message=message,
+        words=message.words or [],
+        low=LOW_CONFIDENCE,
+        due=message.created_at + promise(),
+        others=others,
+        assigned=assigned,
+        form=FlaskForm(),
+        statuses=list(CaseStatus),
+    )
+
+
+@bp.post("/inbox/<int:message_id>/assign")
+@login_required
+def assign(message_id: int) -> Response:
+    """Take the message: it is in hand, and mine."""
+    message = _message(message_id)
+    message.assigned_agent_id = current_user.id
+    if message.case_status == CaseStatus.RECEIVED:
+        message.case_status = CaseStatus.IN_PROGRESS
+    db.session.commit()
+    return redirect(url_for("inbox.show", message_id=message_id))
+
+
+@bp.post("/inbox/<int:message_id>/status")
+@login_required
+def change_status(message_id: int) -> Response:
+    """Move the case on (the caller hears the new status by phone)."""
+    message = _message(message_id)
+    value = request.form.get("status", "")
+    if value not in {s.value for s in CaseStatus}:
+        abort(400, "unknown status")
+    message.case_status = CaseStatus(value)
+    if value in (CaseStatus.ANSWERED, CaseStatus.RESOLVED) and message.answered_at is None:
+        message.answered_at = utcnow()
+    if message.assigned_agent_id is None:
+        message.assigned_agent_id = current_user.id
+    db.session.commit()
+    return redirect(url_for("inbox.show", message_id=message_id))
+
+
+@bp.get("/inbox/<int:message_id>/audio")
+@login_required
+def audio(message_id: int) -> Response:
+    """The recording for the page's player (Range requests let it seek)."""
+    message = _message(message_id)
+    if not message.audio_path:
+        abort(404, "the audio has not been fetched yet")
+    try:
+        path = AudioStore(current_app.config["HOTLINE_DATA_DIR"]).path(message.audio_path)
+    except StorageError:
+        abort(404)
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype=MIMETYPES.get(message.audio_format or "", "audio/wav"),
+                         conditional=True, max_age=0)  # fmt: skip
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
