@@ -160,7 +160,9 @@ def hotline_number(session: Session, entry: QueueEntry) -> str:
     return call.to_number if call is not None and call.to_number else "anonymous"
 
 
-def release(session: Session, entry: QueueEntry, agent: Agent | None, *, presence: Presence) -> None:
+def release(
+    session: Session, entry: QueueEntry, agent: Agent | None, *, presence: Presence
+) -> None:
     """Give an offered caller back to the queue (the agent did not answer or Twilio failed)."""
     if entry.state == EntryState.OFFERED:
         entry.state = EntryState.WAITING

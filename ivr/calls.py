@@ -131,6 +131,10 @@ def record_failure(session: Session, call: Call, step: int, error: str) -> None:
     )
 
 
-def log_event(session: Session, call: Call, kind: str, node: str | None = None, **detail: object) -> None:
+def log_event(
+    session: Session, call: Call, kind: str, node: str | None = None, **detail: object
+) -> None:
     """Add an event that is not a menu step (queue announcements, agent actions)."""
-    session.add(CallEvent(call_id=call.id, step=None, kind=kind, node=node, detail=detail, at=utcnow()))
+    session.add(
+        CallEvent(call_id=call.id, step=None, kind=kind, node=node, detail=detail, at=utcnow())
+    )

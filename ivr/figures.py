@@ -79,7 +79,9 @@ def summarise(entries: list[QueueEntry], ratings: dict[int, int], target: float)
     }
 
 
-def period_stats(session: Session, since: datetime, until: datetime, target: float) -> dict[str, Any]:
+def period_stats(
+    session: Session, since: datetime, until: datetime, target: float
+) -> dict[str, Any]:
     """Figures for callers who entered a queue between ``since`` and ``until``."""
     entries = list(
         session.scalars(
@@ -101,5 +103,7 @@ def period_stats(session: Session, since: datetime, until: datetime, target: flo
         "to": until,
         "answer_target_seconds": target,
         "total": summarise(entries, ratings, target),
-        "queues": {name: summarise(rows, ratings, target) for name, rows in sorted(by_queue.items())},
+        "queues": {
+            name: summarise(rows, ratings, target) for name, rows in sorted(by_queue.items())
+        },
     }

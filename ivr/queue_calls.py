@@ -65,7 +65,11 @@ def wait() -> Response:
     topic = str(node.settings["queue"])
     name = queue_name(topic, lang)
     entry = open_entry(db.session, call.sid, name)
-    if entry is None or entry.state not in (EntryState.WAITING, EntryState.OFFERED, EntryState.BRIDGED):
+    if entry is None or entry.state not in (
+        EntryState.WAITING,
+        EntryState.OFFERED,
+        EntryState.BRIDGED,
+    ):
         entry = QueueEntry(
             call_id=call.id,
             call_sid=call.sid,
@@ -115,7 +119,9 @@ def key() -> Response:
     if entry is None or reason is None or entry.state != EntryState.WAITING:
         return twiml(VoiceResponse())  # back to the wait loop
     entry.leave_reason = reason
-    log_event(db.session, call, "queue_key", node.id, queue=entry.queue, digits=digits, chose=reason)
+    log_event(
+        db.session, call, "queue_key", node.id, queue=entry.queue, digits=digits, chose=reason
+    )
     db.session.commit()
     return twiml(leave_twiml(hotline().menu, lang, None))
 
@@ -147,7 +153,12 @@ def done() -> Response:
     elif result == "hangup":
         if entry is not None and entry.state in (EntryState.WAITING, EntryState.OFFERED):
             if entry.agent_id is not None:  # an agent was being called for them: free the agent
-                release(db.session, entry, db.session.get(Agent, entry.agent_id), presence=Presence.AVAILABLE)
+                release(
+                    db.session,
+                    entry,
+                    db.session.get(Agent, entry.agent_id),
+                    presence=Presence.AVAILABLE,
+                )
             entry.state = EntryState.ABANDONED
         if call.outcome in (None, Outcome.SELF_SERVICE):
             call.outcome = Outcome.ABANDONED
@@ -283,7 +294,9 @@ def bridged() -> Response:
             offered.state = EntryState.WAITING
     entry.state = EntryState.BRIDGED
     entry.bridged_at = utcnow()
-    entry.wait_seconds = _number("QueueTime", int((entry.bridged_at - entry.entered_at).total_seconds()))
+    entry.wait_seconds = _number(
+        "QueueTime", int((entry.bridged_at - entry.entered_at).total_seconds())
+    )
     agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
     log_event(db.session, call, "bridged", entry.node, queue=entry.queue,
               agent=agent.name if agent else None, waited=entry.wait_seconds)  # fmt: skip
@@ -302,7 +315,11 @@ def dialed() -> Response:
     agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
     status = field("DialCallStatus", pattern=WORD)
     talk = _number("DialCallDuration")
-    if status == "completed" and entry.state in (EntryState.BRIDGED, EntryState.DONE, EntryState.DIALING):
+    if status == "completed" and entry.state in (
+        EntryState.BRIDGED,
+        EntryState.DONE,
+        EntryState.DIALING,
+    ):
         entry.talk_seconds = talk
         if entry.state == EntryState.DIALING:  # a callback that reached the customer
             entry.state = EntryState.DONE
@@ -361,4 +378,3 @@ def callback() -> Response:
                          caller_id=caller_id)  # fmt: skip
     dial.number(entry.from_number)
     return twiml(response)
-

@@ -40,11 +40,14 @@ def signed_in_agents(session: Session, topic: str, language: str) -> list[Agent]
 
 def waiting_count(session: Session, queue: str) -> int:
     """Callers in a queue not yet talking to an agent."""
-    return session.scalar(
-        select(func.count())
-        .select_from(QueueEntry)
-        .where(QueueEntry.queue == queue, QueueEntry.state.in_(WAITING))
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(QueueEntry)
+            .where(QueueEntry.queue == queue, QueueEntry.state.in_(WAITING))
+        )
+        or 0
+    )
 
 
 def handle_seconds(session: Session, topic: str, wrapup: float) -> float:
@@ -120,7 +123,11 @@ def wait_twiml(
     if announce is not None:
         position, seconds = announce
         minutes = str(max(1, math.ceil(seconds / 60)))
-        speak(response, menu.phrase("queue_position", lang, position=str(position), minutes=minutes), voice)
+        speak(
+            response,
+            menu.phrase("queue_position", lang, position=str(position), minutes=minutes),
+            voice,
+        )
         speak(response, menu.phrase("queue_options", lang), voice)
     gather = response.gather(input="dtmf", num_digits=1, action=key_url, method="POST", timeout=1)
     if menu.hold_music:
@@ -147,4 +154,3 @@ def open_entry(session: Session, call_sid: str, queue: str) -> QueueEntry | None
         .order_by(QueueEntry.id.desc())
         .limit(1)
     )
-

@@ -19,7 +19,9 @@ def credentials(config: Any) -> tuple[str, str]:
 
 
 def _post(config: Any, path: str, form: dict[str, str]) -> dict[str, Any]:
-    url = f"{config['TWILIO_API_BASE_URL']}/2010-04-01/Accounts/{config['TWILIO_ACCOUNT_SID']}{path}"
+    url = (
+        f"{config['TWILIO_API_BASE_URL']}/2010-04-01/Accounts/{config['TWILIO_ACCOUNT_SID']}{path}"
+    )
     try:
         reply = requests.post(url, data=form, auth=credentials(config), timeout=10)
     except requests.RequestException as exc:

@@ -46,9 +46,13 @@ values = st.one_of(
 forms = st.dictionaries(st.sampled_from(FIELDS), values, max_size=10)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(route=st.sampled_from(ROUTES), form=forms, real_call=st.booleans())
-def test_no_webhook_answers_5xx(app: Flask, twilio: Twilio, route: str, form: dict[str, Any], real_call: bool) -> None:
+def test_no_webhook_answers_5xx(
+    app: Flask, twilio: Twilio, route: str, form: dict[str, Any], real_call: bool
+) -> None:
     if real_call:
         form = {**form, "CallSid": "CA" + "1" * 32}
     reply = twilio.post(route, form)
