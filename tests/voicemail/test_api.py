@@ -14,8 +14,15 @@ from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.storage import AudioStore
 
 
-def add_message(app: Flask, *, transcribed: bool = True, n: int = 1) -> int:
-    audio = tone_wav(2.0)
+def add_message(
+    app: Flask,
+    *,
+    transcribed: bool = True,
+    n: int = 1,
+    seconds: float = 2.0,
+    words: list[tuple[str, float, float, float]] | None = None,
+) -> int:
+    audio = tone_wav(seconds)
     with app.app_context():
         message = Voicemail(
             call_sid="CA" + str(n) * 32,
@@ -35,9 +42,10 @@ def add_message(app: Flask, *, transcribed: bool = True, n: int = 1) -> int:
             )
             message.audio_format = "wav"
             message.status = VoicemailStatus.TRANSCRIBED
-            message.transcript = "退货 运费 谁 承担"
-            message.words = [{"word": "退货", "start": 0.1, "end": 0.5, "conf": 0.93}]
-            message.duration = 2.0
+            spoken = words or [("退货", 0.1, 0.5, 0.93)]
+            message.transcript = " ".join(w[0] for w in spoken) if words else "退货 运费 谁 承担"
+            message.words = [{"word": w, "start": s, "end": e, "conf": c} for w, s, e, c in spoken]
+            message.duration = seconds
         db.session.commit()
         return message.id
 

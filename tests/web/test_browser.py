@@ -1,0 +1,75 @@
+"""In a real browser (Debian's Chromium through Playwright): sign in, find, play, follow, answer."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from ivr.agents import create_agent
+from ivr.extensions import db
+from tests.conftest import REPO
+from tests.voicemail.test_api import add_message
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+# HOTLINE_SCREENSHOTS=1 refreshes the README's screenshots in docs/.
+SHOTS = REPO / "docs" if os.environ.get("HOTLINE_SCREENSHOTS") else None
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                  "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
+        )  # fmt: skip
+        yield chromium
+        chromium.close()
+
+
+def test_agent_finds_plays_follows_and_answers_a_message(
+    app: Flask, live_server: str, browser: object, tmp_path: Path
+) -> None:
+    shots = SHOTS or tmp_path
+    with app.app_context():
+        create_agent(db.session, "li", password="correct horse")
+        db.session.commit()
+    ident = add_message(app, seconds=3.0, words=[("退货", 0.1, 0.6, 0.95), ("运费", 1.0, 1.5, 0.4),
+                                                 ("谁", 2.0, 2.3, 0.9), ("承担", 2.4, 2.9, 0.9)])  # fmt: skip
+    page = browser.new_page(viewport={"width": 1100, "height": 700})  # type: ignore[attr-defined]
+    page.goto(f"{live_server}/inbox")
+    page.fill("input[name=name]", "li")
+    page.fill("input[name=password]", "correct horse")
+    page.click("button[type=submit]")
+    page.fill("input[name=q]", "运费")
+    page.click("text=Filter")
+    page.wait_for_selector(f"tr[data-id='{ident}']")
+    page.screenshot(path=str(shots / "inbox.png"))
+    page.click(f"tr[data-id='{ident}'] a")
+    page.wait_for_selector("#player")
+    low = page.locator(".word.low")
+    assert low.count() == 1 and low.inner_text() == "运费"
+    page.evaluate("document.getElementById('player').play()")
+    page.wait_for_function("document.querySelector('.word.now') !== null", timeout=10_000)
+    first = page.locator(".word.now").inner_text()
+    page.wait_for_function(
+        f"document.querySelector('.word.now') && document.querySelector('.word.now').textContent !== '{first}'",
+        timeout=10_000,
+    )
+    page.locator(".word", has_text="谁").click()
+    page.wait_for_function("document.getElementById('player').currentTime >= 1.95", timeout=5_000)
+    position = page.evaluate("document.getElementById('player').currentTime")
+    assert 1.95 <= position < 3.0
+    page.evaluate("document.getElementById('player').pause()")
+    page.screenshot(path=str(shots / "message.png"))
+    page.click("text=Mark answered")
+    page.wait_for_selector(".status.answered")
+    assert page.locator("h1 .status").inner_text() == "answered"
