@@ -1,19 +1,28 @@
 """Offline Twilio call simulator: plays Twilio's side of a call against the app over HTTP or WSGI."""
 
-from ivr.simulator.call import VERB_HANDLERS, Simulator
-from ivr.simulator.caller import Caller, Hangup, Press, Silence, Speak, parse_script
+from ivr.simulator.agents import DEFAULT_CALLEE, Agent
+from ivr.simulator.call import VERB_HANDLERS
+from ivr.simulator.caller import Caller, Hangup, Press, Silence, Speak, Wait, parse_script
 from ivr.simulator.errors import SimulatorError
 from ivr.simulator.media import RecordingServer, audio_seconds, tone_wav
+from ivr.simulator.outbound import OutboundCall
+from ivr.simulator.rest import ApiRequest, TwilioApi
 from ivr.simulator.result import CallResult, Line, Request
+from ivr.simulator.simulator import CallHandle, Simulator
 from ivr.simulator.transport import HttpTransport, Reply, Transport, WsgiTransport
 
 __all__ = [
+    "DEFAULT_CALLEE",
     "VERB_HANDLERS",
+    "Agent",
+    "ApiRequest",
+    "CallHandle",
     "CallResult",
     "Caller",
     "Hangup",
     "HttpTransport",
     "Line",
+    "OutboundCall",
     "Press",
     "RecordingServer",
     "Reply",
@@ -23,6 +32,8 @@ __all__ = [
     "SimulatorError",
     "Speak",
     "Transport",
+    "TwilioApi",
+    "Wait",
     "WsgiTransport",
     "audio_seconds",
     "parse_script",

@@ -1,27 +1,43 @@
-"""The interpreter: plays Twilio's side of an inbound call against the app."""
+"""The interpreter: plays Twilio's side of one call leg against the app."""
 
 from __future__ import annotations
 
 import math
 import re
+import threading
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from types import TracebackType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from ivr.simulator.addressing import PublicAddress
-from ivr.simulator.caller import Action, Caller, Hangup, Press, Speak
+from ivr.simulator.caller import Action, Caller, Hangup, Press, Silence, Speak, Wait
+from ivr.simulator.control import (
+    APPLICATION_ERROR,
+    CallEnded,
+    Complete,
+    Document,
+    Failure,
+    Interrupted,
+    PartyLeft,
+    Reason,
+    Redirect,
+)
+from ivr.simulator.dial import dial
+from ivr.simulator.enqueue import enqueue, leave
 from ivr.simulator.errors import SimulatorError, TransportError, TwimlError
-from ivr.simulator.media import RecordingServer, audio_seconds, is_silent, truncate_wav
+from ivr.simulator.media import audio_seconds, is_silent, truncate_wav
 from ivr.simulator.result import CallResult, Line, Request, Who
-from ivr.simulator.transport import Reply, Transport
+from ivr.simulator.transport import Reply
 from ivr.simulator.twiml import Verb, parse_twiml
 from ivr.simulator.voices import say_language
 
-APPLICATION_ERROR = "An application error has occurred."
+if TYPE_CHECKING:
+    from ivr.simulator.queues import Member
+    from ivr.simulator.simulator import Simulator
+
 ERROR_HTTP = 11200  # HTTP retrieval failure
 ERROR_DOCUMENT = 12100  # document parse failure
 RECORD_FINISH_KEYS = "1234567890*#"
@@ -73,137 +89,219 @@ def rfc2822(moment: datetime) -> str:
     return format_datetime(moment.replace(microsecond=0))
 
 
-@dataclass(frozen=True)
-class Document:
-    """A fetched TwiML document and the public URL it came from."""
-
-    url: str
-    verbs: list[Verb]
-
-
-class _CallEnded(Exception):
-    """Internal: the call is over."""
-
-
-class _Failure(Exception):
-    """Internal: a document could not be fetched or parsed."""
-
-    def __init__(self, code: int, detail: str) -> None:
-        super().__init__(f"{detail} (error {code})")
-        self.code = code
-
+# Internal names kept for code written against earlier versions.
+_CallEnded = CallEnded
+_Failure = Failure
 
 Handler = Callable[["CallRun", Verb, Document], "Document | None"]
-
-
-class Simulator:
-    """Plays Twilio against an app: places calls, signs and sends its webhooks."""
-
-    def __init__(
-        self,
-        transport: Transport,
-        *,
-        public_base_url: str,
-        auth_token: str,
-        account_sid: str,
-        incoming_path: str = "/voice/incoming",
-        status_callback_path: str | None = "/voice/status",
-        fallback_path: str | None = None,
-        replay: bool = False,
-        max_requests: int = 200,
-        recording_server: RecordingServer | None = None,
-        status_callback_first: bool = False,
-        play_seconds: float = 5.0,
-    ) -> None:
-        self.transport = transport
-        self.address = PublicAddress(public_base_url, auth_token)
-        self.auth_token = auth_token
-        self.account_sid = account_sid
-        self.incoming_path = incoming_path
-        self.status_callback_path = status_callback_path
-        self.fallback_path = fallback_path
-        self.replay = replay
-        self.max_requests = max_requests
-        self.status_callback_first = status_callback_first
-        self.play_seconds = play_seconds
-        self._recordings = recording_server
-        self._owns_recordings = recording_server is None
-
-    @property
-    def recordings(self) -> RecordingServer:
-        """The media server recordings go to (started on first use)."""
-        if self._recordings is None:
-            self._recordings = RecordingServer(self.account_sid, self.auth_token)
-        return self._recordings
-
-    def call(self, caller: Caller) -> CallResult:
-        """Place one inbound call from ``caller`` and play it to the end."""
-        return CallRun(self, caller).run()
-
-    def close(self) -> None:
-        """Close the transport, and the media server if this simulator started it."""
-        close_transport = getattr(self.transport, "close", None)
-        if close_transport is not None:
-            close_transport()
-        if self._owns_recordings and self._recordings is not None:
-            self._recordings.close()
-            self._recordings = None
-
-    def __enter__(self) -> Simulator:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+# How long (real seconds) a leg waits for the other side of a bridge before giving up.
+BRIDGE_PATIENCE = 120.0
 
 
 class CallRun:
-    """One call in progress: its clock, script position and result."""
+    """One call leg in progress: its clock, script position, result and interruptions."""
 
-    def __init__(self, simulator: Simulator, caller: Caller) -> None:
+    def __init__(
+        self,
+        simulator: Simulator,
+        caller: Caller,
+        *,
+        direction: str = "inbound",
+        parent_sid: str | None = None,
+    ) -> None:
         self.sim = simulator
         self.caller = caller
+        self.direction = direction
+        self.parent_sid = parent_sid
         self.script: list[Action] = list(caller.script)
-        self.result = CallResult(sid="CA" + uuid.uuid4().hex)
+        self.result = CallResult(sid="CA" + uuid.uuid4().hex, direction=direction, to=caller.to)
         self.started = datetime.now(UTC)
-        self.clock = 0.0
+        self.origin = simulator.shared_clock.now() if simulator.shared_clock else 0.0
+        self._clock = 0.0
         self.call_status = "ringing"
         self.final_status = "completed"
         self.answered = False
+        self.answered_at = 0.0
         self.fetches = 0
+        self.talk_seconds = 30.0
+        self.finished = False
+        self.member: Member | None = None
+        self.deadline: float | None = None
+        self.deadline_reason: Complete | None = None
+        self.interrupts: list[Reason] = []
+        self.wakeup = threading.Condition(simulator.lock)
+        with simulator.lock:
+            simulator.runs[self.result.sid] = self
+
+    @property
+    def party(self) -> str:
+        """The number of whoever is on this leg (the caller inbound, the callee outbound)."""
+        return self.caller.number if self.direction == "inbound" else self.caller.to
+
+    # -- the clock ----------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> float:
+        """Simulated seconds since the call started (shared time in real-time mode)."""
+        shared = self.sim.shared_clock
+        return self._clock if shared is None else shared.now() - self.origin
+
+    @clock.setter
+    def clock(self, value: float) -> None:
+        self.advance_to(value)
+
+    def advance_to(self, target: float, *, interruptible: bool = True) -> None:
+        """Let time pass until ``target``; another thread may interrupt, a deadline may fire."""
+        deadline = self.deadline if interruptible else None
+        stop = target if deadline is None else min(target, deadline)
+        shared = self.sim.shared_clock
+        if shared is None:
+            if interruptible:
+                self.raise_interrupt()
+            self._clock = max(self._clock, stop)
+        else:
+            with self.wakeup:
+                while not (interruptible and self.interrupts):
+                    remaining = stop - self.clock
+                    if remaining <= 0:
+                        break
+                    self.wakeup.wait(shared.real(remaining))
+            if interruptible:
+                self.raise_interrupt()
+        if deadline is not None and stop >= deadline and self.deadline_reason is not None:
+            reason, self.deadline, self.deadline_reason = self.deadline_reason, None, None
+            raise Interrupted(reason)
+
+    def catch_up(self, seconds: float) -> None:
+        """Instant mode only: add time another leg spent for this one (shared time needs none)."""
+        if self.sim.shared_clock is None:
+            self._clock += seconds
+
+    def interrupt(self, reason: Reason) -> bool:
+        """From another thread: stop what the call does at its next moment of waiting."""
+        with self.wakeup:
+            if self.finished:
+                return False
+            self.interrupts.append(reason)
+            self.wakeup.notify_all()
+            return True
+
+    def pending(self) -> Reason | None:
+        """Take the oldest pending interruption, if any."""
+        with self.wakeup:
+            return self.interrupts.pop(0) if self.interrupts else None
+
+    def raise_interrupt(self) -> None:
+        """Raise Interrupted for a pending interruption."""
+        reason = self.pending()
+        if reason is not None:
+            raise Interrupted(reason)
+
+    def wake(self) -> None:
+        """Wake the call if it waits for another leg."""
+        with self.wakeup:
+            self.wakeup.notify_all()
+
+    def wait_for(self, done: Callable[[], bool], what: str) -> None:
+        """Block (interruptibly) until another leg makes ``done()`` true."""
+        give_up = time.monotonic() + BRIDGE_PATIENCE
+        with self.wakeup:
+            while not done() and not self.interrupts and time.monotonic() < give_up:
+                # Short waits: the other leg may set an Event without notifying this condition.
+                self.wakeup.wait(0.05)
+        self.raise_interrupt()
+        if not done():
+            self.fail(f"gave up waiting for {what} after {BRIDGE_PATIENCE:g} real seconds", "")
+
+    def set_deadline(self, seconds: float, reason: Complete) -> None:
+        """End the wait ``seconds`` from now with ``reason`` (a Wait, or the safety limit)."""
+        at = self.clock + seconds
+        if self.deadline is None or at < self.deadline:
+            self.deadline, self.deadline_reason = at, reason
 
     # -- the call ---------------------------------------------------------------------------
 
     def run(self) -> CallResult:
-        """Fetch the incoming TwiML, execute documents until the call ends, report status."""
+        """Execute documents from the first one until the call ends, then report its status."""
         try:
             try:
-                document: Document | None = self.fetch(
-                    self.sim.address.url(self.sim.incoming_path), {}
-                )
-                while document is not None:
-                    document = self.execute(document)
-            except _CallEnded:
+                self.play(self.begin())
+            except CallEnded:
                 pass
+            except Interrupted as stop:
+                self.stopped(stop.reason)
             self.finish()
         except SimulatorError as exc:
             exc.result = self.result
             raise
+        finally:
+            self.close()
         return self.result
+
+    def begin(self) -> Document | None:
+        """The first document: the incoming call webhook."""
+        return self.fetch(self.sim.address.url(self.sim.incoming_path), {})
+
+    def play(self, document: Document | None) -> None:
+        """Run documents one after another; another thread may redirect or end the call."""
+        while document is not None:
+            try:
+                document = self.execute(document)
+            except Interrupted as stop:
+                document = self.take_over(stop.reason)
+
+    def take_over(self, reason: Reason) -> Document | None:
+        """Obey an interruption outside a queue: run new TwiML or hang up."""
+        if isinstance(reason, Redirect):
+            return self.redirected(reason)
+        self.stopped(reason)
+        raise CallEnded
+
+    def stopped(self, reason: Reason) -> None:
+        """Note in the transcript why the call stopped."""
+        if isinstance(reason, Complete):
+            self.line("twilio", "hangup", reason.why)
+        elif isinstance(reason, PartyLeft):
+            self.line("twilio", "hangup", "the other party left")
+        else:
+            self.line("twilio", "hangup", f"interrupted by {type(reason).__name__}")
+
+    def redirected(self, reason: Redirect) -> Document:
+        """The document a REST update points the call at."""
+        if reason.twiml is not None:
+            self.line("twilio", "redirect", "inline TwiML (REST API)")
+            return self.inline(reason.twiml)
+        url = reason.url or ""
+        self.line("twilio", "redirect", f"{url} (REST API)")
+        return self.fetch(url, {})
+
+    def inline(self, twiml: str) -> Document:
+        """A document given as TwiML text (REST ``Twiml``); URLs in it resolve on the public base."""
+        try:
+            return Document(self.sim.address.url("/"), self.load(Reply(200, {}, twiml)))
+        except Failure as failure:
+            self.fail(f"inline TwiML: {failure}", APPLICATION_ERROR)
+
+    def close(self) -> None:
+        """Mark the leg over so nobody interrupts it any more."""
+        with self.wakeup:
+            self.finished = True
+            self.interrupts.clear()
+            self.wakeup.notify_all()
+
+    def perform(self, verb: Verb, document: Document) -> Document | None:
+        """Run one verb through the handler table."""
+        handler = VERB_HANDLERS.get(verb.name)
+        if handler is None:
+            self.unsupported(verb)
+        return handler(self, verb, document)
 
     def execute(self, document: Document) -> Document | None:
         """Run a document's verbs; return the next document, or None when the call ends."""
         for verb in document.verbs:
             if verb.name != "Reject":
                 self.answered = True
-            handler = VERB_HANDLERS.get(verb.name)
-            if handler is None:
-                self.unsupported(verb)
-            following = handler(self, verb, document)
+            following = self.perform(verb, document)
             if following is not None:
                 return following
         # Twilio hangs up when a document runs out of verbs.
@@ -213,7 +311,7 @@ class CallRun:
     def finish(self) -> None:
         """Close the call and send the call status callback."""
         self.result.status = self.final_status
-        self.result.duration = math.ceil(self.clock) if self.answered else 0
+        self.result.duration = self.duration()
         if self.sim.status_callback_path is None:
             return
         form = self.params(self.final_status) | {
@@ -223,6 +321,14 @@ class CallRun:
             "CallbackSource": "call-progress-events",
         }
         self.notify(self.sim.address.url(self.sim.status_callback_path), form)
+
+    def duration(self) -> int:
+        """Whole seconds since the call was answered (0 if it never was)."""
+        return math.ceil(self.clock - self.answered_at - 1e-9) if self.answered else 0
+
+    def spawn_leg(self, callee: Caller, direction: str) -> CallRun:
+        """A child leg of this call (a <Dial>ed party), run in this call's thread."""
+        return CallRun(self.sim, callee, direction=direction, parent_sid=self.result.sid)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -237,9 +343,11 @@ class CallRun:
             "Caller": caller.number,
             "Called": caller.to,
             "CallStatus": status or self.call_status,
-            "Direction": "inbound",
+            "Direction": self.direction,
             "ApiVersion": "2010-04-01",
         }
+        if self.parent_sid:
+            form["ParentCallSid"] = self.parent_sid
         for fields, number in (("From", "Caller"), caller.number), (("To", "Called"), caller.to):
             country = country_of(number)
             if country:
@@ -284,7 +392,7 @@ class CallRun:
         form = self.params() | extra
         try:
             document = Document(url, self.load(self.send(url, form)))
-        except _Failure as failure:
+        except Failure as failure:
             detail = f"POST {url}: {failure}"
             if not self.sim.fallback_path:
                 self.fail(detail, APPLICATION_ERROR)
@@ -292,7 +400,7 @@ class CallRun:
             form |= {"ErrorCode": str(failure.code), "ErrorUrl": url}
             try:
                 document = Document(fallback, self.load(self.send(fallback, form)))
-            except _Failure as second:
+            except Failure as second:
                 self.fail(f"{detail}; fallback POST {fallback}: {second}", APPLICATION_ERROR)
             self.result.errors.append(f"{detail}; Twilio used the fallback URL")
         self.call_status = "in-progress"
@@ -300,15 +408,15 @@ class CallRun:
 
     @staticmethod
     def load(reply: Reply) -> list[Verb]:
-        """The verbs of a reply, or _Failure with Twilio's error code."""
+        """The verbs of a reply, or Failure with Twilio's error code."""
         if reply.status == 0:
-            raise _Failure(ERROR_HTTP, f"app unreachable: {reply.body}")
+            raise Failure(ERROR_HTTP, f"app unreachable: {reply.body}")
         if not 200 <= reply.status < 300:
-            raise _Failure(ERROR_HTTP, f"HTTP {reply.status}")
+            raise Failure(ERROR_HTTP, f"HTTP {reply.status}")
         try:
             return parse_twiml(reply.body)
         except TwimlError as exc:
-            raise _Failure(ERROR_DOCUMENT, f"invalid TwiML: {exc}") from None
+            raise Failure(ERROR_DOCUMENT, f"invalid TwiML: {exc}") from None
 
     def target(self, verb: Verb, attribute: str, document: Document) -> str:
         """The URL a verb's attribute points at (default: the current document), POST only."""
@@ -330,28 +438,44 @@ class CallRun:
     def fail(self, detail: str, heard: str) -> NoReturn:
         """Record an error the caller hears as ``heard`` and end the call."""
         self.result.errors.append(detail)
-        self.line("twilio", "error", heard)
-        self.clock += ERROR_MESSAGE_SECONDS
-        raise _CallEnded
+        self.line("twilio", "error", heard or detail)
+        self.advance_to(self.clock + ERROR_MESSAGE_SECONDS, interruptible=False)
+        raise CallEnded
 
     def unsupported(self, verb: Verb, detail: str = "") -> NoReturn:
         """End the call: the simulator cannot play this verb yet."""
         message = f"<{verb.name}>{detail} is not supported by the simulator yet"
         self.result.errors.append(message)
         self.line("twilio", "error", message)
-        raise _CallEnded
+        raise CallEnded
 
     def next_action(self, where: str) -> Action:
-        """The caller's next scripted action; an exhausted script hangs up."""
+        """The caller's next scripted action; an exhausted script hangs up (but not in a queue)."""
+        if self.member is not None:
+            while self.script and isinstance(self.script[0], Wait):
+                self.wait_at_most(self.script.pop(0))
+            if not self.script:
+                # A caller in a queue with nothing left to do keeps holding.
+                return Silence()
         if not self.script:
             self.line("caller", "hangup", f"(script ended at <{where}>)")
-            raise _CallEnded
-        return self.script.pop(0)
+            raise CallEnded
+        action = self.script.pop(0)
+        if isinstance(action, Wait):
+            self.result.errors.append(f"caller script: Wait at a <{where}> outside a queue")
+            self.line("caller", "error", f"Wait at a <{where}>")
+            raise CallEnded
+        return action
+
+    def wait_at_most(self, wait: Wait) -> None:
+        """The caller gives up waiting ``wait.seconds`` from now."""
+        self.line("caller", "wait", f"at most {wait.seconds:g}s more")
+        self.set_deadline(wait.seconds, Complete(f"(gave up after waiting {wait.seconds:g}s)"))
 
     def hang_up(self, why: str) -> NoReturn:
         """The caller hangs up."""
         self.line("caller", "hangup", why)
-        raise _CallEnded
+        raise CallEnded
 
     def loops(self, verb: Verb) -> int:
         """How many times to play a Say/Play; 0 (forever) ends the call after one."""
@@ -374,7 +498,7 @@ class CallRun:
         return value
 
 
-# -- verb handlers: return the next document, None to go on, or raise _CallEnded ---------------
+# -- verb handlers: return the next document, None to go on, or raise CallEnded ---------------
 
 
 def say(run: CallRun, verb: Verb, document: Document) -> Document | None:
@@ -449,7 +573,7 @@ def gather(run: CallRun, verb: Verb, document: Document) -> Document | None:
     if isinstance(action, Speak):
         run.result.errors.append("caller script: Speak at a <Gather> (use Press or Silence)")
         run.line("caller", "error", "Speak at a <Gather>")
-        raise _CallEnded
+        raise CallEnded
     digits, finished_on, ended = "", "", False
     if isinstance(action, Press):
         run.line("caller", "press", action.digits)
@@ -479,7 +603,7 @@ def redirect(run: CallRun, verb: Verb, document: Document) -> Document | None:
 def hangup(run: CallRun, verb: Verb, document: Document) -> Document | None:
     """<Hangup>: end the call."""
     run.line("twilio", "hangup", "<Hangup>")
-    raise _CallEnded
+    raise CallEnded
 
 
 def reject(run: CallRun, verb: Verb, document: Document) -> Document | None:
@@ -488,7 +612,7 @@ def reject(run: CallRun, verb: Verb, document: Document) -> Document | None:
     if not run.answered:
         run.final_status = "busy" if reason == "busy" else "no-answer"
     run.line("twilio", "hangup", f"<Reject reason={reason}>")
-    raise _CallEnded
+    raise CallEnded
 
 
 def recording_events(verb: Verb) -> set[str]:
@@ -607,7 +731,7 @@ def record(run: CallRun, verb: Verb, document: Document) -> Document | None:
         if action.hangup_after:
             # The caller is gone: Twilio still posts the action but ignores its TwiML.
             run.notify(action_url, run.params("completed") | extra)
-            raise _CallEnded
+            raise CallEnded
         return run.fetch(action_url, extra)
     finally:
         if not run.sim.status_callback_first:
@@ -623,4 +747,7 @@ VERB_HANDLERS: dict[str, Handler] = {
     "Redirect": redirect,
     "Hangup": hangup,
     "Reject": reject,
+    "Enqueue": enqueue,
+    "Leave": leave,
+    "Dial": dial,
 }

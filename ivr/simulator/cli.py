@@ -6,10 +6,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from ivr.simulator.call import Simulator
 from ivr.simulator.caller import Caller, parse_script
 from ivr.simulator.errors import SimulatorError
 from ivr.simulator.result import CallResult
+from ivr.simulator.simulator import Simulator
 from ivr.simulator.transport import HttpTransport, Transport, WsgiTransport
 
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32

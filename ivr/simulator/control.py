@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from ivr.simulator.queues import Queue
 
 
+APPLICATION_ERROR = "An application error has occurred."
+
+
 @dataclass(frozen=True)
 class Document:
     """A fetched TwiML document and the public URL it came from."""
@@ -48,6 +51,8 @@ class Complete:
     """Hang the call up (REST ``Status=completed``, or the simulator closing)."""
 
     why: str = "completed through the REST API"
+    # Set when the simulator, not the caller, ends the call (a safety limit).
+    error: str | None = None
 
 
 @dataclass(frozen=True)

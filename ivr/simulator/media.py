@@ -7,6 +7,7 @@ import base64
 import contextlib
 import hmac
 import io
+import json
 import math
 import re
 import struct
@@ -17,7 +18,11 @@ import warnings
 import wave
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+if TYPE_CHECKING:
+    from ivr.simulator.rest import TwilioApi
 
 RECORDING_PATH = re.compile(
     r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Recordings/(?P<sid>RE\w+?)(?P<ext>\.wav|\.mp3)?$"
@@ -69,7 +74,7 @@ def wav_to_mp3(audio: bytes) -> bytes:
 
 
 class _MediaHandler(BaseHTTPRequestHandler):
-    """Serves GET /2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid}[.wav|.mp3]."""
+    """Serves recordings (GET …/Recordings/{RecordingSid}[.wav|.mp3]) and the attached REST API."""
 
     server: _MediaHTTPServer
 
@@ -77,6 +82,9 @@ class _MediaHandler(BaseHTTPRequestHandler):
         """Serve a recording after checking basic auth and readiness."""
         owner = self.server.owner
         match = RECORDING_PATH.match(self.path.split("?", 1)[0])
+        if not match and owner.api is not None:
+            self._api("GET")
+            return
         if not match or match["account"] != owner.account_sid:
             self._send(404, "application/json", b'{"status": 404, "message": "not found"}')
             return
@@ -97,6 +105,33 @@ class _MediaHandler(BaseHTTPRequestHandler):
             self._send(404, "application/json", body)
         else:
             self._send(200, content_type, body)
+
+    def do_POST(self) -> None:
+        """A REST API request."""
+        self._api("POST")
+
+    def do_DELETE(self) -> None:
+        """A REST API request."""
+        self._api("DELETE")
+
+    def _api(self, method: str) -> None:
+        """Hand a request to the attached TwilioApi (404 without one)."""
+        owner = self.server.owner
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
+        form: dict[str, str] = {}
+        for name, value in parse_qsl(body, keep_blank_values=True):
+            # Twilio's clients repeat list fields (StatusCallbackEvent): keep them all.
+            form[name] = f"{form[name]} {value}" if name in form else value
+        api = owner.api
+        if api is None:
+            self._send(404, "application/json", b'{"status": 404, "message": "not found"}')
+            return
+        authorized = owner.authorized(self.headers.get("Authorization", ""))
+        status, answer = api.handle(method, self.path.split("?", 1)[0], form, authorized)
+        headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if status == 401 else {}
+        body_bytes = b"" if answer is None else json.dumps(answer).encode()
+        self._send(status, "application/json", body_bytes, headers)
 
     def _send(
         self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None
@@ -137,9 +172,12 @@ class RecordingServer:
         *,
         not_ready_requests: int = 0,
         not_ready_seconds: float = 0.0,
+        api_keys: dict[str, str] | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
+        self.api_keys = dict(api_keys or {})
+        self.api: TwilioApi | None = None
         self.not_ready_requests = not_ready_requests
         self.not_ready_seconds = not_ready_seconds
         self.recordings: dict[str, bytes] = {}
@@ -203,10 +241,36 @@ class RecordingServer:
             self._stored_at[recording_sid] = time.monotonic()
         return self.url(recording_sid)
 
+    def attach(self, api: TwilioApi, api_keys: dict[str, str] | None = None) -> None:
+        """Serve ``api`` (Twilio's REST API) beside the recordings, accepting ``api_keys`` too."""
+        with self._lock:
+            self.api = api
+            self.api_keys.update(api_keys or {})
+
+    def detach(self, api: TwilioApi) -> None:
+        """Stop serving ``api`` (if it is the one attached)."""
+        with self._lock:
+            if self.api is api:
+                self.api = None
+
     def authorized(self, header: str) -> bool:
-        """True if ``header`` is HTTP Basic auth with AccountSid:AuthToken."""
-        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        return hmac.compare_digest(header.encode(), f"Basic {expected}".encode())
+        """True for HTTP Basic auth with AccountSid:AuthToken or an API key SK…:secret."""
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        expected = self.auth_token if user == self.account_sid else self.api_keys.get(user)
+        return expected is not None and hmac.compare_digest(secret.encode(), expected.encode())
+
+    def delete(self, recording_sid: str) -> bool:
+        """Forget a recording (the REST API's DELETE); False if there was none."""
+        with self._lock:
+            self._mp3.pop(recording_sid, None)
+            self._stored_at.pop(recording_sid, None)
+            return self.recordings.pop(recording_sid, None) is not None
 
     def media(self, recording_sid: str, ext: str) -> tuple[bytes | None, str]:
         """The recording as WAV or MP3, or None while missing or "not ready yet"."""

@@ -26,6 +26,7 @@ class Member:
     queue: Queue
     entered: float
     date_enqueued: datetime
+    left: float | None = None
 
     @property
     def call_sid(self) -> str:
@@ -34,7 +35,8 @@ class Member:
 
     def wait_time(self) -> int:
         """Whole seconds spent in the queue so far."""
-        return int(self.run.clock - self.entered)
+        end = self.run.clock if self.left is None else self.left
+        return int(end - self.entered)
 
 
 @dataclass(eq=False)
@@ -72,6 +74,7 @@ class Queue:
         if member not in self.members:
             return False
         self.members.remove(member)
+        member.left = member.run.clock
         self.recent_waits.append(member.wait_time())
         return True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Who = Literal["twilio", "caller", "callee"]
+Who = Literal["twilio", "caller"]
 
 
 @dataclass(frozen=True)

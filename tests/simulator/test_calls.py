@@ -247,10 +247,12 @@ def test_fallback_url_is_tried_with_the_error(
 
 
 def test_unsupported_verb_ends_the_call_with_a_clear_error(toy: ToyApp, simulator: Build) -> None:
-    toy.pages["/voice/incoming"] = twiml("<Say>hold on</Say><Enqueue>support</Enqueue>")
+    toy.pages["/voice/incoming"] = twiml(
+        '<Say>hold on</Say><Connect><Stream url="wss://x"/></Connect>'
+    )
     result = simulator(toy).call(Caller())
 
-    assert result.errors == ["<Enqueue> is not supported by the simulator yet"]
+    assert result.errors == ["<Connect> is not supported by the simulator yet"]
     assert result.said() == ["hold on"]
 
 

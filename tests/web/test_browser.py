@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from playwright.sync_api import Browser, sync_playwright
 
 from ivr.agents import create_agent
 from ivr.extensions import db
@@ -16,15 +17,15 @@ from tests.conftest import REPO
 from tests.voicemail.test_api import add_message
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"
+)
 # HOTLINE_SCREENSHOTS=1 refreshes the README's screenshots in docs/.
 SHOTS = REPO / "docs" if os.environ.get("HOTLINE_SCREENSHOTS") else None
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415
-
+def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -36,7 +37,7 @@ def browser() -> Iterator[object]:
 
 
 def test_agent_finds_plays_follows_and_answers_a_message(
-    app: Flask, live_server: str, browser: object, tmp_path: Path
+    app: Flask, live_server: str, browser: Browser, tmp_path: Path
 ) -> None:
     shots = SHOTS or tmp_path
     with app.app_context():
@@ -44,7 +45,7 @@ def test_agent_finds_plays_follows_and_answers_a_message(
         db.session.commit()
     ident = add_message(app, seconds=3.0, words=[("退货", 0.1, 0.6, 0.95), ("运费", 1.0, 1.5, 0.4),
                                                  ("谁", 2.0, 2.3, 0.9), ("承担", 2.4, 2.9, 0.9)])  # fmt: skip
-    page = browser.new_page(viewport={"width": 1100, "height": 700})  # type: ignore[attr-defined]
+    page = browser.new_page(viewport={"width": 1100, "height": 700})
     page.goto(f"{live_server}/inbox")
     page.fill("input[name=name]", "li")
     page.fill("input[name=password]", "correct horse")
