@@ -174,5 +174,6 @@ class QueueEntry(db.Model):
     bridged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     talk_seconds: Mapped[int | None] = mapped_column()
     agent_call_sid: Mapped[str | None] = mapped_column(String(64))
-    announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Twilio's QueueTime at the last announcement: the queue's own clock decides the next one.
+    announced_wait: Mapped[int | None] = mapped_column()
     announcements: Mapped[int] = mapped_column(default=0)

@@ -83,7 +83,6 @@ def wait() -> Response:
         db.session.flush()
     position = max(_number("QueuePosition", 1), 1)
     waited = _number("QueueTime")
-    now = utcnow()
     key_url = external_url("queue.key", n=node.id, lang=lang)
     if waited >= int(node.settings.get("max_wait", 600)) and entry.state == EntryState.WAITING:
         entry.leave_reason = "timeout"
@@ -91,12 +90,12 @@ def wait() -> Response:
         response = leave_twiml(menu, lang, "queue_timeout")
     else:
         announce = None
-        if announce_due(entry, now, menu.announce_every):
+        if announce_due(entry, waited, menu.announce_every):
             agents = signed_in_agents(db.session, topic, lang)
             handle = handle_seconds(db.session, topic, current_app.config["HOTLINE_WRAPUP_SECONDS"])
             estimate = estimate_wait(position, len(agents), handle)
             announce = (position, estimate)
-            entry.announced_at = now
+            entry.announced_wait = waited
             entry.announcements += 1
             log_event(
                 db.session, call, "queue_position", node.id,

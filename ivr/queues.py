@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -73,9 +72,9 @@ def estimate_wait(position: int, agents: int, handle: float) -> int:
     return round((rounds - 0.5) * handle)
 
 
-def announce_due(entry: QueueEntry, now: datetime, every: int) -> bool:
+def announce_due(entry: QueueEntry, waited: int, every: int) -> bool:
     """Whether the caller should hear their place again (first time, then every ``every`` s)."""
-    return entry.announced_at is None or (now - entry.announced_at).total_seconds() >= every
+    return entry.announced_wait is None or waited - entry.announced_wait >= every
 
 
 def enqueue_caller(flow: Flow, node: Node, lang: str) -> None:

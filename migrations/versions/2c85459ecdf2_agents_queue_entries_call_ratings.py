@@ -56,7 +56,7 @@ def upgrade():
     sa.Column('bridged_at', ivr.extensions.UTCDateTime(), nullable=True),
     sa.Column('talk_seconds', sa.Integer(), nullable=True),
     sa.Column('agent_call_sid', sa.String(length=64), nullable=True),
-    sa.Column('announced_at', ivr.extensions.UTCDateTime(), nullable=True),
+    sa.Column('announced_wait', sa.Integer(), nullable=True),
     sa.Column('announcements', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_queue_entries_agent_id_agents'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['call_id'], ['calls.id'], name=op.f('fk_queue_entries_call_id_calls'), ondelete='CASCADE'),

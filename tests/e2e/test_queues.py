@@ -1,0 +1,200 @@
+"""Busy scenarios through the offline Twilio: callers wait, agents take them, figures add up."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ivr.agents import create_agent, set_presence
+from ivr.extensions import db
+from ivr.models import Presence
+from ivr.simulator import Caller, HttpTransport, Press, RecordingServer, Simulator, Wait
+from ivr.simulator.agents import Agent as ScriptedAgent
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL
+from tests.ivr.test_api import auth, make_token
+
+PHONE = {"li": "+8613900000001", "wang": "+8613900000002", "kim": "+8613900000003"}
+POSITION = re.compile(r"您现在排在第 (\d+) 位")
+
+
+@pytest.fixture
+def app_settings(app_settings: dict[str, Any]) -> dict[str, Any]:
+    app_settings.update(HOTLINE_WRAPUP_SECONDS=0)
+    return app_settings
+
+
+@pytest.fixture
+def live_phone(live_server: str, media: RecordingServer) -> Iterator[Simulator]:
+    """The simulator in real time (50 times faster), so calls wait in queues side by side."""
+    simulator = Simulator(
+        HttpTransport(live_server),
+        public_base_url=PUBLIC_BASE_URL,
+        auth_token=AUTH_TOKEN,
+        account_sid=ACCOUNT_SID,
+        recording_server=media,
+        time_scale=0.02,
+    )
+    yield simulator
+    simulator.close()
+
+
+def staff(app: Flask, phone: Simulator, name: str, languages: list[str], topics: list[str],
+          talk: float = 40.0) -> None:  # fmt: skip
+    """An agent account in the app and the scripted person who answers their phone."""
+    with app.app_context():
+        agent = create_agent(db.session, name, password="password1", phone=PHONE[name],
+                             languages=languages, topics=topics)  # fmt: skip
+        set_presence(agent, Presence.AVAILABLE)
+        db.session.commit()
+    phone.add_agent(ScriptedAgent(PHONE[name], answer_after=1.0, talk_seconds=talk))
+
+
+def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def take_next(client: FlaskClient, token: str, name: str) -> dict | None:
+    """Take-next as the agent's button does, retrying while the agent is still on a call."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        reply = client.post(f"/api/v1/agents/{name}/take-next", headers=auth(token))
+        if reply.status_code == 200:
+            return reply.json["offer"]
+        assert reply.status_code == 409, reply.json  # busy or wrapping up: try again
+        time.sleep(0.05)
+    raise AssertionError(f"{name} never became free")
+
+
+def test_three_callers_one_agent(app: Flask, client: FlaskClient, live_phone: Simulator) -> None:
+    staff(app, live_phone, "li", ["zh"], ["product"])
+    token = make_token(app)
+    handles = []
+    for n in range(3):
+        handles.append(
+            live_phone.start(Caller(number=f"+861380000000{n}", script=[Press("1"), Press("1")]))
+        )
+        until(lambda n=n: len(live_phone.queue_sids("product-zh")) == n + 1)
+    offers = []
+    for _ in range(3):
+        offers.append(take_next(client, token, "li"))
+        until(
+            lambda: live_phone.queue_sids("product-zh") == [h.sid for h in handles][len(offers) :],
+            60,
+        )
+    results = [h.result(timeout=90) for h in handles]
+    assert [o["call_sid"] for o in offers] == [h.sid for h in handles]  # longest waiting first
+    for result in results:
+        assert result.errors == [], result.transcript_text()
+        assert result.queue_result == "bridged"
+        assert result.bridged_to == PHONE["li"]
+    heard = [[int(p) for p in POSITION.findall(" ".join(r.said("cmn-CN")))] for r in results]
+    assert heard[0][0] == 1 and heard[1][0] == 2 and heard[2][0] == 3
+    assert (
+        heard[2] == sorted(heard[2], reverse=True) and len(heard[2]) >= 2
+    )  # re-announced, moving up
+    waits = [r.queue_time for r in results]
+    # Offers go strictly in arrival order (above); who Twilio dequeues first is its own affair.
+    assert waits[0] < min(waits[1], waits[2])
+    stats = client.get("/api/v1/stats", headers=auth(token)).json["total"]
+    assert (stats["offered"], stats["answered"], stats["abandoned"]) == (3, 3, 0)
+    assert stats["p90_wait"] >= stats["average_wait"] > 0
+    for result in results:
+        record = client.get(f"/api/v1/calls/{result.sid}", headers=auth(token)).json
+        assert record["outcome"] == "agent"
+        bridged = [e for e in record["events"] if e["kind"] == "bridged"]
+        assert len(bridged) == 1 and bridged[0]["detail"]["agent"] == "li"
+        assert abs(bridged[0]["detail"]["waited"] - result.queue_time) <= 2
+
+
+def test_caller_who_gives_up(app: Flask, client: FlaskClient, live_phone: Simulator) -> None:
+    staff(app, live_phone, "li", ["zh"], ["product"])
+    result = live_phone.call(Caller(script=[Press("1"), Press("1"), Wait(30)]))
+    assert result.queue_result == "hangup"
+    token = make_token(app)
+    record = client.get(f"/api/v1/calls/{result.sid}", headers=auth(token)).json
+    assert record["outcome"] == "abandoned"
+    assert client.get("/api/v1/stats", headers=auth(token)).json["total"]["abandoned"] == 1
+    assert client.get("/api/v1/queues", headers=auth(token)).json["data"][0]["waiting"] == 0
+
+
+def test_callback_keeps_the_place_and_is_called(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "li", ["zh"], ["product"])
+    result = live_phone.call(
+        Caller(number="+8613811112222", script=[Press("1"), Press("1"), Press("2")])
+    )
+    assert result.queue_result == "leave"
+    assert "好的，客服会按您的排队顺序给您回电。再见。" in result.said("cmn-CN")
+    token = make_token(app)
+    offer = take_next(client, token, "li")
+    assert offer is not None and offer["callback"] is True and offer["call_sid"] == result.sid
+    until(lambda: any(r.to == "+8613811112222" for r in live_phone.outbound_results), 30)
+    until(lambda: "callback_done" in [e["kind"] for e in client.get(
+        f"/api/v1/calls/{result.sid}", headers=auth(token)).json["events"]], 30)  # fmt: skip
+    record = client.get(f"/api/v1/calls/{result.sid}", headers=auth(token)).json
+    assert record["outcome"] == "callback"
+
+
+def test_two_agents_at_the_same_moment(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "li", ["zh"], ["product"])
+    staff(app, live_phone, "wang", ["zh"], ["product"])
+    token = make_token(app)
+    handles = []
+    for n in range(2):
+        handles.append(
+            live_phone.start(Caller(number=f"+861390000001{n}", script=[Press("1"), Press("1")]))
+        )
+        until(lambda n=n: len(live_phone.queue_sids("product-zh")) == n + 1)
+    offers: dict[str, Any] = {}
+
+    def take(name: str) -> None:
+        with app.test_client() as own:
+            offers[name] = own.post(f"/api/v1/agents/{name}/take-next", headers=auth(token)).json[
+                "offer"
+            ]
+
+    threads = [threading.Thread(target=take, args=(name,)) for name in ("li", "wang")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results = [h.result(timeout=90) for h in handles]
+    assert {offers["li"]["call_sid"], offers["wang"]["call_sid"]} == {h.sid for h in handles}
+    assert {r.bridged_to for r in results} == {PHONE["li"], PHONE["wang"]}
+    agents = {}
+    for result in results:
+        events = client.get(f"/api/v1/calls/{result.sid}", headers=auth(token)).json["events"]
+        [bridged] = [e for e in events if e["kind"] == "bridged"]
+        agents[result.bridged_to] = bridged["detail"]["agent"]
+    assert agents == {PHONE["li"]: "li", PHONE["wang"]: "wang"}  # the log names who really talked
+
+
+def test_agent_without_the_callers_language_is_never_offered_them(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "kim", ["zh"], ["product"])
+    result = live_phone.call(Caller(number="+14155550100", script=[Press("2"), Press("1")]))
+    assert result.queue_result is None  # never enqueued
+    said = result.said("en-US")
+    assert "Sorry, all our agents are busy at the moment." in said
+    assert (
+        "Please leave your message after the tone. Press any key or hang up when you are done."
+        in said
+    )
+    offer = take_next(client, make_token(app), "kim")
+    assert offer is None
