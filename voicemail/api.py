@@ -89,11 +89,8 @@ def get_voicemail(message_id: int) -> Response:
     return jsonify(voicemail_json(_message(message_id)))
 
 
-@bp.get("/voicemails/<int:message_id>/audio")
-@token_required
-def voicemail_audio(message_id: int) -> Response:
-    """The original recording as received; Range requests let players seek."""
-    message = _message(message_id)
+def audio_response(message: Voicemail) -> Response:
+    """The original recording as received; Range requests let players seek. 404 if not kept."""
     if not message.audio_path:
         raise ApiError(404, "the audio has not been fetched from Twilio yet")
     try:
@@ -106,3 +103,10 @@ def voicemail_audio(message_id: int) -> Response:
     response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@bp.get("/voicemails/<int:message_id>/audio")
+@token_required
+def voicemail_audio(message_id: int) -> Response:
+    """The original recording (HTTP Range supported)."""
+    return audio_response(_message(message_id))

@@ -8,11 +8,9 @@ from datetime import datetime, timedelta
 from flask import (
     Blueprint,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -20,12 +18,12 @@ from flask_wtf import FlaskForm
 from sqlalchemy import Select, or_, select
 from werkzeug.wrappers import Response
 
+from ivr.api import ApiError
 from ivr.extensions import db, utcnow
 from ivr.models import Agent
 from ivr.wiring import hotline
-from voicemail.api import MIMETYPES
+from voicemail.api import audio_response
 from voicemail.models import CaseStatus, Voicemail
-from voicemail.storage import AudioStore, StorageError
 
 bp = Blueprint("inbox", __name__, template_folder="templates", static_folder="static",
                static_url_path="/inbox-static")  # fmt: skip
@@ -178,16 +176,7 @@ def change_status(message_id: int) -> Response:
 @login_required
 def audio(message_id: int) -> Response:
     """The recording for the page's player (Range requests let it seek)."""
-    message = _message(message_id)
-    if not message.audio_path:
-        abort(404, "the audio has not been fetched yet")
     try:
-        path = AudioStore(current_app.config["HOTLINE_DATA_DIR"]).path(message.audio_path)
-    except StorageError:
-        abort(404)
-    if not path.is_file():
-        abort(404)
-    response = send_file(path, mimetype=MIMETYPES.get(message.audio_format or "", "audio/wav"),
-                         conditional=True, max_age=0)  # fmt: skip
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+        return audio_response(_message(message_id))
+    except ApiError as exc:
+        abort(404, exc.message)

@@ -26,16 +26,30 @@ def app_settings(app_settings: dict[str, Any], media: RecordingServer) -> dict[s
     return app_settings
 
 
-@pytest.fixture
-def phone(live_server: str, media: RecordingServer) -> Iterator[Simulator]:
+def simulator_for(live_server: str, media: RecordingServer, **options: Any) -> Simulator:
     """Twilio, simulated, calling the app served over real HTTP."""
-    simulator = Simulator(
+    return Simulator(
         HttpTransport(live_server),
         public_base_url=PUBLIC_BASE_URL,
         auth_token=AUTH_TOKEN,
         account_sid=ACCOUNT_SID,
         fallback_path="/voice/fallback",
         recording_server=media,
+        **options,
     )
+
+
+@pytest.fixture
+def phone(live_server: str, media: RecordingServer) -> Iterator[Simulator]:
+    """Twilio, simulated: each call runs on its own instant clock."""
+    simulator = simulator_for(live_server, media)
+    yield simulator
+    simulator.close()
+
+
+@pytest.fixture
+def live_phone(live_server: str, media: RecordingServer) -> Iterator[Simulator]:
+    """Twilio, simulated in real time 50 times faster, so calls wait in queues side by side."""
+    simulator = simulator_for(live_server, media, time_scale=0.02)
     yield simulator
     simulator.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,9 +15,8 @@ from flask.testing import FlaskClient
 from ivr.agents import create_agent, set_presence
 from ivr.extensions import db
 from ivr.models import Presence
-from ivr.simulator import Caller, HttpTransport, Press, RecordingServer, Simulator, Wait
+from ivr.simulator import Caller, Press, Simulator, Wait
 from ivr.simulator.agents import Agent as ScriptedAgent
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL
 from tests.ivr.test_api import auth, make_token
 
 PHONE = {"li": "+8613900000001", "wang": "+8613900000002", "kim": "+8613900000003"}
@@ -28,21 +27,6 @@ POSITION = re.compile(r"您现在排在第 (\d+) 位")
 def app_settings(app_settings: dict[str, Any]) -> dict[str, Any]:
     app_settings.update(HOTLINE_WRAPUP_SECONDS=0)
     return app_settings
-
-
-@pytest.fixture
-def live_phone(live_server: str, media: RecordingServer) -> Iterator[Simulator]:
-    """The simulator in real time (50 times faster), so calls wait in queues side by side."""
-    simulator = Simulator(
-        HttpTransport(live_server),
-        public_base_url=PUBLIC_BASE_URL,
-        auth_token=AUTH_TOKEN,
-        account_sid=ACCOUNT_SID,
-        recording_server=media,
-        time_scale=0.02,
-    )
-    yield simulator
-    simulator.close()
 
 
 def staff(app: Flask, phone: Simulator, name: str, languages: list[str], topics: list[str],
