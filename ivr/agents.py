@@ -140,8 +140,8 @@ def take_next(session: Session, agent: Agent, config: Any, urls: Any) -> Offer |
             config,
             to=agent.phone,
             from_=config.get("HOTLINE_CALLER_ID") or hotline_number(session, entry),
-            url=urls(endpoint, entry=entry.id),
-            status_callback=urls("agent.status", entry=entry.id),
+            url=urls(endpoint, entry=entry.id, agent=agent.id),
+            status_callback=urls("agent.status", entry=entry.id, agent=agent.id),
         )
     except Exception:
         # Whatever went wrong, the caller goes back in line and the agent is free again.

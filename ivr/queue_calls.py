@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.agents import finish_call, release
@@ -248,6 +249,12 @@ def _entry() -> QueueEntry:
     return entry
 
 
+def _leg_agent() -> int | None:
+    """The agent whose leg this request belongs to (in our own signed URLs)."""
+    raw = request.args.get("agent", "")
+    return int(raw) if raw.isdigit() else None
+
+
 def _agent_language(agent: Agent | None) -> str:
     menu = hotline().menu
     for code in (agent.languages if agent else []) or []:
@@ -273,8 +280,9 @@ def connect() -> Response:
     )  # fmt: skip
     response = VoiceResponse()
     speak(response, text, menu.languages[lang])
-    dial = response.dial(action=external_url("agent.dialed", entry=entry.id), method="POST")
-    dial.queue(entry.queue, url=external_url("agent.bridged", entry=entry.id), method="POST")
+    leg = {"entry": entry.id, "agent": request.args.get("agent", "")}
+    dial = response.dial(action=external_url("agent.dialed", **leg), method="POST")
+    dial.queue(entry.queue, url=external_url("agent.bridged", **leg), method="POST")
     return twiml(response)
 
 
@@ -284,13 +292,21 @@ def bridged() -> Response:
     """Played to the dequeued caller just before the bridge: note who talks to whom."""
     offered = _entry()
     call = open_call(db.session, call_facts())
-    # Dial+Queue takes the head of Twilio's queue: if two agents raced, the caller may be the
-    # other entry; the record follows who was really connected.
     entry = open_entry(db.session, call.sid, offered.queue) or offered
-    if entry.id != offered.id and entry.agent_id is None:
-        entry.agent_id, offered.agent_id = offered.agent_id, None
-        if offered.state == EntryState.OFFERED:
-            offered.state = EntryState.WAITING
+    agent_id = _leg_agent() or offered.agent_id
+    if entry.agent_id != agent_id:
+        # Dial+Queue takes the head of Twilio's queue: when two agents raced, this caller may
+        # be the one the other agent claimed. The two claims swap, so the log names who talks.
+        holder = db.session.scalar(
+            select(QueueEntry).where(
+                QueueEntry.agent_id == agent_id, QueueEntry.state == EntryState.OFFERED
+            )
+        )
+        if holder is not None and holder.id != entry.id:
+            holder.agent_id = entry.agent_id
+            if holder.agent_id is None:
+                holder.state = EntryState.WAITING
+        entry.agent_id = agent_id
     entry.state = EntryState.BRIDGED
     entry.bridged_at = utcnow()
     entry.wait_seconds = _number(
@@ -311,6 +327,18 @@ def bridged() -> Response:
 def dialed() -> Response:
     """The agent's Dial ended: the conversation is over (or never happened)."""
     entry = _entry()
+    agent_id = _leg_agent()
+    if agent_id is not None and entry.agent_id != agent_id:
+        # The claims were swapped at the bridge: the agent's conversation is the other entry.
+        entry = (
+            db.session.scalar(
+                select(QueueEntry)
+                .where(QueueEntry.agent_id == agent_id, QueueEntry.state == EntryState.BRIDGED)
+                .order_by(QueueEntry.bridged_at.desc())
+                .limit(1)
+            )
+            or entry
+        )
     agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
     status = field("DialCallStatus", pattern=WORD)
     talk = _number("DialCallDuration")

@@ -144,6 +144,8 @@ def test_two_agents_at_the_same_moment(
             live_phone.start(Caller(number=f"+861390000001{n}", script=[Press("1"), Press("1")]))
         )
         until(lambda n=n: len(live_phone.queue_sids("product-zh")) == n + 1)
+    waiting = lambda: client.get("/api/v1/queues", headers=auth(token)).json["data"]  # noqa: E731
+    until(lambda: next(q for q in waiting() if q["queue"] == "product-zh")["waiting"] == 2)
     offers: dict[str, Any] = {}
 
     def take(name: str) -> None:
