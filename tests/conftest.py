@@ -123,3 +123,10 @@ def live_server(app: Flask) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests that never touch the database, so a second run on PostgreSQL can skip them."""
+    for item in items:
+        if "database" not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.nodb)
