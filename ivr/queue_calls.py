@@ -255,6 +255,12 @@ def _leg_agent() -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+def _leg_agent_row(entry: QueueEntry) -> Agent | None:
+    """The agent on this leg: from our URL, else the one who claimed the entry."""
+    agent_id = _leg_agent() or entry.agent_id
+    return db.session.get(Agent, agent_id) if agent_id else None
+
+
 def _agent_language(agent: Agent | None) -> str:
     menu = hotline().menu
     for code in (agent.languages if agent else []) or []:
@@ -268,9 +274,7 @@ def _agent_language(agent: Agent | None) -> str:
 def connect() -> Response:
     """The agent answered: tell them who is waiting, then take the head of that queue."""
     entry = _entry()
-    agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
-    menu = hotline().menu
-    lang = _agent_language(agent)
+    menu, lang = hotline().menu, _agent_language(_leg_agent_row(entry))
     waited = int((utcnow() - entry.entered_at).total_seconds())
     text = menu.phrase(
         "agent_whisper", lang,
@@ -373,7 +377,17 @@ def agent_status() -> Response:
     """Status of the agent's leg: an agent who did not answer gives the caller back."""
     entry = _entry()
     status = field("CallStatus", pattern=WORD, required=True)
-    agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
+    agent = _leg_agent_row(entry)
+    if agent is not None and entry.agent_id != agent.id:
+        # The claims were swapped at a bridge: this leg's claim is another entry now.
+        entry = (
+            db.session.scalar(
+                select(QueueEntry)
+                .where(QueueEntry.agent_id == agent.id)
+                .order_by(QueueEntry.id.desc())
+            )
+            or entry
+        )
     if status in {"no-answer", "busy", "failed", "canceled"} and entry.state in (
         EntryState.OFFERED,
         EntryState.DIALING,
@@ -391,9 +405,7 @@ def agent_status() -> Response:
 def callback() -> Response:
     """The agent answered a callback: tell them whom they call, then dial the customer."""
     entry = _entry()
-    agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
-    menu = hotline().menu
-    lang = _agent_language(agent)
+    menu, lang = hotline().menu, _agent_language(_leg_agent_row(entry))
     text = menu.phrase(
         "callback_whisper", lang,
         topic=menu.name_of(menu.topics, entry.topic, lang), number=spell_digits(entry.from_number),
