@@ -11,7 +11,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import api, auth, queue_calls, voice
+from ivr import api, auth, board, queue_calls, voice
 from ivr.cli import agents, orders, tokens
 from ivr.config import check_settings, development_secret, settings_from_env
 from ivr.extensions import csrf, db, migrate
@@ -59,6 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     auth.init_auth(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
+    app.register_blueprint(board.bp)
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(queue_calls.bp)

@@ -61,6 +61,8 @@ def filtered(query: Select[tuple[Voicemail]]) -> Select[tuple[Voicemail]]:
         query = query.where(Voicemail.category == topic[:64])
     if language := request.args.get("language"):
         query = query.where(Voicemail.language == language[:16])
+    if call_sid := request.args.get("call"):
+        query = query.where(Voicemail.call_sid == call_sid[:64])
     if request.args.get("mine"):
         query = query.where(Voicemail.assigned_agent_id == current_user.id)
     if request.args.get("overdue"):

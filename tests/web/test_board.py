@@ -1,0 +1,53 @@
+"""The live board and the call log through the test client (signed in as an agent)."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ivr.agents import create_agent
+from ivr.extensions import db
+from tests.conftest import Twilio
+from tests.ivr.test_voice import SID, call_params
+from tests.web.test_inbox import csrf, sign_in
+
+
+def agent(app: Flask) -> None:
+    with app.app_context():
+        create_agent(db.session, "li", password="correct horse", phone="+8613900000001",
+                     languages=["zh"], topics=["product"])  # fmt: skip
+        db.session.commit()
+
+
+def test_board_shows_queues_and_switches_presence(app: Flask, client: FlaskClient) -> None:
+    agent(app)
+    assert client.get("/board").status_code == 302
+    sign_in(client)
+    page = client.get("/board").get_data(as_text=True)
+    assert 'data-queue="product-zh"' in page
+    token = csrf(client, "/board")
+    client.post("/board/presence", data={"csrf_token": token, "presence": "available"})
+    data = client.get("/board.json").json
+    assert data["presence"] == "available"
+    product = next(q for q in data["queues"] if q["queue"] == "product-zh")
+    assert product["agents_available"] == 1
+    reply = client.post("/board/take-next", data={"csrf_token": token}, follow_redirects=True)
+    assert "Nobody is waiting for you." in reply.get_data(as_text=True)
+
+
+def test_call_log_and_timeline(app: Flask, client: FlaskClient, twilio: Twilio) -> None:
+    agent(app)
+    twilio.post("/voice/incoming", call_params(From="+8613912340000"))
+    twilio.post("/voice/input/language?s=1&a=0", call_params(Digits="2"))
+    twilio.post("/voice/status", call_params(CallStatus="completed", CallDuration="33"))
+    sign_in(client)
+    listing = client.get("/calls?number=1391234").get_data(as_text=True)
+    assert re.findall(r'data-sid="(\w+)"', listing) == [SID]
+    assert client.get("/calls?outcome=agent").get_data(as_text=True).count("data-sid=") == 0
+    page = client.get(f"/calls/{SID}").get_data(as_text=True)
+    assert "language › main" in page
+    assert "<b>keys</b>" in page and "digits=2" in page
+    assert "33 s" in page
+    assert client.get("/calls/CAnothing").status_code == 404
