@@ -1,0 +1,124 @@
+"""The supervisors' figures page and CSV exports (calls, queues and messages together)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
+
+from flask import Blueprint, Response, current_app, render_template, request
+from sqlalchemy import select
+
+from ivr.api import iso
+from ivr.auth import supervisor_required
+from ivr.extensions import db, utcnow
+from ivr.figures import period_stats
+from ivr.models import Call
+from ivr.wiring import hotline
+from voicemail.models import Voicemail
+
+bp = Blueprint("figures", __name__, template_folder="templates")
+MAX_DAYS = 92
+
+
+def period() -> tuple[datetime, datetime, str | None]:
+    """The chosen days (``from``/``to`` as YYYY-MM-DD, UTC); today by default."""
+    today = utcnow().date()
+    problem = None
+    try:
+        first = date.fromisoformat(request.args.get("from") or today.isoformat())
+        last = date.fromisoformat(request.args.get("to") or first.isoformat())
+    except ValueError:
+        first = last = today
+        problem = "Dates must look like 2026-11-24; showing today."
+    if last < first or (last - first).days > MAX_DAYS:
+        first = last = today
+        problem = f"Choose up to {MAX_DAYS} days, the first not after the last; showing today."
+    return datetime.combine(first, time.min, UTC), datetime.combine(last, time.max, UTC), problem
+
+
+def message_figures(since: datetime, until: datetime) -> dict[str, object]:
+    """Messages left in the period and how many were answered within the promise."""
+    promise = timedelta(minutes=hotline().menu.reply_promise_minutes)
+    messages = db.session.scalars(
+        select(Voicemail).where(Voicemail.created_at >= since, Voicemail.created_at <= until)
+    ).all()
+    answered = [m for m in messages if m.answered_at is not None]
+    in_time = sum(m.answered_at - m.created_at <= promise for m in answered if m.answered_at)
+    return {
+        "messages": len(messages),
+        "answered": len(answered),
+        "answered_in_time": in_time,
+        "share_in_time": round(in_time / len(messages), 3) if messages else None,
+    }
+
+
+@bp.get("/figures")
+@supervisor_required
+def figures() -> str:
+    """Calls, queues and messages for a period, with calls per hour as a chart."""
+    since, until, problem = period()
+    calls = db.session.scalars(
+        select(Call).where(Call.started_at >= since, Call.started_at <= until)
+    ).all()
+    per_hour = Counter(call.started_at.hour for call in calls)
+    outcomes = Counter(str(call.outcome or "in progress") for call in calls)
+    target = float(current_app.config["HOTLINE_ANSWER_TARGET"])
+    return render_template(
+        "figures.html",
+        since=since,
+        until=until,
+        problem=problem,
+        calls=len(calls),
+        per_hour=[per_hour.get(hour, 0) for hour in range(24)],
+        outcomes=sorted(outcomes.items()),
+        queues=period_stats(db.session, since, until, target),
+        messages=message_figures(since, until),
+    )
+
+
+def csv_response(name: str, header: list[str], rows: list[list[object]]) -> Response:
+    """A CSV download (UTF-8 with BOM, so spreadsheet programs read Chinese correctly)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    response = Response("\ufeff" + out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.get("/export/calls.csv")
+@supervisor_required
+def export_calls() -> Response:
+    """The period's calls as CSV."""
+    since, until, _ = period()
+    calls = db.session.scalars(
+        select(Call)
+        .where(Call.started_at >= since, Call.started_at <= until)
+        .order_by(Call.started_at)
+    ).all()
+    header = ["sid", "from", "to", "started_at", "ended_at", "duration", "language", "menu_path",
+              "outcome", "rating"]  # fmt: skip
+    rows = [[c.sid, c.from_number, c.to_number, iso(c.started_at), iso(c.ended_at), c.duration,
+             c.language, " > ".join(c.path), c.outcome, c.rating] for c in calls]  # fmt: skip
+    return csv_response("calls.csv", header, rows)
+
+
+@bp.get("/export/messages.csv")
+@supervisor_required
+def export_messages() -> Response:
+    """The period's voice messages as CSV (with transcripts)."""
+    since, until, _ = period()
+    messages = db.session.scalars(
+        select(Voicemail)
+        .where(Voicemail.created_at >= since, Voicemail.created_at <= until)
+        .order_by(Voicemail.created_at)
+    ).all()
+    header = ["id", "case_number", "call_sid", "from", "category", "language", "created_at",
+              "case_status", "answered_at", "status", "transcript"]  # fmt: skip
+    rows = [[m.id, m.case_number, m.call_sid, m.from_number, m.category, m.language,
+             iso(m.created_at), m.case_status, iso(m.answered_at), m.status, m.transcript or ""]
+            for m in messages]  # fmt: skip
+    return csv_response("messages.csv", header, rows)
