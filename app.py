@@ -15,6 +15,7 @@ from ivr import api, auth, board, queue_calls, voice
 from ivr.cli import agents, orders, tokens
 from ivr.config import check_settings, development_secret, settings_from_env
 from ivr.extensions import csrf, db, migrate
+from ivr.i18n import init_i18n
 from ivr.menu import load_menu
 from ivr.queues import enqueue_caller
 from ivr.simulator.cli import simulate
@@ -57,6 +58,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     csrf.init_app(app)
     auth.init_auth(app)
+    init_i18n(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(board.bp)

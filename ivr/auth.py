@@ -19,6 +19,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -99,7 +100,7 @@ def login() -> str | Response:
             session.permanent = True
             login_user(agent)
             return redirect(_safe_next(request.args.get("next")))
-        flash("Wrong name or password.")
+        flash(gettext("Wrong name or password."))
     return render_template("login.html", form=form)
 
 
@@ -109,3 +110,14 @@ def logout() -> Response:
     """Sign out (a POST, so a link elsewhere cannot sign an agent out)."""
     logout_user()
     return redirect(url_for("auth.login"))
+
+
+@bp.get("/language/<code>")
+def language(code: str) -> Response:
+    """Switch the pages' language (kept on the agent's account when signed in)."""
+    if code in ("zh", "en"):
+        session["lang"] = code
+        if current_user.is_authenticated:
+            current_user.locale = code
+            db.session.commit()
+    return redirect(_safe_next(request.referrer and urlsplit(request.referrer).path))

@@ -15,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
@@ -68,10 +69,14 @@ def take() -> Response:
         flash(str(exc))
         return redirect(url_for("board.board"))
     if offer is None:
-        flash("Nobody is waiting for you.")
+        flash(gettext("Nobody is waiting for you."))
     else:
-        kind = "Callback" if offer.callback else "Caller"
-        flash(f"{kind} from {offer.queue}, waited {offer.waited} s: your phone rings now.")
+        text = (
+            "Callback from %(queue)s, waited %(n)s s: your phone rings now."
+            if offer.callback
+            else "Caller from %(queue)s, waited %(n)s s: your phone rings now."
+        )
+        flash(gettext(text, queue=offer.queue, n=offer.waited))
     return redirect(url_for("board.board"))
 
 
@@ -90,7 +95,7 @@ def calls() -> str:
         try:
             start = datetime.combine(date.fromisoformat(day), time.min, UTC)
         except ValueError:
-            flash("The date must look like 2026-11-24.")
+            flash(gettext("The date must look like 2026-11-24."))
         else:
             query = query.where(
                 Call.started_at >= start, Call.started_at < start + timedelta(days=1)

@@ -134,6 +134,8 @@ class Agent(UserMixin, db.Model):
     presence: Mapped[Presence] = mapped_column(String(16), default=Presence.AWAY)
     presence_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     wrapup_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locale: Mapped[str] = mapped_column(String(8), default="")  # "": follow the browser
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -87,8 +87,10 @@ def app(app_settings: dict[str, Any]) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    """A test client for the app."""
-    return app.test_client()
+    """A test client for the app (its pages in English unless a test asks otherwise)."""
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
 
 
 def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:

@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Blueprint, Response, current_app, render_template, request
+from flask_babel import gettext
 from sqlalchemy import select
 
 from ivr.api import iso
@@ -31,10 +32,12 @@ def period() -> tuple[datetime, datetime, str | None]:
         last = date.fromisoformat(request.args.get("to") or first.isoformat())
     except ValueError:
         first = last = today
-        problem = "Dates must look like 2026-11-24; showing today."
+        problem = gettext("Dates must look like 2026-11-24; showing today.")
     if last < first or (last - first).days > MAX_DAYS:
         first = last = today
-        problem = f"Choose up to {MAX_DAYS} days, the first not after the last; showing today."
+        problem = gettext(
+            "Choose up to %(n)s days, the first not after the last; showing today.", n=MAX_DAYS
+        )
     return datetime.combine(first, time.min, UTC), datetime.combine(last, time.max, UTC), problem
 
 

@@ -30,6 +30,8 @@ def upgrade():
     sa.Column('presence', sa.String(length=16), nullable=False),
     sa.Column('presence_at', ivr.extensions.UTCDateTime(), nullable=False),
     sa.Column('wrapup_until', ivr.extensions.UTCDateTime(), nullable=True),
+    sa.Column('locale', sa.String(length=8), nullable=False, server_default=''),
+    sa.Column('timezone', sa.String(length=64), nullable=False, server_default='Asia/Shanghai'),
     sa.Column('created_at', ivr.extensions.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agents'))
     )

@@ -117,3 +117,23 @@ def test_sign_out_and_unsafe_next(app: Flask, client: FlaskClient, agent: str) -
     token = csrf(client, "/inbox")
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
     assert client.get("/inbox").status_code == 302
+
+
+def test_pages_in_chinese_by_browser_or_setting_and_times_in_china(app: Flask, client: FlaskClient, agent: str) -> None:
+    ident = add_message(app)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN,zh;q=0.9"
+    login = client.get("/login").get_data(as_text=True)
+    assert "<h1>登录</h1>" in login and 'lang="zh-CN"' in login
+    sign_in(client)
+    page = client.get("/inbox").get_data(as_text=True)
+    assert "留言箱" in page and "答复期限" in page and "售后与退货" in page
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    client.get("/language/en", headers={"Referer": "http://localhost/inbox"})
+    english = client.get("/inbox").get_data(as_text=True)
+    assert "Reply due" in english and "after-sales and returns" in english  # the setting wins
+    with app.app_context():
+        message = db.session.get(Voicemail, ident)
+        created = message.created_at  # type: ignore[union-attr]
+    shown = client.get(f"/inbox/{ident}").get_data(as_text=True)
+    china = (created + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
+    assert china in shown  # Asia/Shanghai, not UTC
