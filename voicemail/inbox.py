@@ -23,13 +23,14 @@ from ivr.extensions import db, utcnow
 from ivr.models import Agent
 from ivr.wiring import hotline
 from voicemail.api import audio_response
-from voicemail.models import CaseStatus, Voicemail
+from voicemail.models import CaseStatus, Note, Voicemail
 
 bp = Blueprint("inbox", __name__, template_folder="templates", static_folder="static",
                static_url_path="/inbox-static")  # fmt: skip
 
 PAGE = 50
 LOW_CONFIDENCE = 0.6
+NOTE_LIMIT = 2000
 STATES = {
     "new": (CaseStatus.RECEIVED,),
     "in_hand": (CaseStatus.IN_PROGRESS,),
@@ -132,6 +133,12 @@ def show(message_id: int) -> str:
     assigned = (
         db.session.get(Agent, message.assigned_agent_id) if message.assigned_agent_id else None
     )
+    notes = db.session.execute(
+        select(Note, Agent.name)
+        .outerjoin(Agent, Agent.id == Note.agent_id)
+        .where(Note.voicemail_id == message.id)
+        .order_by(Note.created_at)
+    ).all()
     return render_template(
         "message.html",
         message=message,
@@ -140,6 +147,7 @@ def show(message_id: int) -> str:
         due=message.created_at + promise(),
         others=others,
         assigned=assigned,
+        notes=notes,
         form=FlaskForm(),
         statuses=list(CaseStatus),
     )
@@ -171,6 +179,20 @@ def change_status(message_id: int) -> Response:
     if message.assigned_agent_id is None:
         message.assigned_agent_id = current_user.id
     db.session.commit()
+    return redirect(url_for("inbox.show", message_id=message_id))
+
+
+@bp.post("/inbox/<int:message_id>/notes")
+@login_required
+def add_note(message_id: int) -> Response:
+    """Keep a note on the message (plain text; shown escaped)."""
+    message = _message(message_id)
+    body = request.form.get("body", "").strip()
+    if body:
+        db.session.add(
+            Note(voicemail_id=message.id, agent_id=current_user.id, body=body[:NOTE_LIMIT])
+        )
+        db.session.commit()
     return redirect(url_for("inbox.show", message_id=message_id))
 
 

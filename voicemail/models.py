@@ -74,3 +74,17 @@ class Voicemail(db.Model):
 
 # The worker's claim query: the oldest job that is due.
 Index("ix_voicemails_queue", Voicemail.status, Voicemail.next_attempt_at)
+
+
+class Note(db.Model):
+    """An agent's note on a message (what was promised, what to check)."""
+
+    __tablename__ = "voicemail_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    voicemail_id: Mapped[int] = mapped_column(
+        ForeignKey("voicemails.id", ondelete="CASCADE"), index=True
+    )
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

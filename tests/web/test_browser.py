@@ -74,3 +74,36 @@ def test_agent_finds_plays_follows_and_answers_a_message(
     page.click("text=Mark answered")
     page.wait_for_selector(".status.answered")
     assert page.locator("h1 .status").inner_text() == "answered"
+
+
+def test_new_message_appears_without_reload(app: Flask, live_server: str, browser: Browser) -> None:
+    with app.app_context():
+        create_agent(db.session, "li", password="correct horse")
+        db.session.commit()
+    add_message(app, n=1)
+    page = browser.new_page()
+    page.add_init_script("window.INBOX_REFRESH_MS = 300")
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=name]", "li")
+    page.fill("input[name=password]", "correct horse")
+    page.click("button[type=submit]")
+    page.wait_for_selector("tr[data-id]")
+    assert page.locator("tr[data-id]").count() == 1
+    newer = add_message(app, n=2)
+    page.wait_for_selector(f"tr[data-id='{newer}']", timeout=10_000)
+    assert page.locator("tr[data-id]").count() == 2
+
+
+def test_switching_language_in_the_browser(app: Flask, live_server: str, browser: Browser) -> None:
+    with app.app_context():
+        create_agent(db.session, "li", password="correct horse")
+        db.session.commit()
+    page = browser.new_page(locale="zh-CN")
+    page.goto(f"{live_server}/login")
+    assert page.locator("h1").inner_text() == "登录"
+    page.fill("input[name=name]", "li")
+    page.fill("input[name=password]", "correct horse")
+    page.click("button[type=submit]")
+    assert page.locator("nav a").first.inner_text() == "留言箱"
+    page.click("a.lang")
+    page.wait_for_selector("nav a:text('Inbox')")

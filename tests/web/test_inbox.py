@@ -119,7 +119,9 @@ def test_sign_out_and_unsafe_next(app: Flask, client: FlaskClient, agent: str) -
     assert client.get("/inbox").status_code == 302
 
 
-def test_pages_in_chinese_by_browser_or_setting_and_times_in_china(app: Flask, client: FlaskClient, agent: str) -> None:
+def test_pages_in_chinese_by_browser_or_setting_and_times_in_china(
+    app: Flask, client: FlaskClient, agent: str
+) -> None:
     ident = add_message(app)
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN,zh;q=0.9"
     login = client.get("/login").get_data(as_text=True)
@@ -137,3 +139,14 @@ def test_pages_in_chinese_by_browser_or_setting_and_times_in_china(app: Flask, c
     shown = client.get(f"/inbox/{ident}").get_data(as_text=True)
     china = (created + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
     assert china in shown  # Asia/Shanghai, not UTC
+
+
+def test_notes_are_kept_and_shown_escaped(app: Flask, client: FlaskClient, agent: str) -> None:
+    ident = add_message(app)
+    sign_in(client)
+    token = csrf(client, f"/inbox/{ident}")
+    attack = "<script>alert('x')</script> 已承诺周五前退款"
+    client.post(f"/inbox/{ident}/notes", data={"csrf_token": token, "body": attack})
+    page = client.get(f"/inbox/{ident}").get_data(as_text=True)
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; 已承诺周五前退款" in page
+    assert "<script>alert('x')</script>" not in page
