@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +25,7 @@ from ivr.models import Agent
 from ivr.wiring import hotline
 from voicemail.api import audio_response
 from voicemail.models import CaseStatus, Note, Voicemail
+from voicemail.search import matching
 
 bp = Blueprint("inbox", __name__, template_folder="templates", static_folder="static",
                static_url_path="/inbox-static")  # fmt: skip
@@ -72,14 +74,14 @@ def filtered(query: Select[tuple[Voicemail]]) -> Select[tuple[Voicemail]]:
             Voicemail.created_at < utcnow() - promise(),
         )
     if words := request.args.get("q", "").strip()[:100]:
-        pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(
-            or_(
-                Voicemail.transcript.like(pattern, escape="\\"),
-                Voicemail.from_number.like(pattern, escape="\\"),
-                Voicemail.case_number == words,
-            )
-        )
+        found = matching(words)
+        number = "%" + re.sub(r"[^0-9+]", "", words)[:32] + "%"
+        either = [Voicemail.case_number == words]
+        if found is not None:
+            either.append(Voicemail.id.in_(found))
+        if len(number) > 4:
+            either.append(Voicemail.from_number.like(number))
+        query = query.where(or_(*either))
     return query
 
 

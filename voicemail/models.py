@@ -88,3 +88,14 @@ class Note(db.Model):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class VoicemailTerm(db.Model):
+    """One search term of a message's transcript (see voicemail/search.py)."""
+
+    __tablename__ = "voicemail_terms"
+
+    term: Mapped[str] = mapped_column(String(32), primary_key=True)
+    voicemail_id: Mapped[int] = mapped_column(
+        ForeignKey("voicemails.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

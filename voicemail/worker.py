@@ -27,6 +27,7 @@ from ivr.twilio_client import credentials
 from voicemail.audio import AudioError, decode
 from voicemail.fetch import FetchError, allowed_hosts, download_recording
 from voicemail.models import Voicemail, VoicemailStatus
+from voicemail.search import index_message
 from voicemail.storage import AudioStore, StorageError
 from voicemail.transcription import ModelLoadError, ModelRegistry, NoModelError, transcribe
 
@@ -180,6 +181,8 @@ class Job:
                 transcription_seconds=result.elapsed,
                 transcribed_at=utcnow(),
             )
+            index_message(session, ident, result.text)
+            session.commit()
             return VoicemailStatus.TRANSCRIBED
         except AudioError as exc:
             _finish(

@@ -1,4 +1,4 @@
-"""voicemail assignment and notes
+"""voicemail assignment, notes and search terms
 
 Revision ID: 7cdac5d1c79c
 Revises: 2c85459ecdf2
@@ -32,6 +32,15 @@ def upgrade():
     with op.batch_alter_table('voicemail_notes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_voicemail_notes_voicemail_id'), ['voicemail_id'], unique=False)
 
+    op.create_table('voicemail_terms',
+    sa.Column('term', sa.String(length=32), nullable=False),
+    sa.Column('voicemail_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['voicemail_id'], ['voicemails.id'], name=op.f('fk_voicemail_terms_voicemail_id_voicemails'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('term', 'voicemail_id', name=op.f('pk_voicemail_terms'))
+    )
+    with op.batch_alter_table('voicemail_terms', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_voicemail_terms_voicemail_id'), ['voicemail_id'], unique=False)
+
     with op.batch_alter_table('voicemails', schema=None) as batch_op:
         batch_op.add_column(sa.Column('assigned_agent_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('answered_at', ivr.extensions.UTCDateTime(), nullable=True))
@@ -52,5 +61,8 @@ def downgrade():
     with op.batch_alter_table('voicemail_notes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_voicemail_notes_voicemail_id'))
     op.drop_table('voicemail_notes')
+    with op.batch_alter_table('voicemail_terms', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_voicemail_terms_voicemail_id'))
+    op.drop_table('voicemail_terms')
 
     # ### end Alembic commands ###

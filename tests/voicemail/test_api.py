@@ -11,6 +11,7 @@ from ivr.extensions import db
 from tests.ivr.test_api import auth, make_token
 from tests.voicemail.test_fetch import tone_wav
 from voicemail.models import Voicemail, VoicemailStatus
+from voicemail.search import index_message
 from voicemail.storage import AudioStore
 
 
@@ -46,6 +47,7 @@ def add_message(
             message.transcript = " ".join(w[0] for w in spoken) if words else "退货 运费 谁 承担"
             message.words = [{"word": w, "start": s, "end": e, "conf": c} for w, s, e, c in spoken]
             message.duration = seconds
+            index_message(db.session, message.id, message.transcript)
         db.session.commit()
         return message.id
 

@@ -23,6 +23,7 @@ from tests.voicemail.media_server import MediaHost, media_host, recording_url
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import telephone_line
 from voicemail.models import Voicemail, VoicemailStatus
+from voicemail.search import matching
 from voicemail.worker import work
 
 SPEECH = REPO.parent / "shared" / "speech" / "ko"
@@ -112,6 +113,11 @@ def test_message_is_fetched_kept_and_transcribed(
     assert words and all(0 <= w["start"] <= w["end"] <= message.duration + 0.5 for w in words)
     assert all(0 <= w["conf"] <= 1 for w in words)
     assert message.leased_by is None
+    # The transcript is searchable by its words as soon as it is stored.
+    word = next(w["word"] for w in words if len(w["word"]) >= 2)
+    with app.app_context():
+        hits = db.session.scalars(select(Voicemail.id).where(Voicemail.id.in_(matching(word))))  # type: ignore[arg-type]
+        assert list(hits) == [message.id]
 
 
 def test_language_without_a_model_is_kept_untranscribed(

@@ -1,0 +1,73 @@
+"""Finding messages by the words of their transcripts, in Chinese as in Korean or English.
+
+Chinese is written without spaces, so words cannot be split out; like the CJK analyzers of
+search engines, transcripts are indexed by character bigrams (and single characters), Latin
+script by lower-cased words. A query matches a message that holds all of its terms. The terms
+live in an ordinary table with a B-tree index, the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from voicemail.models import VoicemailTerm
+
+# Han, kana and Hangul runs, or runs of Latin letters and digits.
+TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+|[a-z0-9]+")
+TERM_LENGTH = 32
+MAX_QUERY_TERMS = 12
+
+
+def _is_cjk(token: str) -> bool:
+    return not token[0].isascii()
+
+
+def index_terms(text: str) -> set[str]:
+    """Every term a transcript is found by."""
+    terms: set[str] = set()
+    for token in TOKEN.findall(text.lower()):
+        if _is_cjk(token):
+            terms.update(token)
+            terms.update(token[i : i + 2] for i in range(len(token) - 1))
+        else:
+            terms.add(token[:TERM_LENGTH])
+    return terms
+
+
+def query_terms(text: str) -> list[str]:
+    """The terms a query asks for: bigrams of Chinese runs (a lone character as itself)."""
+    terms: list[str] = []
+    for token in TOKEN.findall(text.lower()):
+        if _is_cjk(token):
+            terms.extend(
+                [token] if len(token) == 1 else [token[i : i + 2] for i in range(len(token) - 1)]
+            )
+        else:
+            terms.append(token[:TERM_LENGTH])
+    return list(dict.fromkeys(terms))[:MAX_QUERY_TERMS]
+
+
+def index_message(session: Session, message_id: int, text: str) -> None:
+    """(Re)build a message's terms."""
+    session.execute(delete(VoicemailTerm).where(VoicemailTerm.voicemail_id == message_id))
+    terms = index_terms(text)
+    if terms:
+        session.execute(
+            insert(VoicemailTerm), [{"voicemail_id": message_id, "term": term} for term in terms]
+        )
+
+
+def matching(text: str) -> Select[tuple[int]] | None:
+    """Ids of messages holding every term of ``text``; None when the query has no terms."""
+    terms = query_terms(text)
+    if not terms:
+        return None
+    return (
+        select(VoicemailTerm.voicemail_id)
+        .where(VoicemailTerm.term.in_(terms))
+        .group_by(VoicemailTerm.voicemail_id)
+        .having(func.count() == len(terms))
+    )
