@@ -77,6 +77,14 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "HOTLINE_CALLER_ID": env.get("HOTLINE_CALLER_ID", ""),
         "HOTLINE_WRAPUP_SECONDS": _number(env, "HOTLINE_WRAPUP_SECONDS", 30.0),
         "HOTLINE_ANSWER_TARGET": _number(env, "HOTLINE_ANSWER_TARGET", 20.0),
+        "HOTLINE_SUPERVISOR_EMAIL": env.get("HOTLINE_SUPERVISOR_EMAIL", ""),
+        "HOTLINE_SMTP_HOST": env.get("HOTLINE_SMTP_HOST", ""),
+        "HOTLINE_SMTP_PORT": int(_number(env, "HOTLINE_SMTP_PORT", 25)),
+        "HOTLINE_SMTP_USER": env.get("HOTLINE_SMTP_USER", ""),
+        "HOTLINE_SMTP_PASSWORD": env.get("HOTLINE_SMTP_PASSWORD", ""),
+        "HOTLINE_SMTP_FROM": env.get("HOTLINE_SMTP_FROM", ""),
+        "HOTLINE_SMTP_STARTTLS": _flag(env.get("HOTLINE_SMTP_STARTTLS")),
+        "HOTLINE_ALERT_WEBHOOK": env.get("HOTLINE_ALERT_WEBHOOK", ""),
     }
     settings.update({k: v for k, v in env.items() if k.startswith("VOSK_MODEL_")})
     return settings

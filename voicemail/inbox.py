@@ -9,11 +9,14 @@ from datetime import datetime, timedelta
 from flask import (
     Blueprint,
     abort,
+    current_app,
+    flash,
     redirect,
     render_template,
     request,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import Select, or_, select
@@ -22,7 +25,9 @@ from werkzeug.wrappers import Response
 from ivr.api import ApiError
 from ivr.extensions import db, utcnow
 from ivr.models import Agent
+from ivr.voice import external_url
 from ivr.wiring import hotline
+from voicemail.alerts import AlertError, send_alert
 from voicemail.api import audio_response
 from voicemail.models import CaseStatus, Note, Voicemail
 from voicemail.search import matching
@@ -195,6 +200,21 @@ def add_note(message_id: int) -> Response:
             Note(voicemail_id=message.id, agent_id=current_user.id, body=body[:NOTE_LIMIT])
         )
         db.session.commit()
+    return redirect(url_for("inbox.show", message_id=message_id))
+
+
+@bp.post("/inbox/<int:message_id>/alert")
+@login_required
+def alert(message_id: int) -> Response:
+    """Send an overdue message to a supervisor (e-mail and/or webhook)."""
+    message = _message(message_id)
+    url = external_url("inbox.show", message_id=message.id)
+    try:
+        channels = send_alert(current_app.config, message, url, current_user.name)
+    except AlertError as exc:
+        flash(gettext("Could not alert a supervisor: %(why)s", why=str(exc)))
+    else:
+        flash(gettext("A supervisor was alerted (%(how)s).", how=", ".join(channels)))
     return redirect(url_for("inbox.show", message_id=message_id))
 
 
