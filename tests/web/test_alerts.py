@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.voicemail.test_api import add_message
-from tests.web.test_inbox import agent, csrf, sign_in  # noqa: F401 - the agent fixture
+from tests.web.test_inbox import csrf, sign_in
 
 received: list[bytes] = []
 hooks: list[dict[str, Any]] = []
@@ -71,7 +71,7 @@ def app_settings(app_settings: dict[str, Any], smtp: int, webhook: str) -> dict[
 
 def test_overdue_message_goes_to_the_supervisor(
     app: Flask, client: FlaskClient, agent: str
-) -> None:  # noqa: F811
+) -> None:
     ident = add_message(app)
     sign_in(client)
     token = csrf(client, f"/inbox/{ident}")

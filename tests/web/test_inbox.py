@@ -5,26 +5,15 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from ivr.agents import create_agent
 from ivr.extensions import db, utcnow
-from ivr.models import Role
 from tests.voicemail.test_api import add_message
 from voicemail.models import CaseStatus, Voicemail
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-@pytest.fixture
-def agent(app: Flask) -> str:
-    with app.app_context():
-        create_agent(db.session, "li", password="correct horse", role=Role.AGENT)
-        db.session.commit()
-    return "li"
 
 
 def sign_in(
