@@ -19,6 +19,7 @@ from ivr.agents import AgentError, find_agent, set_presence, take_next
 from ivr.extensions import db, utcnow
 from ivr.figures import period_stats, queues_now
 from ivr.models import Agent, Call, CallEvent, Outcome, Presence
+from ivr.openapi import openapi_spec
 from ivr.tokens import check_token
 from ivr.twilio_client import TwilioError
 from ivr.voice import external_url
@@ -313,3 +314,9 @@ def take_next_caller(name: str) -> Response:
 def twilio_url(endpoint: str, **values: Any) -> str:
     """An absolute URL for Twilio to fetch (REST calls need absolute URLs)."""
     return external_url(endpoint, **values)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """This API's OpenAPI description (public: it holds no data)."""
+    return jsonify(openapi_spec())

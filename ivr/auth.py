@@ -28,7 +28,7 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ivr.extensions import db
+from ivr.extensions import db, find
 from ivr.models import Agent, Role
 
 bp = Blueprint("auth", __name__)
@@ -48,7 +48,7 @@ class LoginForm(FlaskForm):
 @login_manager.user_loader
 def load_agent(ident: str) -> Agent | None:
     """The signed-in agent for a session."""
-    return db.session.get(Agent, int(ident)) if ident.isdigit() else None
+    return find(Agent, int(ident)) if ident.isdigit() and len(ident) < 12 else None
 
 
 def init_auth(app: Flask) -> None:

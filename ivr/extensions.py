@@ -51,6 +51,15 @@ migrate = Migrate()
 csrf = CSRFProtect()
 
 
+# Ids are 32-bit integers on PostgreSQL: a larger one in a URL is simply not found.
+MAX_ID = 2**31 - 1
+
+
+def find(model: type[Any], ident: int) -> Any:
+    """The row with this id, or None (also for ids no column can hold)."""
+    return db.session.get(model, ident) if 0 < ident <= MAX_ID else None
+
+
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)

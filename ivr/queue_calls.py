@@ -10,7 +10,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.agents import finish_call, release
 from ivr.calls import log_event, open_call, record_turn
-from ivr.extensions import db, utcnow
+from ivr.extensions import db, find, utcnow
 from ivr.menu import Node
 from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
 from ivr.queues import (
@@ -241,7 +241,7 @@ def after() -> Response:
 
 def _entry() -> QueueEntry:
     ident = request.args.get("entry", "")
-    entry = db.session.get(QueueEntry, int(ident)) if ident.isdigit() else None
+    entry = find(QueueEntry, int(ident)) if ident.isdigit() and len(ident) < 12 else None
     if entry is None:
         from werkzeug.exceptions import NotFound
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, send_file
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from sqlalchemy import Select, select
 
 from ivr.api import (
@@ -17,7 +17,7 @@ from ivr.api import (
     newest_first_page,
     token_required,
 )
-from ivr.extensions import db
+from ivr.extensions import db, find, utcnow
 from voicemail.models import CaseStatus, Voicemail, VoicemailStatus
 from voicemail.storage import AudioStore, StorageError
 
@@ -76,7 +76,7 @@ def list_voicemails() -> Response:
 
 
 def _message(message_id: int) -> Voicemail:
-    message = db.session.get(Voicemail, message_id)
+    message = find(Voicemail, message_id)
     if message is None:
         raise ApiError(404, f"no voicemail {message_id}")
     return message
@@ -87,6 +87,22 @@ def _message(message_id: int) -> Voicemail:
 def get_voicemail(message_id: int) -> Response:
     """One voice message with its transcript and words."""
     return jsonify(voicemail_json(_message(message_id)))
+
+
+@bp.patch("/voicemails/<int:message_id>")
+@token_required
+def update_voicemail(message_id: int) -> Response:
+    """Move a case on: ``{"case_status": "answered"}`` (the caller hears it by phone)."""
+    message = _message(message_id)
+    body = request.get_json(silent=True)
+    value = body.get("case_status") if isinstance(body, dict) else None
+    if value not in {status.value for status in CaseStatus}:
+        raise ApiError(400, "case_status must be one of " + ", ".join(s.value for s in CaseStatus))
+    message.case_status = CaseStatus(value)
+    if value in (CaseStatus.ANSWERED, CaseStatus.RESOLVED) and message.answered_at is None:
+        message.answered_at = utcnow()
+    db.session.commit()
+    return jsonify(voicemail_json(message))
 
 
 def audio_response(message: Voicemail) -> Response:

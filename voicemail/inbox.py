@@ -23,7 +23,7 @@ from sqlalchemy import Select, or_, select
 from werkzeug.wrappers import Response
 
 from ivr.api import ApiError
-from ivr.extensions import db, utcnow
+from ivr.extensions import db, find, utcnow
 from ivr.models import Agent
 from ivr.voice import external_url
 from ivr.wiring import hotline
@@ -120,7 +120,7 @@ def index() -> str:
 
 
 def _message(message_id: int) -> Voicemail:
-    message = db.session.get(Voicemail, message_id)
+    message = find(Voicemail, message_id)
     if message is None:
         abort(404)
     return message

@@ -1,0 +1,30 @@
+"""The API against its own OpenAPI description, with schemathesis generating the requests."""
+
+from __future__ import annotations
+
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from tests.ivr.test_api import add_calls, make_token
+from tests.voicemail.test_api import add_message
+
+
+def test_api_conforms_to_its_description(app: Flask) -> None:
+    add_calls(app, 3)
+    add_message(app)
+    headers = {"Authorization": f"Bearer {make_token(app)}"}
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 11
+
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+        def conforms(case: schemathesis.Case) -> None:
+            # Opaque cursors cannot be described by a schema; every other check applies.
+            case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
+
+        conforms()
