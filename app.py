@@ -11,7 +11,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import api, auth, board, queue_calls, voice
+from ivr import api, auth, board, queue_calls, tokens_page, voice
 from ivr.cli import agents, orders, tokens
 from ivr.config import check_settings, development_secret, settings_from_env
 from ivr.extensions import csrf, db, migrate
@@ -62,6 +62,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(board.bp)
+    app.register_blueprint(tokens_page.bp)
     app.register_blueprint(figures.bp)
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)

@@ -24,7 +24,7 @@ from ivr.agents import AgentError, set_presence, take_next
 from ivr.api import twilio_url
 from ivr.extensions import db, utcnow
 from ivr.figures import queues_now
-from ivr.models import Call, CallEvent, Outcome, Presence, QueueEntry
+from ivr.models import Agent, Call, CallEvent, Outcome, Presence, QueueEntry
 from ivr.twilio_client import TwilioError
 from ivr.wiring import hotline
 
@@ -89,6 +89,9 @@ def calls() -> str:
         query = query.where(or_(Call.from_number.contains(number), Call.to_number.contains(number)))
     if (outcome := request.args.get("outcome")) and outcome in {o.value for o in Outcome}:
         query = query.where(Call.outcome == outcome)
+    if agent := request.args.get("agent", "").strip()[:64]:
+        served = select(QueueEntry.call_id).join(Agent, Agent.id == QueueEntry.agent_id)
+        query = query.where(Call.id.in_(served.where(Agent.name == agent)))
     if topic := request.args.get("topic", "").strip()[:64]:
         query = query.where(Call.menu_path.contains(topic))
     if day := request.args.get("date", "")[:10]:

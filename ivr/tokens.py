@@ -34,6 +34,11 @@ def check_token(session: Session, token: str) -> ApiToken | None:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
     if row is None or row.revoked_at is not None:
         return None
+    now = utcnow()
+    # Written at most once a minute: a busy client must not turn every read into a write.
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+        row.last_used_at = now
+        session.commit()
     return row
 
 

@@ -51,3 +51,13 @@ def test_call_log_and_timeline(app: Flask, client: FlaskClient, twilio: Twilio) 
     assert "<b>keys</b>" in page and "digits=2" in page
     assert "33 s" in page
     assert client.get("/calls/CAnothing").status_code == 404
+
+
+def test_calls_by_agent(app: Flask, client: FlaskClient, twilio: Twilio) -> None:
+    agent(app)
+    twilio.post("/voice/incoming", call_params())
+    sign_in(client)
+    assert client.get("/calls").get_data(as_text=True).count("data-sid=") == 1
+    assert (
+        client.get("/calls?agent=li").get_data(as_text=True).count("data-sid=") == 0
+    )  # li served nobody
