@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from ivr.agents import create_agent
 from ivr.extensions import db
+from ivr.models import Role
 from tests.conftest import REPO
 from tests.voicemail.test_api import add_message
 
@@ -107,3 +108,26 @@ def test_switching_language_in_the_browser(app: Flask, live_server: str, browser
     assert page.locator("nav a").first.inner_text() == "留言箱"
     page.click("a.lang")
     page.wait_for_selector("nav a:text('Inbox')")
+
+
+def test_supervisor_pages_render_in_chinese(
+    app: Flask, live_server: str, browser: Browser, tmp_path: Path
+) -> None:
+    shots = SHOTS or tmp_path
+    with app.app_context():
+        create_agent(db.session, "zhang", password="correct horse", role=Role.SUPERVISOR,
+                     languages=["zh", "en"], topics=["product", "after_sales"])  # fmt: skip
+        db.session.commit()
+    add_message(app)
+    page = browser.new_page(locale="zh-CN", viewport={"width": 1100, "height": 700})
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=name]", "zhang")
+    page.fill("input[name=password]", "correct horse")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server}/board")
+    assert page.locator("button.big").inner_text() == "接听下一位"
+    page.screenshot(path=str(shots / "board.png"))
+    page.goto(f"{live_server}/figures")
+    assert page.locator("#calls").inner_text() == "0"
+    assert page.locator("svg.chart rect").count() == 24
+    page.screenshot(path=str(shots / "figures.png"), full_page=True)
