@@ -62,8 +62,9 @@ def _words(value: str) -> list[str]:
 @click.option("--phone", default="", help="E.164 number or client:identity the agent is called on.")
 @click.option("--languages", default="zh", show_default=True, help="Comma-separated, e.g. zh,en")
 @click.option("--topics", default="general", show_default=True, help="e.g. product,payment")
+@click.option("--timezone", default="Asia/Shanghai", show_default=True, help="Times on pages.")
 def create_agent_command(
-    name: str, password: str, admin: bool, phone: str, languages: str, topics: str
+    name: str, password: str, admin: bool, phone: str, languages: str, topics: str, timezone: str
 ) -> None:
     """Create an agent account."""
     try:
@@ -78,6 +79,7 @@ def create_agent_command(
         )
     except AgentError as exc:
         raise click.ClickException(str(exc)) from None
+    agent.timezone = timezone
     db.session.commit()
     click.echo(f"agent {agent.name} ({agent.role}) created: {', '.join(agent.languages)}; "
                f"{', '.join(agent.topics)}")  # fmt: skip

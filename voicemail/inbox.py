@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response
 
 from ivr.api import ApiError
 from ivr.extensions import db, find, utcnow
-from ivr.models import Agent
+from ivr.models import Agent, Call, CallEvent
 from ivr.voice import external_url
 from ivr.wiring import hotline
 from voicemail.alerts import AlertError, send_alert
@@ -146,8 +146,14 @@ def show(message_id: int) -> str:
         .where(Note.voicemail_id == message.id)
         .order_by(Note.created_at)
     ).all()
+    call = db.session.scalar(select(Call).where(Call.sid == message.call_sid))
+    timeline = db.session.scalars(
+        select(CallEvent).where(CallEvent.call_id == call.id).order_by(CallEvent.at, CallEvent.id)
+    ).all() if call else []  # fmt: skip
     return render_template(
         "message.html",
+        call=call,
+        timeline=timeline,
         message=message,
         words=message.words or [],
         low=LOW_CONFIDENCE,

@@ -61,3 +61,22 @@ def test_calls_by_agent(app: Flask, client: FlaskClient, twilio: Twilio) -> None
     assert (
         client.get("/calls?agent=li").get_data(as_text=True).count("data-sid=") == 0
     )  # li served nobody
+
+
+def test_a_message_page_shows_its_calls_timeline(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
+    agent(app)
+    twilio.post("/voice/incoming", call_params())
+    twilio.post("/voice/input/language?s=1&a=0", call_params(Digits="2"))
+    twilio.post("/voice/input/main?s=2&a=0&lang=en", call_params(Digits="9"))
+    record = {"RecordingSid": "RE" + "5" * 32, "RecordingUrl": "https://api.twilio.com/x/RE" + "5" * 32,
+              "RecordingDuration": "4", "Digits": "#"}  # fmt: skip
+    twilio.post("/voice/voicemail/recorded?node=message&lang=en&s=3", call_params(**record))
+    sign_in(client)
+    inbox = client.get("/inbox").get_data(as_text=True)
+    ident = re.search(r'data-id="(\d+)"', inbox)
+    assert ident
+    page = client.get(f"/inbox/{ident.group(1)}").get_data(as_text=True)
+    assert "The call · language › main › message" in page
+    assert "<b>voicemail_recorded</b>" in page and "digits=9" in page

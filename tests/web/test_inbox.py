@@ -85,6 +85,7 @@ def test_message_page_assign_and_answer(app: Flask, client: FlaskClient, agent: 
     sign_in(client)
     page = client.get(f"/inbox/{ident}").get_data(as_text=True)
     assert 'data-start="0.1" data-end="0.5"' in page
+    assert "<h2>The call" not in page  # no call row for this stored message
     assert f'src="/inbox/{ident}/audio"' in page
     token = csrf(client, f"/inbox/{ident}")
     assert client.post(f"/inbox/{ident}/assign").status_code == 400  # no CSRF token
