@@ -21,7 +21,7 @@ from ivr.queues import enqueue_caller
 from ivr.simulator.cli import simulate
 from ivr.wiring import Hotline
 from voicemail import api as voicemail_api
-from voicemail import figures, inbox, recording
+from voicemail import figures, health, inbox, recording
 from voicemail.cases import find_case_in
 from voicemail.cli import voicemail_cli
 from voicemail.transcription import ModelRegistry
@@ -64,6 +64,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(board.bp)
     app.register_blueprint(tokens_page.bp)
     app.register_blueprint(figures.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(queue_calls.bp)

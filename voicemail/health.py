@@ -1,0 +1,47 @@
+"""Health and readiness for load balancers and orchestrators (no secrets, no caller data)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+from sqlalchemy import func, select, text
+
+from ivr.extensions import db, utcnow
+from voicemail.models import Voicemail, VoicemailStatus
+
+bp = Blueprint("health", __name__)
+LAG_LIMIT = 600.0  # seconds the oldest due message may wait before the service reports unready
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process answers."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Ready when the database answers and transcription keeps up (worker lag, models)."""
+    checks: dict[str, object] = {}
+    ready = True
+    try:
+        db.session.execute(text("SELECT 1"))
+        oldest = db.session.scalar(
+            select(func.min(Voicemail.next_attempt_at)).where(
+                Voicemail.status == VoicemailStatus.PENDING
+            )
+        )
+        lag = max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0
+        checks["database"] = "ok"
+        checks["worker_lag_seconds"] = round(lag, 1)
+        if lag > LAG_LIMIT:
+            ready = False
+    except Exception as exc:  # the point is to report it, whatever it is
+        db.session.rollback()
+        checks["database"] = f"error: {type(exc).__name__}"
+        ready = False
+    registry = current_app.extensions["hotline.models"]
+    checks["models"] = {language: source for language, source in registry.configured()}
+    checks["worker"] = current_app.config["HOTLINE_WORKER"]
+    return jsonify(
+        {"status": "ready" if ready else "unready", "checks": checks}
+    ), 200 if ready else 503
