@@ -17,7 +17,8 @@ from ivr.api import (
     newest_first_page,
     token_required,
 )
-from ivr.extensions import db, find, utcnow
+from ivr.extensions import db, find
+from voicemail.cases import set_case_status
 from voicemail.models import CaseStatus, Voicemail, VoicemailStatus
 from voicemail.storage import AudioStore, StorageError
 
@@ -98,9 +99,7 @@ def update_voicemail(message_id: int) -> Response:
     value = body.get("case_status") if isinstance(body, dict) else None
     if value not in {status.value for status in CaseStatus}:
         raise ApiError(400, "case_status must be one of " + ", ".join(s.value for s in CaseStatus))
-    message.case_status = CaseStatus(value)
-    if value in (CaseStatus.ANSWERED, CaseStatus.RESOLVED) and message.answered_at is None:
-        message.answered_at = utcnow()
+    set_case_status(message, CaseStatus(value))
     db.session.commit()
     return jsonify(voicemail_json(message))
 

@@ -7,8 +7,9 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ivr.extensions import utcnow
 from ivr.flow import Lookup, StatusInfo
-from voicemail.models import Voicemail
+from voicemail.models import CaseStatus, Voicemail
 
 CASE_DIGITS = 8  # seven random digits and a check digit: short to say, mistypes are caught
 
@@ -43,3 +44,10 @@ def find_case_in(session: Session) -> Lookup:
         return None if message is None else StatusInfo(number, message.case_status)
 
     return find
+
+
+def set_case_status(message: Voicemail, status: CaseStatus) -> None:
+    """Move a case on; the first answer is timed against the reply promise."""
+    message.case_status = status
+    if status in (CaseStatus.ANSWERED, CaseStatus.RESOLVED) and message.answered_at is None:
+        message.answered_at = utcnow()

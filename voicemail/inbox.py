@@ -29,6 +29,7 @@ from ivr.voice import external_url
 from ivr.wiring import hotline
 from voicemail.alerts import AlertError, send_alert
 from voicemail.api import audio_response
+from voicemail.cases import set_case_status
 from voicemail.models import CaseStatus, Note, Voicemail
 from voicemail.search import matching
 
@@ -186,9 +187,7 @@ def change_status(message_id: int) -> Response:
     value = request.form.get("status", "")
     if value not in {s.value for s in CaseStatus}:
         abort(400, "unknown status")
-    message.case_status = CaseStatus(value)
-    if value in (CaseStatus.ANSWERED, CaseStatus.RESOLVED) and message.answered_at is None:
-        message.answered_at = utcnow()
+    set_case_status(message, CaseStatus(value))
     if message.assigned_agent_id is None:
         message.assigned_agent_id = current_user.id
     db.session.commit()
