@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from ivr.models import Call, CallEvent, Order, Outcome
 from ivr.orders import find_order_over_http
 from tests.conftest import Twilio
 from tests.ivr.test_voice import SID, call_params
+from tests.loopback import serve
 from tests.twiml import Doc
 
 
@@ -57,12 +57,8 @@ class Shop(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def shop() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Shop)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serve(Shop) as url:
+        yield url
 
 
 def test_http_lookup_against_a_real_server(shop: str) -> None:

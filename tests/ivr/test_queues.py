@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,6 +21,7 @@ from ivr.queues import estimate_wait
 from tests.conftest import Twilio
 from tests.ivr.test_api import auth, make_token
 from tests.ivr.test_voice import SID, call_params, path_of
+from tests.loopback import serve
 from tests.twiml import Doc
 
 
@@ -47,11 +48,8 @@ class RestCalls(BaseHTTPRequestHandler):
 @pytest.fixture
 def rest() -> Iterator[str]:
     RestCalls.placed = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RestCalls)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serve(RestCalls) as url:
+        yield url
 
 
 @pytest.fixture

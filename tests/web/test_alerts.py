@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.loopback import serve
 from tests.voicemail.test_api import add_message
 from tests.web.test_inbox import csrf, sign_in
 
@@ -54,11 +54,8 @@ def smtp() -> Iterator[int]:
 @pytest.fixture
 def webhook() -> Iterator[str]:
     hooks.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/alerts"
-    server.shutdown()
-    server.server_close()
+    with serve(Hook) as url:
+        yield f"{url}/alerts"
 
 
 @pytest.fixture
