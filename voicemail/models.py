@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ivr.extensions import UTCDateTime, db, utcnow
@@ -99,3 +99,16 @@ class VoicemailTerm(db.Model):
     voicemail_id: Mapped[int] = mapped_column(
         ForeignKey("voicemails.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class VoicemailAudio(db.Model):
+    """A recording kept in the database, so web and worker processes on any machine can read it."""
+
+    __tablename__ = "voicemail_audio"
+
+    voicemail_id: Mapped[int] = mapped_column(
+        ForeignKey("voicemails.id", ondelete="CASCADE"), primary_key=True
+    )
+    codec: Mapped[str] = mapped_column(String(8))  # "zlib" or "raw": whichever was smaller
+    size: Mapped[int] = mapped_column()  # bytes as received
+    data: Mapped[bytes] = mapped_column(LargeBinary)
