@@ -73,6 +73,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "HOTLINE_WORKER_MAX_ATTEMPTS": int(_number(env, "HOTLINE_WORKER_MAX_ATTEMPTS", 8)),
         "HOTLINE_WORKER_POLL": _number(env, "HOTLINE_WORKER_POLL", 1.0),
         "HOTLINE_MAX_RECORDING_BYTES": int(_number(env, "HOTLINE_MAX_RECORDING_BYTES", 64 * 2**20)),
+        # "files": recordings in the data folder (one machine); "database": in the shared
+        # database, so processes on several machines can all read them.
+        "HOTLINE_AUDIO_STORE": (env.get("HOTLINE_AUDIO_STORE") or "files").strip().lower(),
         "HOTLINE_DELETE_FROM_TWILIO": _flag(env.get("HOTLINE_DELETE_FROM_TWILIO")),
         "HOTLINE_CALLER_ID": env.get("HOTLINE_CALLER_ID", ""),
         "HOTLINE_WRAPUP_SECONDS": _number(env, "HOTLINE_WRAPUP_SECONDS", 30.0),
@@ -94,6 +97,8 @@ def check_settings(settings: Mapping[str, Any]) -> None:
     """Refuse a production start that would leave webhooks or sessions unprotected."""
     if settings.get("HOTLINE_WORKER", "off") not in {"thread", "off"}:
         raise ConfigError("HOTLINE_WORKER must be 'thread' or 'off'")
+    if settings.get("HOTLINE_AUDIO_STORE", "files") not in {"files", "database"}:
+        raise ConfigError("HOTLINE_AUDIO_STORE must be 'files' or 'database'")
     if settings["HOTLINE_ENV"] != "production":
         return
     missing = [name for name in REQUIRED_IN_PRODUCTION if not settings.get(name)]

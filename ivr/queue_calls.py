@@ -25,7 +25,7 @@ from ivr.queues import (
 )
 from ivr.twiml import speak, spell_digits
 from ivr.voice import apologise, external_url, flow_for, twiml
-from ivr.webhooks import call_facts, field, int_arg, twilio_webhook
+from ivr.webhooks import call_facts, field, int_arg, twilio_callback, twilio_webhook
 from ivr.wiring import hotline
 
 bp = Blueprint("queue", __name__, url_prefix="/voice/queue")
@@ -372,7 +372,7 @@ def dialed() -> Response:
 
 
 @agent_bp.post("/status", endpoint="status")
-@twilio_webhook
+@twilio_callback
 def agent_status() -> Response:
     """Status of the agent's leg: an agent who did not answer gives the caller back."""
     entry = _entry()

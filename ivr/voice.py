@@ -16,7 +16,15 @@ from ivr.flow import Context, Flow, Lookup, Turn, error_turn
 from ivr.models import Call
 from ivr.orders import find_order_in_table, find_order_over_http
 from ivr.twiml import last_resort
-from ivr.webhooks import CALL_STATUS, call_facts, field, int_arg, twilio_webhook
+from ivr.webhooks import (
+    CALL_STATUS,
+    call_facts,
+    field,
+    int_arg,
+    is_callback,
+    twilio_callback,
+    twilio_webhook,
+)
 from ivr.wiring import hotline
 
 log = logging.getLogger(__name__)
@@ -121,7 +129,7 @@ def node_input(node_id: str) -> Response:
 
 
 @bp.post("/status")
-@twilio_webhook
+@twilio_callback
 def status() -> Response:
     """Twilio's status callback: close the call with its final status and duration."""
     call = open_call(db.session, call_facts())
@@ -171,13 +179,24 @@ def _apology(*, retry: bool) -> Response:
 
 @bp.errorhandler(Exception)
 def apologise(exc: Exception) -> Response:
-    """Any failure in a webhook still gives the caller words, never dead air."""
+    """Any failure in a webhook still gives the caller words, never dead air.
+
+    A status callback has no caller listening: it answers 503 so that Twilio's retry (see the
+    README's connection overrides) delivers it again once the database is back.
+    """
     if isinstance(exc, HTTPException):
         return Response(
             f"{exc.code} {exc.name}: {exc.description}\n", status=exc.code, mimetype="text/plain"
         )
     log.exception("webhook %s failed", request.path)
     db.session.rollback()
+    if is_callback(request.endpoint):
+        return Response(
+            "503 Service Unavailable: try again\n",
+            status=503,
+            mimetype="text/plain",
+            headers={"Retry-After": "1"},
+        )
     _log_failure(exc)
     return _apology(retry=request.args.get("err") != "1")
 

@@ -67,6 +67,19 @@ def twilio_webhook(view: F) -> F:
     return checked  # type: ignore[return-value]
 
 
+def twilio_callback(view: F) -> F:
+    """A signed status callback: Twilio ignores its answer, so a failure answers 503 to be retried."""
+    checked = twilio_webhook(view)
+    checked.twilio_callback = True  # type: ignore[attr-defined]
+    return checked
+
+
+def is_callback(endpoint: str | None) -> bool:
+    """Whether ``endpoint`` is a status callback (see ``twilio_callback``)."""
+    view = current_app.view_functions.get(endpoint or "")
+    return bool(getattr(view, "twilio_callback", False))
+
+
 def field(name: str, *, pattern: re.Pattern[str] | None = None, required: bool = False) -> str:
     """A form field, checked: a clear 400 instead of a 500 when it is missing or malformed."""
     value = request.form.get(name, "")

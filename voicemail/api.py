@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
@@ -20,7 +21,7 @@ from ivr.api import (
 from ivr.extensions import db, find
 from voicemail.cases import set_case_status
 from voicemail.models import CaseStatus, Voicemail, VoicemailStatus
-from voicemail.storage import AudioStore, StorageError
+from voicemail.storage import DATABASE_PREFIX, FileStore, StorageError, read_audio
 
 bp = Blueprint("voicemail_api", __name__, url_prefix="/api/v1")
 bp.register_error_handler(Exception, api_error)
@@ -108,14 +109,21 @@ def audio_response(message: Voicemail) -> Response:
     """The original recording as received; Range requests let players seek. 404 if not kept."""
     if not message.audio_path:
         raise ApiError(404, "the audio has not been fetched from Twilio yet")
+    config = current_app.config
+    mimetype = MIMETYPES.get(message.audio_format or "", "application/octet-stream")
     try:
-        path = AudioStore(current_app.config["HOTLINE_DATA_DIR"]).path(message.audio_path)
+        if message.audio_path.startswith(DATABASE_PREFIX):
+            data = io.BytesIO(read_audio(config, message.audio_path))
+            response = send_file(
+                data, mimetype=mimetype, conditional=True, max_age=0, etag=message.audio_path
+            )
+        else:
+            path = FileStore(config["HOTLINE_DATA_DIR"]).path(message.audio_path)
+            if not path.is_file():
+                raise ApiError(404, "the audio file is missing from storage")
+            response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
     except StorageError as exc:
         raise ApiError(404, str(exc)) from None
-    if not path.is_file():
-        raise ApiError(404, "the audio file is missing from storage")
-    mimetype = MIMETYPES.get(message.audio_format or "", "application/octet-stream")
-    response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -18,7 +18,7 @@ from ivr.menu import Node
 from ivr.models import Call, Outcome
 from ivr.twiml import add_prompt, speak, spell_digits
 from ivr.voice import apologise, external_url, twiml
-from ivr.webhooks import call_facts, field, int_arg, twilio_webhook
+from ivr.webhooks import call_facts, field, int_arg, twilio_callback, twilio_webhook
 from ivr.wiring import hotline
 from voicemail.cases import new_case_number
 from voicemail.models import Voicemail
@@ -154,7 +154,7 @@ def recorded() -> Response:
 
 
 @bp.post("/status")
-@twilio_webhook
+@twilio_callback
 def status() -> Response:
     """recordingStatusCallback: the audio is ready (or there is none)."""
     call = open_call(db.session, call_facts())

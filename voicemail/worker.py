@@ -28,7 +28,7 @@ from voicemail.audio import AudioError, decode
 from voicemail.fetch import FetchError, allowed_hosts, download_recording
 from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.search import index_message
-from voicemail.storage import AudioStore, StorageError
+from voicemail.storage import AudioStore, StorageError, read_audio, store_for
 from voicemail.transcription import ModelLoadError, ModelRegistry, NoModelError, transcribe
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class Job:
         try:
             if message.audio_path is None:
                 self._fetch_and_keep(session, message)
-            data = self.store.read(message.audio_path or "")
+            data = read_audio(self.config, message.audio_path or "")
             audio = decode(data)
             language = message.language or "zh"
             try:
@@ -189,7 +189,10 @@ class Job:
                 session, ident, self.name, status=VoicemailStatus.FAILED, status_reason=exc.reason
             )
             return VoicemailStatus.FAILED
-        except (FetchError, StorageError, ModelLoadError) as exc:
+        except StorageError as exc:
+            # Our own disk or database is at fault, not the message: never give it up.
+            return self.retry_or_fail(session, message, str(exc), retry=True, forever=True)
+        except (FetchError, ModelLoadError) as exc:
             retry = getattr(exc, "retry", True)
             return self.retry_or_fail(session, message, str(exc), retry=retry)
 
@@ -212,10 +215,17 @@ class Job:
             delete_from_twilio(message.recording_url, config)
 
     def retry_or_fail(
-        self, session: Session, message: Voicemail, reason: str, *, retry: bool
+        self,
+        session: Session,
+        message: Voicemail,
+        reason: str,
+        *,
+        retry: bool,
+        forever: bool = False,
     ) -> VoicemailStatus:
+        """Leave the message for a later attempt, or mark it failed once retries are spent."""
         attempts = message.attempts
-        if retry and attempts < self.settings.max_attempts:
+        if retry and (forever or attempts < self.settings.max_attempts):
             _finish(
                 session,
                 message.id,
@@ -248,7 +258,7 @@ def make_job(app: Flask, registry: ModelRegistry | None = None) -> Job:
     return Job(
         config=app.config,
         registry=registry or app.extensions["hotline.models"],
-        store=AudioStore(app.config["HOTLINE_DATA_DIR"]),
+        store=store_for(app.config),
         settings=WorkerSettings.from_config(app.config),
         name=worker_name(),
     )

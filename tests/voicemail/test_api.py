@@ -12,7 +12,7 @@ from tests.ivr.test_api import auth, make_token
 from tests.voicemail.test_fetch import tone_wav
 from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.search import index_message
-from voicemail.storage import AudioStore
+from voicemail.storage import FileStore
 
 
 def add_message(
@@ -38,7 +38,7 @@ def add_message(
         db.session.add(message)
         db.session.flush()
         if transcribed:
-            message.audio_path = AudioStore(app.config["HOTLINE_DATA_DIR"]).save(
+            message.audio_path = FileStore(app.config["HOTLINE_DATA_DIR"]).save(
                 message.id, "wav", audio
             )
             message.audio_format = "wav"
