@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,14 @@ from ivr.cli import agents, orders, tokens
 from ivr.config import check_settings, development_secret, settings_from_env
 from ivr.extensions import csrf, db, migrate
 from ivr.i18n import init_i18n
+from ivr.logs import init_logging
 from ivr.menu import load_menu
+from ivr.metrics import init_metrics
 from ivr.queues import enqueue_caller
 from ivr.simulator.cli import simulate
 from ivr.wiring import Hotline
 from voicemail import api as voicemail_api
-from voicemail import figures, health, inbox, recording
+from voicemail import figures, health, inbox, metrics, recording
 from voicemail.cases import find_case_in
 from voicemail.cli import voicemail_cli
 from voicemail.transcription import ModelRegistry
@@ -45,7 +46,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     if app.config["HOTLINE_TRUST_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    init_logging(app)
 
     # A broken menu stops start-up here, with the file, line and node in the message.
     app.extensions["hotline"] = Hotline(
@@ -65,6 +66,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(tokens_page.bp)
     app.register_blueprint(figures.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
+    init_metrics(app)
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(queue_calls.bp)

@@ -32,7 +32,7 @@ start() {
     echo "hotline: for a real number set TWILIO_AUTH_TOKEN, SECRET_KEY and PUBLIC_BASE_URL (README)."
   fi
   "$VENV/bin/flask" --app app db upgrade
-  exec "$VENV/bin/gunicorn" app:app --bind "${HOST:-127.0.0.1}:${PORT:-8000}" \
+  exec "$VENV/bin/gunicorn" -c python:ivr.gunicorn_hooks app:app --bind "${HOST:-127.0.0.1}:${PORT:-8000}" \
     --workers "${WEB_CONCURRENCY:-2}" --threads 4 --timeout 30 --access-logfile -
 }
 

@@ -73,6 +73,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "HOTLINE_WORKER_MAX_ATTEMPTS": int(_number(env, "HOTLINE_WORKER_MAX_ATTEMPTS", 8)),
         "HOTLINE_WORKER_POLL": _number(env, "HOTLINE_WORKER_POLL", 1.0),
         "HOTLINE_MAX_RECORDING_BYTES": int(_number(env, "HOTLINE_MAX_RECORDING_BYTES", 64 * 2**20)),
+        "HOTLINE_MAX_RECORDING_SECONDS": _number(env, "HOTLINE_MAX_RECORDING_SECONDS", 600.0),
         # "files": recordings in the data folder (one machine); "database": in the shared
         # database, so processes on several machines can all read them.
         "HOTLINE_AUDIO_STORE": (env.get("HOTLINE_AUDIO_STORE") or "files").strip().lower(),
@@ -88,6 +89,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "HOTLINE_SMTP_FROM": env.get("HOTLINE_SMTP_FROM", ""),
         "HOTLINE_SMTP_STARTTLS": _flag(env.get("HOTLINE_SMTP_STARTTLS")),
         "HOTLINE_ALERT_WEBHOOK": env.get("HOTLINE_ALERT_WEBHOOK", ""),
+        "HOTLINE_LOG_FORMAT": (env.get("HOTLINE_LOG_FORMAT") or "json").strip().lower(),
     }
     settings.update({k: v for k, v in env.items() if k.startswith("VOSK_MODEL_")})
     return settings
@@ -97,6 +99,8 @@ def check_settings(settings: Mapping[str, Any]) -> None:
     """Refuse a production start that would leave webhooks or sessions unprotected."""
     if settings.get("HOTLINE_WORKER", "off") not in {"thread", "off"}:
         raise ConfigError("HOTLINE_WORKER must be 'thread' or 'off'")
+    if settings.get("HOTLINE_LOG_FORMAT", "json") not in {"json", "text"}:
+        raise ConfigError("HOTLINE_LOG_FORMAT must be 'json' or 'text'")
     if settings.get("HOTLINE_AUDIO_STORE", "files") not in {"files", "database"}:
         raise ConfigError("HOTLINE_AUDIO_STORE must be 'files' or 'database'")
     if settings["HOTLINE_ENV"] != "production":

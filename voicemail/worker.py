@@ -23,6 +23,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ivr.extensions import db, utcnow
+from ivr.logs import bind_call
 from ivr.twilio_client import credentials
 from voicemail.audio import AudioError, decode
 from voicemail.fetch import FetchError, allowed_hosts, download_recording
@@ -280,6 +281,7 @@ def work(app: Flask, *, burst: bool = False, stop: threading.Event | None = None
                         break
                     stop.wait(job.settings.poll_seconds)
                     continue
+                bind_call(message.call_sid)
                 try:
                     status = job.process(session, message)
                 except LeaseLost:
@@ -298,6 +300,7 @@ def work(app: Flask, *, burst: bool = False, stop: threading.Event | None = None
                 session.rollback()
                 stop.wait(job.settings.poll_seconds)
             finally:
+                bind_call("")
                 db.session.remove()
         log.info("worker %s stopped after %s job(s)", job.name, done)
     return done

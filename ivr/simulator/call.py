@@ -367,16 +367,28 @@ class CallRun:
         }
         reply = Reply(0, {}, "")
         for _ in range(2 if self.sim.replay else 1):
+            began = time.perf_counter()
             try:
                 reply = self.sim.transport.post(path, dict(form), dict(headers))
             except TransportError as exc:
                 reply = Reply(0, {}, str(exc))
-            self.result.requests.append(Request(path, dict(form), reply.status, url))
+            seconds = time.perf_counter() - began
+            self.result.requests.append(Request(path, dict(form), reply.status, url, seconds))
         return reply
 
     def notify(self, url: str, form: dict[str, str]) -> None:
-        """A callback whose answer Twilio ignores; non-2xx is only a warning, as in Twilio."""
+        """A callback whose answer Twilio ignores; non-2xx is only a warning, as in Twilio.
+
+        A failed callback is sent again ``callback_retries`` times, ``callback_retry_delay``
+        real seconds apart, as Twilio does when the URL asks for retries.
+        """
         reply = self.send(url, form)
+        for _ in range(self.sim.callback_retries):
+            if 200 <= reply.status < 300:
+                break
+            self.result.warnings.append(f"POST {url} answered HTTP {reply.status}; retrying")
+            time.sleep(self.sim.callback_retry_delay)
+            reply = self.send(url, form)
         if not 200 <= reply.status < 300:
             self.result.warnings.append(f"POST {url} answered HTTP {reply.status}")
 

@@ -28,12 +28,16 @@ class Line:
 
 @dataclass(frozen=True)
 class Request:
-    """One webhook request the simulator sent (``status`` 0: the app could not be reached)."""
+    """One webhook request the simulator sent (``status`` 0: the app could not be reached).
+
+    ``seconds`` is how long the app took to answer (real seconds, as Twilio would measure).
+    """
 
     path: str
     form: dict[str, str]
     status: int
     url: str = ""
+    seconds: float = 0.0
 
 
 @dataclass

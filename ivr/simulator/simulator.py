@@ -77,6 +77,8 @@ class Simulator:
         api_keys: dict[str, str] | None = None,
         default_callee: Agent | None = DEFAULT_CALLEE,
         queue_wait_limit: float = 3600.0,
+        callback_retries: int = 0,
+        callback_retry_delay: float = 1.0,
     ) -> None:
         self.transport = transport
         self.address = PublicAddress(public_base_url, auth_token)
@@ -93,6 +95,9 @@ class Simulator:
         self.api_keys = dict(api_keys or {})
         self.default_callee = default_callee
         self.queue_wait_limit = queue_wait_limit
+        # Twilio retries a callback that failed (connection overrides "#rc=…&rp=all"), later.
+        self.callback_retries = callback_retries
+        self.callback_retry_delay = callback_retry_delay
         # One lock guards queues, calls and every call's interruptions.
         self.lock = threading.RLock()
         self.queues = QueueBook()

@@ -1,0 +1,157 @@
+"""What operators watch: Prometheus metrics of all web processes, JSON logs with the CallSid."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from ivr.extensions import db
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL, REPO, Twilio, sign
+from tests.ivr.test_api import auth, make_token
+from tests.ivr.test_queues import add_agent, to_queue, wait_loop
+from tests.ivr.test_voice import SID, call_params
+from voicemail.models import Voicemail
+from voicemail.worker import work
+
+
+def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a scrape, by name and labels."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+    }
+
+
+def test_metrics_need_a_token(client: FlaskClient) -> None:
+    reply = client.get("/metrics")
+    assert reply.status_code == 401
+    assert "Bearer" in reply.json["error"]["message"]
+
+
+def test_metrics_count_requests_and_read_the_service_figures(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    wait_loop(twilio, to_queue(twilio))  # one caller waits for an agent
+    with app.app_context():
+        db.session.add(
+            Voicemail(
+                call_sid=SID, case_number="10000001", recording_sid="RE" + "1" * 32,
+                recording_url="https://api.twilio.com/x", language="zh",
+            )
+        )  # fmt: skip
+        db.session.commit()
+    token = make_token(app)
+    reply = client.get("/metrics", headers=auth(token))
+    assert reply.status_code == 200
+    assert reply.content_type.startswith("text/plain; version=")
+    found = samples(reply.get_data(as_text=True))
+    incoming = found[
+        ("hotline_http_requests_total",
+         (("endpoint", "voice.incoming"), ("method", "POST"), ("status", "200")))
+    ]  # fmt: skip
+    assert incoming >= 1
+    assert found[("hotline_http_request_seconds_count", (("endpoint", "voice.incoming"),))] >= 1
+    assert found[("hotline_transcriptions_pending", ())] == 1
+    assert found[("hotline_voicemails", (("status", "pending"),))] == 1
+    assert found[("hotline_transcription_lag_seconds", ())] >= 0
+    waiting = {k[1][0][1]: v for k, v in found.items() if k[0] == "hotline_queue_waiting"}
+    assert waiting == {"product-zh": 1}
+
+
+def test_logs_are_json_lines_with_the_call_sid(
+    app: Flask, twilio: Twilio, capfd: pytest.CaptureFixture[str]
+) -> None:
+    twilio.post("/voice/incoming", call_params())
+    with app.app_context():
+        db.session.add(
+            Voicemail(
+                call_sid=SID, case_number="10000002", recording_sid="RE" + "2" * 32,
+                recording_url="http://not-twilio.example/x", language="zh",
+            )
+        )  # fmt: skip
+        db.session.commit()
+    app.config["HOTLINE_WORKER_MAX_ATTEMPTS"] = 1
+    work(app, burst=True)  # the download is refused: the worker says so
+    lines = [
+        json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    about_message = [line for line in lines if line["logger"] == "voicemail.worker"
+                     and "voicemail " in line["message"]]  # fmt: skip
+    assert about_message, lines
+    assert all(line["call_sid"] == SID for line in about_message)
+    assert all(line["time"].endswith("Z") and line["level"] for line in lines)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn(app: Flask, app_settings: dict[str, Any], tmp_path: Path) -> Iterator[str]:
+    """The app under gunicorn as the Procfile runs it, two processes."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "HOTLINE_ENV": "production",
+        "DATABASE_URL": app_settings["SQLALCHEMY_DATABASE_URI"],
+        "HOTLINE_DATA_DIR": app_settings["HOTLINE_DATA_DIR"],
+        "SECRET_KEY": "x",
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "HOTLINE_WORKER": "off",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:ivr.gunicorn_hooks", "app:app",
+         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(base + "/healthz", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_one_scrape_counts_the_requests_of_every_web_process(app: Flask, gunicorn: str) -> None:
+    token = make_token(app)
+    params = call_params()
+    headers = {"X-Twilio-Signature": sign(PUBLIC_BASE_URL + "/voice/incoming", params)}
+    with requests.Session() as session:
+        for _ in range(40):  # new connections: gunicorn spreads them over both processes
+            assert requests.post(gunicorn + "/voice/incoming", data=params, headers=headers).ok
+        for _ in range(3):
+            body = session.get(gunicorn + "/metrics", headers=auth(token)).text
+            found = samples(body)
+            total = sum(
+                v for (name, labels), v in found.items()
+                if name == "hotline_http_requests_total" and ("endpoint", "voice.incoming") in labels
+            )  # fmt: skip
+            assert total == 40  # whichever process answered the scrape
