@@ -159,13 +159,9 @@ def test_never_audio_gives_up_after_the_attempt_limit(
     assert "not audio" in message.status_reason
 
 
-@pytest.mark.slow
-def test_worker_killed_mid_job_leaves_it_to_another_exactly_once(
-    app: Flask, app_settings: dict[str, Any], twilio: Twilio, host: MediaHost
-) -> None:
-    phone = telephone_line((SPEECH / "zeroth_104_003_0280.flac").read_bytes())
-    leave_message(twilio, host, phone, "RE" + "6" * 32)
-    env = {
+def worker_env(app_settings: dict[str, Any], host: MediaHost, **extra: str) -> dict[str, str]:
+    """The environment of a `flask voicemail work` process for this test's app."""
+    return {
         **os.environ,
         "HOTLINE_ENV": "production",
         "DATABASE_URL": app_settings["SQLALCHEMY_DATABASE_URI"],
@@ -176,25 +172,60 @@ def test_worker_killed_mid_job_leaves_it_to_another_exactly_once(
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_API_BASE_URL": host.base_url,
         "VOSK_MODEL_ZH": ko_model_path(),
-        "HOTLINE_WORKER_LEASE": "2",
         "HOTLINE_WORKER_POLL": "0.05",
+        **extra,
     }
-    worker = subprocess.Popen(
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "voicemail", "work"],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def wait_until_transcribing(app: Flask) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        [message] = stored(app)
+        if message.status == VoicemailStatus.TRANSCRIBING:
+            return
+        time.sleep(0.02)
+    pytest.fail("the worker never claimed the message")
+
+
+@pytest.mark.slow
+def test_worker_stopped_with_sigterm_finishes_its_message_first(
+    app: Flask, app_settings: dict[str, Any], twilio: Twilio, host: MediaHost
+) -> None:
+    phone = telephone_line((SPEECH / "zeroth_104_003_0280.flac").read_bytes())
+    leave_message(twilio, host, phone, "RE" + "8" * 32)
+    worker = start_worker(worker_env(app_settings, host))
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            [message] = stored(app)
-            if message.status == VoicemailStatus.TRANSCRIBING:
-                break
-            time.sleep(0.02)
-        else:
-            pytest.fail("the worker never claimed the message")
+        wait_until_transcribing(app)
+        worker.send_signal(signal.SIGTERM)  # as a deploy or `systemctl stop` does
+        assert worker.wait(timeout=60) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    [message] = stored(app)
+    assert message.status == VoicemailStatus.TRANSCRIBED and message.transcript
+    assert message.attempts == 1 and message.leased_by is None
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_job_leaves_it_to_another_exactly_once(
+    app: Flask, app_settings: dict[str, Any], twilio: Twilio, host: MediaHost
+) -> None:
+    phone = telephone_line((SPEECH / "zeroth_104_003_0280.flac").read_bytes())
+    leave_message(twilio, host, phone, "RE" + "6" * 32)
+    env = worker_env(app_settings, host, HOTLINE_WORKER_LEASE="2")
+    worker = start_worker(env)
+    try:
+        wait_until_transcribing(app)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
     finally:
