@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ivr import api, auth, board, queue_calls, tokens_page, voice
 from ivr.cli import agents, orders, tokens
 from ivr.config import check_settings, development_secret, settings_from_env
-from ivr.extensions import csrf, db, migrate
+from ivr.extensions import csrf, db, migrate, refuse_nul_bytes
 from ivr.i18n import init_i18n
 from ivr.logs import init_logging
 from ivr.menu import load_menu
@@ -68,6 +68,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     init_metrics(app)
+    app.before_request(refuse_nul_bytes)
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(queue_calls.bp)

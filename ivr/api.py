@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 from ivr.agents import AgentError, find_agent, set_presence, take_next
@@ -58,6 +59,10 @@ def api_error(exc: Exception) -> Response:
         return error_response(exc.status, exc.message)
     if isinstance(exc, HTTPException):
         return error_response(exc.code or 500, exc.description or exc.name)
+    if isinstance(exc, DataError):
+        # The database refused a value the client sent (a NUL character on PostgreSQL…).
+        db.session.rollback()
+        return error_response(400, "a parameter holds a value the database cannot take")
     log.exception("API request %s failed", request.path)
     db.session.rollback()
     return error_response(500, "internal error; the details are in the server log")
@@ -163,7 +168,8 @@ def _key(row: Any, at: Any, ident: Any) -> tuple[datetime, int]:
 def limit_arg() -> int:
     """The page size asked for, within bounds."""
     raw = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # isdigit() alone lets "²" through, which int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
 

@@ -18,7 +18,8 @@ from ivr.menu import Menu, Node, Voice
 from ivr.models import Outcome
 from ivr.twiml import add_prompt, gather_keys, speak, spell_digits
 
-NUMBER = re.compile(r"\d{3,32}")
+# ASCII digits only: \d also matches full-width and other scripts' digits, which no keypad sends.
+NUMBER = re.compile(r"[0-9]{3,32}")
 MAX_CHAIN = 12
 
 

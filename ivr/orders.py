@@ -16,7 +16,7 @@ from ivr.flow import Lookup, LookupFailed, StatusInfo
 from ivr.models import Order
 
 STATUS = re.compile(r"[a-z][a-z0-9_]{0,31}")
-ORDER_NUMBER = re.compile(r"\d{3,32}")
+ORDER_NUMBER = re.compile(r"[0-9]{3,32}")  # as callers key them: ASCII digits only
 
 
 class OrderImportError(ValueError):

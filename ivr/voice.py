@@ -137,7 +137,7 @@ def status() -> Response:
     duration = field("CallDuration")
     sequence = field("SequenceNumber")
     for name, value in (("CallDuration", duration), ("SequenceNumber", sequence)):
-        if value and not (value.isdigit() and len(value) <= 9):
+        if value and not (value.isascii() and value.isdigit() and len(value) <= 9):
             return Response(f"{name} must be a whole number", status=400, mimetype="text/plain")
     record_status(
         db.session,

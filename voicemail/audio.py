@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
+import math
 import subprocess
 import tempfile
 import warnings
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +31,11 @@ VOSK_RATE = 16_000
 SILENCE_DBFS = -50.0
 TELEPHONE_RATE = 8_000
 FFMPEG_TIMEOUT = 600.0
+PROBE_TIMEOUT = 30.0
+# Longer recordings are kept but not transcribed (HOTLINE_MAX_RECORDING_SECONDS). Twilio's Record
+# stops at the menu's max_length, but a broken or hostile media host can send hours, and decoding
+# them would hold hundreds of megabytes of samples.
+DEFAULT_MAX_SECONDS = 600.0
 
 
 class AudioError(Exception):
@@ -80,20 +88,37 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def decode(data: bytes, *, max_seconds: float = 3600.0) -> PcmAudio:
-    """Decode a recording to mono 16-bit PCM at 16 kHz for Vosk; AudioError if it is unfit."""
+def spoken_length(seconds: float) -> str:
+    """A length as an agent reads it: 4.5 s, 12 min 5 s, 2 h 0 min."""
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    whole = round(seconds)
+    if whole < 3600:
+        minutes, rest = divmod(whole, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, rest = divmod(whole, 3600)
+    return f"{hours} h {rest // 60} min"
+
+
+def decode(data: bytes, *, max_seconds: float = DEFAULT_MAX_SECONDS) -> PcmAudio:
+    """Decode a recording to mono 16-bit PCM at 16 kHz for Vosk; AudioError if it is unfit.
+
+    Recordings longer than ``max_seconds`` (HOTLINE_MAX_RECORDING_SECONDS) are refused from
+    their headers, before anything is decoded.
+    """
+    limit = max_seconds
     if not data:
         raise AudioError("the recording is empty (0 bytes)")
     fmt = sniff_format(data)
     if fmt is None:
         raise AudioError("not audio: unrecognised format")
-    # The cap is applied while decoding, so an hours-long file never expands in memory.
-    segment = _ffmpeg_to_mono16(data, limit=max_seconds + 1.0, what=fmt)
+    segment = _ffmpeg_to_mono16(data, limit=limit, what=fmt)
     seconds = segment.frame_count() / segment.frame_rate
     if segment.frame_count() == 0:
         raise AudioError("the recording is empty (0 s)")
-    if seconds > max_seconds:
-        raise AudioError(f"longer than the {max_seconds:g} s limit")
+    if seconds > limit:
+        # Headers that understated the length: decoding stopped just past the limit.
+        raise AudioError(f"too long to transcribe: over the {spoken_length(limit)} limit")
     loudest = segment.max_dBFS
     if loudest == float("-inf"):
         raise AudioError("the recording is silent (no sound at all)")
@@ -141,16 +166,63 @@ def _ffmpeg_to_mono16(data: bytes, *, limit: float | None, what: str) -> AudioSe
     with tempfile.TemporaryDirectory(prefix="hotline-audio-") as folder:
         source, target = Path(folder, "in"), Path(folder, "out.wav")
         source.write_bytes(data)
+        if limit is not None:
+            length = wav_seconds(data) if what == "wav" else probe_seconds(source)
+            if length is not None and length > limit:
+                raise AudioError(
+                    f"too long to transcribe: {spoken_length(length)}, "
+                    f"over the {spoken_length(limit)} limit"
+                )
         command = [AudioSegment.converter, "-nostdin", "-v", "error", "-i", str(source), "-vn"]
         command += ["-map", "0:a:0", "-ac", "1", "-acodec", "pcm_s16le", "-f", "wav"]
         if limit is not None:
-            command += ["-t", f"{limit:.3f}"]
+            # Headers can lie: the cap holds while decoding, so hours never expand in memory.
+            command += ["-t", f"{limit + 1.0:.3f}"]
         _run([*command, str(target)], stdin=None, what=what)
         try:
             # Bytes, not a path: pydub leaves a path's file handle open (a ResourceWarning).
             return AudioSegment.from_file(io.BytesIO(target.read_bytes()), format="wav")
         except Exception as exc:
             raise AudioError(f"{what} file could not be decoded", detail=str(exc)) from exc
+
+
+def wav_seconds(data: bytes) -> float | None:
+    """A WAV file's length from its header and size, in-process (Twilio records WAV).
+
+    The bytes that arrived bound it: a streamed WAV may claim a data size it never sent.
+    """
+    try:
+        with wave.open(io.BytesIO(data)) as wav:
+            frame = wav.getsampwidth() * wav.getnchannels()
+            frames = min(wav.getnframes(), len(data) // max(frame, 1))
+            return frames / wav.getframerate() if wav.getframerate() else None
+    except (wave.Error, EOFError, ValueError):
+        return None  # not a PCM WAV ffmpeg-readable the usual way: the decoding cap still holds
+
+
+def probe_seconds(path: Path) -> float | None:
+    """The length ffprobe reads from a file's headers, without decoding; None if it cannot tell."""
+    command = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-of", "json",
+               "-show_entries", "stream=duration:format=duration", str(path)]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired):
+        return None  # the cap while decoding still holds
+    if done.returncode != 0:
+        return None  # decoding says what is wrong, in the same words as for any damaged file
+    try:
+        found = json.loads(done.stdout)
+    except ValueError:
+        return None
+    streams = found.get("streams") or [{}]
+    for raw in (streams[0].get("duration"), found.get("format", {}).get("duration")):
+        try:
+            seconds = float(raw)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    return None
 
 
 def _run(command: list[str], *, stdin: bytes | None, what: str) -> bytes:

@@ -41,7 +41,10 @@ def transcribe_command(path: Path, lang: str) -> None:
     """Print the transcript of an audio file."""
     registry = current_app.extensions["hotline.models"]
     try:
-        audio = decode(path.read_bytes())
+        audio = decode(
+            path.read_bytes(),
+            max_seconds=float(current_app.config["HOTLINE_MAX_RECORDING_SECONDS"]),
+        )
         model = registry.model_for(lang)
     except AudioError as exc:
         raise click.ClickException(exc.reason) from None

@@ -200,6 +200,8 @@ def add_note(message_id: int) -> Response:
     """Keep a note on the message (plain text; shown escaped)."""
     message = _message(message_id)
     body = request.form.get("body", "").strip()
+    if "\x00" in body:
+        abort(400, "a note cannot hold a NUL character")  # PostgreSQL text cannot store one
     if body:
         db.session.add(
             Note(voicemail_id=message.id, agent_id=current_user.id, body=body[:NOTE_LIMIT])

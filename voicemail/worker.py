@@ -150,7 +150,7 @@ class Job:
             if message.audio_path is None:
                 self._fetch_and_keep(session, message)
             data = read_audio(self.config, message.audio_path or "")
-            audio = decode(data)
+            audio = decode(data, max_seconds=float(self.config["HOTLINE_MAX_RECORDING_SECONDS"]))
             language = message.language or "zh"
             try:
                 model = self.registry.model_for(language)

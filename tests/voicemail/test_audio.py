@@ -132,7 +132,9 @@ def test_a_faint_hiss_counts_as_silent() -> None:
 
 
 def test_too_long_is_refused() -> None:
-    assert reason_for(export(tone(3.0), "wav"), max_seconds=1.0) == "longer than the 1 s limit"
+    assert reason_for(export(tone(3.0), "wav"), max_seconds=1.0) == (
+        "too long to transcribe: 3 s, over the 1 s limit"
+    )
 
 
 def test_decode_from_several_threads_gives_the_same_audio() -> None:
