@@ -1,12 +1,13 @@
 """Fault drills: the service under call load while a fault is injected; then nothing may be lost.
 
     .venv/bin/python bench/drills.py [postgres|web|worker|all] [--seconds 30] [--callers 6]
+                                     [--at 0.33]
 
 The real service runs as the Procfile runs it, on PostgreSQL (database ``drill``, made afresh;
 never ``test``): gunicorn with two processes, one ``flask voicemail work`` process, recordings in
 the database. The offline Twilio (``ivr.simulator``) places calls from several callers at once:
-half browse the menu, half leave a voice message with real Korean speech. A third of the way in,
-the fault strikes:
+half browse the menu, half leave a voice message with real Korean speech. At ``--at`` of the way
+in (a third by default), the fault strikes:
 
 - ``postgres``: PostgreSQL is restarted (``pg_ctlcluster … restart``; a few seconds down).
 - ``web``: a gunicorn worker process is killed with SIGKILL while requests are in flight.
@@ -307,7 +308,9 @@ def recordings_of(results: list[CallResult]) -> set[str]:
     }
 
 
-def drill(fault: str, seconds: float, callers: int, speech: list[bytes], logs: Path) -> bool:
+def drill(
+    fault: str, seconds: float, at: float, callers: int, speech: list[bytes], logs: Path
+) -> bool:
     """Run one drill and print its table; whether every check passed."""
     url = fresh_database("drill")
     media = RecordingServer(ACCOUNT_SID, AUTH_TOKEN)
@@ -328,9 +331,9 @@ def drill(fault: str, seconds: float, callers: int, speech: list[bytes], logs: P
             )
             load = Load(sim, callers, speech)
             with load.running():
-                time.sleep(seconds / 3)
+                time.sleep(seconds * at)
                 struck = inject(fault, running, shop)
-                time.sleep(seconds * 2 / 3)
+                time.sleep(seconds * (1 - at))
             deadline = time.monotonic() + 300
             while count(url, "status IN ('pending', 'transcribing')") and (
                 time.monotonic() < deadline
@@ -397,6 +400,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=30.0, help="load time per drill")
     parser.add_argument("--callers", type=int, default=6, help="callers calling at once")
+    parser.add_argument("--at", type=float, default=1 / 3, help="when the fault strikes (0–1)")
     parser.add_argument("--logs", type=Path, default=Path("/tmp/hotline-drills"))
     args = parser.parse_args()
     speech = [telephone_line((SPEECH / clip).read_bytes()) for clip in CLIPS]
@@ -410,7 +414,7 @@ def main() -> None:
     passed = True
     for fault in faults:
         (args.logs / fault).mkdir(parents=True, exist_ok=True)
-        passed &= drill(fault, args.seconds, args.callers, speech, args.logs)
+        passed &= drill(fault, args.seconds, args.at, args.callers, speech, args.logs)
     print(f"\nlogs: {args.logs}")
     sys.exit(0 if passed else 1)
 

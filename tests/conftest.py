@@ -32,12 +32,28 @@ def database_url(tmp_dir: Path) -> str:
     return os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.sqlite'}"
 
 
+def own_database(url: str) -> str:
+    """Under pytest-xdist, each worker process gets a PostgreSQL database of its own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base, _, name = url.rpartition("/")
+    mine = f"{name.split('?')[0]}_{worker}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": mine}) is None:
+            conn.execute(text(f'CREATE DATABASE "{mine}"'))
+    engine.dispose()
+    return f"{base}/{mine}"
+
+
 @pytest.fixture(scope="session")
 def database(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A database migrated with the real Alembic migrations, once per test run."""
     url = database_url(tmp_path_factory.mktemp("db"))
     if url.startswith(("postgresql", "postgres")):
-        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        url = own_database(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        engine = create_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))

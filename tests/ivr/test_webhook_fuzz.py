@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+from urllib.parse import parse_qsl, quote_from_bytes
 
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Twilio
+from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
+
+# CI runs a quick pass; `HOTLINE_FUZZ_EXAMPLES=5000 ./hotline.sh test tests/ivr/test_*fuzz*.py
+# tests/ivr/test_openapi.py` is the long one (docs/benchmarks.md).
+EXAMPLES = int(os.environ.get("HOTLINE_FUZZ_EXAMPLES", "150"))
 
 ROUTES = [
     "/voice/incoming",
@@ -47,7 +53,9 @@ forms = st.dictionaries(st.sampled_from(FIELDS), values, max_size=10)
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(route=st.sampled_from(ROUTES), form=forms, real_call=st.booleans())
 def test_no_webhook_answers_5xx(
@@ -61,3 +69,41 @@ def test_no_webhook_answers_5xx(
     assert "Traceback" not in body
     if reply.status_code == 200 and reply.mimetype == "text/xml":
         assert "<Response" in body  # TwiML, even when something failed inside
+
+
+raw_values = st.one_of(
+    st.binary(max_size=200),  # any bytes: invalid UTF-8, NUL, control characters
+    st.sampled_from(["订单查询", "주문", "ünïcödé"]).map(lambda t: t.encode("gb18030")),
+    st.integers(0, 10).map(lambda n: b"9" * (10**n % 40000)),  # up to huge numbers
+)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    route=st.sampled_from(ROUTES),
+    fields=st.dictionaries(st.sampled_from(FIELDS), raw_values, max_size=8),
+    content_type=st.sampled_from(
+        ["application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=gbk"]
+    ),
+)
+def test_no_webhook_answers_5xx_to_raw_bytes(
+    app: Flask, twilio: Twilio, route: str, fields: dict[str, bytes], content_type: str
+) -> None:
+    """Bytes in any encoding, signed as the app will read them: still never a 5xx."""
+    fields = {"CallSid": b"CA" + b"1" * 32, **fields}
+    body = "&".join(f"{name}={quote_from_bytes(value)}" for name, value in fields.items())
+    # Sign what the app decodes (UTF-8; werkzeug keeps undecodable bytes %-escaped), so that
+    # the request passes the signature and the fields reach the views.
+    params = dict(parse_qsl(body, keep_blank_values=True, errors="werkzeug.url_quote"))
+    headers = {
+        "X-Twilio-Signature": sign(PUBLIC_BASE_URL + route, params),
+        "Content-Type": content_type,
+    }
+    reply = twilio.client.post(route, data=body.encode(), headers=headers)
+    assert reply.status_code < 500, (route, fields, reply.data[:300])
+    assert reply.status_code != 403, "the signature should match what the app decoded"
+    assert "Traceback" not in reply.get_data(as_text=True)
