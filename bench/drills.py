@@ -105,6 +105,8 @@ class SlowShop:
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the web process that asked was killed: the drill's point
                 finally:
                     shop.in_flight -= 1
 
