@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ivr.extensions import utcnow
@@ -34,55 +35,68 @@ class CallFacts:
     status: str
 
 
+def insert_new(session: Session, model: type[Any], key: list[str]) -> Any:
+    """An INSERT of ``model`` that writes nothing, and raises nothing, if ``key`` is taken.
+
+    ON CONFLICT DO NOTHING (PostgreSQL and SQLite alike) needs no savepoint around it: a
+    duplicate no longer aborts the transaction, and every savepoint was two more round trips on
+    each webhook.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model).on_conflict_do_nothing(index_elements=key)
+
+
 def open_call(session: Session, facts: CallFacts) -> Call:
     """The call's row, created on first sight; safe against Twilio's retries arriving at once."""
     call = session.scalar(select(Call).where(Call.sid == facts.sid))
     if call is not None:
         return call
-    call = Call(
-        sid=facts.sid,
-        account_sid=facts.account_sid,
-        from_number=facts.from_number,
-        to_number=facts.to_number,
-        caller_name=facts.caller_name,
-        direction=facts.direction,
-        status=facts.status or "in-progress",
-        started_at=utcnow(),
+    created = session.scalar(
+        insert_new(session, Call, ["sid"])
+        .values(
+            sid=facts.sid,
+            account_sid=facts.account_sid,
+            from_number=facts.from_number,
+            to_number=facts.to_number,
+            caller_name=facts.caller_name,
+            direction=facts.direction,
+            status=facts.status or "in-progress",
+            started_at=utcnow(),
+        )
+        .returning(Call)
     )
-    try:
-        with session.begin_nested():
-            session.add(call)
-    except IntegrityError:
+    if created is None:
         # Another request for the same call won the insert; use its row.
         return session.scalars(select(Call).where(Call.sid == facts.sid)).one()
-    return call
+    return created
 
 
 def _add_events(session: Session, call: Call, step: int, events: list[Event]) -> bool:
     """Insert a step's events unless that step is already logged; True if written now."""
-    exists = session.scalar(
-        select(CallEvent.id).where(CallEvent.call_id == call.id, CallEvent.step == step).limit(1)
-    )
-    if exists is not None:
-        return False
     now = utcnow()
-    try:
-        with session.begin_nested():
-            for position, event in enumerate(events):
-                session.add(
-                    CallEvent(
-                        call_id=call.id,
-                        step=step,
-                        position=position,
-                        # Keep the order visible even where the clock does not tick between them.
-                        at=now + timedelta(microseconds=position),
-                        kind=event.kind,
-                        node=event.node,
-                        detail=event.detail,
-                    )
-                )
-    except IntegrityError:
+    rows = [
+        {
+            "call_id": call.id,
+            "step": step,
+            "position": position,
+            # Keep the order visible even where the clock does not tick between them.
+            "at": now + timedelta(microseconds=position),
+            "kind": event.kind,
+            "node": event.node,
+            "detail": event.detail,
+        }
+        for position, event in enumerate(events)
+    ]
+    if not rows:
+        taken = select(CallEvent.id).where(CallEvent.call_id == call.id, CallEvent.step == step)
+        return session.scalar(taken.limit(1)) is None
+    # The step's first event claims the step: a retry of it, even one racing this request, finds
+    # (call, step, 0) taken and writes nothing.
+    claim = insert_new(session, CallEvent, ["call_id", "step", "position"]).values(rows[0])
+    if session.scalar(claim.returning(CallEvent.id)) is None:
         return False
+    if rows[1:]:
+        session.execute(insert(CallEvent), rows[1:])
     return True
 
 

@@ -31,7 +31,7 @@ from voicemail.alerts import AlertError, send_alert
 from voicemail.api import audio_response
 from voicemail.cases import set_case_status
 from voicemail.models import CaseStatus, Note, Voicemail
-from voicemail.search import matching
+from voicemail.search import holding
 
 bp = Blueprint("inbox", __name__, template_folder="templates", static_folder="static",
                static_url_path="/inbox-static")  # fmt: skip
@@ -80,11 +80,11 @@ def filtered(query: Select[tuple[Voicemail]]) -> Select[tuple[Voicemail]]:
             Voicemail.created_at < utcnow() - promise(),
         )
     if words := request.args.get("q", "").strip()[:100]:
-        found = matching(words)
+        holds = holding(db.session, words)
         number = "%" + re.sub(r"[^0-9+]", "", words)[:32] + "%"
         either = [Voicemail.case_number == words]
-        if found is not None:
-            either.append(Voicemail.id.in_(found))
+        if holds is not None:
+            either.append(holds)
         if len(number) > 4:
             either.append(Voicemail.from_number.like(number))
         query = query.where(or_(*either))

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
-from voicemail.models import VoicemailTerm
+from voicemail.models import Voicemail, VoicemailTerm
 
 # Han, kana and Hangul runs, or runs of Latin letters and digits.
 TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+|[a-z0-9]+")
 TERM_LENGTH = 32
 MAX_QUERY_TERMS = 12
+# Up to this many matches are fetched by id and sorted; more are found newest first (holding()).
+FEW_MATCHES = 1000
 
 
 def _is_cjk(token: str) -> bool:
@@ -70,4 +72,28 @@ def matching(text: str) -> Select[tuple[int]] | None:
         .where(VoicemailTerm.term.in_(terms))
         .group_by(VoicemailTerm.voicemail_id)
         .having(func.count() == len(terms))
+    )
+
+
+def holding(session: Session, text: str) -> ColumnElement[bool] | None:
+    """A condition on Voicemail: it holds every term of ``text``; None when there are no terms.
+
+    Lists show the newest matches first. A rare word is best served by fetching its few messages
+    by id and sorting them; a common one by reading the newest messages and checking each for
+    the terms, which stops after a page. Left to itself, SQLite fetched and sorted every match
+    (140 ms for a common word in 100 000 messages) and PostgreSQL read every message when a word
+    matched none (70 ms); counting the matches up to FEW_MATCHES first lets the database do the
+    cheap one either way.
+    """
+    found = matching(text)
+    if found is None:
+        return None
+    few = session.scalars(found.limit(FEW_MATCHES + 1)).all()
+    if len(few) <= FEW_MATCHES:
+        return Voicemail.id.in_(few)
+    return and_(
+        *(
+            exists().where(VoicemailTerm.voicemail_id == Voicemail.id, VoicemailTerm.term == term)
+            for term in query_terms(text)
+        )
     )

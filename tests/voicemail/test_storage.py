@@ -33,6 +33,8 @@ from voicemail.audio import telephone_line
 from voicemail.models import Voicemail, VoicemailAudio, VoicemailStatus
 from voicemail.worker import work
 
+UNFINISHED = (VoicemailStatus.PENDING, VoicemailStatus.TRANSCRIBING)
+
 
 @pytest.fixture
 def in_database(worker_settings: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
@@ -109,7 +111,7 @@ def test_a_full_disk_keeps_the_message_until_there_is_room(
         assert list(full_disk.rglob("*")) == [full_disk / "00000"]  # no half-written parts
         subprocess.run(["umount", "-l", str(full_disk)], check=True)  # room again
         make_due(app)
-        message = wait_for(app, lambda m: m.status != VoicemailStatus.PENDING, timeout=30)
+        message = wait_for(app, lambda m: m.status not in UNFINISHED, timeout=60)
     finally:
         stop.set()
         worker.join(30)

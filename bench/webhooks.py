@@ -1,0 +1,914 @@
+"""Webhook throughput: hotline's signed Twilio webhooks under gunicorn vs a minimal Flask app.
+
+What it measures: requests per second and p50/p99 latency of the real app, served exactly as the
+Procfile serves it (its ``web:`` command, read at run time: gunicorn with 2 workers, 4 threads and
+a 30 s timeout), bound to a loopback port and *without* the access log, in production mode with
+signature checks on, a fresh data folder and a freshly migrated database (and 1000 orders imported
+with ``flask orders import``). ``wrk -t2 -c<connections> -d<seconds> --latency`` replays a pool
+of distinct requests, each one signed as Twilio signs it, in the shape of real calls:
+
+* ``POST /voice/incoming`` with a new CallSid for every call,
+* key presses (or silence) posted to the action URLs the app's own TwiML returns — read from real
+  answers of the running app before the load starts, then signed per call,
+* ``POST /voice/voicemail/recorded`` for the calls that leave a message,
+* ``POST /voice/status`` with ``completed`` and a duration at the end of every call.
+
+The requests of one call are spaced in the pool so that a call's next webhook is sent only after
+its previous one has been answered, as Twilio does. Every response status is counted by wrk's Lua
+``response`` hook; the app must answer every one with a 2xx.
+
+Baseline, in the same run: a minimal Flask app (``create_baseline`` below) served by the same
+gunicorn command, answering every request with static TwiML of the byte size of the app's median
+TwiML answer, loaded with the same requests. It shows what gunicorn, Flask and wrk cost on this
+machine before the app does anything.
+
+Goals: app requests/s at least 0.5 x the baseline's; app p99 latency under 25 ms; no non-2xx.
+wrk and the server share the machine's cores; the table shows how the CPU time was split.
+
+Run from the repository root (PostgreSQL: the database is dropped and created again; its name
+must start with ``bench_`` and the server must be on loopback)::
+
+    .venv/bin/python bench/webhooks.py [--seconds 30] [--connections 32]
+    .venv/bin/python bench/webhooks.py \
+        --database postgresql+psycopg://postgres@127.0.0.1:5432/bench_webhooks
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import re
+import resource
+import secrets
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from flask import Flask, Response
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from twilio.request_validator import RequestValidator
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
+ACCOUNT_SID = "AC" + "be" * 16
+PUBLIC_BASE_URL = "https://hotline.example.com"
+HOTLINE_NUMBER = "+864008001234"
+APP_SPEC = "app:app"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+WARMUP_SECONDS = 3
+# Requests per second the pool is sized for; beyond it wrk starts the pool again and the repeats
+# take the app's retry path (no new rows), which the table reports.
+POOL_RATE = 1500
+ORDERS = 1000
+
+GOAL_RATIO = 0.5
+GOAL_P99_MS = 25.0
+
+
+# -- the baseline -----------------------------------------------------------------------------
+
+
+def create_baseline() -> Flask:
+    """The baseline app: static TwiML of BENCH_BASELINE_BYTES bytes for every POST."""
+    size = int(os.environ.get("BENCH_BASELINE_BYTES", "400"))
+    body = static_twiml(size)
+    app = Flask("baseline")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response("ok\n", mimetype="text/plain")
+
+    @app.post("/<path:path>")
+    def answer(path: str) -> Response:
+        return Response(body, mimetype="text/xml")
+
+    return app
+
+
+def static_twiml(size: int) -> bytes:
+    """A TwiML document of exactly ``size`` bytes (at least that of an empty one)."""
+    head = b'<?xml version="1.0" encoding="UTF-8"?><Response><Say>'
+    tail = b"</Say></Response>"
+    return head + b"x" * max(size - len(head) - len(tail), 0) + tail
+
+
+# -- the calls --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One webhook of a call: how its URL is found and what Twilio posts."""
+
+    kind: str  # incoming | press | silence | recorded | status
+    digits: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A kind of call: who calls, what they do, and its share of the mix.
+
+    ``keys`` is what the caller does after the greeting, as in ``flask simulate call --keys``:
+    digits (and ``#``) pressed at the prompt, ``.`` silence, ``record`` a message finished with
+    ``#``. Every call starts with /voice/incoming and ends with a ``completed`` status callback.
+    """
+
+    name: str
+    weight: int
+    caller_prefix: str
+    country: str
+    keys: str
+    duration: int
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """The call's webhooks in order."""
+        middle = [
+            Step("silence") if key == "." else Step("recorded", "#") if key == "record"
+            else Step("press", key)
+            for key in self.keys.split()
+        ]  # fmt: skip
+        return (Step("incoming"), *middle, Step("status"))
+
+
+SCENARIOS = (
+    Scenario("order status, zh", 4, "+86138", "CN", "1 2 {order}#", 75),
+    Scenario("message, zh", 2, "+86139", "CN", "1 9 record", 95),
+    Scenario("silence (English for +1), agent busy, message", 2, "+1415555", "US", ". 0", 40),
+    Scenario("wrong key, then product queue (busy), zh", 1, "+86137", "CN", "1 7 1", 50),
+    Scenario("case status, en", 1, "+86186", "CN", "2 5 12345674#", 45),
+    Scenario("hang up at the greeting", 1, "+86135", "CN", "", 6),
+)
+
+
+def twilio_params(call_sid: str, caller: str, country: str, status: str) -> dict[str, str]:
+    """The fields Twilio posts with every voice webhook of an inbound call."""
+    city, state = ("BEIJING", "Beijing") if country == "CN" else ("SAN FRANCISCO", "CA")
+    return {
+        "AccountSid": ACCOUNT_SID,
+        "ApiVersion": "2010-04-01",
+        "CallSid": call_sid,
+        "CallStatus": status,
+        "Called": HOTLINE_NUMBER,
+        "CalledCity": "",
+        "CalledCountry": "CN",
+        "CalledState": "",
+        "CalledZip": "",
+        "Caller": caller,
+        "CallerCity": city,
+        "CallerCountry": country,
+        "CallerState": state,
+        "CallerZip": "",
+        "Direction": "inbound",
+        "From": caller,
+        "FromCity": city,
+        "FromCountry": country,
+        "FromState": state,
+        "FromZip": "",
+        "To": HOTLINE_NUMBER,
+        "ToCity": "",
+        "ToCountry": "CN",
+        "ToState": "",
+        "ToZip": "",
+    }
+
+
+@dataclass
+class CallValues:
+    """What differs from one call to the next."""
+
+    call_sid: str
+    caller: str
+    order: str
+    recording_sid: str
+
+
+def step_params(scenario: Scenario, step: Step, values: CallValues) -> dict[str, str]:
+    """The form Twilio posts for ``step`` of a call."""
+    status = "ringing" if step.kind == "incoming" else "in-progress"
+    if step.kind == "status":
+        status = "completed"
+    params = twilio_params(values.call_sid, values.caller, scenario.country, status)
+    if step.kind == "press":
+        params["Digits"] = step.digits.replace("{order}", values.order)
+        params["msg"] = "Gather End"
+        if params["Digits"].endswith("#"):
+            params["FinishedOnKey"] = "#"
+    elif step.kind == "recorded":
+        params["Digits"] = step.digits
+        params["RecordingSid"] = values.recording_sid
+        params["RecordingUrl"] = (
+            f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/"
+            + values.recording_sid
+        )
+        params["RecordingDuration"] = "23"
+    elif step.kind == "status":
+        params["CallDuration"] = str(scenario.duration)
+        params["Duration"] = str(scenario.duration // 60 + 1)
+        params["CallbackSource"] = "call-progress-events"
+        params["SequenceNumber"] = "0"
+        params["Timestamp"] = "Tue, 24 Nov 2026 12:00:00 +0000"
+    return params
+
+
+def raw_request(path: str, params: dict[str, str]) -> bytes:
+    """A signed HTTP/1.1 POST as Twilio sends it, ready for wrk to write to the socket."""
+    body = urlencode(params).encode()
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_BASE_URL + path, params)
+    head = (
+        f"POST {path} HTTP/1.1\r\n"
+        "Host: hotline.example.com\r\n"
+        "User-Agent: TwilioProxy/1.1\r\n"
+        "Accept: */*\r\n"
+        "Cache-Control: max-age=259200\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"X-Twilio-Signature: {signature}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def path_of(url: str) -> str:
+    """The path and query of one of the app's absolute action URLs."""
+    if not url.startswith(PUBLIC_BASE_URL + "/"):
+        raise RuntimeError(f"the app handed Twilio a URL outside PUBLIC_BASE_URL: {url!r}")
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def next_url(twiml: bytes, step: Step) -> str:
+    """Where Twilio would post ``step``, read from the previous TwiML answer."""
+    doc = ET.fromstring(twiml)
+    if step.kind == "press":
+        gather = doc.find("Gather")
+        if gather is None:
+            raise RuntimeError(f"expected a <Gather> for keys {step.digits!r}, got {twiml!r}")
+        return path_of(gather.attrib["action"])
+    if step.kind == "silence":
+        redirect = doc.find("Redirect")
+        if redirect is None or not redirect.text:
+            raise RuntimeError(f"expected a <Redirect> after silence, got {twiml!r}")
+        return path_of(redirect.text)
+    if step.kind == "recorded":
+        record = doc.find("Record")
+        if record is None:
+            raise RuntimeError(f"expected a <Record>, got {twiml!r}")
+        return path_of(record.attrib["action"])
+    raise ValueError(step.kind)
+
+
+@dataclass
+class Discovered:
+    """A scenario's webhook paths, as read from the running app, and its answers' sizes."""
+
+    scenario: Scenario
+    paths: list[str]
+    body_sizes: list[int]
+
+
+def post(port: int, raw: bytes) -> tuple[int, bytes]:
+    """Send one raw request to the server on loopback; (status, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(raw.replace(b"HTTP/1.1\r\n", b"HTTP/1.1\r\nConnection: close\r\n", 1))
+        reply = http.client.HTTPResponse(sock)
+        reply.begin()
+        return reply.status, reply.read()
+
+
+def discover(port: int) -> list[Discovered]:
+    """Walk each scenario once through the running app, following its TwiML."""
+    found = []
+    for scenario in SCENARIOS:
+        values = call_values(scenario, random.Random(0), order_numbers())
+        paths, sizes, previous = [], [], b""
+        for step in scenario.steps:
+            if step.kind == "incoming":
+                path = "/voice/incoming"
+            elif step.kind == "status":
+                path = "/voice/status"
+            else:
+                path = next_url(previous, step)
+            status, body = post(port, raw_request(path, step_params(scenario, step, values)))
+            if status // 100 != 2:
+                raise RuntimeError(f"{scenario.name}: {path} answered {status}: {body[:300]!r}")
+            paths.append(path)
+            sizes.append(len(body))
+            previous = body
+        found.append(Discovered(scenario, paths, sizes))
+    return found
+
+
+def call_values(scenario: Scenario, rng: random.Random, orders: list[str]) -> CallValues:
+    """Fresh values for one call."""
+    digits = 11 - (len(scenario.caller_prefix) - 1) if scenario.country == "CN" else 11
+    caller = scenario.caller_prefix + "".join(rng.choice("0123456789") for _ in range(digits))
+    return CallValues(
+        call_sid="CA" + secrets.token_hex(16),
+        caller=caller[:16],
+        order=rng.choice(orders),
+        recording_sid="RE" + secrets.token_hex(16),
+    )
+
+
+def signed_call(d: Discovered, rng: random.Random, orders: list[str]) -> Iterator[bytes]:
+    """The signed webhooks of one new call of ``d``'s scenario, in order."""
+    values = call_values(d.scenario, rng, orders)
+    for step, path in zip(d.scenario.steps, d.paths, strict=True):
+        yield raw_request(path, step_params(d.scenario, step, values))
+
+
+def write_pool(
+    prefix: Path, discovered: list[Discovered], requests: int, threads: int, spacing: int, seed: int
+) -> int:
+    """Write ``threads`` files of NUL-separated signed requests; return how many calls they hold.
+
+    Each wrk thread cycles through ``spacing`` calls at a time, one webhook of each in turn, so
+    the next webhook of a call is ``spacing`` requests behind its previous one: answered by then,
+    as Twilio waits for an answer before it sends the next.
+    """
+    rng = random.Random(seed)
+    mix = [d for d in discovered for _ in range(d.scenario.weight)]
+    orders = order_numbers()
+    calls = 0
+    for thread in range(threads):
+        active: list[Iterator[bytes]] = []
+        written = 0
+        with open(f"{prefix}.{thread}", "wb") as out:
+            while written < requests // threads + 1:
+                slot = written % spacing
+                request = next(active[slot], None) if slot < len(active) else None
+                if request is None:
+                    call = signed_call(rng.choice(mix), rng, orders)
+                    calls += 1
+                    if slot < len(active):
+                        active[slot] = call
+                    else:
+                        active.append(call)
+                    request = next(call)
+                out.write(request + b"\0")
+                written += 1
+    return calls
+
+
+def order_numbers() -> list[str]:
+    """The order numbers imported before the run."""
+    return [f"{n:08d}" for n in range(10_000_000, 10_000_000 + ORDERS)]
+
+
+def write_orders(path: Path) -> Path:
+    """A CSV of the orders the delivery calls ask about, for ``flask orders import``."""
+    statuses = ["pending", "shipped", "in_transit", "out_for_delivery", "delivered"]
+    rows = [
+        f"{number},{statuses[i % 5]},SF Express,2026-12-0{i % 9 + 1}\n"
+        for i, number in enumerate(order_numbers())
+    ]
+    path.write_text("order_number,status,carrier,eta\n" + "".join(rows))
+    return path
+
+
+def route(path: str) -> str:
+    """The route a webhook path belongs to."""
+    path = path.split("?")[0]
+    return "/voice/input/…" if path.startswith("/voice/input/") else path
+
+
+LUA = r"""-- Generated by bench/webhooks.py: replays pre-signed requests and counts response statuses.
+local threads = {}
+local count = 0
+
+function setup(thread)
+  thread:set("id", count)
+  count = count + 1
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local file = assert(io.open(args[1] .. "." .. id, "rb"))
+  local data = file:read("*a")
+  file:close()
+  pool = {}
+  for record in string.gmatch(data, "[^%z]+") do
+    pool[#pool + 1] = record
+  end
+  size = #pool
+  sent = 0
+  statuses = {}
+end
+
+function request()
+  sent = sent + 1
+  return pool[(sent - 1) % size + 1]
+end
+
+function response(status, headers, body)
+  local key = tostring(status)
+  statuses[key] = (statuses[key] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local total, parts, repeats = {}, {}, 0
+  for _, thread in ipairs(threads) do
+    for key, n in pairs(thread:get("statuses")) do
+      total[key] = (total[key] or 0) + n
+    end
+    repeats = repeats + math.max(thread:get("sent") - thread:get("size"), 0)
+  end
+  for key, n in pairs(total) do
+    parts[#parts + 1] = string.format('"%s": %d', key, n)
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"duration_us": %d, "requests": %d, "bytes": %d, "repeats": %d, ' ..
+    '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
+    '"latency_us": {"p50": %d, "p90": %d, "p99": %d, "max": %d, "mean": %.1f}, ' ..
+    '"statuses": {%s}}\n',
+    summary.duration, summary.requests, summary.bytes, repeats,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    latency.mean, table.concat(parts, ", ")))
+end
+"""
+
+
+# -- servers and load -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any hotline settings of the caller's, plus ``extra``."""
+    drop = ("HOTLINE_", "TWILIO_", "DATABASE_URL", "ORDER_LOOKUP_", "VOSK_", "PUBLIC_BASE_URL",
+            "PROMETHEUS_MULTIPROC_DIR", "WEB_CONCURRENCY", "PORT")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Server:
+    """A gunicorn started by this bench."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    command: list[str] = field(default_factory=list)
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the master and its workers so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in [self.process.pid, *children(self.process.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def procfile_command(port: int, app_spec: str = APP_SPEC) -> list[str]:
+    """The Procfile's web command serving ``app_spec`` on a loopback port, without the access log.
+
+    ``${VAR:-default}`` takes its default; ``--bind`` and ``--access-logfile`` are replaced.
+    """
+    line = next(
+        x for x in (REPO / "Procfile").read_text().splitlines() if x.startswith("web:")
+    ).removeprefix("web:")
+    words = shlex.split(re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", line))
+    if APP_SPEC not in words:
+        raise SystemExit(f"the Procfile's web command does not serve {APP_SPEC}: {line}")
+    command: list[str] = []
+    skip = False
+    for i, word in enumerate(words):
+        if skip:
+            skip = False
+        elif word in ("--access-logfile", "--bind", "-b"):
+            skip = True
+        elif not word.startswith(("--access-logfile=", "--bind=")):
+            command.append(str(BIN / word) if i == 0 else app_spec if word == APP_SPEC else word)
+    return [*command, "--bind", f"127.0.0.1:{port}"]
+
+
+@contextmanager
+def gunicorn(app_spec: str, env: dict[str, str], log: Path, *extra: str) -> Iterator[Server]:
+    """Serve ``app_spec`` as the Procfile serves the app, on a loopback port."""
+    port = free_port()
+    command = [*procfile_command(port, app_spec), *extra]
+    with open(log, "ab") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(process, port, log, command)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {log.read_text()[-3000:]}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not answer: {log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Load:
+    """What wrk measured, and the CPU time spent meanwhile."""
+
+    result: dict[str, Any]
+    command: list[str]
+    server_cpu: float
+    wrk_cpu: float
+    machine_busy: float
+    wall: float
+
+    @property
+    def rps(self) -> float:
+        """Completed requests per second."""
+        return float(self.result["requests"]) / (self.result["duration_us"] / 1e6)
+
+    def ms(self, name: str) -> float:
+        """A latency figure in milliseconds."""
+        return float(self.result["latency_us"][name]) / 1000
+
+    @property
+    def non_2xx(self) -> int:
+        """Answers that were not 2xx."""
+        return sum(n for key, n in self.result["statuses"].items() if not key.startswith("2"))
+
+
+def busy_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def run_wrk(
+    server: Server, script: Path, pool: Path, seconds: int, connections: int, threads: int
+) -> Load:
+    """Load ``server`` with wrk for ``seconds``."""
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{server.port}",
+        "--",
+        str(pool),
+    ]
+    before_server = server.cpu_seconds()
+    before_wrk = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0, total0 = busy_ticks()
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - started
+    busy1, total1 = busy_ticks()
+    after_wrk = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed: {done.stdout}\n{done.stderr}")
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result: {done.stdout}\n{done.stderr}")
+    cores = os.cpu_count() or 1
+    return Load(
+        result=json.loads(line.removeprefix("BENCH_JSON ")),
+        command=command,
+        server_cpu=server.cpu_seconds() - before_server,
+        wrk_cpu=(after_wrk.ru_utime + after_wrk.ru_stime)
+        - (before_wrk.ru_utime + before_wrk.ru_stime),
+        machine_busy=(busy1 - busy0) / max(total1 - total0, 1) * wall * cores,
+        wall=wall,
+    )
+
+
+# -- the database -----------------------------------------------------------------------------
+
+
+def fresh_database(url: str) -> None:
+    """Drop and create a PostgreSQL benchmark database (loopback, named bench_… only)."""
+    parsed = make_url(url)
+    if parsed.host not in LOOPBACK_HOSTS:
+        raise SystemExit(f"refusing a database that is not on loopback: {parsed.host}")
+    name = parsed.database or ""
+    if not name.startswith("bench_"):
+        raise SystemExit(f"refusing to drop {name!r}: benchmark databases are named bench_…")
+    engine = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+
+
+def database_rows(url: str) -> dict[str, int]:
+    """How many calls, events and messages the run left in the database."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        counts = {
+            table: int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+            for table in ("calls", "call_events", "voicemails")
+        }
+    engine.dispose()
+    return counts
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def code_version() -> str:
+    """The commit measured, and whether the working tree differed from it."""
+    git = ["git", "-C", str(REPO)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], text=True,
+                          capture_output=True, check=False).stdout.strip()  # fmt: skip
+    changed = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], text=True,
+                             capture_output=True, check=False).stdout  # fmt: skip
+    count = len(changed.splitlines())
+    return (head or "unknown") + (f" + uncommitted changes in {count} files" if count else "")
+
+
+def verdict(ok: bool) -> str:
+    """PASS or FAIL."""
+    return "PASS" if ok else "FAIL"
+
+
+def report(
+    args: argparse.Namespace,
+    *,
+    database: str,
+    baseline: Load,
+    app: Load,
+    baseline_bytes: int,
+    discovered: list[Discovered],
+    pool_calls: int,
+    pool_requests: int,
+    rows: dict[str, int],
+    load_before: str,
+    app_command: list[str],
+) -> str:
+    """The Markdown results."""
+    cores = os.cpu_count() or 1
+    weights = sum(d.scenario.weight for d in discovered)
+    per_call = sum(len(d.paths) * d.scenario.weight for d in discovered) / weights
+    mix = "; ".join(
+        f"{d.scenario.name} {d.scenario.weight / weights:.0%} ({len(d.paths)} webhooks)"
+        for d in discovered
+    )
+    kinds: Counter[str] = Counter()
+    for d in discovered:
+        for path in d.paths:
+            kinds[route(path)] += d.scenario.weight
+    ratio = app.rps / baseline.rps
+    p99 = app.ms("p99")
+    server_cmd = shlex.join(app_command).replace(str(BIN) + "/", ".venv/bin/")
+    lines = [
+        f"## Webhooks under load: hotline vs a minimal Flask app ({database})",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| machine | `{platform.machine()}`, {cpu_model()}, {cores} cores "
+        "(shared by wrk, gunicorn, the database and anything else running) |",
+        f"| load average before | {load_before} |",
+        f"| date | {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} |",
+        f"| command | `{shlex.join(sys.orig_argv)}` |",
+        f"| code | {code_version()} |",
+        f"| server | `{server_cmd}` (the Procfile's web command; no access log), "
+        "HOTLINE_ENV=production, signatures checked, HOTLINE_WORKER=off, fresh data folder, "
+        "migrated database |",
+        f"| load | `wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency "
+        f"--timeout 10s -s <generated>.lua` after a {WARMUP_SECONDS} s warm-up, same requests "
+        "for both servers |",
+        f"| database | {database} |",
+        f"| requests | {pool_requests} distinct signed requests from {pool_calls} calls, "
+        f"{per_call:.1f} webhooks per call: {mix} |",
+        f"| baseline | Flask, one route answering static TwiML of {baseline_bytes} bytes "
+        "(the app's median TwiML answer) |",
+        "",
+        "| server | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | "
+        "socket errors | repeated requests | server CPU s | server CPU ms/request | wrk CPU s "
+        "| machine busy s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: |",
+    ]
+    for name, load in (("baseline (minimal Flask)", baseline), ("hotline", app)):
+        e = load.result["errors"]
+        socket_errors = e["connect"] + e["read"] + e["write"] + e["timeout"]
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(load.result["statuses"].items()))
+        lines.append(
+            f"| {name} | {load.result['requests']} | {load.rps:.0f} | {load.ms('p50'):.1f} "
+            f"| {load.ms('p90'):.1f} | {load.ms('p99'):.1f} | {load.ms('max'):.1f} "
+            f"| {load.non_2xx} ({statuses}) | {socket_errors} | {load.result['repeats']} "
+            f"| {load.server_cpu:.1f} "
+            f"| {load.server_cpu / max(load.result['requests'], 1) * 1000:.2f} | {load.wrk_cpu:.1f} "
+            f"| {load.machine_busy:.1f} of {load.wall * cores:.0f} |"
+        )
+    lines += [
+        "",
+        "| goal | measured | goal | measured / goal | result |",
+        "| --- | ---: | ---: | ---: | --- |",
+        f"| hotline req/s ÷ baseline req/s | {ratio:.2f} | ≥ {GOAL_RATIO} "
+        f"| {ratio / GOAL_RATIO:.2f} | {verdict(ratio >= GOAL_RATIO)} |",
+        f"| hotline p99 latency | {p99:.1f} ms | < {GOAL_P99_MS:.0f} ms "
+        f"| {p99 / GOAL_P99_MS:.2f} | {verdict(p99 < GOAL_P99_MS)} |",
+        f"| hotline non-2xx answers | {app.non_2xx} | 0 | – | {verdict(app.non_2xx == 0)} |",
+        "",
+        f"Rows written (incl. discovery and warm-up): {rows['calls']} calls, "
+        f"{rows['call_events']} call events, {rows['voicemails']} voicemails. "
+        "Webhooks in the mix: "
+        + ", ".join(f"`{k}` {v / sum(kinds.values()):.0%}" for k, v in kinds.most_common())
+        + ".",
+    ]
+    return "\n".join(lines)
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Run both servers under the same load and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--database", default="sqlite", help="sqlite (default) or a PostgreSQL URL")
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    args = parser.parse_args()
+    load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+    with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as tmp_name:
+        tmp = Path(tmp_name)
+        data_dir = tmp / "data"
+        if args.database == "sqlite":
+            url = f"sqlite:///{data_dir / 'hotline.sqlite'}"
+            database = "SQLite (WAL, fresh file)"
+        else:
+            url = args.database
+            fresh_database(url)
+            database = f"PostgreSQL `{make_url(url).render_as_string(hide_password=True)}`"
+        env = clean_env(
+            HOTLINE_ENV="production",
+            HOTLINE_DATA_DIR=str(data_dir),
+            DATABASE_URL=url,
+            TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+            TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+            PUBLIC_BASE_URL=PUBLIC_BASE_URL,
+            SECRET_KEY=secrets.token_hex(32),
+            HOTLINE_WORKER="off",
+            PROMETHEUS_MULTIPROC_DIR=str(tmp / "metrics"),
+        )
+        log(f"migrating {database}")
+        subprocess.run(
+            [str(BIN / "flask"), "--app", "app", "db", "upgrade"],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        csv_path = write_orders(tmp / "orders.csv")
+        subprocess.run(
+            [str(BIN / "flask"), "--app", "app", "orders", "import", str(csv_path)],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+
+        script = tmp / "replay.lua"
+        script.write_text(LUA)
+        spacing = max(3 * args.connections // args.threads, 8)
+        with gunicorn(APP_SPEC, env, tmp / "app.log") as app_server:
+            log(f"hotline on 127.0.0.1:{app_server.port}; reading the action URLs from its TwiML")
+            discovered = discover(app_server.port)
+            twiml_sizes = [
+                size
+                for d in discovered
+                for size in d.body_sizes
+                for _ in range(d.scenario.weight)
+                if size
+            ]
+            baseline_bytes = int(statistics.median(twiml_sizes))
+            pool_requests = args.seconds * POOL_RATE
+            log(f"signing {pool_requests} requests")
+            pool_calls = write_pool(
+                tmp / "pool", discovered, pool_requests, args.threads, spacing, seed=1
+            )
+            write_pool(
+                tmp / "warm", discovered, WARMUP_SECONDS * POOL_RATE, args.threads, spacing, seed=2
+            )
+            log("warming up hotline")
+            run_wrk(
+                app_server, script, tmp / "warm", WARMUP_SECONDS, args.connections, args.threads
+            )
+            log(f"loading hotline for {args.seconds} s")
+            app_load = run_wrk(
+                app_server, script, tmp / "pool", args.seconds, args.connections, args.threads
+            )
+            app_command = app_server.command
+        rows = database_rows(url)
+
+        baseline_env = clean_env(
+            BENCH_BASELINE_BYTES=str(baseline_bytes),
+            PROMETHEUS_MULTIPROC_DIR=str(tmp / "metrics-baseline"),
+        )
+        with gunicorn(
+            "webhooks:create_baseline()",
+            baseline_env,
+            tmp / "baseline.log",
+            "--pythonpath",
+            str(REPO / "bench"),
+        ) as base_server:
+            log("warming up the baseline")
+            run_wrk(
+                base_server, script, tmp / "warm", WARMUP_SECONDS, args.connections, args.threads
+            )
+            log(f"loading the baseline for {args.seconds} s")
+            base_load = run_wrk(
+                base_server, script, tmp / "pool", args.seconds, args.connections, args.threads
+            )
+
+        if app_load.non_2xx or app_load.result["errors"]["timeout"]:
+            log("hotline's log (tail):\n" + (tmp / "app.log").read_text()[-4000:])
+        print(
+            report(
+                args,
+                database=database,
+                baseline=base_load,
+                app=app_load,
+                baseline_bytes=baseline_bytes,
+                discovered=discovered,
+                pool_calls=pool_calls,
+                pool_requests=pool_requests,
+                rows=rows,
+                load_before=load_before,
+                app_command=app_command,
+            )
+        )
+
+
+def log(message: str) -> None:
+    """Progress, on stderr (the table goes to stdout)."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
