@@ -18,6 +18,7 @@ from ivr.twilio_client import create_call
 
 log = logging.getLogger(__name__)
 OFFERABLE = (EntryState.WAITING, EntryState.CALLBACK)
+CLAIMED = (EntryState.OFFERED, EntryState.DIALING)
 
 
 class AgentError(ValueError):
@@ -148,7 +149,15 @@ def take_next(session: Session, agent: Agent, config: Any, urls: Any) -> Offer |
         session.rollback()
         release(session, entry, agent, presence=Presence.AVAILABLE)
         raise
-    entry.agent_call_sid = sid
+    # The leg may have dequeued someone already, and the bridge swapped this claim with
+    # another agent's (ivr/queue_calls.py): the sid goes on the entry the agent holds now;
+    # a bridged entry got it from Twilio's DequeingCallSid.
+    session.execute(
+        update(QueueEntry)
+        .where(QueueEntry.agent_id == agent.id, QueueEntry.state.in_(CLAIMED))
+        .values(agent_call_sid=sid)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     waited = int((now - entry.entered_at).total_seconds())
     return Offer(entry.id, entry.call_sid, entry.queue, callback, waited)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
 
 from ivr.agents import finish_call, release
 from ivr.calls import log_event, open_call, record_turn
@@ -25,9 +30,11 @@ from ivr.queues import (
 )
 from ivr.twiml import speak, spell_digits
 from ivr.voice import apologise, external_url, flow_for, twiml
-from ivr.webhooks import call_facts, field, int_arg, twilio_callback, twilio_webhook
+from ivr.webhooks import CALL_SID, call_facts, field, int_arg, twilio_callback, twilio_webhook
 from ivr.wiring import hotline
 
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("queue", __name__, url_prefix="/voice/queue")
 agent_bp = Blueprint("agent", __name__, url_prefix="/voice/agent")
 for blueprint in (bp, agent_bp):
@@ -51,6 +58,36 @@ def _queue_node() -> tuple[Node, str]:
     return node, lang
 
 
+def _answer_on_failure(answer: Callable[[], VoiceResponse]) -> Callable[[F], F]:
+    """A failure answers ``answer()`` instead of the usual apology.
+
+    That apology redirects to a message, whose <Record> Twilio does not play where only a few
+    verbs are allowed: in a waitUrl or a <Queue url> (Play, Say, Pause, Redirect).
+    """
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return view(*args, **kwargs)
+            except HTTPException:
+                raise
+            except Exception:
+                log.exception("webhook %s failed", request.path)
+                db.session.rollback()
+                return twiml(answer())
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def _apologise_and_leave() -> VoiceResponse:
+    """The apology, then out of the queue: the Enqueue action takes the message it promises."""
+    _, lang = _queue_node()
+    return leave_twiml(hotline().menu, lang, "error")
+
+
 def _number(name: str, default: int = 0) -> int:
     value = field(name, pattern=WHOLE)
     return int(value) if value else default
@@ -58,6 +95,7 @@ def _number(name: str, default: int = 0) -> int:
 
 @bp.post("/wait")
 @twilio_webhook
+@_answer_on_failure(_apologise_and_leave)
 def wait() -> Response:
     """Twilio's waitUrl, requested again and again while the caller waits."""
     node, lang = _queue_node()
@@ -86,8 +124,9 @@ def wait() -> Response:
     waited = _number("QueueTime")
     key_url = external_url("queue.key", n=node.id, lang=lang)
     if waited >= int(node.settings.get("max_wait", 600)) and entry.state == EntryState.WAITING:
-        entry.leave_reason = "timeout"
-        log_event(db.session, call, "queue_timeout", node.id, queue=name, waited=waited)
+        if entry.leave_reason != "timeout":  # else Twilio's retry: the same answer, logged once
+            entry.leave_reason = "timeout"
+            log_event(db.session, call, "queue_timeout", node.id, queue=name, waited=waited)
         response = leave_twiml(menu, lang, "queue_timeout")
     else:
         announce = None
@@ -118,6 +157,9 @@ def key() -> Response:
     reason = {"1": "message", "2": "callback"}.get(digits)
     if entry is None or reason is None or entry.state != EntryState.WAITING:
         return twiml(VoiceResponse())  # back to the wait loop
+    if entry.leave_reason == reason:
+        # Twilio's retry of this request: the same answer, logged once.
+        return twiml(leave_twiml(hotline().menu, lang, None))
     entry.leave_reason = reason
     log_event(
         db.session, call, "queue_key", node.id, queue=entry.queue, digits=digits, chose=reason
@@ -292,12 +334,16 @@ def connect() -> Response:
 
 @agent_bp.post("/bridged")
 @twilio_webhook
+@_answer_on_failure(VoiceResponse)  # nothing to say: the bridge goes ahead
 def bridged() -> Response:
     """Played to the dequeued caller just before the bridge: note who talks to whom."""
     offered = _entry()
     call = open_call(db.session, call_facts())
     entry = open_entry(db.session, call.sid, offered.queue) or offered
     agent_id = _leg_agent() or offered.agent_id
+    if entry.bridged_at is not None and entry.agent_id == agent_id:
+        # Twilio's retry of this request (or a late one after the talk): the bridge is noted.
+        return twiml(_connecting(entry))
     if entry.agent_id != agent_id:
         # Dial+Queue takes the head of Twilio's queue: when two agents raced, this caller may
         # be the one the other agent claimed. The two claims swap, so the log names who talks.
@@ -307,10 +353,17 @@ def bridged() -> Response:
             )
         )
         if holder is not None and holder.id != entry.id:
-            holder.agent_id = entry.agent_id
+            # The agents' legs swap with the claims, or a re-offer of the holder would
+            # overwrite the only record of the leg that talks to this caller.
+            leg = holder.agent_call_sid
+            holder.agent_id, holder.agent_call_sid = entry.agent_id, entry.agent_call_sid
+            entry.agent_call_sid = leg
             if holder.agent_id is None:
                 holder.state = EntryState.WAITING
+                holder.offered_at = None
         entry.agent_id = agent_id
+    # Twilio names the leg that dequeued this caller: the one they talk to.
+    entry.agent_call_sid = field("DequeingCallSid", pattern=CALL_SID) or entry.agent_call_sid
     entry.state = EntryState.BRIDGED
     entry.bridged_at = utcnow()
     entry.wait_seconds = _number(
@@ -320,10 +373,15 @@ def bridged() -> Response:
     log_event(db.session, call, "bridged", entry.node, queue=entry.queue,
               agent=agent.name if agent else None, waited=entry.wait_seconds)  # fmt: skip
     db.session.commit()
+    return twiml(_connecting(entry))
+
+
+def _connecting(entry: QueueEntry) -> VoiceResponse:
+    """What the dequeued caller hears just before the bridge."""
     menu = hotline().menu
     response = VoiceResponse()
     speak(response, menu.phrase("queue_connecting", entry.language), menu.languages[entry.language])
-    return twiml(response)
+    return response
 
 
 @agent_bp.post("/dialed")

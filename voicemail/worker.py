@@ -21,6 +21,7 @@ import requests
 from flask import Flask
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ivr.extensions import db, utcnow
 from ivr.logs import bind_call
@@ -150,8 +151,11 @@ class Job:
             if message.audio_path is None:
                 self._fetch_and_keep(session, message)
             data = read_audio(self.config, message.audio_path or "")
-            audio = decode(data, max_seconds=float(self.config["HOTLINE_MAX_RECORDING_SECONDS"]))
             language = message.language or "zh"
+            # No transaction stays open while decoding and recognising: on SQLite an open write
+            # would hold the database's one write lock for seconds, and the webhooks wait on it.
+            session.commit()
+            audio = decode(data, max_seconds=float(self.config["HOTLINE_MAX_RECORDING_SECONDS"]))
             try:
                 model = self.registry.model_for(language)
             except NoModelError as exc:
@@ -211,7 +215,7 @@ class Job:
         _write(
             session, message.id, self.name, audio_path=path, audio_format=fmt, audio_bytes=len(data)
         )
-        message.audio_path = path
+        set_committed_value(message, "audio_path", path)  # written above; nothing to flush
         if config["HOTLINE_DELETE_FROM_TWILIO"]:
             delete_from_twilio(message.recording_url, config)
 

@@ -368,13 +368,22 @@ class CallRun:
         reply = Reply(0, {}, "")
         for _ in range(2 if self.sim.replay else 1):
             began = time.perf_counter()
-            try:
-                reply = self.sim.transport.post(path, dict(form), dict(headers))
-            except TransportError as exc:
-                reply = Reply(0, {}, str(exc))
+            reply = self.deliver(url, path, form, headers)
             seconds = time.perf_counter() - began
             self.result.requests.append(Request(path, dict(form), reply.status, url, seconds))
         return reply
+
+    def deliver(self, url: str, path: str, form: dict[str, str], headers: dict[str, str]) -> Reply:
+        """POST once, and again if the connection failed (Twilio's ``rc``); status 0: no answer."""
+        retries = self.sim.connection_retries
+        while True:
+            try:
+                return self.sim.transport.post(path, dict(form), dict(headers))
+            except TransportError as exc:
+                if not exc.connection_failed or retries <= 0:
+                    return Reply(0, {}, str(exc))
+                retries -= 1
+                self.result.warnings.append(f"POST {url}: connection failed, retried: {exc}")
 
     def notify(self, url: str, form: dict[str, str]) -> None:
         """A callback whose answer Twilio ignores; non-2xx is only a warning, as in Twilio.

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from ivr.simulator.call import CallRun
 
 WAIT_VERBS = frozenset({"Play", "Say", "Pause", "Gather", "Redirect", "Leave", "Hangup"})
-QUEUE_URL_VERBS = frozenset({"Play", "Say", "Pause"})
+# Twilio's <Queue url> document may hold Play, Say, Pause and Redirect (TwiML docs, <Queue>).
+QUEUE_URL_VERBS = frozenset({"Play", "Say", "Pause", "Redirect"})
 # Twilio's default waitUrl plays its classical playlist; the simulator never fetches it.
 HOLD_MUSIC = "https://twimlets.com/holdmusic?Bucket=com.twilio.music.classical"
 

@@ -17,7 +17,15 @@ class SimulatorError(Exception):
 
 
 class TransportError(Exception):
-    """A request could not be delivered (connection refused, timeout)."""
+    """A request could not be delivered (connection refused, timeout).
+
+    ``connection_failed`` is true when no connection carried the request to an answer (refused,
+    reset, aborted, connect timeout): Twilio tries those again; a read timeout it does not.
+    """
+
+    def __init__(self, message: str, *, connection_failed: bool = False) -> None:
+        super().__init__(message)
+        self.connection_failed = connection_failed
 
 
 class TwimlError(ValueError):

@@ -79,6 +79,7 @@ class Simulator:
         queue_wait_limit: float = 3600.0,
         callback_retries: int = 0,
         callback_retry_delay: float = 1.0,
+        connection_retries: int = 1,
     ) -> None:
         self.transport = transport
         self.address = PublicAddress(public_base_url, auth_token)
@@ -98,6 +99,8 @@ class Simulator:
         # Twilio retries a callback that failed (connection overrides "#rc=…&rp=all"), later.
         self.callback_retries = callback_retries
         self.callback_retry_delay = callback_retry_delay
+        # Twilio tries a request whose connection failed once more by default (rc=1).
+        self.connection_retries = connection_retries
         # One lock guards queues, calls and every call's interruptions.
         self.lock = threading.RLock()
         self.queues = QueueBook()

@@ -90,7 +90,9 @@ class HttpTransport:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise TransportError(f"POST {url}: {exc}") from None
+            # ConnectionError covers refused, reset and aborted connections and connect timeouts.
+            failed = isinstance(exc, requests.ConnectionError)
+            raise TransportError(f"POST {url}: {exc}", connection_failed=failed) from None
         content_type = response.headers.get("Content-Type", "")
         # XML without a charset is UTF-8, not requests' HTTP default of ISO-8859-1.
         encoding = response.encoding if "charset" in content_type.lower() else "utf-8"

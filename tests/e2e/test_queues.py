@@ -184,3 +184,23 @@ def test_agent_without_the_callers_language_is_never_offered_them(
     )
     offer = take_next(client, make_token(app), "kim")
     assert offer is None
+
+
+def test_a_replayed_bridge_and_key_are_noted_once(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    live_phone.replay = True  # every webhook arrives twice, as Twilio's retries can
+    staff(app, live_phone, "li", ["zh"], ["product"], talk=5)
+    token = make_token(app)
+    handle = live_phone.start(Caller(script=[Press("1"), Press("1")]))
+    deadline = time.monotonic() + 30
+    while not live_phone.queue_sids("product-zh") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert take_next(client, token, "li") is not None
+    bridged = handle.result(timeout=90)
+    assert bridged.queue_result == "bridged", bridged.transcript_text()
+    left = live_phone.call(Caller(script=[Press("1"), Press("1"), Press("2")]))
+    assert left.queue_result == "leave", left.transcript_text()
+    for result, kind in ((bridged, "bridged"), (left, "queue_key")):
+        events = client.get(f"/api/v1/calls/{result.sid}", headers=auth(token)).json["events"]
+        assert [e["kind"] for e in events].count(kind) == 1, events
