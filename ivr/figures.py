@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from ivr.agents import ready
@@ -50,32 +52,61 @@ def queues_now(session: Session, menu: Menu, now: datetime) -> list[dict[str, An
     return rows
 
 
-def percentile(values: list[int], share: float) -> int | None:
-    """The nearest-rank percentile (``share`` 0.9 for the 90th)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(math.ceil(share * len(ordered)) - 1, 0)]
+def percentile(counts: Mapping[int, int], share: float) -> int | None:
+    """The nearest-rank percentile (``share`` 0.9 for the 90th) of values counted by value."""
+    rank = math.ceil(share * sum(counts.values()))
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= rank:
+            return value
+    return None
 
 
-def summarise(entries: list[QueueEntry], ratings: dict[int, int], target: float) -> dict[str, Any]:
-    """The figures of a set of queue entries."""
-    answered = [e for e in entries if e.bridged_at is not None]
-    waits = [e.wait_seconds or 0 for e in answered]
-    rated = [ratings[e.call_id] for e in answered if e.call_id in ratings]
-    within = sum(w <= target for w in waits)
+@dataclass(frozen=True)
+class Stays:
+    """Stays in one queue that the figures cannot tell apart, and how many there were."""
+
+    queue: str
+    state: str
+    leave_reason: str | None
+    wait: int | None  # seconds until an agent answered; None if none did
+    count: int
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """How many of the calls answered from a queue were rated, and the ratings' sum."""
+
+    count: int = 0
+    total: int = 0
+
+
+def summarise(groups: list[Stays], ratings: Ratings, target: float) -> dict[str, Any]:
+    """The figures of a set of queue entries, given in groups, and their calls' ratings."""
+    offered = sum(g.count for g in groups)
+    waits: Counter[int] = Counter()
+    for group in groups:
+        if group.wait is not None:
+            waits[group.wait] += group.count
+    answered = waits.total()
+    within = sum(n for wait, n in waits.items() if wait <= target)
     return {
-        "offered": len(entries),
-        "answered": len(answered),
-        "abandoned": sum(e.state == EntryState.ABANDONED for e in entries),
-        "left_for_message": sum(e.leave_reason in ("message", "timeout") for e in entries),
-        "callbacks_requested": sum(e.leave_reason == "callback" for e in entries),
-        "average_wait": round(sum(waits) / len(waits), 1) if waits else None,
+        "offered": offered,
+        "answered": answered,
+        "abandoned": sum(g.count for g in groups if g.state == EntryState.ABANDONED),
+        "left_for_message": sum(
+            g.count for g in groups if g.leave_reason in ("message", "timeout")
+        ),
+        "callbacks_requested": sum(g.count for g in groups if g.leave_reason == "callback"),
+        "average_wait": (
+            round(sum(wait * n for wait, n in waits.items()) / answered, 1) if answered else None
+        ),
         "p90_wait": percentile(waits, 0.9),
         "answered_within_target": within,
-        "service_level": round(within / len(entries), 3) if entries else None,
-        "average_rating": round(sum(rated) / len(rated), 2) if rated else None,
-        "ratings": len(rated),
+        "service_level": round(within / offered, 3) if offered else None,
+        "average_rating": round(ratings.total / ratings.count, 2) if ratings.count else None,
+        "ratings": ratings.count,
     }
 
 
@@ -83,27 +114,38 @@ def period_stats(
     session: Session, since: datetime, until: datetime, target: float
 ) -> dict[str, Any]:
     """Figures for callers who entered a queue between ``since`` and ``until``."""
-    entries = list(
-        session.scalars(
-            select(QueueEntry).where(QueueEntry.entered_at >= since, QueueEntry.entered_at <= until)
-        )
+    # Counted by the database, from indexes that hold every column read: the entries in groups
+    # the figures cannot tell apart (a few thousand for a month: the 90th percentile needs every
+    # wait), and the ratings of answered calls per queue. A month's entries read row by row, and
+    # their calls found by a full scan on PostgreSQL, took 80-120 ms.
+    in_period = and_(QueueEntry.entered_at >= since, QueueEntry.entered_at <= until)
+    answered = QueueEntry.bridged_at.is_not(None)
+    # A literal 0: PostgreSQL groups by the expression only if it is written the same both times.
+    wait = case((answered, func.coalesce(QueueEntry.wait_seconds, literal_column("0"))))
+    found = session.execute(
+        select(QueueEntry.queue, QueueEntry.state, QueueEntry.leave_reason, wait, func.count())
+        .where(in_period)
+        .group_by(QueueEntry.queue, QueueEntry.state, QueueEntry.leave_reason, wait)
     )
-    call_ids = {e.call_id for e in entries}
-    ratings: dict[int, int] = {}
-    if call_ids:
-        rows = session.execute(
-            select(Call.id, Call.rating).where(Call.id.in_(call_ids), Call.rating.is_not(None))
-        )
-        ratings = {ident: rating for ident, rating in rows if rating is not None}
-    by_queue: dict[str, list[QueueEntry]] = defaultdict(list)
-    for entry in entries:
-        by_queue[entry.queue].append(entry)
+    groups = [Stays(*row) for row in found]
+    rated = session.execute(
+        select(QueueEntry.queue, func.count(), func.sum(Call.rating))
+        .join(Call, and_(Call.id == QueueEntry.call_id, Call.rating.is_not(None)))
+        .where(in_period, answered)
+        .group_by(QueueEntry.queue)
+    )
+    ratings = {queue: Ratings(count, total) for queue, count, total in rated}
+    by_queue: dict[str, list[Stays]] = defaultdict(list)
+    for group in groups:
+        by_queue[group.queue].append(group)
+    every = Ratings(sum(r.count for r in ratings.values()), sum(r.total for r in ratings.values()))
     return {
         "from": since,
         "to": until,
         "answer_target_seconds": target,
-        "total": summarise(entries, ratings, target),
+        "total": summarise(groups, every, target),
         "queues": {
-            name: summarise(rows, ratings, target) for name, rows in sorted(by_queue.items())
+            name: summarise(rows, ratings.get(name, Ratings()), target)
+            for name, rows in sorted(by_queue.items())
         },
     }

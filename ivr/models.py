@@ -39,7 +39,7 @@ class Call(db.Model):
     status: Mapped[str] = mapped_column(String(32), default="in-progress")
     language: Mapped[str | None] = mapped_column(String(16))
     menu_path: Mapped[str] = mapped_column(Text, default="")
-    outcome: Mapped[Outcome | None] = mapped_column(String(32), index=True)
+    outcome: Mapped[Outcome | None] = mapped_column(String(32))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration: Mapped[int | None] = mapped_column()
@@ -75,6 +75,18 @@ class CallEvent(db.Model):
     call: Mapped[Call] = relationship(back_populates="events")
 
 
+# Calls of one outcome, newest first (the call list's filter); also every lookup by outcome.
+Index("ix_calls_outcome_started_at", Call.outcome, Call.started_at)
+# The figures' calls per hour and outcome, read from the index alone.
+Index("ix_calls_started_at_outcome", Call.started_at, Call.outcome)
+# The figures' ratings of answered calls, looked up by id without reading the calls.
+Index(
+    "ix_calls_rated",
+    Call.id,
+    Call.rating,
+    sqlite_where=Call.rating.is_not(None),
+    postgresql_where=Call.rating.is_not(None),
+)
 Index("ix_call_events_call_step", CallEvent.call_id, CallEvent.step)
 
 
@@ -179,3 +191,16 @@ class QueueEntry(db.Model):
     # Twilio's QueueTime at the last announcement: the queue's own clock decides the next one.
     announced_wait: Mapped[int | None] = mapped_column()
     announcements: Mapped[int] = mapped_column(default=0)
+
+
+# The figures of a period, read from the index alone: every column period_stats groups by.
+Index(
+    "ix_queue_entries_figures",
+    QueueEntry.entered_at,
+    QueueEntry.queue,
+    QueueEntry.state,
+    QueueEntry.leave_reason,
+    QueueEntry.bridged_at,
+    QueueEntry.wait_seconds,
+    QueueEntry.call_id,
+)

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import gettext
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Float, Integer, and_, case, cast, extract, func, or_, select
 
 from ivr.api import iso
 from ivr.auth import supervisor_required
@@ -45,19 +45,40 @@ def period() -> tuple[datetime, datetime, str | None]:
     return datetime.combine(first, time.min, UTC), datetime.combine(last, time.max, UTC), problem
 
 
+def answered_within(promise: timedelta, dialect: str) -> ColumnElement[bool]:
+    """SQL: the message was answered at most ``promise`` after it was left, to the microsecond."""
+    if dialect != "sqlite":
+        return Voicemail.answered_at - Voicemail.created_at <= promise
+    # SQLite keeps a UTCDateTime as text, 'YYYY-MM-DD HH:MM:SS.ffffff'. julianday() is cheap but
+    # rounds to milliseconds, so it only settles the messages answered clearly (a second) early
+    # or late. For the others the deadline is made as text, on the whole seconds (datetime()
+    # would round a fraction too) with the microseconds put back on, and compared as text,
+    # which orders as the times do.
+    created, answered = Voicemail.created_at, Voicemail.answered_at
+    seconds = int(promise.total_seconds())
+    taken = (func.julianday(answered, type_=Float) - func.julianday(created, type_=Float)) * 86400
+    deadline = func.datetime(func.substr(created, 1, 19), f"+{seconds} seconds").concat(
+        func.substr(created, 20)
+    )
+    return and_(taken < seconds + 1, or_(taken < seconds - 1, answered <= deadline))
+
+
 def message_figures(since: datetime, until: datetime) -> dict[str, object]:
     """Messages left in the period and how many were answered within the promise."""
     promise = timedelta(minutes=hotline().menu.reply_promise_minutes)
-    messages = db.session.scalars(
-        select(Voicemail).where(Voicemail.created_at >= since, Voicemail.created_at <= until)
-    ).all()
-    answered = [m for m in messages if m.answered_at is not None]
-    in_time = sum(m.answered_at - m.created_at <= promise for m in answered if m.answered_at)
+    in_time = answered_within(promise, db.session.get_bind().dialect.name)
+    # Counted by the database from an index holding both times: the answered messages' times
+    # read into Python took 50 ms for a month.
+    messages, answered, answered_in_time = db.session.execute(
+        select(
+            func.count(), func.count(Voicemail.answered_at), func.count(case((in_time, 1)))
+        ).where(Voicemail.created_at >= since, Voicemail.created_at <= until)
+    ).one()
     return {
-        "messages": len(messages),
-        "answered": len(answered),
-        "answered_in_time": in_time,
-        "share_in_time": round(in_time / len(messages), 3) if messages else None,
+        "messages": messages,
+        "answered": answered,
+        "answered_in_time": answered_in_time,
+        "share_in_time": round(answered_in_time / messages, 3) if messages else None,
     }
 
 
@@ -66,18 +87,25 @@ def message_figures(since: datetime, until: datetime) -> dict[str, object]:
 def figures() -> str:
     """Calls, queues and messages for a period, with calls per hour as a chart."""
     since, until, problem = period()
-    calls = db.session.scalars(
-        select(Call).where(Call.started_at >= since, Call.started_at <= until)
-    ).all()
-    per_hour = Counter(call.started_at.hour for call in calls)
-    outcomes = Counter(str(call.outcome or "in progress") for call in calls)
+    # Counted by the database: a month of calls as ORM objects took most of a second.
+    started_hour = cast(extract("hour", Call.started_at), Integer)
+    counts = db.session.execute(
+        select(started_hour, Call.outcome, func.count())
+        .where(Call.started_at >= since, Call.started_at <= until)
+        .group_by(started_hour, Call.outcome)
+    )
+    per_hour: Counter[int] = Counter()
+    outcomes: Counter[str] = Counter()
+    for at_hour, outcome, n in counts:
+        per_hour[at_hour] += n
+        outcomes[str(outcome or "in progress")] += n
     target = float(current_app.config["HOTLINE_ANSWER_TARGET"])
     return render_template(
         "figures.html",
         since=since,
         until=until,
         problem=problem,
-        calls=len(calls),
+        calls=sum(outcomes.values()),
         per_hour=[per_hour.get(hour, 0) for hour in range(24)],
         outcomes=sorted(outcomes.items()),
         queues=period_stats(db.session, since, until, target),

@@ -74,6 +74,10 @@ class Voicemail(db.Model):
 
 # The worker's claim query: the oldest job that is due.
 Index("ix_voicemails_queue", Voicemail.status, Voicemail.next_attempt_at)
+# The inbox's tabs: messages in one case status, newest first.
+Index("ix_voicemails_case_status_created_at", Voicemail.case_status, Voicemail.created_at)
+# The figures' messages answered within the promise, read from the index alone.
+Index("ix_voicemails_created_at_answered_at", Voicemail.created_at, Voicemail.answered_at)
 
 
 class Note(db.Model):
