@@ -27,7 +27,11 @@ def test_api_conforms_to_its_description(app: Flask) -> None:
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=max(20, EXAMPLES // 8), deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=max(20, EXAMPLES // 8),
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def conforms(case: schemathesis.Case) -> None:
             # Opaque cursors cannot be described by a schema; every other check applies.
             case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
