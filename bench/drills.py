@@ -47,6 +47,8 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from ivr.config import DEFAULT_MENU  # noqa: E402
+from ivr.menu import load_menu  # noqa: E402
 from ivr.simulator import (  # noqa: E402
     Caller,
     CallResult,
@@ -356,6 +358,8 @@ def drill(
                 r for r in results if any(q.status == 0 or q.status >= 500 for q in r.requests)
             ]
             fell_back = [r for r in results if any("fallback URL" in e for e in r.errors)]
+            apology = set(load_menu(DEFAULT_MENU).phrases["error"].values())
+            apologised = [r for r in results if apology & set(r.said())]
             dead_air = [r for r in results if any("fallback POST" in e for e in r.errors)]
             retried = sum(1 for r in results for w in r.warnings if w.endswith("retrying"))
             lost_calls = placed - set(rows)
@@ -380,6 +384,7 @@ def drill(
                 ("fault", struck),
                 ("calls that met a failed request (5xx or dropped)", str(len(failed))),
                 ("calls that heard the apology from the fallback URL", str(len(fell_back))),
+                ("calls that heard the apology (any webhook)", str(len(apologised))),
                 ("status callbacks sent again after a failure", str(retried)),
                 ("messages taken over after a failed attempt", str(twice)),
             ]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import vosk
 
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
+from tests.voicemail.media_server import MediaHost, media_host
 from voicemail.transcription import ModelRegistry
 
 # Read in place, never copied: some clips are licensed for testing only (see the README there).
@@ -41,3 +44,10 @@ def clips() -> list[Clip]:
 def ko_model() -> vosk.Model:
     """The packaged Korean model, loaded once for the whole test run."""
     return ModelRegistry({}).model_for("ko")
+
+
+@pytest.fixture
+def host() -> Iterator[MediaHost]:
+    """Twilio's media host on loopback, serving recordings with basic auth."""
+    with media_host(ACCOUNT_SID, AUTH_TOKEN) as served:
+        yield served

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import random
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,9 @@ from flask.testing import FlaskClient
 
 from ivr.config import DEFAULT_MENU, settings_from_env
 from ivr.menu import load_menu
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, Twilio
+from tests.conftest import Twilio
 from tests.ivr.test_api import auth, make_token
-from tests.voicemail.media_server import MediaHost, media_host
+from tests.voicemail.media_server import MediaHost
 from tests.voicemail.test_audio import export, tone
 from tests.voicemail.test_worker import SPEECH, ko_model_path, leave_message, stored
 from voicemail.accuracy import character_error_rate
@@ -99,12 +98,6 @@ def test_hours_are_refused_from_the_headers_before_decoding(two_hours: bytes) ->
 
 
 # --- one burst of the real worker ---
-
-
-@pytest.fixture
-def host() -> Iterator[MediaHost]:
-    with media_host(ACCOUNT_SID, AUTH_TOKEN) as served:
-        yield served
 
 
 @pytest.fixture

@@ -37,6 +37,18 @@ def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
+def pending_message(app: Flask, n: int, recording_url: str) -> None:
+    """A message of the call SID, waiting for the worker."""
+    with app.app_context():
+        db.session.add(
+            Voicemail(
+                call_sid=SID, case_number=f"1000000{n}", recording_sid="RE" + str(n) * 32,
+                recording_url=recording_url, language="zh",
+            )
+        )  # fmt: skip
+        db.session.commit()
+
+
 def test_metrics_need_a_token(client: FlaskClient) -> None:
     reply = client.get("/metrics")
     assert reply.status_code == 401
@@ -48,14 +60,7 @@ def test_metrics_count_requests_and_read_the_service_figures(
 ) -> None:
     add_agent(app, "li", ["zh"], ["product"])
     wait_loop(twilio, to_queue(twilio))  # one caller waits for an agent
-    with app.app_context():
-        db.session.add(
-            Voicemail(
-                call_sid=SID, case_number="10000001", recording_sid="RE" + "1" * 32,
-                recording_url="https://api.twilio.com/x", language="zh",
-            )
-        )  # fmt: skip
-        db.session.commit()
+    pending_message(app, 1, "https://api.twilio.com/x")
     token = make_token(app)
     reply = client.get("/metrics", headers=auth(token))
     assert reply.status_code == 200
@@ -78,14 +83,7 @@ def test_logs_are_json_lines_with_the_call_sid(
     app: Flask, twilio: Twilio, capfd: pytest.CaptureFixture[str]
 ) -> None:
     twilio.post("/voice/incoming", call_params())
-    with app.app_context():
-        db.session.add(
-            Voicemail(
-                call_sid=SID, case_number="10000002", recording_sid="RE" + "2" * 32,
-                recording_url="http://not-twilio.example/x", language="zh",
-            )
-        )  # fmt: skip
-        db.session.commit()
+    pending_message(app, 2, "http://not-twilio.example/x")  # not Twilio: refused
     app.config["HOTLINE_WORKER_MAX_ATTEMPTS"] = 1
     work(app, burst=True)  # the download is refused: the worker says so
     lines = [

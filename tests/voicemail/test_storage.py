@@ -22,7 +22,6 @@ from tests.voicemail.test_worker import (
     CLIP,
     REFERENCE,
     SPEECH,
-    host,  # noqa: F401  (fixture)
     leave_message,
     make_due,
     stored,
@@ -48,7 +47,7 @@ def test_recordings_kept_in_the_database_are_transcribed_and_played(
     app: Flask,
     client: FlaskClient,
     twilio: Twilio,
-    host: MediaHost,  # noqa: F811
+    host: MediaHost,
 ) -> None:
     phone = telephone_line((SPEECH / CLIP).read_bytes())
     leave_message(twilio, host, phone, "RE" + "1" * 32)
@@ -93,7 +92,7 @@ def test_a_full_disk_keeps_the_message_until_there_is_room(
     full_disk: Path,
     app: Flask,
     twilio: Twilio,
-    host: MediaHost,  # noqa: F811
+    host: MediaHost,
 ) -> None:
     from tests.voicemail.test_fetch import tone_wav
 

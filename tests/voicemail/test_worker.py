@@ -40,12 +40,6 @@ def ko_model_path() -> str:
 
 
 @pytest.fixture
-def host() -> Iterator[MediaHost]:
-    with media_host(ACCOUNT_SID, AUTH_TOKEN) as served:
-        yield served
-
-
-@pytest.fixture
 def app_settings(app_settings: dict[str, Any], host: MediaHost) -> dict[str, Any]:
     # As a deployment would: the Korean model configured for the call's language.
     app_settings.update(
