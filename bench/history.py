@@ -42,7 +42,6 @@ import re
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,22 +55,29 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from harness import (
+    REPO,
+    clean_env,
+    code_version,
+    cpu_model,
+    free_port,
+    fresh_database,
+    log,
+)
 from sqlalchemy import Engine, Table, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ivr.models import Agent, Call, CallEvent, QueueEntry  # noqa: E402
-from voicemail.cases import luhn_digit  # noqa: E402
-from voicemail.models import Voicemail, VoicemailTerm  # noqa: E402
-from voicemail.search import index_message, index_terms  # noqa: E402
+from ivr.models import Agent, Call, CallEvent, QueueEntry
+from voicemail.cases import luhn_digit
+from voicemail.models import Voicemail, VoicemailTerm
+from voicemail.search import index_message, index_terms
 
 BIN = Path(sys.executable).parent
 APP_SPEC = "app:app"
 PUBLIC_BASE_URL = "https://hotline.example.com"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 DAYS = 90
 AGENTS = 24
 SUPERVISOR, PASSWORD = "bench-supervisor", "bench-password-0123"
@@ -449,22 +455,6 @@ def procfile_command(port: int) -> list[str]:
     return [*command, "--bind", f"127.0.0.1:{port}"]
 
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without any hotline settings of the caller's, plus ``extra``."""
-    drop = ("HOTLINE_", "TWILIO_", "DATABASE_URL", "ORDER_LOOKUP_", "VOSK_", "PUBLIC_BASE_URL",
-            "PROMETHEUS_MULTIPROC_DIR", "WEB_CONCURRENCY", "PORT")  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env.update(extra)
-    return env
-
-
 @contextmanager
 def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[tuple[int, list[str]]]:
     """The app under gunicorn as the Procfile runs it; yields (port, command)."""
@@ -652,24 +642,6 @@ def time_query(
 # -- the report -------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def code_version() -> str:
-    """The commit measured, and whether the working tree differed from it."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
-                          capture_output=True, check=False).stdout.strip()  # fmt: skip
-    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                             text=True, capture_output=True, check=False).stdout  # fmt: skip
-    count = len(changed.splitlines())
-    return f"{head or 'unknown'}" + (f" + uncommitted changes in {count} files" if count else "")
-
-
 def report(
     args: argparse.Namespace,
     *,
@@ -729,21 +701,6 @@ def report(
 
 
 # -- main -------------------------------------------------------------------------------------
-
-
-def fresh_database(url: str) -> None:
-    """Drop and create a PostgreSQL benchmark database (loopback, named bench_… only)."""
-    parsed = make_url(url)
-    if parsed.host not in LOOPBACK_HOSTS:
-        raise SystemExit(f"refusing a database that is not on loopback: {parsed.host}")
-    name = parsed.database or ""
-    if not name.startswith("bench_"):
-        raise SystemExit(f"refusing to drop {name!r}: benchmark databases are named bench_…")
-    engine = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
 
 
 def flask_cli(env: dict[str, str], *arguments: str) -> str:
@@ -819,11 +776,6 @@ def main() -> None:
                 load_before=load_before,
             )
         )
-
-
-def log(message: str) -> None:
-    """Progress, on stderr (the table goes to stdout)."""
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

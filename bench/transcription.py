@@ -75,6 +75,8 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
+from harness import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -556,17 +558,6 @@ def time_stages(server: RecordingServer, clips: list[Clip], rounds: int = 3) -> 
             fetches.append(fetched - started)
             decodes.append(time.perf_counter() - fetched)
     return Stages(statistics.median(fetches), statistics.median(decodes))
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def verdict(ok: bool) -> str:
