@@ -89,8 +89,6 @@ def field(name: str, *, pattern: re.Pattern[str] | None = None, required: bool =
         return ""
     if len(value) > FIELD_LIMIT:
         abort(400, f"{name} is longer than {FIELD_LIMIT} characters")
-    if "\x00" in value:
-        abort(400, f"{name} holds a NUL character")  # PostgreSQL text cannot store one
     if pattern is not None and not pattern.fullmatch(value):
         abort(400, f"{name} is malformed")
     return value

@@ -106,21 +106,20 @@ def decode(data: bytes, *, max_seconds: float = DEFAULT_MAX_SECONDS) -> PcmAudio
     Recordings longer than ``max_seconds`` (HOTLINE_MAX_RECORDING_SECONDS) are refused from
     their headers, before anything is decoded.
     """
-    limit = max_seconds
     if not data:
         raise AudioError("the recording is empty (0 bytes)")
     fmt = sniff_format(data)
     if fmt is None:
         raise AudioError("not audio: unrecognised format")
-    segment = _pcm_wav(data, limit) if fmt == "wav" else None
+    segment = _pcm_wav(data, max_seconds) if fmt == "wav" else None
     if segment is None:
-        segment = _ffmpeg_to_mono16(data, limit=limit, what=fmt)
+        segment = _ffmpeg_to_mono16(data, limit=max_seconds, what=fmt)
     seconds = segment.frame_count() / segment.frame_rate
     if segment.frame_count() == 0:
         raise AudioError("the recording is empty (0 s)")
-    if seconds > limit:
+    if seconds > max_seconds:
         # Headers that understated the length: decoding stopped just past the limit.
-        raise AudioError(f"too long to transcribe: over the {spoken_length(limit)} limit")
+        raise AudioError(f"too long to transcribe: over the {spoken_length(max_seconds)} limit")
     loudest = segment.max_dBFS
     if loudest == float("-inf"):
         raise AudioError("the recording is silent (no sound at all)")
@@ -149,12 +148,7 @@ def _pcm_wav(data: bytes, limit: float) -> AudioSegment | None:
             if wav.getnchannels() != 1 or wav.getsampwidth() != 2 or wav.getframerate() <= 0:
                 return None
             rate = wav.getframerate()
-            length = wav_seconds(data) or 0.0
-            if length > limit:
-                raise AudioError(
-                    f"too long to transcribe: {spoken_length(length)}, "
-                    f"over the {spoken_length(limit)} limit"
-                )
+            refuse_if_longer(wav_seconds(data), limit)
             raw = wav.readframes(min(wav.getnframes(), int((limit + 1.0) * rate)))
     except (wave.Error, EOFError):
         return None
@@ -192,12 +186,7 @@ def _ffmpeg_to_mono16(data: bytes, *, limit: float | None, what: str) -> AudioSe
         source, target = Path(folder, "in"), Path(folder, "out.wav")
         source.write_bytes(data)
         if limit is not None:
-            length = wav_seconds(data) if what == "wav" else probe_seconds(source)
-            if length is not None and length > limit:
-                raise AudioError(
-                    f"too long to transcribe: {spoken_length(length)}, "
-                    f"over the {spoken_length(limit)} limit"
-                )
+            refuse_if_longer(wav_seconds(data) if what == "wav" else probe_seconds(source), limit)
         command = [AudioSegment.converter, "-nostdin", "-v", "error", "-i", str(source), "-vn"]
         command += ["-map", "0:a:0", "-ac", "1", "-acodec", "pcm_s16le", "-f", "wav"]
         if limit is not None:
@@ -209,6 +198,14 @@ def _ffmpeg_to_mono16(data: bytes, *, limit: float | None, what: str) -> AudioSe
             return AudioSegment.from_file(io.BytesIO(target.read_bytes()), format="wav")
         except Exception as exc:
             raise AudioError(f"{what} file could not be decoded", detail=str(exc)) from exc
+
+
+def refuse_if_longer(length: float | None, limit: float) -> None:
+    """AudioError when the headers say the recording is longer than ``limit`` seconds."""
+    if length is not None and length > limit:
+        raise AudioError(
+            f"too long to transcribe: {spoken_length(length)}, over the {spoken_length(limit)} limit"
+        )
 
 
 def wav_seconds(data: bytes) -> float | None:

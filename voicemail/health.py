@@ -12,6 +12,16 @@ bp = Blueprint("health", __name__)
 LAG_LIMIT = 600.0  # seconds the oldest due message may wait before the service reports unready
 
 
+def transcription_lag() -> float:
+    """Seconds the oldest due message has waited for a worker (0 when none waits)."""
+    oldest = db.session.scalar(
+        select(func.min(Voicemail.next_attempt_at)).where(
+            Voicemail.status == VoicemailStatus.PENDING
+        )
+    )
+    return max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0
+
+
 @bp.get("/healthz")
 def healthz() -> Response:
     """The process answers."""
@@ -25,12 +35,7 @@ def readyz() -> tuple[Response, int]:
     ready = True
     try:
         db.session.execute(text("SELECT 1"))
-        oldest = db.session.scalar(
-            select(func.min(Voicemail.next_attempt_at)).where(
-                Voicemail.status == VoicemailStatus.PENDING
-            )
-        )
-        lag = max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0
+        lag = transcription_lag()
         checks["database"] = "ok"
         checks["worker_lag_seconds"] = round(lag, 1)
         if lag > LAG_LIMIT:

@@ -16,9 +16,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from ivr.api import api_error, token_required
-from ivr.extensions import db, utcnow
+from ivr.extensions import db
 from ivr.metrics import process_metrics
 from ivr.models import EntryState, QueueEntry
+from voicemail.health import transcription_lag
 from voicemail.models import Voicemail, VoicemailStatus
 
 bp = Blueprint("metrics", __name__)
@@ -60,12 +61,10 @@ class ServiceFigures(Collector):
             "Voice messages waiting for or in transcription.",
             value=sum(counts.get(status, 0) for status in UNFINISHED),
         )
-        oldest = db.session.scalar(
-            select(func.min(Voicemail.next_attempt_at)).where(Voicemail.status.in_(UNFINISHED))
-        )
-        lag = max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0
         yield GaugeMetricFamily(
-            "hotline_transcription_lag_seconds", "Age of the oldest due message.", value=lag
+            "hotline_transcription_lag_seconds",
+            "Age of the oldest due message.",
+            value=transcription_lag(),
         )
 
         spent, heard, done = db.session.execute(
