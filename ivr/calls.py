@@ -1,12 +1,20 @@
-"""The call log: one row per CallSid and its ordered events, written idempotently."""
+"""The call log: one row per CallSid and its ordered events, written idempotently.
+
+The menu and status webhooks are most of a hotline's traffic, so their path is lean: the call is
+read as a plain row (``CallState``), the flow decides, and then every write of the webhook is
+made at once with prepared Core statements and committed. On SQLite that keeps the single write
+lock for a few statements rather than for the whole webhook. Webhooks that change other tables
+too (queues, recordings) work on the ORM ``Call`` through ``open_call`` and ``record_turn``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+import functools
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,6 +28,9 @@ STATUSES = ["queued", "initiated", "ringing", "in-progress", "answered", *sorted
 # place of a step that Twilio will retry.
 STATUS_STEP = -1
 FAILURE_STEP = -1000
+
+CALLS = Call.__table__
+EVENTS = CallEvent.__table__
 
 
 @dataclass(frozen=True)
@@ -35,48 +46,129 @@ class CallFacts:
     status: str
 
 
-def insert_new(session: Session, model: type[Any], key: list[str]) -> Any:
-    """An INSERT of ``model`` that writes nothing, and raises nothing, if ``key`` is taken.
+@dataclass(frozen=True)
+class CallState:
+    """A call's row as the menu and status webhooks need it."""
 
-    ON CONFLICT DO NOTHING (PostgreSQL and SQLite alike) needs no savepoint around it: a
-    duplicate no longer aborts the transaction, and every savepoint was two more round trips on
-    each webhook.
-    """
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(model).on_conflict_do_nothing(index_elements=key)
+    id: int
+    sid: str
+    from_number: str
+    to_number: str
+    language: str | None
+    menu_path: str
+    status: str
+    outcome: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    duration: int | None
+
+    @property
+    def path(self) -> list[str]:
+        """The menu nodes visited, in order."""
+        return self.menu_path.split(">") if self.menu_path else []
 
 
-def open_call(session: Session, facts: CallFacts) -> Call:
-    """The call's row, created on first sight; safe against Twilio's retries arriving at once."""
-    call = session.scalar(select(Call).where(Call.sid == facts.sid))
-    if call is not None:
-        return call
-    created = session.scalar(
-        insert_new(session, Call, ["sid"])
-        .values(
-            sid=facts.sid,
-            account_sid=facts.account_sid,
-            from_number=facts.from_number,
-            to_number=facts.to_number,
-            caller_name=facts.caller_name,
-            direction=facts.direction,
-            status=facts.status or "in-progress",
-            started_at=utcnow(),
-        )
-        .returning(Call)
+# Built once: SQLAlchemy then reuses their compiled SQL, which is most of the cost of a statement.
+READ_CALL = select(*(CALLS.c[name] for name in CallState.__dataclass_fields__)).where(
+    CALLS.c.sid == bindparam("b_sid")
+)
+SET_TURN = (
+    update(CALLS)
+    .where(CALLS.c.id == bindparam("b_id"))
+    .values(
+        menu_path=bindparam("b_menu_path"),
+        language=func.coalesce(bindparam("b_language"), CALLS.c.language),
+        outcome=func.coalesce(CALLS.c.outcome, bindparam("b_outcome")),
     )
-    if created is None:
-        # Another request for the same call won the insert; use its row.
-        return session.scalars(select(Call).where(Call.sid == facts.sid)).one()
-    return created
+)
+SET_STATUS = (
+    update(CALLS)
+    .where(CALLS.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        ended_at=bindparam("b_ended_at"),
+        duration=bindparam("b_duration"),
+        outcome=bindparam("b_outcome"),
+    )
+)
+ADD_EVENTS = insert(EVENTS)
+STEP_TAKEN = (
+    select(EVENTS.c.id)
+    .where(EVENTS.c.call_id == bindparam("b_call_id"), EVENTS.c.step == bindparam("b_step"))
+    .limit(1)
+)
 
 
-def _add_events(session: Session, call: Call, step: int, events: list[Event]) -> bool:
-    """Insert a step's events unless that step is already logged; True if written now."""
+@functools.cache
+def _new_only(dialect: str, table: Any, key: tuple[str, ...]) -> Any:
+    """INSERT … ON CONFLICT (key) DO NOTHING, on PostgreSQL and SQLite alike.
+
+    A duplicate then writes nothing and raises nothing, so no savepoint is needed around it.
+    """
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing(index_elements=list(key))
+
+
+def insert_new(session: Session, model: type[Any], key: list[str]) -> Any:
+    """An INSERT of ``model`` that writes nothing, and raises nothing, if ``key`` is taken."""
+    return _new_only(session.get_bind().dialect.name, model.__table__, tuple(key))
+
+
+def _claim_step(conn: Connection) -> Any:
+    return _new_only(conn.dialect.name, EVENTS, ("call_id", "step", "position"))
+
+
+@functools.cache
+def _new_call_statement(dialect: str) -> Any:
+    return _new_only(dialect, CALLS, ("sid",)).returning(CALLS.c.id)
+
+
+def _new_call(conn: Connection) -> Any:
+    return _new_call_statement(conn.dialect.name)
+
+
+# -- the lean path: menu and status webhooks --------------------------------------------------
+
+
+def read_call(conn: Connection, sid: str) -> CallState | None:
+    """The call's row, or None before its first webhook is logged."""
+    row = conn.execute(READ_CALL, {"b_sid": sid}).first()
+    return None if row is None else CallState(*row)
+
+
+def _create(conn: Connection, facts: CallFacts, **values: Any) -> int | None:
+    """Insert the call's row; its id, or None if another request for it got there first."""
+    row = {
+        "sid": facts.sid,
+        "account_sid": facts.account_sid,
+        "from_number": facts.from_number,
+        "to_number": facts.to_number,
+        "caller_name": facts.caller_name,
+        "direction": facts.direction,
+        "status": facts.status or "in-progress",
+        "menu_path": "",
+        "language": None,
+        "outcome": None,
+        "started_at": utcnow(),
+    } | values
+    return conn.execute(_new_call(conn), row).scalar()
+
+
+def ensure_call(conn: Connection, facts: CallFacts) -> CallState:
+    """The call's row, created on first sight; safe against Twilio's retries arriving at once."""
+    call = read_call(conn, facts.sid)
+    if call is None:
+        _create(conn, facts)
+        call = read_call(conn, facts.sid)
+        assert call is not None
+    return call
+
+
+def _event_rows(call_id: int, step: int, events: list[Event]) -> list[dict[str, Any]]:
     now = utcnow()
-    rows = [
+    return [
         {
-            "call_id": call.id,
+            "call_id": call_id,
             "step": step,
             "position": position,
             # Keep the order visible even where the clock does not tick between them.
@@ -87,34 +179,66 @@ def _add_events(session: Session, call: Call, step: int, events: list[Event]) ->
         }
         for position, event in enumerate(events)
     ]
+
+
+def _claim(conn: Connection, call_id: int, step: int, events: list[Event]) -> bool:
+    """Insert a step's events unless that step is already logged; True if written now.
+
+    The step's first event claims the step: a retry of it, even one racing this request, finds
+    (call, step, 0) taken and writes nothing.
+    """
+    rows = _event_rows(call_id, step, events)
     if not rows:
-        taken = select(CallEvent.id).where(CallEvent.call_id == call.id, CallEvent.step == step)
-        return session.scalar(taken.limit(1)) is None
-    # The step's first event claims the step: a retry of it, even one racing this request, finds
-    # (call, step, 0) taken and writes nothing.
-    claim = insert_new(session, CallEvent, ["call_id", "step", "position"]).values(rows[0])
-    if session.scalar(claim.returning(CallEvent.id)) is None:
+        return conn.execute(STEP_TAKEN, {"b_call_id": call_id, "b_step": step}).first() is None
+    if conn.execute(_claim_step(conn), rows[0]).rowcount != 1:
         return False
     if rows[1:]:
-        session.execute(insert(CallEvent), rows[1:])
+        conn.execute(ADD_EVENTS, rows[1:])
     return True
 
 
-def record_turn(session: Session, call: Call, step: int, turn: Turn) -> bool:
-    """Log what one webhook did to a call, once per step however often Twilio retries it."""
-    if not _add_events(session, call, step, turn.events):
+def _path_after(path: list[str], turn: Turn) -> str:
+    return ">".join([*path, *turn.visited])
+
+
+def log_turn(
+    conn: Connection, facts: CallFacts, call: CallState | None, step: int, turn: Turn
+) -> bool:
+    """Log what one menu webhook did, once per step however often Twilio retries it.
+
+    ``call`` is the row read before the flow ran (None on the call's first webhook).
+    """
+    if call is None:
+        created = _create(
+            conn,
+            facts,
+            menu_path=_path_after([], turn),
+            language=turn.language,
+            outcome=turn.outcome,
+        )
+        if created is not None:
+            # A new row: no retry can have claimed its step yet.
+            if turn.events:
+                conn.execute(ADD_EVENTS, _event_rows(created, step, turn.events))
+            return True
+        call = ensure_call(conn, facts)
+    if not _claim(conn, call.id, step, turn.events):
         return False
-    if turn.visited:
-        call.menu_path = ">".join([*call.path, *turn.visited])
-    if turn.language:
-        call.language = turn.language
-    if turn.outcome and call.outcome is None:
-        call.outcome = turn.outcome
+    if turn.visited or turn.language or turn.outcome:
+        conn.execute(
+            SET_TURN,
+            {
+                "b_id": call.id,
+                "b_menu_path": _path_after(call.path, turn),
+                "b_language": turn.language,
+                "b_outcome": turn.outcome,
+            },
+        )
     return True
 
 
-def record_status(
-    session: Session, call: Call, status: str, duration: int | None, sequence: int | None
+def log_status(
+    conn: Connection, call: CallState, status: str, duration: int | None, sequence: int | None
 ) -> None:
     """Apply Twilio's status callback; a finished call gets its end, length and outcome."""
     position = STATUSES.index(status) if status in STATUSES else len(STATUSES)
@@ -123,26 +247,64 @@ def record_status(
         detail["duration"] = duration
     if sequence is not None:
         detail["sequence"] = sequence
-    if not _add_events(session, call, STATUS_STEP - position, [Event("status", None, detail)]):
+    if not _claim(conn, call.id, STATUS_STEP - position, [Event("status", None, detail)]):
         return
     if call.status in TERMINAL and status not in TERMINAL:
         return  # a late "ringing" must not reopen a finished call
-    call.status = status
+    after = replace(call, status=status)
     if status in TERMINAL:
-        call.ended_at = call.ended_at or utcnow()
-        if duration is not None:
-            call.duration = duration
-        elif call.duration is None:
-            call.duration = int((call.ended_at - call.started_at).total_seconds())
-        if call.outcome is None:
-            call.outcome = Outcome.ABANDONED if status == "completed" else Outcome.FAILED
-
-
-def record_failure(session: Session, call: Call, step: int, error: str) -> None:
-    """Note in the call's history that a webhook failed at ``step``."""
-    _add_events(
-        session, call, FAILURE_STEP - step, [Event("error", None, {"error": error, "step": step})]
+        ended_at = call.ended_at or utcnow()
+        if duration is None and call.duration is None:
+            duration = int((ended_at - call.started_at).total_seconds())
+        after = replace(
+            after,
+            ended_at=ended_at,
+            duration=call.duration if duration is None else duration,
+            outcome=call.outcome
+            or (Outcome.ABANDONED if status == "completed" else Outcome.FAILED),
+        )
+    conn.execute(
+        SET_STATUS,
+        {
+            "b_id": call.id,
+            "b_status": after.status,
+            "b_ended_at": after.ended_at,
+            "b_duration": after.duration,
+            "b_outcome": after.outcome,
+        },
     )
+
+
+def log_failure(conn: Connection, call_id: int, step: int, error: str) -> None:
+    """Note in the call's history that a webhook failed at ``step``."""
+    _claim(
+        conn, call_id, FAILURE_STEP - step, [Event("error", None, {"error": error, "step": step})]
+    )
+
+
+# -- the ORM path: webhooks that change queues or recordings too ------------------------------
+
+
+def open_call(session: Session, facts: CallFacts) -> Call:
+    """The call's ORM row, created on first sight; safe against Twilio's retries arriving at once."""
+    call = session.scalar(select(Call).where(Call.sid == facts.sid))
+    if call is not None:
+        return call
+    _create(session.connection(), facts)
+    return session.scalars(select(Call).where(Call.sid == facts.sid)).one()
+
+
+def record_turn(session: Session, call: Call, step: int, turn: Turn) -> bool:
+    """Log what one webhook did to a call, once per step however often Twilio retries it."""
+    if not _claim(session.connection(), call.id, step, turn.events):
+        return False
+    if turn.visited:
+        call.menu_path = _path_after(call.path, turn)
+    if turn.language:
+        call.language = turn.language
+    if turn.outcome and call.outcome is None:
+        call.outcome = turn.outcome
+    return True
 
 
 def log_event(

@@ -25,13 +25,22 @@ def bind_call(sid: str) -> None:
     CALL_SID.set(sid[:64])
 
 
+def request_id() -> str:
+    """This request's id in the logs: Twilio's idempotency token, else one made when first logged."""
+    if "request_id" not in g:
+        g.request_id = (
+            request.headers.get("I-Twilio-Idempotency-Token", "")[:64] or uuid.uuid4().hex
+        )
+    return str(g.request_id)
+
+
 class CallContext(logging.Filter):
     """Adds ``call_sid`` (and, inside a request, ``request_id`` and ``path``) to each record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.call_sid = CALL_SID.get()
         if has_request_context():
-            record.request_id = getattr(g, "request_id", "")
+            record.request_id = request_id()
             record.path = request.path
         return True
 
@@ -87,9 +96,6 @@ def init_logging(app: Flask) -> None:
 
     @app.before_request
     def bind_request() -> None:
-        g.request_id = (
-            request.headers.get("I-Twilio-Idempotency-Token", "")[:64] or uuid.uuid4().hex
-        )
         # Only webhooks carry a CallSid; reading the form of other requests is not ours to do.
         sid = request.form.get("CallSid", "") if request.path.startswith("/voice/") else ""
         bind_call(sid)

@@ -6,11 +6,10 @@ import logging
 from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, request, url_for
-from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from ivr.calls import open_call, record_failure, record_status, record_turn
+from ivr.calls import CallState, ensure_call, log_failure, log_status, log_turn, read_call
 from ivr.extensions import db, utcnow
 from ivr.flow import Context, Flow, Lookup, Turn, error_turn
 from ivr.models import Call
@@ -69,36 +68,46 @@ def order_lookup() -> Lookup:
     return find_order_in_table(db.session)
 
 
-def flow_for(call: Call, step: int) -> Flow:
+def flow_for(call: Call | CallState, step: int) -> Flow:
     """The menu flow for one webhook of ``call``."""
+    return start_flow(step, call.from_number, call.path, call.language)
+
+
+def start_flow(step: int, caller: str, history: list[str], language: str | None) -> Flow:
+    """The menu flow for one webhook of a call from ``caller`` that has visited ``history``."""
     wiring = hotline()
     context = Context(
         menu=wiring.menu,
         links=UrlLinks(),
         step=step,
-        caller=call.from_number,
-        history=call.path,
+        caller=caller,
+        history=history,
         now=utcnow(),
         find_order=order_lookup(),
         find_case=wiring.case_lookup(db.session),
         handlers=wiring.handlers,
     )
-    return Flow(context, request.args.get("lang") or call.language)
+    return Flow(context, request.args.get("lang") or language)
 
 
 def _answer(node_id: str, step: int, act: Callable[[Flow, str], Turn]) -> Response:
-    """Run the flow for one webhook at a node, log what it did once, and answer with TwiML."""
-    call = open_call(db.session, call_facts())
-    flow = flow_for(call, step)
+    """Run the flow for one webhook at a node, log what it did once, and answer with TwiML.
+
+    The call is read first and written last, in one short transaction (see ``ivr.calls``).
+    """
+    facts = call_facts()
+    conn = db.session.connection()
+    call = read_call(conn, facts.sid)
+    flow = start_flow(step, facts.from_number, [], None) if call is None else flow_for(call, step)
     if step == 0:
-        flow.log("incoming", None, **{"from": call.from_number, "to": call.to_number})
+        flow.log("incoming", None, **{"from": facts.from_number, "to": facts.to_number})
     if node_id in hotline().menu.nodes:
         turn = act(flow, node_id)
     else:
         # The menu changed under a call in progress: start it again rather than fail.
         flow.log("unknown_node", None, requested=node_id[:64])
         turn = flow.enter(hotline().menu.start)
-    record_turn(db.session, call, step, turn)
+    log_turn(conn, facts, call, step, turn)
     db.session.commit()
     return twiml(turn.response)
 
@@ -132,16 +141,17 @@ def node_input(node_id: str) -> Response:
 @twilio_callback
 def status() -> Response:
     """Twilio's status callback: close the call with its final status and duration."""
-    call = open_call(db.session, call_facts())
+    facts = call_facts()
     state = field("CallStatus", pattern=CALL_STATUS, required=True)
     duration = field("CallDuration")
     sequence = field("SequenceNumber")
     for name, value in (("CallDuration", duration), ("SequenceNumber", sequence)):
         if value and not (value.isascii() and value.isdigit() and len(value) <= 9):
             return Response(f"{name} must be a whole number", status=400, mimetype="text/plain")
-    record_status(
-        db.session,
-        call,
+    conn = db.session.connection()
+    log_status(
+        conn,
+        ensure_call(conn, facts),
         state,
         int(duration) if duration else None,
         int(sequence) if sequence else None,
@@ -205,9 +215,9 @@ def _log_failure(exc: Exception) -> None:
     """Note the failure in the call's history if the database still answers."""
     sid = request.form.get("CallSid", "")
     try:
-        call = db.session.scalar(select(Call).where(Call.sid == sid)) if sid else None
+        call = read_call(db.session.connection(), sid) if sid else None
         if call is not None:
-            record_failure(db.session, call, _step(), type(exc).__name__)
+            log_failure(db.session.connection(), call.id, _step(), type(exc).__name__)
             db.session.commit()
     except Exception:
         db.session.rollback()
