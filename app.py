@@ -42,7 +42,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = development_secret(data_dir)
     app.config["MAX_CONTENT_LENGTH"] = app.config["HOTLINE_MAX_REQUEST_BYTES"]
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # A server connection may have died since it was pooled (a PostgreSQL restart): test it on
+    # checkout. A SQLite file cannot drop a connection, so it skips the extra query per request.
+    server = not str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite")
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": server})
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     if app.config["HOTLINE_TRUST_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]

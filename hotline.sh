@@ -33,7 +33,7 @@ start() {
   fi
   "$VENV/bin/flask" --app app db upgrade
   exec "$VENV/bin/gunicorn" -c python:ivr.gunicorn_hooks app:app --bind "${HOST:-127.0.0.1}:${PORT:-8000}" \
-    --workers "${WEB_CONCURRENCY:-2}" --threads 4 --timeout 30 --access-logfile -
+    --access-logfile -
 }
 
 run_tests() {

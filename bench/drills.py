@@ -150,8 +150,8 @@ class Service:
             cwd=REPO, env=self.env, check=True, capture_output=True,
         )  # fmt: skip
         self.web = self._spawn(
-            [str(BIN / "gunicorn"), "app:app", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", "2", "--threads", "4", "--timeout", "30"],
+            [str(BIN / "gunicorn"), "-c", "python:ivr.gunicorn_hooks", "app:app",
+             "--bind", f"127.0.0.1:{self.port}", "--workers", "2"],
             "web.log",
         )  # fmt: skip
         self.start_worker()

@@ -1,8 +1,8 @@
 """Webhook throughput: hotline's signed Twilio webhooks under gunicorn vs a minimal Flask app.
 
 What it measures: requests per second and p50/p99 latency of the real app, served exactly as the
-Procfile serves it (its ``web:`` command, read at run time: gunicorn with 2 workers, 4 threads and
-a 30 s timeout), bound to a loopback port and *without* the access log, in production mode with
+Procfile serves it (its ``web:`` command, read at run time: gunicorn with the settings of
+``ivr/gunicorn_hooks.py``, 2 × cores + 1 single-threaded processes), bound to a loopback port and *without* the access log, in production mode with
 signature checks on, a fresh data folder and a freshly migrated database (and 1000 orders imported
 with ``flask orders import``). ``wrk -t2 -c<connections> -d<seconds> --latency`` replays a pool
 of distinct requests, each one signed as Twilio signs it, in the shape of real calls:
@@ -495,6 +495,15 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def gunicorn_workers() -> int:
+    """How many web processes the Procfile's gunicorn settings start on this machine."""
+    os.environ.pop("WEB_CONCURRENCY", None)  # as clean_env() leaves it for the servers
+    sys.path.insert(0, str(REPO))
+    from ivr import gunicorn_hooks
+
+    return int(gunicorn_hooks.workers)
+
+
 def procfile_command(port: int, app_spec: str = APP_SPEC) -> list[str]:
     """The Procfile's web command serving ``app_spec`` on a loopback port, without the access log.
 
@@ -690,7 +699,8 @@ def report(
         f"| date | {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} |",
         f"| command | `{shlex.join(sys.orig_argv)}` |",
         f"| code | {code_version()} |",
-        f"| server | `{server_cmd}` (the Procfile's web command; no access log), "
+        f"| server | `{server_cmd}` (the Procfile's web command; no access log; "
+        f"{gunicorn_workers()} single-threaded processes from `ivr/gunicorn_hooks.py`), "
         "HOTLINE_ENV=production, signatures checked, HOTLINE_WORKER=off, fresh data folder, "
         "migrated database |",
         f"| load | `wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency "
