@@ -114,8 +114,14 @@ def insert_new(session: Session, model: type[Any], key: list[str]) -> Any:
     return _new_only(session.get_bind().dialect.name, model.__table__, tuple(key))
 
 
+@functools.cache
+def _claim_step_statement(dialect: str) -> Any:
+    # RETURNING tells whether the row went in on every driver; rowcount is -1 on psycopg here.
+    return _new_only(dialect, EVENTS, ("call_id", "step", "position")).returning(EVENTS.c.id)
+
+
 def _claim_step(conn: Connection) -> Any:
-    return _new_only(conn.dialect.name, EVENTS, ("call_id", "step", "position"))
+    return _claim_step_statement(conn.dialect.name)
 
 
 @functools.cache
@@ -190,7 +196,7 @@ def _claim(conn: Connection, call_id: int, step: int, events: list[Event]) -> bo
     rows = _event_rows(call_id, step, events)
     if not rows:
         return conn.execute(STEP_TAKEN, {"b_call_id": call_id, "b_step": step}).first() is None
-    if conn.execute(_claim_step(conn), rows[0]).rowcount != 1:
+    if conn.execute(_claim_step(conn), rows[0]).first() is None:
         return False
     if rows[1:]:
         conn.execute(ADD_EVENTS, rows[1:])
