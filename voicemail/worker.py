@@ -8,6 +8,7 @@ expires and another takes the job over, and a late writer can never record a sec
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import socket
@@ -15,6 +16,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -320,14 +322,35 @@ def _waiting(session: Session) -> bool:
 _embedded_lock = threading.Lock()
 
 
+ELECTION_POLL_SECONDS = 5.0
+
+
+def work_if_elected(app: Flask, stop: threading.Event) -> None:
+    """Transcribe in this process while it holds the data folder's worker lock.
+
+    Every web process starts this thread, and one of them transcribes: each would otherwise load
+    its own models (hundreds of MiB each). The lock goes with the process, so when the one
+    transcribing dies, another takes over within ELECTION_POLL_SECONDS.
+    """
+    with open(Path(app.config["HOTLINE_DATA_DIR"]) / "worker.lock", "a") as lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if stop.wait(ELECTION_POLL_SECONDS):
+                    return
+        work(app, stop=stop)
+
+
 def start_embedded_worker(app: Flask) -> threading.Thread | None:
-    """Start one worker thread inside this process, once (the single-machine default)."""
+    """Start the worker thread inside this process, once (the single-machine default)."""
     with _embedded_lock:
         if app.extensions.get("hotline.worker_thread"):
             return None
         stop = threading.Event()
         thread = threading.Thread(
-            target=work, args=(app,), kwargs={"stop": stop}, name="voicemail-worker", daemon=True
+            target=work_if_elected, args=(app, stop), name="voicemail-worker", daemon=True
         )
         app.extensions["hotline.worker_thread"] = thread
         app.extensions["hotline.worker_stop"] = stop

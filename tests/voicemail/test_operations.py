@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +26,9 @@ from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL, REPO, Twili
 from tests.ivr.test_api import auth, make_token
 from tests.ivr.test_queues import add_agent, to_queue, wait_loop
 from tests.ivr.test_voice import SID, call_params
+from voicemail import worker
 from voicemail.models import Voicemail
-from voicemail.worker import work
+from voicemail.worker import work, work_if_elected
 
 
 def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -153,3 +156,40 @@ def test_one_scrape_counts_the_requests_of_every_web_process(app: Flask, gunicor
                 if name == "hotline_http_requests_total" and ("endpoint", "voice.incoming") in labels
             )  # fmt: skip
             assert total == 40  # whichever process answered the scrape
+
+
+def test_one_web_process_per_data_folder_transcribes_and_another_takes_over(
+    app: Flask, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each web process starts the embedded worker thread; only one may load models and work.
+    monkeypatch.setattr(worker, "ELECTION_POLL_SECONDS", 0.05)
+    caplog.set_level(logging.INFO, logger="voicemail.worker")
+    stops = {name: threading.Event() for name in ("web-1", "web-2")}
+    threads = {
+        name: threading.Thread(target=work_if_elected, args=(app, stop), name=name)
+        for name, stop in stops.items()
+    }
+
+    def started() -> list[str]:
+        return [r.threadName for r in caplog.records if r.getMessage().endswith(" started")]
+
+    def wait_for(count: int) -> list[str]:
+        deadline = time.monotonic() + 10
+        while len(started()) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return started()
+
+    for thread in threads.values():
+        thread.start()
+    try:
+        (first,) = wait_for(1)
+        time.sleep(0.3)  # several election rounds: the other one keeps waiting
+        assert started() == [first]
+        stops[first].set()  # the process that transcribed is gone
+        threads[first].join(10)
+        (other,) = [name for name in stops if name != first]
+        assert wait_for(2) == [first, other]
+    finally:
+        for name, stop in stops.items():
+            stop.set()
+            threads[name].join(10)
