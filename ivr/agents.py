@@ -15,6 +15,7 @@ from ivr.extensions import utcnow
 from ivr.models import Agent, Call, EntryState, Presence, QueueEntry, Role
 from ivr.queues import can_serve
 from ivr.twilio_client import create_call
+from ivr.webhooks import with_overrides
 
 log = logging.getLogger(__name__)
 OFFERABLE = (EntryState.WAITING, EntryState.CALLBACK)
@@ -142,7 +143,9 @@ def take_next(session: Session, agent: Agent, config: Any, urls: Any) -> Offer |
             to=agent.phone,
             from_=config.get("HOTLINE_CALLER_ID") or hotline_number(session, entry),
             url=urls(endpoint, entry=entry.id, agent=agent.id),
-            status_callback=urls("agent.status", entry=entry.id, agent=agent.id),
+            status_callback=with_overrides(
+                urls("agent.status", entry=entry.id, agent=agent.id), config
+            ),
         )
     except Exception:
         # Whatever went wrong, the caller goes back in line and the agent is free again.

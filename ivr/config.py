@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +13,8 @@ DEFAULT_MENU = Path(__file__).with_name("menu.yaml")
 DEFAULT_TWILIO_API = "https://api.twilio.com"
 
 REQUIRED_IN_PRODUCTION = ("TWILIO_AUTH_TOKEN", "SECRET_KEY", "PUBLIC_BASE_URL")
+# key=value pairs joined by &, as in #ct=1000&rc=3&rp=all (Twilio's connection overrides).
+OVERRIDES = re.compile(r"([a-z]{1,4}=[0-9A-Za-z.,_-]{1,32}(&[a-z]{1,4}=[0-9A-Za-z.,_-]{1,32})*)?")
 
 
 class ConfigError(RuntimeError):
@@ -63,6 +66,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ORDER_LOOKUP_URL": env.get("ORDER_LOOKUP_URL", ""),
         "ORDER_LOOKUP_TOKEN": env.get("ORDER_LOOKUP_TOKEN", ""),
         "ORDER_LOOKUP_TIMEOUT": _number(env, "ORDER_LOOKUP_TIMEOUT", 3.0),
+        # Twilio's connection overrides on the status callbacks the app hands out: retry a 503.
+        "TWILIO_CALLBACK_OVERRIDES": env.get("TWILIO_CALLBACK_OVERRIDES", "rc=3&rp=all").strip(),
         "HOTLINE_MAX_REQUEST_BYTES": int(_number(env, "HOTLINE_MAX_REQUEST_BYTES", 64 * 1024)),
         "VOSK_MODEL": env.get("VOSK_MODEL", ""),
         # "thread": a transcription worker inside each web process (one machine);
@@ -103,6 +108,11 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         raise ConfigError("HOTLINE_LOG_FORMAT must be 'json' or 'text'")
     if settings.get("HOTLINE_AUDIO_STORE", "files") not in {"files", "database"}:
         raise ConfigError("HOTLINE_AUDIO_STORE must be 'files' or 'database'")
+    if not OVERRIDES.fullmatch(settings.get("TWILIO_CALLBACK_OVERRIDES", "")):
+        raise ConfigError(
+            "TWILIO_CALLBACK_OVERRIDES must be Twilio's connection overrides without the #, "
+            "e.g. rc=3&rp=all, or empty"
+        )
     if settings["HOTLINE_ENV"] != "production":
         return
     missing = [name for name in REQUIRED_IN_PRODUCTION if not settings.get(name)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -18,7 +18,14 @@ from ivr.menu import Node
 from ivr.models import Call, Outcome
 from ivr.twiml import add_prompt, speak, spell_digits
 from ivr.voice import apologise, external_url, twiml
-from ivr.webhooks import call_facts, field, int_arg, twilio_callback, twilio_webhook
+from ivr.webhooks import (
+    call_facts,
+    field,
+    int_arg,
+    twilio_callback,
+    twilio_webhook,
+    with_overrides,
+)
 from ivr.wiring import hotline
 from voicemail.cases import new_case_number
 from voicemail.models import Voicemail
@@ -52,8 +59,9 @@ def record_message(flow: Flow, node: Node, lang: str) -> None:
         finish_on_key=str(node.settings.get("finish_on_key", "#")),
         play_beep=True,
         trim="trim-silence",
-        recording_status_callback=external_url(
-            "recording.status", node=node.id, lang=lang, c=category
+        recording_status_callback=with_overrides(
+            external_url("recording.status", node=node.id, lang=lang, c=category),
+            current_app.config,
         ),
         recording_status_callback_method="POST",
         recording_status_callback_event="completed absent failed",

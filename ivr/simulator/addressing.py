@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from twilio.request_validator import RequestValidator
 
@@ -35,8 +35,12 @@ class PublicAddress:
         return self.base + "/" + path.lstrip("/")
 
     def resolve(self, reference: str, document_url: str) -> str:
-        """Resolve a TwiML URL against the document that contained it (fragment dropped)."""
-        return urldefrag(urljoin(document_url, reference.strip())).url
+        """Resolve a TwiML URL against the document that contained it.
+
+        Its fragment, Twilio's connection overrides (``#rc=3&rp=all``), is kept for the request
+        to follow; it is never sent, nor signed.
+        """
+        return urljoin(document_url, reference.strip())
 
     def app_path(self, url: str) -> str:
         """The path (and query) the app behind the proxy sees for public ``url``."""

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, NoReturn
+from urllib.parse import parse_qsl, urldefrag
 
 from ivr.simulator.caller import Action, Caller, Hangup, Press, Silence, Speak, Wait
 from ivr.simulator.control import (
@@ -358,6 +359,7 @@ class CallRun:
 
     def send(self, url: str, form: dict[str, str]) -> Reply:
         """Sign and POST ``form`` to public ``url`` (twice when replaying); the last reply."""
+        url = urldefrag(url).url  # connection overrides are Twilio's to read, not the app's
         path = self.sim.address.app_path(url)
         headers = {
             "X-Twilio-Signature": self.sim.address.signature(url, form),
@@ -388,12 +390,21 @@ class CallRun:
     def notify(self, url: str, form: dict[str, str]) -> None:
         """A callback whose answer Twilio ignores; non-2xx is only a warning, as in Twilio.
 
-        A failed callback is sent again ``callback_retries`` times, ``callback_retry_delay``
-        real seconds apart, as Twilio does when the URL asks for retries.
+        A failed callback is sent again ``callback_retry_delay`` real seconds apart, as often as
+        the URL's connection overrides ask (``#rc=3&rp=all``: three times, whatever failed;
+        ``rp`` lists ``4xx``, ``5xx``, ``ct``, ``rt`` or ``all``), else ``callback_retries`` times.
         """
+        overrides = dict(parse_qsl(urldefrag(url).fragment))
+        retries = self.sim.callback_retries
+        policy = {"all"}
+        if overrides.get("rc", "").isdigit():
+            retries = min(int(overrides["rc"]), 5)
+            policy = set(overrides.get("rp", "ct,rt").split(","))
         reply = self.send(url, form)
-        for _ in range(self.sim.callback_retries):
+        for _ in range(retries):
             if 200 <= reply.status < 300:
+                break
+            if not policy & {"all", f"{reply.status // 100}xx" if reply.status else "ct"}:
                 break
             self.result.warnings.append(f"POST {url} answered HTTP {reply.status}; retrying")
             time.sleep(self.sim.callback_retry_delay)

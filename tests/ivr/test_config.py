@@ -69,6 +69,16 @@ def test_bad_mode_and_numbers_are_refused() -> None:
         settings_from_env({"ORDER_LOOKUP_TIMEOUT": "soon"})
 
 
+def test_callback_overrides_are_checked() -> None:
+    env = {"HOTLINE_ENV": "development"}
+    assert settings_from_env(env)["TWILIO_CALLBACK_OVERRIDES"] == "rc=3&rp=all"
+    for good in ("", "rc=5&rp=5xx,ct", "ct=1000&rt=5000&rc=2&rp=all"):
+        check_settings(settings_from_env(env | {"TWILIO_CALLBACK_OVERRIDES": good}))
+    for bad in ("#rc=3", "rc=3&", "rc=3 rp=all", "rc=<script>"):
+        with pytest.raises(ConfigError, match="TWILIO_CALLBACK_OVERRIDES"):
+            check_settings(settings_from_env(env | {"TWILIO_CALLBACK_OVERRIDES": bad}))
+
+
 def test_broken_menu_stops_start_up(tmp_path: Path) -> None:
     menu = tmp_path / "menu.yaml"
     menu.write_text("start: main\nlanguages: {}\n", encoding="utf-8")

@@ -18,8 +18,10 @@ TOKEN = "simulator-test-token-0123456789ab"
 ACCOUNT = "AC" + "1" * 32
 PUBLIC = "https://hotline.example.com"
 
-# A page is fixed TwiML, (status, body, content type), or a function of the received form.
-Page = str | tuple[int, str, str] | Callable[[dict[str, str]], str]
+# A page is fixed TwiML, (status, body, content type), or a function of the received form
+# returning either.
+Answer = str | tuple[int, str, str]
+Page = Answer | Callable[[dict[str, str]], Answer]
 
 
 def twiml(*verbs: str) -> str:
@@ -70,11 +72,11 @@ class ToyApp:
             page = self.pages.get(request.path)
             if page is None:
                 return "", 204 if request.path == "/voice/status" else 404
-            if isinstance(page, tuple):
-                status, body, content_type = page
+            answer = page(form) if callable(page) else page
+            if isinstance(answer, tuple):
+                status, body, content_type = answer
                 return Response(body, status, content_type=content_type)
-            body = page(form) if callable(page) else page
-            return Response(body, 200, content_type="text/xml")
+            return Response(answer, 200, content_type="text/xml")
 
         return app
 

@@ -261,3 +261,23 @@ def test_hangup_while_silent_ends_the_call_without_a_recording(
     assert toy.paths() == ["/voice/incoming", "/voice/status"]
     assert result.said() == []
     assert result.transcript[-1].kind == "hangup"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "deliveries"),
+    [("#rc=2&rp=all", 3), ("#rc=2&rp=5xx", 3), ("#rc=2&rp=4xx", 1), ("#rc=1&rp=all", 2), ("", 1)],
+)
+def test_connection_overrides_on_a_callback_url_set_its_retries(
+    toy: ToyApp, simulator: Build, overrides: str, deliveries: int
+) -> None:
+    answers = iter([503, 503, 204, 204])
+    toy.pages["/voice/recording-status"] = lambda form: (next(answers), "", "text/plain")
+    toy.pages["/voice/incoming"] = twiml(
+        '<Record action="/voice/recorded"'
+        f' recordingStatusCallback="/voice/recording-status{overrides.replace("&", "&amp;")}"/>'
+    )
+    toy.pages["/voice/recorded"] = twiml()
+    simulator(toy, callback_retry_delay=0).call(Caller(script=[Speak(tone_wav(1.0))]))
+
+    # Counted only when signed right: the fragment is never part of the signed URL.
+    assert toy.paths().count("/voice/recording-status") == deliveries

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from ivr.extensions import db
 from ivr.models import Call, CallEvent, Outcome
-from tests.conftest import PUBLIC_BASE_URL, Twilio
+from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
 from tests.ivr.test_voice import SID, call_params, path_of
 from tests.twiml import Doc
 from voicemail.cases import is_case_number, luhn_digit, new_case_number
@@ -65,6 +65,25 @@ def test_message_node_records_with_beep_and_callbacks(app: Flask, twilio: Twilio
     # An empty recording makes Twilio fall through: the caller is told, not left in silence.
     assert doc.verbs()[2:] == ["Say", "Say", "Hangup"]
     assert doc.said()[1] == ("en-US", "We did not hear a message.")
+
+
+def test_the_recording_callback_asks_twilio_to_retry_and_is_signed_either_way(
+    app: Flask, twilio: Twilio
+) -> None:
+    # A 503 (database down) is worth a retry only if Twilio makes one: the URL asks for it.
+    doc = to_message_node(twilio, "2")
+    callback = doc.root.find("Record").get("recordingStatusCallback", "")  # type: ignore[union-attr]
+    url, _, overrides = callback.partition("#")
+    assert overrides == "rc=3&rp=all"
+    params = recording(RecordingStatus="completed")
+    client = app.test_client()
+    # The fragment never reaches us; a signature over the URL with it or without it is Twilio's.
+    for signed, status in ((url, 204), (callback, 204), (url + "#rc=5&rp=all", 403)):
+        reply = client.post(
+            path_of(url), data=params, headers={"X-Twilio-Signature": sign(signed, params)}
+        )
+        assert reply.status_code == status, signed
+    assert len(messages(app)) == 1
 
 
 def test_recorded_message_is_stored_once_and_the_case_number_read_back(
