@@ -2,7 +2,7 @@
 
 from ivr.simulator.agents import DEFAULT_CALLEE, Agent
 from ivr.simulator.call import VERB_HANDLERS
-from ivr.simulator.caller import Caller, Hangup, Press, Silence, Speak, Wait, parse_script
+from ivr.simulator.caller import Caller, Hangup, Hold, Press, Silence, Speak, Wait, parse_script
 from ivr.simulator.errors import SimulatorError
 from ivr.simulator.media import RecordingServer, audio_seconds, tone_wav
 from ivr.simulator.outbound import OutboundCall
@@ -20,6 +20,7 @@ __all__ = [
     "CallResult",
     "Caller",
     "Hangup",
+    "Hold",
     "HttpTransport",
     "Line",
     "OutboundCall",

@@ -14,7 +14,7 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import parse_qsl, urldefrag
 
-from ivr.simulator.caller import Action, Caller, Hangup, Press, Silence, Speak, Wait
+from ivr.simulator.caller import Action, Caller, Hangup, Hold, Press, Silence, Speak, Wait
 from ivr.simulator.control import (
     APPLICATION_ERROR,
     CallEnded,
@@ -486,9 +486,11 @@ class CallRun:
         if self.member is not None:
             while self.script and isinstance(self.script[0], Wait):
                 self.wait_at_most(self.script.pop(0))
-            if not self.script:
-                # A caller in a queue with nothing left to do keeps holding.
+            if not self.script or isinstance(self.script[0], Hold):
+                # A caller in a queue with nothing left to do (or told to) keeps holding.
                 return Silence()
+        if self.script and isinstance(self.script[0], Hold):
+            self.script.pop(0)  # out of the queue: what follows is for after it
         if not self.script:
             self.line("caller", "hangup", f"(script ended at <{where}>)")
             raise CallEnded

@@ -43,7 +43,12 @@ class Wait:
     seconds: float
 
 
-Action = Press | Silence | Hangup | Speak | Wait
+@dataclass(frozen=True)
+class Hold:
+    """In a queue: hold until taken out of it; the actions after this are for after the queue."""
+
+
+Action = Press | Silence | Hangup | Speak | Wait | Hold
 
 
 @dataclass
@@ -73,13 +78,15 @@ def _speak(spec: str) -> Speak:
 
 
 def parse_script(text: str) -> list[Action]:
-    """Parse ``"2 1 . 12345# speak:3 wait:30 hangup"`` (``.`` = silence) into caller actions."""
+    """Parse ``"2 1 . 12345# speak:3 wait:30 hold hangup"`` (``.`` = silence) into actions."""
     actions: list[Action] = []
     for token in text.split():
         if token == ".":
             actions.append(Silence())
         elif token.lower() == "hangup":
             actions.append(Hangup())
+        elif token.lower() == "hold":
+            actions.append(Hold())
         elif token.lower().startswith("wait:"):
             actions.append(Wait(float(token[len("wait:") :])))
         elif token.lower().startswith("speak:"):
@@ -88,6 +95,7 @@ def parse_script(text: str) -> list[Action]:
             actions.append(Press(token))
         else:
             raise ValueError(
-                f"unknown caller action {token!r}: use keys, '.', 'hangup', 'wait:SECONDS' or 'speak:SECONDS'"
+                f"unknown caller action {token!r}: use keys, '.', 'hangup', 'hold', "
+                "'wait:SECONDS' or 'speak:SECONDS'"
             )
     return actions

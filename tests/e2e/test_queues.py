@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from ivr.agents import create_agent, set_presence
 from ivr.extensions import db
 from ivr.models import Presence
-from ivr.simulator import Caller, Press, Simulator, Wait
+from ivr.simulator import Caller, Hold, Press, Simulator, Wait
 from ivr.simulator.agents import Agent as ScriptedAgent
 from tests.ivr.test_api import auth, make_token
 
@@ -100,6 +100,27 @@ def test_three_callers_one_agent(app: Flask, client: FlaskClient, live_phone: Si
         bridged = [e for e in record["events"] if e["kind"] == "bridged"]
         assert len(bridged) == 1 and bridged[0]["detail"]["agent"] == "li"
         assert abs(bridged[0]["detail"]["waited"] - result.queue_time) <= 2
+
+
+def test_caller_rates_the_conversation_and_the_figures_show_it(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "li", ["zh"], ["product"], talk=20.0)
+    token = make_token(app)
+    rater = live_phone.start(
+        Caller(number="+8613800000011", script=[Press("1"), Press("1"), Hold(), Press("4")])
+    )
+    until(lambda: live_phone.queue_sids("product-zh") == [rater.sid])
+    assert take_next(client, token, "li")["call_sid"] == rater.sid
+    result = rater.result(timeout=90)
+    assert result.errors == [], result.transcript_text()
+    assert result.queue_result == "bridged"
+    assert "感谢您的评价" in " ".join(result.said("cmn-CN")), result.transcript_text()
+    record = client.get(f"/api/v1/calls/{rater.sid}", headers=auth(token)).json
+    assert record["rating"] == 4
+    assert [e["detail"]["rating"] for e in record["events"] if e["kind"] == "rating"] == [4]
+    stats = client.get("/api/v1/stats", headers=auth(token)).json["total"]
+    assert (stats["ratings"], stats["average_rating"]) == (1, 4)
 
 
 def test_caller_who_gives_up(app: Flask, client: FlaskClient, live_phone: Simulator) -> None:

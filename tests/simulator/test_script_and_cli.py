@@ -8,10 +8,12 @@ from flask import Flask
 from ivr.simulator import (
     Caller,
     Hangup,
+    Hold,
     Press,
     Silence,
     Simulator,
     Speak,
+    Wait,
     WsgiTransport,
     parse_script,
 )
@@ -34,6 +36,13 @@ def test_parse_script() -> None:
     star, quiet = parse_script("speak:1:* speak:1:.")
     assert isinstance(star, Speak) and (star.key, star.hangup_after) == ("*", False)
     assert isinstance(quiet, Speak) and quiet.key == ""
+    assert parse_script("1 1 wait:30 hold 5") == [
+        Press("1"),
+        Press("1"),
+        Wait(30),
+        Hold(),
+        Press("5"),
+    ]
     with pytest.raises(ValueError, match="unknown caller action"):
         parse_script("2 x")
     with pytest.raises(ValueError, match="bad speak suffix"):
