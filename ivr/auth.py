@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -25,10 +25,11 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ivr.extensions import db, find
+from ivr.i18n import DEFAULT_TIMEZONE, time_zones
 from ivr.models import Agent, Role
 
 bp = Blueprint("auth", __name__)
@@ -43,6 +44,12 @@ class LoginForm(FlaskForm):
 
     name = StringField("Name", validators=[DataRequired(), Length(max=64)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+
+
+class SettingsForm(FlaskForm):
+    """What an agent sets for themselves."""
+
+    timezone = SelectField("Time zone", validators=[DataRequired()])
 
 
 @login_manager.user_loader
@@ -121,3 +128,17 @@ def language(code: str) -> Response:
             current_user.locale = code
             db.session.commit()
     return redirect(_safe_next(request.referrer and urlsplit(request.referrer).path))
+
+
+@bp.route("/me", methods=["GET", "POST"])
+@login_required
+def settings() -> str | Response:
+    """The agent's own settings: the time zone every time on their pages is shown in."""
+    form = SettingsForm(timezone=current_user.timezone or DEFAULT_TIMEZONE)
+    form.timezone.choices = time_zones()
+    if form.validate_on_submit():
+        current_user.timezone = form.timezone.data
+        db.session.commit()
+        flash(gettext("Saved."))
+        return redirect(url_for("auth.settings"))
+    return render_template("me.html", form=form, now=datetime.now(UTC))

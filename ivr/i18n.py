@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flask import Flask, request, session
 from flask_babel import Babel, get_locale
@@ -31,6 +32,12 @@ def select_timezone() -> str:
     if current_user and current_user.is_authenticated and current_user.timezone:
         return current_user.timezone
     return DEFAULT_TIMEZONE
+
+
+@functools.cache
+def time_zones() -> list[str]:
+    """The IANA time zones an agent can choose (China time at least, if the system has none)."""
+    return sorted(available_timezones() | {DEFAULT_TIMEZONE, "UTC"})
 
 
 def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
