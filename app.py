@@ -22,7 +22,7 @@ from ivr.queues import enqueue_caller
 from ivr.simulator.cli import simulate
 from ivr.wiring import Hotline
 from voicemail import api as voicemail_api
-from voicemail import figures, health, inbox, metrics, recording
+from voicemail import call_back, figures, health, inbox, metrics, recording
 from voicemail.cases import find_case_in
 from voicemail.cli import voicemail_cli
 from voicemail.transcription import ModelRegistry
@@ -78,9 +78,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(queue_calls.agent_bp)
     app.register_blueprint(recording.bp)
     app.register_blueprint(voicemail_api.bp)
+    app.register_blueprint(call_back.bp)
+    app.register_blueprint(call_back.voice_bp)
     # Twilio and API clients prove themselves with signatures and tokens, not browser cookies.
     for machine_facing in (voice.bp, queue_calls.bp, queue_calls.agent_bp, recording.bp, api.bp,
-                           voicemail_api.bp):  # fmt: skip
+                           voicemail_api.bp, call_back.voice_bp):  # fmt: skip
         csrf.exempt(machine_facing)
     app.extensions["hotline.models"] = ModelRegistry(app.config)
     if app.config["HOTLINE_WORKER"] == "thread":

@@ -33,11 +33,15 @@ ROUTES = [
     "/voice/queue/after?lang=zh&s=6",
     "/voice/agent/connect?entry=1",
     "/voice/agent/dialed?entry=1",
+    "/voice/message-call/connect?message=1&agent=1",
+    "/voice/message-call/dialed?message=1&agent=1",
+    "/voice/message-call/status?message=1&agent=1",
 ]
 FIELDS = [
     "CallSid", "From", "To", "CallStatus", "Digits", "CallDuration", "SequenceNumber", "CallerName",
     "RecordingSid", "RecordingUrl", "RecordingDuration", "RecordingStatus", "QueueResult",
-    "QueuePosition", "QueueTime", "DialCallStatus", "DialCallDuration", "SpeechResult",
+    "QueuePosition", "QueueTime", "DialCallStatus", "DialCallDuration", "DialCallSid",
+    "SpeechResult",
 ]  # fmt: skip
 text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=300

@@ -1,0 +1,159 @@
+"""Calling a customer back from their message: the agent's phone rings first, then theirs.
+
+Through Twilio (click-to-call), so the customer sees the hotline's number rather than the agent's
+own, and the attempt and how it ended are written on the message for the next agent to read.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.extensions import db, find
+from ivr.models import Agent, Call
+from ivr.twilio_client import TwilioError, create_call
+from ivr.twiml import speak, spell_digits
+from ivr.voice import apologise, external_url, twiml
+from ivr.webhooks import field, twilio_callback, twilio_webhook, with_overrides
+from ivr.wiring import hotline
+from voicemail.cases import set_case_status
+from voicemail.inbox import _message as message_or_404
+from voicemail.models import CaseStatus, Note, Voicemail
+
+bp = Blueprint("call_back", __name__)
+voice_bp = Blueprint("message_call", __name__, url_prefix="/voice/message-call")
+voice_bp.register_error_handler(Exception, apologise)
+
+DIALLABLE = re.compile(r"\+?[0-9]{3,20}")
+WORD = re.compile(r"[a-z][a-z-]{1,30}")
+WHOLE = re.compile(r"[0-9]{1,9}")
+MISSED = {"no-answer", "busy", "failed", "canceled"}
+
+
+def _caller_id(message: Voicemail) -> str:
+    """The hotline's number: the configured caller ID, else the number the customer dialled."""
+    configured = current_app.config.get("HOTLINE_CALLER_ID") or ""
+    if configured:
+        return str(configured)
+    call = db.session.scalar(select(Call).where(Call.sid == message.call_sid))
+    return call.to_number if call is not None and call.to_number else ""
+
+
+def _note_once(message: Voicemail, agent_id: int | None, body: str) -> None:
+    """Write how a call-back went; Twilio's retry of the same callback writes nothing more."""
+    taken = db.session.scalar(
+        select(Note.id).where(Note.voicemail_id == message.id, Note.body == body).limit(1)
+    )
+    if taken is None:
+        db.session.add(Note(voicemail_id=message.id, agent_id=agent_id, body=body))
+
+
+def _leg() -> tuple[Voicemail, Agent | None]:
+    """The message and the agent named in our own (signed) URL."""
+    message_id, agent_id = request.args.get("message", ""), request.args.get("agent", "")
+    if not message_id.isdigit() or len(message_id) > 11:
+        abort(404)
+    agent = find(Agent, int(agent_id)) if agent_id.isdigit() and len(agent_id) < 12 else None
+    return message_or_404(int(message_id)), agent
+
+
+@bp.post("/inbox/<int:message_id>/call-back")
+@login_required
+def start(message_id: int) -> Response:
+    """Ring the agent's phone; when they answer, Twilio dials the customer."""
+    message = message_or_404(message_id)
+    back = redirect(url_for("inbox.show", message_id=message.id))
+    if not DIALLABLE.fullmatch(message.from_number or ""):
+        flash(gettext("This caller's number is unknown: they cannot be called back."))
+        return back
+    if not current_user.phone:
+        flash(gettext("Your account has no phone number to ring first."))
+        return back
+    leg = {"message": message.id, "agent": current_user.id}
+    caller_id = _caller_id(message)
+    try:
+        create_call(
+            current_app.config,
+            to=current_user.phone,
+            from_=caller_id or message.from_number,
+            url=external_url("message_call.connect", **leg),
+            status_callback=with_overrides(
+                external_url("message_call.status", **leg), current_app.config
+            ),
+        )
+    except TwilioError as exc:
+        flash(gettext("Twilio could not place the call: %(error)s", error=str(exc)))
+        return back
+    if message.assigned_agent_id is None:
+        message.assigned_agent_id = current_user.id
+    if message.case_status == CaseStatus.RECEIVED:
+        set_case_status(message, CaseStatus.IN_PROGRESS)
+    db.session.commit()
+    flash(gettext("Your phone rings now: answer it to be connected to the caller."))
+    return back
+
+
+@voice_bp.post("/connect")
+@twilio_webhook
+def connect() -> Response:
+    """The agent answered: say whom they call, then dial the customer from the hotline's number."""
+    message, agent = _leg()
+    menu = hotline().menu
+    lang = next((c for c in (agent.languages if agent else []) or [] if c in menu.languages),
+                next(iter(menu.languages)))  # fmt: skip
+    response = VoiceResponse()
+    text = menu.phrase(
+        "callback_whisper", lang,
+        topic=menu.name_of(menu.topics, message.category, lang),
+        number=spell_digits(message.from_number),
+    )  # fmt: skip
+    speak(response, text, menu.languages[lang])
+    leg = {"message": message.id, "agent": agent.id if agent else ""}
+    dial = response.dial(
+        action=external_url("message_call.dialed", **leg),
+        method="POST",
+        caller_id=_caller_id(message) or None,
+    )
+    dial.number(message.from_number)
+    return twiml(response)
+
+
+@voice_bp.post("/dialed")
+@twilio_webhook
+def dialed() -> Response:
+    """The customer's leg ended: note it, and a conversation answers the message."""
+    message, agent = _leg()
+    status = field("DialCallStatus", pattern=WORD, required=True)
+    talk = int(field("DialCallDuration", pattern=WHOLE) or 0)
+    leg = field("DialCallSid")[:34]
+    if status == "completed" and talk > 0:
+        _note_once(message, agent.id if agent else None,
+                   f"☎ {message.from_number}: {talk} s ({leg})")  # fmt: skip
+        if message.case_status in (CaseStatus.RECEIVED, CaseStatus.IN_PROGRESS):
+            set_case_status(message, CaseStatus.ANSWERED)
+    else:
+        _note_once(message, agent.id if agent else None,
+                   f"☎ {message.from_number}: {status} ({leg})")  # fmt: skip
+    db.session.commit()
+    response = VoiceResponse()
+    response.hangup()
+    return twiml(response)
+
+
+@voice_bp.post("/status")
+@twilio_callback
+def status() -> Response:
+    """The agent's own leg ended; if they never answered, say so on the message."""
+    message, agent = _leg()
+    state = field("CallStatus", pattern=WORD, required=True)
+    if state in MISSED:
+        phone = agent.phone if agent else "?"
+        _note_once(message, agent.id if agent else None,
+                   f"☎ {phone}: {state} ({field('CallSid')[:34]})")  # fmt: skip
+        db.session.commit()
+    return Response(status=204)
