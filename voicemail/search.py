@@ -10,7 +10,20 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    any_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from voicemail.models import Voicemail, VoicemailTerm
@@ -89,6 +102,10 @@ def holding(session: Session, text: str) -> ColumnElement[bool] | None:
     if found is None:
         return None
     few = session.scalars(found.limit(FEW_MATCHES + 1)).all()
+    if len(few) <= FEW_MATCHES and session.get_bind().dialect.name == "postgresql":
+        # One array parameter: as many parameters as ids took longer to bind and plan (5 ms
+        # for 950) than to run the query.
+        return Voicemail.id == any_(literal(few, ARRAY(Integer)))
     if len(few) <= FEW_MATCHES:
         return Voicemail.id.in_(few)
     return and_(

@@ -5,17 +5,23 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
 from ivr.agents import create_agent
-from ivr.extensions import db
-from ivr.models import Role
+from ivr.extensions import db, utcnow
+from ivr.models import Call, EntryState, Outcome, QueueEntry, Role
+from ivr.tallies import DayTally
 from tests.conftest import Twilio
+from tests.ivr.test_api import auth, make_token
 from tests.ivr.test_voice import call_params
 from tests.voicemail.test_api import add_message
 from tests.web.test_inbox import sign_in
+from voicemail.models import Voicemail
 
 
 def people(app: Flask) -> None:
@@ -57,3 +63,49 @@ def test_figures_count_the_calls_and_exports_carry_them(
     messages = client.get("/export/messages.csv").get_data(as_text=True)
     assert "退货 运费 谁 承担" in messages
     assert "Dates must look like" in client.get("/figures?from=soon").get_data(as_text=True)
+
+
+def test_a_late_rating_or_answer_changes_the_figures_of_a_closed_day(
+    app: Flask, client: FlaskClient
+) -> None:
+    people(app)
+    day = utcnow().date() - timedelta(days=3)
+    start = datetime.combine(day, time.min, UTC)
+    with app.app_context():
+        # The call starts before midnight; the caller waits in the queue after it.
+        call = Call(sid="CA" + "7" * 32, status="completed", outcome=Outcome.AGENT,
+                    started_at=start - timedelta(seconds=10))  # fmt: skip
+        db.session.add(call)
+        db.session.flush()
+        db.session.add(QueueEntry(
+            call_id=call.id, call_sid=call.sid, queue="product-zh", topic="product",
+            language="zh", node="product", state=EntryState.DONE, entered_at=start + timedelta(seconds=5),
+            bridged_at=start + timedelta(seconds=15), wait_seconds=10))  # fmt: skip
+        db.session.commit()
+        call_id = call.id
+    ident = add_message(app)
+    with app.app_context():
+        db.session.get(Voicemail, ident).created_at = start + timedelta(hours=1)  # type: ignore[union-attr]
+        db.session.commit()
+    token = make_token(app)
+    sign_in(client, "zhang")
+    period = f"from={day}&to={day}"
+
+    def figures() -> tuple[Any, str]:
+        stats = client.get(f"/api/v1/stats?{period}", headers=auth(token)).json["total"]
+        page = client.get(f"/figures?{period}").get_data(as_text=True)
+        promise = re.search(r'<b id="promise">([^<]*)</b>', page)
+        assert promise
+        return (stats["answered"], stats["ratings"], stats["average_rating"]), promise.group(1)
+
+    assert figures() == ((1, 0, None), "0%")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(DayTally)) == 4  # kept
+        db.session.get(Call, call_id).rating = 2  # type: ignore[union-attr]
+        db.session.commit()
+    assert figures() == ((1, 1, 2.0), "0%")
+    with app.app_context():
+        message = db.session.get(Voicemail, ident)
+        message.answered_at = message.created_at + timedelta(minutes=10)  # type: ignore[union-attr]
+        db.session.commit()
+    assert figures() == ((1, 1, 2.0), "100%")
