@@ -125,9 +125,10 @@ def parse_when(name: str, *, end_of_day: bool = False) -> datetime | None:
             moment = datetime.combine(day, time.max if end_of_day else time.min, UTC)
         else:
             moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        # In UTC here: 0001-01-01T00:00+14:00 has no UTC time, and must not fail further on.
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ApiError(400, f"{name} must be a date (2026-11-24) or an ISO 8601 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def encode_cursor(at: datetime, ident: int) -> str:

@@ -285,6 +285,10 @@ def test_queue_figures(app: Flask, client: FlaskClient, twilio: Twilio) -> None:
     assert stats["total"]["answered"] == 0
     assert stats["answer_target_seconds"] == 20
     assert client.get("/api/v1/stats?from=yesterday", headers=auth(token)).status_code == 400
+    # Times with no UTC equivalent (before year 1, after 9999) are refused, not a 500.
+    for edge in ("from=0001-01-01T00:00:00%2B14:00", "to=9999-12-31T23:59:59-14:00"):
+        reply = client.get(f"/api/v1/stats?{edge}", headers=auth(token))
+        assert reply.status_code == 400 and "ISO 8601" in reply.json["error"]["message"], edge
 
 
 def test_callback_calls_the_agent_then_the_customer(
