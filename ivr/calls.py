@@ -115,22 +115,15 @@ def insert_new(session: Session, model: type[Any], key: list[str]) -> Any:
 
 
 @functools.cache
-def _claim_step_statement(dialect: str) -> Any:
-    # RETURNING tells whether the row went in on every driver; rowcount is -1 on psycopg here.
-    return _new_only(dialect, EVENTS, ("call_id", "step", "position")).returning(EVENTS.c.id)
+def _new_with_id(dialect: str, table: Any, key: tuple[str, ...]) -> Any:
+    """``_new_only`` returning the new row's id: None tells that ``key`` was taken.
+
+    RETURNING rather than the rowcount, which psycopg leaves at -1 for these statements.
+    """
+    return _new_only(dialect, table, key).returning(table.c.id)
 
 
-def _claim_step(conn: Connection) -> Any:
-    return _claim_step_statement(conn.dialect.name)
-
-
-@functools.cache
-def _new_call_statement(dialect: str) -> Any:
-    return _new_only(dialect, CALLS, ("sid",)).returning(CALLS.c.id)
-
-
-def _new_call(conn: Connection) -> Any:
-    return _new_call_statement(conn.dialect.name)
+STEP_KEY = ("call_id", "step", "position")
 
 
 # -- the lean path: menu and status webhooks --------------------------------------------------
@@ -157,7 +150,7 @@ def _create(conn: Connection, facts: CallFacts, **values: Any) -> int | None:
         "outcome": None,
         "started_at": utcnow(),
     } | values
-    return conn.execute(_new_call(conn), row).scalar()
+    return conn.execute(_new_with_id(conn.dialect.name, CALLS, ("sid",)), row).scalar()
 
 
 def ensure_call(conn: Connection, facts: CallFacts) -> CallState:
@@ -196,7 +189,7 @@ def _claim(conn: Connection, call_id: int, step: int, events: list[Event]) -> bo
     rows = _event_rows(call_id, step, events)
     if not rows:
         return conn.execute(STEP_TAKEN, {"b_call_id": call_id, "b_step": step}).first() is None
-    if conn.execute(_claim_step(conn), rows[0]).first() is None:
+    if conn.execute(_new_with_id(conn.dialect.name, EVENTS, STEP_KEY), rows[0]).first() is None:
         return False
     if rows[1:]:
         conn.execute(ADD_EVENTS, rows[1:])
