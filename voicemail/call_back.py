@@ -22,7 +22,7 @@ from ivr.voice import apologise, external_url, twiml
 from ivr.webhooks import field, twilio_callback, twilio_webhook, with_overrides
 from ivr.wiring import hotline
 from voicemail.cases import set_case_status
-from voicemail.inbox import _message as message_or_404
+from voicemail.inbox import message_or_404
 from voicemail.models import CaseStatus, Note, Voicemail
 
 bp = Blueprint("call_back", __name__)

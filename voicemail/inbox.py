@@ -120,7 +120,8 @@ def index() -> str:
                            languages=list(hotline().menu.languages))  # fmt: skip
 
 
-def _message(message_id: int) -> Voicemail:
+def message_or_404(message_id: int) -> Voicemail:
+    """The message with this id, or a 404."""
     message = find(Voicemail, message_id)
     if message is None:
         abort(404)
@@ -131,7 +132,7 @@ def _message(message_id: int) -> Voicemail:
 @login_required
 def show(message_id: int) -> str:
     """One message: audio, the transcript that follows it, the caller, the case."""
-    message = _message(message_id)
+    message = message_or_404(message_id)
     others = db.session.scalars(
         select(Voicemail)
         .where(Voicemail.from_number == message.from_number, Voicemail.id != message.id)
@@ -171,7 +172,7 @@ def show(message_id: int) -> str:
 @login_required
 def assign(message_id: int) -> Response:
     """Take the message: it is in hand, and mine."""
-    message = _message(message_id)
+    message = message_or_404(message_id)
     message.assigned_agent_id = current_user.id
     if message.case_status == CaseStatus.RECEIVED:
         message.case_status = CaseStatus.IN_PROGRESS
@@ -183,7 +184,7 @@ def assign(message_id: int) -> Response:
 @login_required
 def change_status(message_id: int) -> Response:
     """Move the case on (the caller hears the new status by phone)."""
-    message = _message(message_id)
+    message = message_or_404(message_id)
     value = request.form.get("status", "")
     if value not in {s.value for s in CaseStatus}:
         abort(400, "unknown status")
@@ -198,7 +199,7 @@ def change_status(message_id: int) -> Response:
 @login_required
 def add_note(message_id: int) -> Response:
     """Keep a note on the message (plain text; shown escaped)."""
-    message = _message(message_id)
+    message = message_or_404(message_id)
     body = request.form.get("body", "").strip()
     if "\x00" in body:
         abort(400, "a note cannot hold a NUL character")  # PostgreSQL text cannot store one
@@ -214,7 +215,7 @@ def add_note(message_id: int) -> Response:
 @login_required
 def alert(message_id: int) -> Response:
     """Send an overdue message to a supervisor (e-mail and/or webhook)."""
-    message = _message(message_id)
+    message = message_or_404(message_id)
     url = external_url("inbox.show", message_id=message.id)
     try:
         channels = send_alert(current_app.config, message, url, current_user.name)
@@ -230,6 +231,6 @@ def alert(message_id: int) -> Response:
 def audio(message_id: int) -> Response:
     """The recording for the page's player (Range requests let it seek)."""
     try:
-        return audio_response(_message(message_id))
+        return audio_response(message_or_404(message_id))
     except ApiError as exc:
         abort(404, exc.message)
