@@ -1,19 +1,30 @@
 """What the benchmarks share: loopback ports, a clean environment, benchmark databases, the
-machine and the code measured. Each benchmark stays one command; this is imported beside it."""
+server as the Procfile runs it, the machine and the code measured. Each benchmark stays one
+command; this is imported beside it."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import platform
+import re
+import shlex
+import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+APP_SPEC = "app:app"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -70,3 +81,107 @@ def code_version() -> str:
 def log(message: str) -> None:
     """Progress, on stderr (the table goes to stdout)."""
     print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- the server as the Procfile runs it -------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A gunicorn started by this bench."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    command: list[str] = field(default_factory=list)
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the master and its workers so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in [self.process.pid, *children(self.process.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def gunicorn_workers() -> int:
+    """How many web processes the Procfile's gunicorn settings start on this machine."""
+    os.environ.pop("WEB_CONCURRENCY", None)  # as clean_env() leaves it for the servers
+    sys.path.insert(0, str(REPO))
+    from ivr import gunicorn_hooks
+
+    return int(gunicorn_hooks.workers)
+
+
+def procfile_command(port: int, app_spec: str = APP_SPEC) -> list[str]:
+    """The Procfile's web command serving ``app_spec`` on a loopback port, without the access log.
+
+    ``${VAR:-default}`` takes its default; ``--bind`` and ``--access-logfile`` are replaced.
+    """
+    line = next(
+        x for x in (REPO / "Procfile").read_text().splitlines() if x.startswith("web:")
+    ).removeprefix("web:")
+    words = shlex.split(re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", line))
+    if APP_SPEC not in words:
+        raise SystemExit(f"the Procfile's web command does not serve {APP_SPEC}: {line}")
+    command: list[str] = []
+    skip = False
+    for i, word in enumerate(words):
+        if skip:
+            skip = False
+        elif word in ("--access-logfile", "--bind", "-b"):
+            skip = True
+        elif not word.startswith(("--access-logfile=", "--bind=")):
+            command.append(str(BIN / word) if i == 0 else app_spec if word == APP_SPEC else word)
+    return [*command, "--bind", f"127.0.0.1:{port}"]
+
+
+@contextmanager
+def gunicorn(app_spec: str, env: dict[str, str], log: Path, *extra: str) -> Iterator[Server]:
+    """Serve ``app_spec`` as the Procfile serves the app, on a loopback port."""
+    port = free_port()
+    command = [*procfile_command(port, app_spec), *extra]
+    with open(log, "ab") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(process, port, log, command)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {log.read_text()[-3000:]}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not answer: {log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -41,13 +41,10 @@ import random
 import re
 import secrets
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
@@ -56,12 +53,14 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from harness import (
+    APP_SPEC,
+    BIN,
     REPO,
     clean_env,
     code_version,
     cpu_model,
-    free_port,
     fresh_database,
+    gunicorn,
     log,
 )
 from sqlalchemy import Engine, Table, create_engine, select, text
@@ -75,8 +74,6 @@ from voicemail.cases import luhn_digit
 from voicemail.models import Voicemail, VoicemailTerm
 from voicemail.search import index_message, index_terms
 
-BIN = Path(sys.executable).parent
-APP_SPEC = "app:app"
 PUBLIC_BASE_URL = "https://hotline.example.com"
 DAYS = 90
 AGENTS = 24
@@ -435,58 +432,6 @@ def check_terms(engine: Engine, sample: int = 25) -> None:
 # -- the server -------------------------------------------------------------------------------
 
 
-def procfile_command(port: int) -> list[str]:
-    """The Procfile's web command, bound to a loopback port, without the access log."""
-    line = next(
-        x for x in (REPO / "Procfile").read_text().splitlines() if x.startswith("web:")
-    ).removeprefix("web:")
-    words = shlex.split(re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", line))
-    command: list[str] = []
-    skip = False
-    for i, word in enumerate(words):
-        if skip:
-            skip = False
-        elif word in ("--access-logfile", "--bind", "-b"):
-            skip = True
-        elif not word.startswith(("--access-logfile=", "--bind=")):
-            command.append(str(BIN / word) if i == 0 else word)
-    if APP_SPEC not in command:
-        raise SystemExit(f"the Procfile's web command does not serve {APP_SPEC}: {line}")
-    return [*command, "--bind", f"127.0.0.1:{port}"]
-
-
-@contextmanager
-def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[tuple[int, list[str]]]:
-    """The app under gunicorn as the Procfile runs it; yields (port, command)."""
-    port = free_port()
-    command = procfile_command(port)
-    with open(log_path, "ab") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {log_path.read_text()[-3000:]}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not answer: {log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield port, command
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 class Client:
     """One keep-alive HTTP connection to the app, with a session cookie and an API token."""
 
@@ -754,7 +699,8 @@ def main() -> None:
         flask_cli(env, "agents", "create", SUPERVISOR, "--password", PASSWORD, "--admin")
         token = flask_cli(env, "tokens", "create", "bench-history").strip().splitlines()[-1]
 
-        with gunicorn(env, tmp / "app.log") as (port, command):
+        with gunicorn(APP_SPEC, env, tmp / "app.log") as server:
+            port, command = server.port, server.command
             client = Client(port)
             client.token = token
             client.sign_in(SUPERVISOR, PASSWORD)

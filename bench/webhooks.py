@@ -41,11 +41,9 @@ import json
 import os
 import platform
 import random
-import re
 import resource
 import secrets
 import shlex
-import signal
 import socket
 import statistics
 import subprocess
@@ -55,8 +53,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,24 +61,26 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, Response
 from harness import (
+    APP_SPEC,
+    BIN,
     REPO,
+    Server,
     clean_env,
     code_version,
     cpu_model,
-    free_port,
     fresh_database,
+    gunicorn,
+    gunicorn_workers,
     log,
 )
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
-BIN = Path(sys.executable).parent
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "be" * 16
 PUBLIC_BASE_URL = "https://hotline.example.com"
 HOTLINE_NUMBER = "+864008001234"
-APP_SPEC = "app:app"
 WARMUP_SECONDS = 3
 # Requests per second the pool is sized for; beyond it wrk starts the pool again and the repeats
 # take the app's retry path (no new rows), which the table reports.
@@ -457,107 +456,6 @@ end
 
 
 # -- servers and load -------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    """A gunicorn started by this bench."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    command: list[str] = field(default_factory=list)
-
-    def cpu_seconds(self) -> float:
-        """CPU time of the master and its workers so far."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for pid in [self.process.pid, *children(self.process.pid)]:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])
-        return total / ticks
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def gunicorn_workers() -> int:
-    """How many web processes the Procfile's gunicorn settings start on this machine."""
-    os.environ.pop("WEB_CONCURRENCY", None)  # as clean_env() leaves it for the servers
-    sys.path.insert(0, str(REPO))
-    from ivr import gunicorn_hooks
-
-    return int(gunicorn_hooks.workers)
-
-
-def procfile_command(port: int, app_spec: str = APP_SPEC) -> list[str]:
-    """The Procfile's web command serving ``app_spec`` on a loopback port, without the access log.
-
-    ``${VAR:-default}`` takes its default; ``--bind`` and ``--access-logfile`` are replaced.
-    """
-    line = next(
-        x for x in (REPO / "Procfile").read_text().splitlines() if x.startswith("web:")
-    ).removeprefix("web:")
-    words = shlex.split(re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", line))
-    if APP_SPEC not in words:
-        raise SystemExit(f"the Procfile's web command does not serve {APP_SPEC}: {line}")
-    command: list[str] = []
-    skip = False
-    for i, word in enumerate(words):
-        if skip:
-            skip = False
-        elif word in ("--access-logfile", "--bind", "-b"):
-            skip = True
-        elif not word.startswith(("--access-logfile=", "--bind=")):
-            command.append(str(BIN / word) if i == 0 else app_spec if word == APP_SPEC else word)
-    return [*command, "--bind", f"127.0.0.1:{port}"]
-
-
-@contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], log: Path, *extra: str) -> Iterator[Server]:
-    """Serve ``app_spec`` as the Procfile serves the app, on a loopback port."""
-    port = free_port()
-    command = [*procfile_command(port, app_spec), *extra]
-    with open(log, "ab") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(process, port, log, command)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {log.read_text()[-3000:]}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not answer: {log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass

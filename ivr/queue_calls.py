@@ -303,7 +303,8 @@ def _leg_agent_row(entry: QueueEntry) -> Agent | None:
     return db.session.get(Agent, agent_id) if agent_id else None
 
 
-def _agent_language(agent: Agent | None) -> str:
+def agent_language(agent: Agent | None) -> str:
+    """The menu language an agent hears their whispers in: their first one the menu speaks."""
     menu = hotline().menu
     for code in (agent.languages if agent else []) or []:
         if code in menu.languages:
@@ -316,7 +317,7 @@ def _agent_language(agent: Agent | None) -> str:
 def connect() -> Response:
     """The agent answered: tell them who is waiting, then take the head of that queue."""
     entry = _entry()
-    menu, lang = hotline().menu, _agent_language(_leg_agent_row(entry))
+    menu, lang = hotline().menu, agent_language(_leg_agent_row(entry))
     waited = int((utcnow() - entry.entered_at).total_seconds())
     text = menu.phrase(
         "agent_whisper", lang,
@@ -463,7 +464,7 @@ def agent_status() -> Response:
 def callback() -> Response:
     """The agent answered a callback: tell them whom they call, then dial the customer."""
     entry = _entry()
-    menu, lang = hotline().menu, _agent_language(_leg_agent_row(entry))
+    menu, lang = hotline().menu, agent_language(_leg_agent_row(entry))
     text = menu.phrase(
         "callback_whisper", lang,
         topic=menu.name_of(menu.topics, entry.topic, lang), number=spell_digits(entry.from_number),

@@ -16,6 +16,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.extensions import db, find
 from ivr.models import Agent, Call
+from ivr.queue_calls import WORD, agent_language
 from ivr.twilio_client import TwilioError, create_call
 from ivr.twiml import speak, spell_digits
 from ivr.voice import apologise, external_url, twiml
@@ -30,7 +31,6 @@ voice_bp = Blueprint("message_call", __name__, url_prefix="/voice/message-call")
 voice_bp.register_error_handler(Exception, apologise)
 
 DIALLABLE = re.compile(r"\+?[0-9]{3,20}")
-WORD = re.compile(r"[a-z][a-z-]{1,30}")
 WHOLE = re.compile(r"[0-9]{1,9}")
 MISSED = {"no-answer", "busy", "failed", "canceled"}
 
@@ -44,13 +44,18 @@ def _caller_id(message: Voicemail) -> str:
     return call.to_number if call is not None and call.to_number else ""
 
 
-def _note_once(message: Voicemail, agent_id: int | None, body: str) -> None:
-    """Write how a call-back went; Twilio's retry of the same callback writes nothing more."""
+def _note_once(
+    message: Voicemail, agent: Agent | None, number: str, outcome: str, leg: str
+) -> None:
+    """Note how a leg to ``number`` went; Twilio's retry of the same callback writes nothing more."""
+    body = f"☎ {number}: {outcome} ({leg[:34]})"
     taken = db.session.scalar(
         select(Note.id).where(Note.voicemail_id == message.id, Note.body == body).limit(1)
     )
     if taken is None:
-        db.session.add(Note(voicemail_id=message.id, agent_id=agent_id, body=body))
+        db.session.add(
+            Note(voicemail_id=message.id, agent_id=agent.id if agent else None, body=body)
+        )
 
 
 def _leg() -> tuple[Voicemail, Agent | None]:
@@ -103,9 +108,7 @@ def start(message_id: int) -> Response:
 def connect() -> Response:
     """The agent answered: say whom they call, then dial the customer from the hotline's number."""
     message, agent = _leg()
-    menu = hotline().menu
-    lang = next((c for c in (agent.languages if agent else []) or [] if c in menu.languages),
-                next(iter(menu.languages)))  # fmt: skip
+    menu, lang = hotline().menu, agent_language(agent)
     response = VoiceResponse()
     text = menu.phrase(
         "callback_whisper", lang,
@@ -130,15 +133,11 @@ def dialed() -> Response:
     message, agent = _leg()
     status = field("DialCallStatus", pattern=WORD, required=True)
     talk = int(field("DialCallDuration", pattern=WHOLE) or 0)
-    leg = field("DialCallSid")[:34]
-    if status == "completed" and talk > 0:
-        _note_once(message, agent.id if agent else None,
-                   f"☎ {message.from_number}: {talk} s ({leg})")  # fmt: skip
-        if message.case_status in (CaseStatus.RECEIVED, CaseStatus.IN_PROGRESS):
-            set_case_status(message, CaseStatus.ANSWERED)
-    else:
-        _note_once(message, agent.id if agent else None,
-                   f"☎ {message.from_number}: {status} ({leg})")  # fmt: skip
+    talked = status == "completed" and talk > 0
+    _note_once(message, agent, message.from_number, f"{talk} s" if talked else status,
+               field("DialCallSid"))  # fmt: skip
+    if talked and message.case_status in (CaseStatus.RECEIVED, CaseStatus.IN_PROGRESS):
+        set_case_status(message, CaseStatus.ANSWERED)
     db.session.commit()
     response = VoiceResponse()
     response.hangup()
@@ -152,8 +151,6 @@ def status() -> Response:
     message, agent = _leg()
     state = field("CallStatus", pattern=WORD, required=True)
     if state in MISSED:
-        phone = agent.phone if agent else "?"
-        _note_once(message, agent.id if agent else None,
-                   f"☎ {phone}: {state} ({field('CallSid')[:34]})")  # fmt: skip
+        _note_once(message, agent, agent.phone if agent else "?", state, field("CallSid"))
         db.session.commit()
     return Response(status=204)

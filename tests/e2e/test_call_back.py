@@ -25,6 +25,14 @@ def notes(app: Flask, message_id: int) -> list[str]:
         return list(db.session.scalars(select(Note.body).where(Note.voicemail_id == message_id)))
 
 
+def first_notes(app: Flask, message_id: int) -> list[str]:
+    """The message's notes, once the call-back has written any (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while not notes(app, message_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return notes(app, message_id)
+
+
 def leave_message(app: Flask, phone: Simulator) -> int:
     phone.call(Caller(number=CUSTOMER, script=[Press("1"), Press("9"), Speak(tone_wav(2.0))]))
     with app.app_context():
@@ -53,10 +61,7 @@ def test_call_back_rings_the_agent_then_the_customer_and_answers_the_message(
                         follow_redirects=True)  # fmt: skip
     assert "Your phone rings now" in reply.get_data(as_text=True)
 
-    deadline = time.monotonic() + 30
-    while not notes(app, message_id) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    [note] = notes(app, message_id)
+    [note] = first_notes(app, message_id)
     assert note.startswith(f"☎ {CUSTOMER}: 25 s (CA")
     legs = {r.to: r for r in live_phone.outbound_results}
     assert legs[LI].errors == [] and legs[CUSTOMER].errors == []
@@ -79,10 +84,7 @@ def test_a_call_back_nobody_answers_is_noted_and_leaves_the_case_open(
     sign_in(client)
     client.post(f"/inbox/{message_id}/call-back",
                 data={"csrf_token": csrf(client, f"/inbox/{message_id}")})  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not notes(app, message_id) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    [note] = notes(app, message_id)
+    [note] = first_notes(app, message_id)
     assert note.startswith(f"☎ {CUSTOMER}: no-answer")
     with app.app_context():
         message = db.session.get(Voicemail, message_id)
