@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from harness import (
     APP_SPEC,
     BIN,
@@ -73,7 +73,17 @@ from harness import (
     gunicorn_workers,
     log,
 )
-from sqlalchemy import create_engine, text
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    text,
+)
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
@@ -106,6 +116,57 @@ def create_baseline() -> Flask:
 
     @app.post("/<path:path>")
     def answer(path: str) -> Response:
+        return Response(body, mimetype="text/xml")
+
+    return app
+
+
+FLOOR = Table(
+    "bench_floor",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("call_sid", String(34), nullable=False),
+    Column("path", String(256), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
+def create_floor() -> Flask:
+    """The floor: what any durable webhook costs before it does anything of its own.
+
+    It parses the form, checks X-Twilio-Signature, commits one row to the same database with the
+    app's own connection settings (``ivr.extensions``: WAL and synchronous=NORMAL on SQLite) and
+    answers with the baseline's static TwiML.
+    """
+    import ivr.extensions  # noqa: F401  (the app's SQLite pragmas, for the same commit cost)
+
+    body = static_twiml(int(os.environ.get("BENCH_BASELINE_BYTES", "400")))
+    validator = RequestValidator(AUTH_TOKEN)
+    url = os.environ["DATABASE_URL"]
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    add = insert(FLOOR)
+    app = Flask("floor")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response("ok\n", mimetype="text/plain")
+
+    @app.post("/<path:path>")
+    def answer(path: str) -> Response:
+        query = request.query_string.decode("latin-1")
+        signed = PUBLIC_BASE_URL + request.path + (f"?{query}" if query else "")
+        given = request.headers.get("X-Twilio-Signature", "")
+        if validator.compute_signature(signed, request.form.to_dict()) != given:
+            return Response("bad signature\n", status=403, mimetype="text/plain")
+        with engine.begin() as conn:
+            conn.execute(
+                add,
+                {
+                    "call_sid": request.form["CallSid"],
+                    "path": request.path,
+                    "at": datetime.now(UTC),
+                },
+            )
         return Response(body, mimetype="text/xml")
 
     return app
@@ -563,6 +624,7 @@ def report(
     database: str,
     baseline: Load,
     app: Load,
+    floor: Load | None,
     baseline_bytes: int,
     discovered: list[Discovered],
     pool_calls: int,
@@ -609,6 +671,8 @@ def report(
         f"{per_call:.1f} webhooks per call: {mix} |",
         f"| baseline | Flask, one route answering static TwiML of {baseline_bytes} bytes "
         "(the app's median TwiML answer) |",
+        "| floor | the baseline plus what any durable webhook must do: parse the form, check "
+        "X-Twilio-Signature, commit one row to the same database (`create_floor`) |",
         "",
         "| server | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | "
         "socket errors | repeated requests | server CPU s | server CPU ms/request | wrk CPU s "
@@ -616,7 +680,10 @@ def report(
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
         "| ---: | ---: |",
     ]
-    for name, load in (("baseline (minimal Flask)", baseline), ("hotline", app)):
+    servers = [("baseline (minimal Flask)", baseline), ("hotline", app)]
+    if floor is not None:
+        servers.insert(1, ("floor (signature + one commit)", floor))
+    for name, load in servers:
         e = load.result["errors"]
         socket_errors = e["connect"] + e["read"] + e["write"] + e["timeout"]
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(load.result["statuses"].items()))
@@ -638,6 +705,15 @@ def report(
         f"| {p99 / GOAL_P99_MS:.2f} | {verdict(p99 < GOAL_P99_MS)} |",
         f"| hotline non-2xx answers | {app.non_2xx} | 0 | – | {verdict(app.non_2xx == 0)} |",
         "",
+    ]
+    if floor is not None:
+        lines += [
+            f"The floor answers {floor.rps / baseline.rps:.2f} × the baseline's requests per "
+            f"second with a p99 of {floor.ms('p99'):.1f} ms; hotline answers "
+            f"{app.rps / floor.rps:.2f} × the floor's.",
+            "",
+        ]
+    lines += [
         f"Rows written (incl. discovery and warm-up): {rows['calls']} calls, "
         f"{rows['call_events']} call events, {rows['voicemails']} voicemails. "
         "Webhooks in the mix: "
@@ -650,6 +726,21 @@ def report(
 # -- main -------------------------------------------------------------------------------------
 
 
+def load_server(
+    spec: str, name: str, env: dict[str, str], tmp: Path, script: Path, args: argparse.Namespace
+) -> Load:
+    """Serve one of this file's apps with the Procfile's gunicorn command and load it."""
+    log_path = tmp / f"{spec.split(':')[1].strip('()')}.log"
+    with gunicorn(spec, env, log_path, "--pythonpath", str(REPO / "bench")) as server:
+        log(f"warming up {name}")
+        run_wrk(server, script, tmp / "warm", WARMUP_SECONDS, args.connections, args.threads)
+        log(f"loading {name} for {args.seconds} s")
+        load = run_wrk(server, script, tmp / "pool", args.seconds, args.connections, args.threads)
+    if load.non_2xx:
+        log(f"{name}'s log (tail):\n" + log_path.read_text()[-4000:])
+    return load
+
+
 def main() -> None:
     """Run both servers under the same load and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -657,6 +748,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the floor server (signature + one commit)"
+    )
     args = parser.parse_args()
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -735,20 +829,21 @@ def main() -> None:
             BENCH_BASELINE_BYTES=str(baseline_bytes),
             PROMETHEUS_MULTIPROC_DIR=str(tmp / "metrics-baseline"),
         )
-        with gunicorn(
-            "webhooks:create_baseline()",
-            baseline_env,
-            tmp / "baseline.log",
-            "--pythonpath",
-            str(REPO / "bench"),
-        ) as base_server:
-            log("warming up the baseline")
-            run_wrk(
-                base_server, script, tmp / "warm", WARMUP_SECONDS, args.connections, args.threads
-            )
-            log(f"loading the baseline for {args.seconds} s")
-            base_load = run_wrk(
-                base_server, script, tmp / "pool", args.seconds, args.connections, args.threads
+        base_load = load_server(
+            "webhooks:create_baseline()", "the baseline", baseline_env, tmp, script, args
+        )
+        floor_load = None
+        if not args.no_floor:
+            engine = create_engine(url)
+            FLOOR.metadata.create_all(engine)
+            engine.dispose()
+            floor_load = load_server(
+                "webhooks:create_floor()",
+                "the floor",
+                baseline_env | {"DATABASE_URL": url, "HOTLINE_DATA_DIR": str(data_dir)},
+                tmp,
+                script,
+                args,
             )
 
         if app_load.non_2xx or app_load.result["errors"]["timeout"]:
@@ -759,6 +854,7 @@ def main() -> None:
                 database=database,
                 baseline=base_load,
                 app=app_load,
+                floor=floor_load,
                 baseline_bytes=baseline_bytes,
                 discovered=discovered,
                 pool_calls=pool_calls,
