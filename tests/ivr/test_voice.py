@@ -310,3 +310,10 @@ def test_closed_hours_route_to_the_closed_node(
     call, events = stored_call(app)
     assert call.path[-3:] == ["main", "closed", "message"]
     assert any(e.kind == "closed_hours" and e.node == "agent" for e in events)
+
+
+def test_webhooks_set_no_cookie(app: Flask, twilio: Twilio) -> None:
+    """Twilio keeps no cookies: a webhook's answer must not start a session."""
+    answer = twilio.post("/voice/incoming", call_params())
+    assert answer.status_code == 200
+    assert "Set-Cookie" not in answer.headers
