@@ -17,6 +17,10 @@ REQUIRED_IN_PRODUCTION = ("TWILIO_AUTH_TOKEN", "SECRET_KEY", "PUBLIC_BASE_URL")
 OVERRIDES = re.compile(r"([a-z]{1,4}=[0-9A-Za-z.,_-]{1,32}(&[a-z]{1,4}=[0-9A-Za-z.,_-]{1,32})*)?")
 
 
+# A webhook SharedKey's id as Twilio names it in X-Twilio-Webhooks-Signature-Settings.
+SHARED_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
 class ConfigError(RuntimeError):
     """The environment does not describe a service that may start."""
 
@@ -33,6 +37,24 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def shared_keys(raw: str) -> dict[str, str]:
+    """TWILIO_WEBHOOK_SHARED_KEYS, ``id:secret`` pairs joined by commas, as {id: secret}.
+
+    Two keys at once let a deployment rotate: add the new key, point Twilio's Webhook Setting at
+    it, then remove the old one.
+    """
+    keys = {}
+    for pair in filter(None, (part.strip() for part in raw.split(","))):
+        key_id, _, secret = pair.partition(":")
+        if not SHARED_KEY_ID.fullmatch(key_id) or not secret:
+            raise ConfigError(
+                "TWILIO_WEBHOOK_SHARED_KEYS must be key-id:secret pairs joined by commas, "
+                f"as in KS1234:s3cret,KS5678:0ther (got a malformed pair for {key_id[:40]!r})"
+            )
+        keys[key_id] = secret
+    return keys
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -58,6 +80,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "HOTLINE_TRUST_PROXY": _flag(env.get("HOTLINE_TRUST_PROXY")),
         "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID", ""),
         "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
+        # Webhooks that a Twilio Webhook Setting signs with a SharedKey instead of the token.
+        "TWILIO_WEBHOOK_SHARED_KEYS": shared_keys(env.get("TWILIO_WEBHOOK_SHARED_KEYS", "")),
         # An API key, if set, is used for REST calls and downloads instead of the auth token.
         "TWILIO_API_KEY_SID": env.get("TWILIO_API_KEY_SID", ""),
         "TWILIO_API_KEY_SECRET": env.get("TWILIO_API_KEY_SECRET", ""),

@@ -1,5 +1,6 @@
 """Offline Twilio call simulator: plays Twilio's side of a call against the app over HTTP or WSGI."""
 
+from ivr.simulator.addressing import SharedKey
 from ivr.simulator.agents import DEFAULT_CALLEE, Agent
 from ivr.simulator.call import VERB_HANDLERS
 from ivr.simulator.caller import Caller, Hangup, Hold, Press, Silence, Speak, Wait, parse_script
@@ -28,6 +29,7 @@ __all__ = [
     "RecordingServer",
     "Reply",
     "Request",
+    "SharedKey",
     "Silence",
     "Simulator",
     "SimulatorError",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator
 
 from ivr.simulator.errors import SimulatorError
 
@@ -18,10 +19,21 @@ def _origin(url: str) -> tuple[str, str, int]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
+@dataclass(frozen=True)
+class SharedKey:
+    """A webhook SharedKey: Twilio signs with it, not the auth token, when a Webhook Rule says so."""
+
+    id: str
+    secret: str
+    algorithm: str = "HMAC_SHA256"
+
+
 class PublicAddress:
     """The app's public base URL (possibly with a path prefix a proxy strips)."""
 
-    def __init__(self, public_base_url: str, auth_token: str) -> None:
+    def __init__(
+        self, public_base_url: str, auth_token: str, shared_key: SharedKey | None = None
+    ) -> None:
         parts = urlsplit(public_base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"public_base_url must be an http(s) URL: {public_base_url!r}")
@@ -29,6 +41,7 @@ class PublicAddress:
         self.origin = _origin(self.base)
         self.prefix = parts.path.rstrip("/")
         self.validator = RequestValidator(auth_token)
+        self.shared_key = shared_key
 
     def url(self, path: str) -> str:
         """The public URL of an app path such as ``/voice/incoming``."""
@@ -57,6 +70,14 @@ class PublicAddress:
             path = path[len(self.prefix) :] or "/"
         return path + (f"?{parts.query}" if parts.query else "")
 
-    def signature(self, url: str, form: dict[str, str]) -> str:
-        """X-Twilio-Signature for a POST of ``form`` to public ``url``."""
-        return self.validator.compute_signature(url, form)
+    def signed(self, url: str, form: dict[str, str]) -> dict[str, str]:
+        """The signature headers of a POST of ``form`` to public ``url``."""
+        key = self.shared_key
+        if key is None:
+            return {"X-Twilio-Signature": self.validator.compute_signature(url, form)}
+        return {
+            "X-Twilio-Signature": RequestValidator(key.secret).compute_signature(
+                url, form, key.algorithm
+            ),
+            SIGNATURE_SETTINGS_HEADER: f"key={key.id},algorithm={key.algorithm}",
+        }

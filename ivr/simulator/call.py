@@ -362,7 +362,7 @@ class CallRun:
         url = urldefrag(url).url  # connection overrides are Twilio's to read, not the app's
         path = self.sim.address.app_path(url)
         headers = {
-            "X-Twilio-Signature": self.sim.address.signature(url, form),
+            **self.sim.address.signed(url, form),
             "User-Agent": "TwilioProxy/1.1",
             # Retries of one request carry the same token: apps may dedupe on it.
             "I-Twilio-Idempotency-Token": str(uuid.uuid4()),

@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ivr.simulator.addressing import SharedKey
 from ivr.simulator.caller import Caller, parse_script
 from ivr.simulator.errors import SimulatorError
 from ivr.simulator.result import CallResult
@@ -38,9 +39,23 @@ def _report(result: CallResult) -> None:
 )
 @click.option("--url", default=None, help="Base URL of a running app on loopback.")
 @click.option("--replay", is_flag=True, help="Send every webhook twice, as Twilio retries.")
-def call_command(number: str, to: str, keys: str, url: str | None, replay: bool) -> None:
+@click.option(
+    "--shared-key",
+    "key_id",
+    default=None,
+    help="Sign with this key of TWILIO_WEBHOOK_SHARED_KEYS (HMAC-SHA256), not the auth token.",
+)
+def call_command(
+    number: str, to: str, keys: str, url: str | None, replay: bool, key_id: str | None
+) -> None:
     """Place one simulated inbound call and print what the caller heard."""
     config = current_app.config
+    shared_key = None
+    if key_id is not None:
+        secret = config["TWILIO_WEBHOOK_SHARED_KEYS"].get(key_id)
+        if secret is None:
+            raise click.BadParameter(f"{key_id} is not in TWILIO_WEBHOOK_SHARED_KEYS")
+        shared_key = SharedKey(key_id, secret)
     try:
         script = parse_script(keys)
         transport: Transport = (
@@ -54,6 +69,7 @@ def call_command(number: str, to: str, keys: str, url: str | None, replay: bool)
         auth_token=config.get("TWILIO_AUTH_TOKEN") or "",
         account_sid=config.get("TWILIO_ACCOUNT_SID") or DEFAULT_ACCOUNT_SID,
         replay=replay,
+        shared_key=shared_key,
     )
     with simulator:
         try:

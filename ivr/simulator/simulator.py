@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from types import TracebackType
 
-from ivr.simulator.addressing import PublicAddress
+from ivr.simulator.addressing import PublicAddress, SharedKey
 from ivr.simulator.agents import DEFAULT_CALLEE, Agent
 from ivr.simulator.call import CallRun
 from ivr.simulator.caller import Caller
@@ -80,9 +80,10 @@ class Simulator:
         callback_retries: int = 0,
         callback_retry_delay: float = 1.0,
         connection_retries: int = 1,
+        shared_key: SharedKey | None = None,
     ) -> None:
         self.transport = transport
-        self.address = PublicAddress(public_base_url, auth_token)
+        self.address = PublicAddress(public_base_url, auth_token, shared_key)
         self.auth_token = auth_token
         self.account_sid = account_sid
         self.incoming_path = incoming_path

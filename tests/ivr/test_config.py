@@ -79,6 +79,16 @@ def test_callback_overrides_are_checked() -> None:
             check_settings(settings_from_env(env | {"TWILIO_CALLBACK_OVERRIDES": bad}))
 
 
+def test_webhook_shared_keys_are_read_as_id_and_secret() -> None:
+    env = {"TWILIO_WEBHOOK_SHARED_KEYS": " KS_new:s3cr:et , KS_old:0ther,"}
+    keys = settings_from_env(env)["TWILIO_WEBHOOK_SHARED_KEYS"]
+    assert keys == {"KS_new": "s3cr:et", "KS_old": "0ther"}
+    assert settings_from_env({})["TWILIO_WEBHOOK_SHARED_KEYS"] == {}
+    for bad in ["KS_new", "KS_new:", ":secret", "KS new:secret"]:
+        with pytest.raises(ConfigError, match="TWILIO_WEBHOOK_SHARED_KEYS"):
+            settings_from_env({"TWILIO_WEBHOOK_SHARED_KEYS": bad})
+
+
 def test_broken_menu_stops_start_up(tmp_path: Path) -> None:
     menu = tmp_path / "menu.yaml"
     menu.write_text("start: main\nlanguages: {}\n", encoding="utf-8")

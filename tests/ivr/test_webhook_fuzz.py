@@ -9,7 +9,10 @@ from urllib.parse import parse_qsl, quote_from_bytes
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
 
+from ivr.webhooks import signature
 from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
 
 # CI runs a quick pass; `HOTLINE_FUZZ_EXAMPLES=5000 ./hotline.sh test tests/ivr/test_*fuzz*.py
@@ -111,3 +114,15 @@ def test_no_webhook_answers_5xx_to_raw_bytes(
     assert reply.status_code < 500, (route, fields, reply.data[:300])
     assert reply.status_code != 403, "the signature should match what the app decoded"
     assert "Traceback" not in reply.get_data(as_text=True)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(
+    url=st.text(min_size=1, max_size=80),
+    fields=st.lists(st.tuples(st.text(max_size=12), st.text(max_size=40)), max_size=12),
+)
+def test_our_signature_is_twilios(url: str, fields: list[tuple[str, str]]) -> None:
+    """The webhook's own HMAC gives what twilio's RequestValidator gives, repeated fields too."""
+    form = MultiDict(fields)
+    expected = RequestValidator("a-token").compute_signature(url, form)
+    assert signature("a-token", url, form).decode() == expected
