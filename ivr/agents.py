@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from ivr.extensions import utcnow
+from ivr.i18n import site_timezone
 from ivr.models import Agent, Call, EntryState, Presence, QueueEntry, Role
 from ivr.queues import can_serve
 from ivr.twilio_client import create_call
@@ -49,6 +50,7 @@ def create_agent(
         languages=languages or ["zh"],
         topics=topics or ["general"],
         presence=Presence.AWAY,
+        timezone=site_timezone(),
     )
     session.add(agent)
     session.flush()

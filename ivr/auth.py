@@ -31,7 +31,7 @@ from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ivr.extensions import db, find
-from ivr.i18n import DEFAULT_TIMEZONE, time_zones
+from ivr.i18n import site_timezone, time_zones
 from ivr.models import Agent, Role
 
 bp = Blueprint("auth", __name__)
@@ -150,7 +150,7 @@ def language(code: str) -> Response:
 @login_required
 def settings() -> str | Response:
     """The agent's own settings: the time zone every time on their pages is shown in."""
-    form = SettingsForm(timezone=current_user.timezone or DEFAULT_TIMEZONE)
+    form = SettingsForm(timezone=current_user.timezone or site_timezone())
     form.timezone.choices = time_zones()
     if form.validate_on_submit():
         current_user.timezone = form.timezone.data

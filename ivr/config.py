@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_MENU = Path(__file__).with_name("menu.yaml")
 DEFAULT_TWILIO_API = "https://api.twilio.com"
@@ -119,6 +120,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "HOTLINE_SMTP_STARTTLS": _flag(env.get("HOTLINE_SMTP_STARTTLS")),
         "HOTLINE_ALERT_WEBHOOK": env.get("HOTLINE_ALERT_WEBHOOK", ""),
         "HOTLINE_LOG_FORMAT": (env.get("HOTLINE_LOG_FORMAT") or "json").strip().lower(),
+        # The call centre's time zone: new agents start in it, and it is everyone's until they
+        # choose their own; figures count days and hours in the reader's zone.
+        "HOTLINE_TIMEZONE": (env.get("HOTLINE_TIMEZONE") or "Asia/Shanghai").strip(),
     }
     settings.update({k: v for k, v in env.items() if k.startswith("VOSK_MODEL_")})
     return settings
@@ -132,6 +136,12 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         raise ConfigError("HOTLINE_LOG_FORMAT must be 'json' or 'text'")
     if settings.get("HOTLINE_AUDIO_STORE", "files") not in {"files", "database"}:
         raise ConfigError("HOTLINE_AUDIO_STORE must be 'files' or 'database'")
+    try:
+        ZoneInfo(settings.get("HOTLINE_TIMEZONE", "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            "HOTLINE_TIMEZONE must be an IANA time zone such as Asia/Shanghai or Europe/Berlin"
+        ) from None
     if not OVERRIDES.fullmatch(settings.get("TWILIO_CALLBACK_OVERRIDES", "")):
         raise ConfigError(
             "TWILIO_CALLBACK_OVERRIDES must be Twilio's connection overrides without the #, "

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from flask import Flask, request, session
+from flask import Flask, current_app, request, session
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
@@ -27,11 +27,24 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
 
 
+def site_timezone() -> str:
+    """The call centre's time zone (HOTLINE_TIMEZONE, China time by default)."""
+    return str(current_app.config.get("HOTLINE_TIMEZONE") or DEFAULT_TIMEZONE)
+
+
 def select_timezone() -> str:
-    """The agent's time zone (China time by default)."""
+    """The agent's time zone, else the call centre's."""
     if current_user and current_user.is_authenticated and current_user.timezone:
         return current_user.timezone
-    return DEFAULT_TIMEZONE
+    return site_timezone()
+
+
+def reader_zone() -> ZoneInfo:
+    """The zone dates are shown in for this request (China time if the name is unknown here)."""
+    try:
+        return ZoneInfo(select_timezone())
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TIMEZONE)
 
 
 @functools.cache
@@ -44,11 +57,7 @@ def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A UTC time shown in the agent's time zone."""
     if value is None:
         return ""
-    try:
-        zone = ZoneInfo(select_timezone())
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo(DEFAULT_TIMEZONE)
-    return value.astimezone(zone).strftime(fmt)
+    return value.astimezone(reader_zone()).strftime(fmt)
 
 
 def topic_name(topic: str) -> str:

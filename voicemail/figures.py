@@ -8,8 +8,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from functools import partial
-from typing import Any
+from functools import cache, partial
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import gettext
@@ -20,6 +21,7 @@ from ivr.api import iso
 from ivr.auth import supervisor_required
 from ivr.extensions import db, utcnow
 from ivr.figures import period_stats
+from ivr.i18n import reader_zone
 from ivr.models import Call
 from ivr.tallies import Tally, tallied
 from ivr.wiring import hotline
@@ -32,9 +34,25 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 
 
-def period() -> tuple[datetime, datetime, str | None]:
-    """The chosen days (``from``/``to`` as YYYY-MM-DD, UTC); today by default."""
-    today = utcnow().date()
+class Period(NamedTuple):
+    """The days a supervisor chose, in their time zone, and the UTC times they run between."""
+
+    first: date
+    last: date
+    zone: ZoneInfo
+    since: datetime
+    until: datetime
+    problem: str | None
+
+
+def period() -> Period:
+    """The chosen days (``from``/``to`` as YYYY-MM-DD) in the reader's time zone; today by default.
+
+    A day runs from midnight to midnight where the reader is: in China, today began at 16:00 UTC
+    yesterday. A day on which the clocks change is 23 or 25 hours long.
+    """
+    zone = reader_zone()
+    today = utcnow().astimezone(zone).date()
     problem = None
     try:
         first = date.fromisoformat(request.args.get("from") or today.isoformat())
@@ -47,7 +65,9 @@ def period() -> tuple[datetime, datetime, str | None]:
         problem = gettext(
             "Choose up to %(n)s days, the first not after the last; showing today.", n=MAX_DAYS
         )
-    return datetime.combine(first, time.min, UTC), datetime.combine(last, time.max, UTC), problem
+    since = datetime.combine(first, time.min, zone).astimezone(UTC)
+    until = datetime.combine(last + timedelta(days=1), time.min, zone).astimezone(UTC)
+    return Period(first, last, zone, since, until - timedelta(microseconds=1), problem)
 
 
 def answered_within(promise: timedelta, dialect: str) -> ColumnElement[bool]:
@@ -98,36 +118,50 @@ def message_figures(since: datetime, until: datetime) -> dict[str, object]:
     }
 
 
+def hours_since_epoch(dialect: str) -> ColumnElement[int]:
+    """SQL: the UTC hour a call started in, as whole hours since 1970 (a number JSON can keep)."""
+    if dialect == "sqlite":
+        # Whole seconds as text, then integer division.
+        return cast(cast(func.strftime("%s", Call.started_at), Integer) // 3600, Integer)
+    return cast(func.floor(extract("epoch", Call.started_at) / 3600), Integer)
+
+
 def count_calls(session: Session, since: datetime, until: datetime) -> Iterable[Sequence[Any]]:
-    """Calls started in the period by hour (UTC) and outcome."""
-    # Counted by the database: a month of calls as ORM objects took most of a second.
-    started_hour = cast(extract("hour", Call.started_at), Integer)
+    """Calls started in the period by UTC hour (hours since 1970) and outcome."""
+    # Counted by the database: a month of calls as ORM objects took most of a second. By the
+    # hour of the timeline, not of the day, so that each reader's time zone can place them.
+    hour = hours_since_epoch(session.get_bind().dialect.name)
     return session.execute(
-        select(started_hour, Call.outcome, func.count())
+        select(hour, Call.outcome, func.count())
         .where(Call.started_at >= since, Call.started_at <= until)
-        .group_by(started_hour, Call.outcome)
+        .group_by(hour, Call.outcome)
     )
 
 
-CALLS = Tally("calls-by-hour-1", 2, count_calls)
+CALLS = Tally("calls-by-hour-2", 2, count_calls)
+
+
+def local_hour(hours: int, zone: ZoneInfo) -> int:
+    """The hour of the day, in ``zone``, that UTC hour ``hours`` (since 1970) began."""
+    return datetime.fromtimestamp(hours * 3600, zone).hour
 
 
 @bp.get("/figures")
 @supervisor_required
 def figures() -> str:
     """Calls, queues and messages for a period, with calls per hour as a chart."""
-    since, until, problem = period()
+    chosen = period()
+    since, until = chosen.since, chosen.until
     per_hour: Counter[int] = Counter()
     outcomes: Counter[str] = Counter()
-    for at_hour, outcome, n in tallied(db.session, CALLS, since, until):
-        per_hour[at_hour] += n
+    hour_of = cache(partial(local_hour, zone=chosen.zone))
+    for hours, outcome, n in tallied(db.session, CALLS, since, until):
+        per_hour[hour_of(hours)] += n
         outcomes[str(outcome or "in progress")] += n
     target = float(current_app.config["HOTLINE_ANSWER_TARGET"])
     return render_template(
         "figures.html",
-        since=since,
-        until=until,
-        problem=problem,
+        period=chosen,
         calls=sum(outcomes.values()),
         per_hour=[per_hour.get(hour, 0) for hour in range(24)],
         outcomes=sorted(outcomes.items()),
@@ -162,10 +196,10 @@ def csv_response(name: str, header: list[str], rows: list[list[object]]) -> Resp
 @supervisor_required
 def export_calls() -> Response:
     """The period's calls as CSV."""
-    since, until, _ = period()
+    chosen = period()
     calls = db.session.scalars(
         select(Call)
-        .where(Call.started_at >= since, Call.started_at <= until)
+        .where(Call.started_at >= chosen.since, Call.started_at <= chosen.until)
         .order_by(Call.started_at)
     ).all()
     header = ["sid", "from", "to", "started_at", "ended_at", "duration", "language", "menu_path",
@@ -179,10 +213,10 @@ def export_calls() -> Response:
 @supervisor_required
 def export_messages() -> Response:
     """The period's voice messages as CSV (with transcripts)."""
-    since, until, _ = period()
+    chosen = period()
     messages = db.session.scalars(
         select(Voicemail)
-        .where(Voicemail.created_at >= since, Voicemail.created_at <= until)
+        .where(Voicemail.created_at >= chosen.since, Voicemail.created_at <= chosen.until)
         .order_by(Voicemail.created_at)
     ).all()
     header = ["id", "case_number", "call_sid", "from", "category", "language", "created_at",

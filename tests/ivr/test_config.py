@@ -89,6 +89,15 @@ def test_webhook_shared_keys_are_read_as_id_and_secret() -> None:
             settings_from_env({"TWILIO_WEBHOOK_SHARED_KEYS": bad})
 
 
+def test_the_call_centres_time_zone_is_checked() -> None:
+    env = {"HOTLINE_ENV": "development"}
+    assert settings_from_env(env)["HOTLINE_TIMEZONE"] == "Asia/Shanghai"
+    check_settings(settings_from_env(env | {"HOTLINE_TIMEZONE": "Europe/Berlin"}))
+    for bad in ("Mars/Olympus", "../etc/passwd", "Beijing"):
+        with pytest.raises(ConfigError, match="HOTLINE_TIMEZONE"):
+            check_settings(settings_from_env(env | {"HOTLINE_TIMEZONE": bad}))
+
+
 def test_broken_menu_stops_start_up(tmp_path: Path) -> None:
     menu = tmp_path / "menu.yaml"
     menu.write_text("start: main\nlanguages: {}\n", encoding="utf-8")

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from ivr.agents import create_agent
 from ivr.extensions import db, utcnow
-from ivr.models import Call, EntryState, Outcome, QueueEntry, Role
+from ivr.models import Agent, Call, EntryState, Outcome, QueueEntry, Role
 from ivr.tallies import DayTally
 from tests.conftest import Twilio
 from tests.ivr.test_api import auth, make_token
@@ -69,6 +69,9 @@ def test_a_late_rating_or_answer_changes_the_figures_of_a_closed_day(
     app: Flask, client: FlaskClient
 ) -> None:
     people(app)
+    with app.app_context():  # the API's days are UTC days: the page is read in UTC as well
+        db.session.scalar(select(Agent).where(Agent.name == "zhang")).timezone = "UTC"  # type: ignore[union-attr]
+        db.session.commit()
     day = utcnow().date() - timedelta(days=3)
     start = datetime.combine(day, time.min, UTC)
     with app.app_context():
@@ -109,3 +112,56 @@ def test_a_late_rating_or_answer_changes_the_figures_of_a_closed_day(
         message.answered_at = message.created_at + timedelta(minutes=10)  # type: ignore[union-attr]
         db.session.commit()
     assert figures() == ((1, 1, 2.0), "100%")
+
+
+def busy_hours(page: str) -> dict[int, int]:
+    """The chart's bars that have calls: {hour of the day: calls}."""
+    return {
+        int(hour): int(n)
+        for hour, n in re.findall(r"<title>(\d+):00 · (\d+) calls</title>", page)
+        if n != "0"
+    }
+
+
+def test_figures_count_days_and_hours_in_the_readers_time_zone(
+    app: Flask, client: FlaskClient
+) -> None:
+    people(app)
+    starts = [
+        "2026-11-20 15:30",  # 23:30 on the 20th in Beijing
+        "2026-11-20 17:30",  # 01:30 on the 21st
+        "2026-11-21 15:30",  # 23:30 on the 21st
+        "2026-11-21 16:30",  # 00:30 on the 22nd
+        "2026-11-22 16:30",  # 00:30 on the 23rd
+    ]
+    with app.app_context():
+        for n, at in enumerate(starts):
+            started = datetime.fromisoformat(at).replace(tzinfo=UTC)
+            db.session.add(Call(sid=f"CA{n:032d}", status="completed", started_at=started))
+        db.session.commit()
+    sign_in(client, "zhang")  # a new supervisor starts in the call centre's zone, China time
+    days = "from=2026-11-21&to=2026-11-22"
+    for _ in range(2):  # counted (the 21st UTC is kept whole), then partly read from what is kept
+        page = client.get(f"/figures?{days}").get_data(as_text=True)
+        assert "Days and hours in Asia/Shanghai" in page
+        assert re.search(r'<b id="calls">3</b>', page)
+        assert busy_hours(page) == {0: 1, 1: 1, 23: 1}
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(DayTally)) > 0
+    calls = client.get(f"/export/calls.csv?{days}").get_data(as_text=True)
+    assert [f"CA{n:032d}" in calls for n in range(5)] == [False, True, True, True, False]
+
+    form = client.get("/me").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
+    assert token
+    client.post("/me", data={"timezone": "UTC", "csrf_token": token.group(1)})
+    page = client.get(f"/figures?{days}").get_data(as_text=True)
+    assert "Days and hours in UTC" in page
+    assert busy_hours(page) == {15: 1, 16: 2}
+
+
+def test_the_call_centres_time_zone_is_a_setting(app: Flask, client: FlaskClient) -> None:
+    app.config["HOTLINE_TIMEZONE"] = "Europe/Berlin"
+    people(app)
+    sign_in(client, "zhang")
+    assert "Days and hours in Europe/Berlin" in client.get("/figures").get_data(as_text=True)
