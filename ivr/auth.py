@@ -63,7 +63,7 @@ def load_agent(ident: str) -> Agent | None:
 class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed cookie sessions, whose signer is only made for a request with a cookie.
 
-    Twilio's webhooks never carry one; making the signer for each was 3 % of a webhook's time.
+    Twilio's webhooks never carry one, and making the signer for each showed in their profile.
     """
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:

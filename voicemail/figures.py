@@ -57,6 +57,8 @@ def period() -> Period:
     try:
         first = date.fromisoformat(request.args.get("from") or today.isoformat())
         last = date.fromisoformat(request.args.get("to") or first.isoformat())
+        if first <= date.min or last >= date.max:  # a day's UTC ends would leave the calendar
+            raise ValueError(first)
     except ValueError:
         first = last = today
         problem = gettext("Dates must look like 2026-11-24; showing today.")

@@ -165,3 +165,16 @@ def test_the_call_centres_time_zone_is_a_setting(app: Flask, client: FlaskClient
     people(app)
     sign_in(client, "zhang")
     assert "Days and hours in Europe/Berlin" in client.get("/figures").get_data(as_text=True)
+
+
+def test_days_at_the_ends_of_the_calendar_are_refused_not_a_500(
+    app: Flask, client: FlaskClient
+) -> None:
+    people(app)
+    sign_in(client, "zhang")
+    for days in ("from=9999-12-31&to=9999-12-31", "from=0001-01-01&to=0001-01-01"):
+        for path in ("/figures", "/export/calls.csv"):
+            reply = client.get(f"{path}?{days}")
+            assert reply.status_code == 200, (path, days)
+    page = client.get("/figures?from=9999-12-31").get_data(as_text=True)
+    assert "showing today" in page
