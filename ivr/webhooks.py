@@ -78,8 +78,8 @@ def signing_secret(req: Request, config: Mapping[str, Any]) -> tuple[str, str] |
     Without X-Twilio-Webhooks-Signature-Settings it is the auth token and HMAC-SHA1; with it,
     the SharedKey the header names (``key=<id>,algorithm=<name>``) and its algorithm.
     """
-    settings = req.headers.get(SIGNATURE_SETTINGS_HEADER)
-    if settings is None:
+    settings = req.headers.get(SIGNATURE_SETTINGS_HEADER, "").strip()
+    if not settings:  # absent or empty, as twilio's own helpers read it
         return config["TWILIO_AUTH_TOKEN"], HMAC_SHA1
     algorithm = get_signature_algorithm(settings).upper()
     named = dict(part.strip().partition("=")[::2] for part in settings.split(","))

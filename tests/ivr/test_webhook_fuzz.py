@@ -120,9 +120,48 @@ def test_no_webhook_answers_5xx_to_raw_bytes(
 @given(
     url=st.text(min_size=1, max_size=80),
     fields=st.lists(st.tuples(st.text(max_size=12), st.text(max_size=40)), max_size=12),
+    algorithm=st.sampled_from(["HMAC_SHA1", "HMAC_SHA256"]),
 )
-def test_our_signature_is_twilios(url: str, fields: list[tuple[str, str]]) -> None:
+def test_our_signature_is_twilios(url: str, fields: list[tuple[str, str]], algorithm: str) -> None:
     """The webhook's own HMAC gives what twilio's RequestValidator gives, repeated fields too."""
     form = MultiDict(fields)
-    expected = RequestValidator("a-token").compute_signature(url, form)
-    assert signature("a-token", url, form).decode() == expected
+    expected = RequestValidator("a-token").compute_signature(url, form, algorithm)
+    assert signature("a-token", url, form, algorithm).decode() == expected
+
+
+header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=120)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    route=st.sampled_from(ROUTES),
+    settings_header=st.one_of(
+        header_text,
+        st.builds(
+            "key={},algorithm={}".format,
+            header_text,
+            st.sampled_from(["HMAC_SHA256", "hmac_sha1", "", "MD5", "HMAC_SHA256,key=x"]),
+        ),
+    ),
+)
+def test_a_signature_settings_header_for_no_configured_key_is_refused(
+    app: Flask, twilio: Twilio, route: str, settings_header: str
+) -> None:
+    """However the SharedKey header reads, a request signed for no key we hold gets a 403.
+
+    An empty header is no header, as twilio's helpers read it: the auth token's signature counts.
+    """
+    params = {"CallSid": "CA" + "1" * 32}
+    headers = {
+        "X-Twilio-Signature": sign(PUBLIC_BASE_URL + route, params),
+        "X-Twilio-Webhooks-Signature-Settings": settings_header,
+    }
+    reply = twilio.client.post(route, data=params, headers=headers)
+    if settings_header.strip():
+        assert reply.status_code == 403, (route, settings_header, reply.data[:300])
+    else:
+        assert reply.status_code not in (403, 500), (route, reply.data[:300])
