@@ -104,15 +104,19 @@ GOAL_P99_MS = 25.0
 # -- the baseline -----------------------------------------------------------------------------
 
 
-def create_baseline() -> Flask:
-    """The baseline app: static TwiML of BENCH_BASELINE_BYTES bytes for every POST."""
-    size = int(os.environ.get("BENCH_BASELINE_BYTES", "400"))
-    body = static_twiml(size)
-    app = Flask("baseline")
+def bench_app(name: str) -> tuple[Flask, bytes]:
+    """A Flask app with the health check the harness waits for, and the static TwiML to answer.
 
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return Response("ok\n", mimetype="text/plain")
+    The TwiML is BENCH_BASELINE_BYTES long: the app's median answer, measured before.
+    """
+    app = Flask(name)
+    app.add_url_rule("/healthz", "healthz", lambda: Response("ok\n", mimetype="text/plain"))
+    return app, static_twiml(int(os.environ.get("BENCH_BASELINE_BYTES", "400")))
+
+
+def create_baseline() -> Flask:
+    """The baseline app: the static TwiML for every POST."""
+    app, body = bench_app("baseline")
 
     @app.post("/<path:path>")
     def answer(path: str) -> Response:
@@ -140,16 +144,11 @@ def create_floor() -> Flask:
     """
     import ivr.extensions  # noqa: F401  (the app's SQLite pragmas, for the same commit cost)
 
-    body = static_twiml(int(os.environ.get("BENCH_BASELINE_BYTES", "400")))
+    app, body = bench_app("floor")
     validator = RequestValidator(AUTH_TOKEN)
     url = os.environ["DATABASE_URL"]
     engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     add = insert(FLOOR)
-    app = Flask("floor")
-
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return Response("ok\n", mimetype="text/plain")
 
     @app.post("/<path:path>")
     def answer(path: str) -> Response:

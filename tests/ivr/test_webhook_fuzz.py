@@ -57,13 +57,15 @@ values = st.one_of(
                      "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE" + "2" * 32]),
 )  # fmt: skip
 forms = st.dictionaries(st.sampled_from(FIELDS), values, max_size=10)
-
-
-@settings(
+# Each example is a request to the same app: its fixtures are meant to be shared.
+fuzz = settings(
     max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
+
+
+@fuzz
 @given(route=st.sampled_from(ROUTES), form=forms, real_call=st.booleans())
 def test_no_webhook_answers_5xx(
     app: Flask, twilio: Twilio, route: str, form: dict[str, Any], real_call: bool
@@ -85,11 +87,7 @@ raw_values = st.one_of(
 )
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@fuzz
 @given(
     route=st.sampled_from(ROUTES),
     fields=st.dictionaries(st.sampled_from(FIELDS), raw_values, max_size=8),
@@ -132,11 +130,7 @@ def test_our_signature_is_twilios(url: str, fields: list[tuple[str, str]], algor
 header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=120)
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@fuzz
 @given(
     route=st.sampled_from(ROUTES),
     settings_header=st.one_of(
