@@ -130,4 +130,5 @@ def test_supervisor_pages_render_in_chinese(
     page.goto(f"{live_server}/figures")
     assert page.locator("#calls").inner_text() == "0"
     assert page.locator("svg.chart rect").count() == 24
+    assert "日期和小时按 Asia/Shanghai 时区计算。" in page.locator("main").inner_text()
     page.screenshot(path=str(shots / "figures.png"), full_page=True)
