@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 
 from flask import (
     Blueprint,
@@ -24,6 +24,7 @@ from ivr.agents import AgentError, set_presence, take_next
 from ivr.api import twilio_url
 from ivr.extensions import db, utcnow
 from ivr.figures import queues_now
+from ivr.i18n import local_day, reader_zone
 from ivr.models import Agent, Call, CallEvent, Outcome, Presence, QueueEntry
 from ivr.twilio_client import TwilioError
 from ivr.wiring import hotline
@@ -96,13 +97,11 @@ def calls() -> str:
         query = query.where(Call.menu_path.contains(topic))
     if day := request.args.get("date", "")[:10]:
         try:
-            start = datetime.combine(date.fromisoformat(day), time.min, UTC)
+            start, end = local_day(date.fromisoformat(day), reader_zone())
         except ValueError:
             flash(gettext("The date must look like 2026-11-24."))
         else:
-            query = query.where(
-                Call.started_at >= start, Call.started_at < start + timedelta(days=1)
-            )
+            query = query.where(Call.started_at >= start, Call.started_at < end)
     rows = db.session.scalars(
         query.order_by(Call.started_at.desc(), Call.id.desc()).limit(CALLS_PAGE)
     ).all()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -45,6 +45,20 @@ def reader_zone() -> ZoneInfo:
         return ZoneInfo(select_timezone())
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def local_day(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """When ``day`` starts in ``zone`` and when the next one does, in UTC.
+
+    In China the 25th runs from 16:00 UTC on the 24th; a day the clocks change on lasts 23 or
+    25 hours. ValueError for the calendar's first and last day, whose UTC ends do not exist.
+    """
+    if not date.min < day < date.max:
+        raise ValueError(f"{day} is at the end of the calendar")
+    start = datetime.combine(day, time.min, zone)
+    return start.astimezone(UTC), datetime.combine(
+        day + timedelta(days=1), time.min, zone
+    ).astimezone(UTC)
 
 
 @functools.cache

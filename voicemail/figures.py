@@ -7,7 +7,7 @@ import io
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache, partial
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -21,7 +21,7 @@ from ivr.api import iso
 from ivr.auth import supervisor_required
 from ivr.extensions import db, utcnow
 from ivr.figures import period_stats
-from ivr.i18n import reader_zone
+from ivr.i18n import local_day, reader_zone
 from ivr.models import Call
 from ivr.tallies import Tally, tallied
 from ivr.wiring import hotline
@@ -48,28 +48,27 @@ class Period(NamedTuple):
 def period() -> Period:
     """The chosen days (``from``/``to`` as YYYY-MM-DD) in the reader's time zone; today by default.
 
-    A day runs from midnight to midnight where the reader is: in China, today began at 16:00 UTC
-    yesterday. A day on which the clocks change is 23 or 25 hours long.
+    A day runs from midnight to midnight where the reader is (``local_day``).
     """
     zone = reader_zone()
-    today = utcnow().astimezone(zone).date()
-    problem = None
+    first, last, problem = chosen_days(utcnow().astimezone(zone).date())
+    since, until = local_day(first, zone)[0], local_day(last, zone)[1]
+    return Period(first, last, zone, since, until - timedelta(microseconds=1), problem)
+
+
+def chosen_days(today: date) -> tuple[date, date, str | None]:
+    """The first and last day asked for, or today with the reason they could not be shown."""
     try:
         first = date.fromisoformat(request.args.get("from") or today.isoformat())
         last = date.fromisoformat(request.args.get("to") or first.isoformat())
-        if first <= date.min or last >= date.max:  # a day's UTC ends would leave the calendar
-            raise ValueError(first)
     except ValueError:
-        first = last = today
-        problem = gettext("Dates must look like 2026-11-24; showing today.")
-    if last < first or (last - first).days > MAX_DAYS:
-        first = last = today
+        return today, today, gettext("Dates must look like 2026-11-24; showing today.")
+    if not date.min < first <= last < date.max or (last - first).days > MAX_DAYS:
         problem = gettext(
             "Choose up to %(n)s days, the first not after the last; showing today.", n=MAX_DAYS
         )
-    since = datetime.combine(first, time.min, zone).astimezone(UTC)
-    until = datetime.combine(last + timedelta(days=1), time.min, zone).astimezone(UTC)
-    return Period(first, last, zone, since, until - timedelta(microseconds=1), problem)
+        return today, today, problem
+    return first, last, None
 
 
 def answered_within(promise: timedelta, dialect: str) -> ColumnElement[bool]:

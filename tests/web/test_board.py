@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.agents import create_agent
 from ivr.extensions import db
+from ivr.models import Call
 from tests.conftest import Twilio
 from tests.ivr.test_voice import SID, call_params
 from tests.web.test_inbox import csrf, sign_in
@@ -80,3 +82,19 @@ def test_a_message_page_shows_its_calls_timeline(
     page = client.get(f"/inbox/{ident.group(1)}").get_data(as_text=True)
     assert "The call · language › main › message" in page
     assert "<b>voicemail_recorded</b>" in page and "digits=9" in page
+
+
+def test_the_call_log_picks_a_day_in_the_agents_time_zone(app: Flask, client: FlaskClient) -> None:
+    agent(app)
+    with app.app_context():
+        for n, at in enumerate(["2026-11-20 15:30", "2026-11-20 17:30", "2026-11-21 16:30"]):
+            started = datetime.fromisoformat(at).replace(tzinfo=UTC)
+            db.session.add(Call(sid=f"CA{n:032d}", status="completed", started_at=started))
+        db.session.commit()
+    sign_in(client, "li")  # in China time, the call centre's
+    listing = client.get("/calls?date=2026-11-21").get_data(as_text=True)
+    assert re.findall(r'data-sid="(CA\d+)"', listing) == [f"CA{1:032d}"]
+    assert "2026-11-21 01:30" in listing
+    for edge in ("0001-01-01", "9999-12-31", "2026-02-30"):
+        reply = client.get(f"/calls?date={edge}")
+        assert reply.status_code == 200 and "2026-11-24" in reply.get_data(as_text=True), edge
