@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ivr import api, auth, board, queue_calls, tokens_page, voice
 from ivr.cli import agents, orders, tokens
 from ivr.config import check_settings, development_secret, settings_from_env
-from ivr.extensions import csrf, db, migrate, refuse_nul_bytes
+from ivr.extensions import csrf, db, migrate, read_body, refuse_nul_bytes
 from ivr.i18n import init_i18n
 from ivr.logs import init_logging
 from ivr.menu import load_menu
@@ -49,6 +49,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     if app.config["HOTLINE_TRUST_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
+    app.before_request(read_body)  # first: every later hook may parse the body
     init_logging(app)
 
     # A broken menu stops start-up here, with the file, line and node in the message.

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 from ivr.agents import AgentError, find_agent, set_presence, take_next
-from ivr.extensions import db, utcnow
+from ivr.extensions import MAX_ID, db, utcnow, whole_number
 from ivr.figures import period_stats, queues_now
 from ivr.models import Agent, Call, CallEvent, Outcome, Presence
 from ivr.openapi import openapi_spec
@@ -131,6 +131,19 @@ def parse_when(name: str, *, end_of_day: bool = False) -> datetime | None:
         raise ApiError(400, f"{name} must be a date (2026-11-24) or an ISO 8601 time") from None
 
 
+def json_text(name: str) -> str | None:
+    """The text field ``name`` of the request's JSON object; None if there is no such text.
+
+    A body nested deeper than the parser goes (``[[[[…]]]]``) gets a 400, not a RecursionError.
+    """
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise ApiError(400, "the JSON body is nested too deeply") from None
+    value = body.get(name) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def encode_cursor(at: datetime, ident: int) -> str:
     """An opaque cursor pointing after the row (at, ident) in newest-first order."""
     raw = f"{at.astimezone(UTC).isoformat()}|{ident}"
@@ -143,10 +156,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         started, _, ident = raw.partition("|")
         moment = datetime.fromisoformat(started)
-        if moment.tzinfo is None:
+        number = whole_number(ident)
+        if moment.tzinfo is None or number is None or number > MAX_ID:
             raise ValueError
-        return moment, int(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        # In UTC here, as the database compares: some times at the calendar's ends have none.
+        return moment.astimezone(UTC), number
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise ApiError(400, "cursor is not one this API returned") from None
 
 
@@ -168,11 +183,10 @@ def _key(row: Any, at: Any, ident: Any) -> tuple[datetime, int]:
 
 def limit_arg() -> int:
     """The page size asked for, within bounds."""
-    raw = request.args.get("limit", str(DEFAULT_LIMIT))
-    # isdigit() alone lets "²" through, which int() refuses.
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
+    limit = whole_number(request.args.get("limit", str(DEFAULT_LIMIT)))
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
-    return int(raw)
+    return limit
 
 
 def filter_dates(query: Select[Any], column: Any) -> Select[Any]:
@@ -291,8 +305,7 @@ def list_agents() -> Response:
 def change_presence(name: str) -> Response:
     """Set an agent's presence: ``{"presence": "available" | "busy" | "away"}``."""
     agent = _agent(name)
-    body = request.get_json(silent=True) or {}
-    value = body.get("presence") if isinstance(body, dict) else None
+    value = json_text("presence")
     if value not in {p.value for p in Presence}:
         raise ApiError(400, "presence must be one of " + ", ".join(p.value for p in Presence))
     set_presence(agent, Presence(value))

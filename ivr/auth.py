@@ -23,14 +23,13 @@ from flask import (
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import gettext
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ivr.extensions import db, find
+from ivr.extensions import PageForm, db, find, whole_number
 from ivr.i18n import site_timezone, time_zones
 from ivr.models import Agent, Role
 
@@ -41,14 +40,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 SESSION_HOURS = 12  # a shift
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PageForm):
     """Name and password."""
 
     name = StringField("Name", validators=[DataRequired(), Length(max=64)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
 
 
-class SettingsForm(FlaskForm):
+class SettingsForm(PageForm):
     """What an agent sets for themselves."""
 
     timezone = SelectField("Time zone", validators=[DataRequired()])
@@ -57,7 +56,8 @@ class SettingsForm(FlaskForm):
 @login_manager.user_loader
 def load_agent(ident: str) -> Agent | None:
     """The signed-in agent for a session."""
-    return find(Agent, int(ident)) if ident.isdigit() and len(ident) < 12 else None
+    number = whole_number(ident)
+    return None if number is None else find(Agent, number)
 
 
 class CookieSessions(SecureCookieSessionInterface):
@@ -143,7 +143,15 @@ def language(code: str) -> Response:
         if current_user.is_authenticated:
             current_user.locale = code
             db.session.commit()
-    return redirect(_safe_next(request.referrer and urlsplit(request.referrer).path))
+    return redirect(_safe_next(_came_from()))
+
+
+def _came_from() -> str | None:
+    """The path of the page the agent came from, if the Referer header holds a URL."""
+    try:
+        return urlsplit(request.referrer).path if request.referrer else None
+    except ValueError:  # "http://[::1" and the like
+        return None
 
 
 @bp.route("/me", methods=["GET", "POST"])

@@ -233,7 +233,11 @@ class Flow:
         if keys == "*" and node.type != "language":
             self.log("repeat", node.id)
             return self._repeat(node)
-        getattr(self, f"_respond_{node.type}")(node, keys, attempt)
+        respond = getattr(self, f"_respond_{node.type}", None)
+        if respond is None:
+            # Keys for a node that asks for none: a call in progress when the menu changed.
+            return self._repeat(node)
+        respond(node, keys, attempt)
         return self.turn()
 
     def _repeat(self, node: Node) -> Turn:

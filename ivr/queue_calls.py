@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from ivr.agents import finish_call, release
 from ivr.calls import log_event, open_call, record_turn
-from ivr.extensions import db, find, utcnow
+from ivr.extensions import db, find, utcnow, whole_number
 from ivr.menu import Node
 from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
 from ivr.queues import (
@@ -282,8 +282,8 @@ def after() -> Response:
 
 
 def _entry() -> QueueEntry:
-    ident = request.args.get("entry", "")
-    entry = find(QueueEntry, int(ident)) if ident.isdigit() and len(ident) < 12 else None
+    ident = whole_number(request.args.get("entry", ""))
+    entry = None if ident is None else find(QueueEntry, ident)
     if entry is None:
         from werkzeug.exceptions import NotFound
 
@@ -293,8 +293,7 @@ def _entry() -> QueueEntry:
 
 def _leg_agent() -> int | None:
     """The agent whose leg this request belongs to (in our own signed URLs)."""
-    raw = request.args.get("agent", "")
-    return int(raw) if raw.isdigit() else None
+    return whole_number(request.args.get("agent", ""))
 
 
 def _leg_agent_row(entry: QueueEntry) -> Agent | None:

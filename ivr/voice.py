@@ -10,7 +10,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from ivr.calls import CallState, ensure_call, log_failure, log_status, log_turn, read_call
-from ivr.extensions import db, utcnow
+from ivr.extensions import db, utcnow, whole_number
 from ivr.flow import Context, Flow, Lookup, Turn, error_turn
 from ivr.models import Call
 from ivr.orders import find_order_in_table, find_order_over_http
@@ -146,7 +146,7 @@ def status() -> Response:
     duration = field("CallDuration")
     sequence = field("SequenceNumber")
     for name, value in (("CallDuration", duration), ("SequenceNumber", sequence)):
-        if value and not (value.isascii() and value.isdigit() and len(value) <= 9):
+        if value and whole_number(value, 9) is None:
             return Response(f"{name} must be a whole number", status=400, mimetype="text/plain")
     conn = db.session.connection()
     log_status(
@@ -175,7 +175,7 @@ def fallback() -> Response:
 
 def _step() -> int:
     raw = request.args.get("s", "0")
-    return int(raw) if raw.isdigit() and len(raw) <= 6 else 0
+    return whole_number(raw, 6) or 0
 
 
 def _apology(*, retry: bool) -> Response:

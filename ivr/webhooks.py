@@ -21,6 +21,7 @@ from twilio.request_validator import (
 from werkzeug.datastructures import MultiDict
 
 from ivr.calls import CallFacts
+from ivr.extensions import whole_number
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -178,6 +179,7 @@ def int_arg(name: str, default: int, *, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    number = whole_number(raw)
+    if number is None or not low <= number <= high:
         abort(400, f"query parameter {name} must be a whole number from {low} to {high}")
-    return int(raw)
+    return number

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, current_app, jsonify, send_file
 from sqlalchemy import Select, select
 
 from ivr.api import (
@@ -15,6 +15,7 @@ from ivr.api import (
     filter_dates,
     filter_exact,
     iso,
+    json_text,
     newest_first_page,
     token_required,
 )
@@ -96,8 +97,7 @@ def get_voicemail(message_id: int) -> Response:
 def update_voicemail(message_id: int) -> Response:
     """Move a case on: ``{"case_status": "answered"}`` (the caller hears it by phone)."""
     message = _message(message_id)
-    body = request.get_json(silent=True)
-    value = body.get("case_status") if isinstance(body, dict) else None
+    value = json_text("case_status")
     if value not in {status.value for status in CaseStatus}:
         raise ApiError(400, "case_status must be one of " + ", ".join(s.value for s in CaseStatus))
     set_case_status(message, CaseStatus(value))

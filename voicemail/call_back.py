@@ -14,7 +14,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.extensions import db, find
+from ivr.extensions import db, find, whole_number
 from ivr.models import Agent, Call
 from ivr.queue_calls import WORD, agent_language
 from ivr.twilio_client import TwilioError, create_call
@@ -60,11 +60,12 @@ def _note_once(
 
 def _leg() -> tuple[Voicemail, Agent | None]:
     """The message and the agent named in our own (signed) URL."""
-    message_id, agent_id = request.args.get("message", ""), request.args.get("agent", "")
-    if not message_id.isdigit() or len(message_id) > 11:
+    message_id = whole_number(request.args.get("message", ""), 11)
+    agent_id = whole_number(request.args.get("agent", ""))
+    if message_id is None:
         abort(404)
-    agent = find(Agent, int(agent_id)) if agent_id.isdigit() and len(agent_id) < 12 else None
-    return message_or_404(int(message_id)), agent
+    agent = None if agent_id is None else find(Agent, agent_id)
+    return message_or_404(message_id), agent
 
 
 @bp.post("/inbox/<int:message_id>/call-back")

@@ -7,7 +7,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ivr.extensions import utcnow
+from ivr.extensions import utcnow, whole_number
 from ivr.flow import Lookup, StatusInfo
 from voicemail.models import CaseStatus, Voicemail
 
@@ -31,7 +31,11 @@ def new_case_number() -> str:
 
 def is_case_number(number: str) -> bool:
     """Whether ``number`` could be a case number (right length, check digit matches)."""
-    return len(number) == CASE_DIGITS and number.isdigit() and luhn_digit(number[:-1]) == number[-1]
+    return (
+        len(number) == CASE_DIGITS
+        and whole_number(number) is not None
+        and luhn_digit(number[:-1]) == number[-1]
+    )
 
 
 def find_case_in(session: Session) -> Lookup:

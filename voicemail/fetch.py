@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ivr.extensions import whole_number
 from voicemail.audio import sniff_format
 
 TWILIO_MEDIA_HOST = "api.twilio.com"
@@ -79,7 +80,7 @@ def download_recording(
 
 def _read_limited(reply: requests.Response, max_bytes: int) -> bytes:
     length = reply.headers.get("Content-Length")
-    if length and length.isdigit() and int(length) > max_bytes:
+    if (size := whole_number(length or "")) is not None and size > max_bytes:
         raise FetchError(f"recording is larger than {max_bytes} bytes", retry=False)
     chunks: list[bytes] = []
     size = 0

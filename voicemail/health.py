@@ -45,7 +45,11 @@ def readyz() -> tuple[Response, int]:
         checks["database"] = f"error: {type(exc).__name__}"
         ready = False
     registry = current_app.extensions["hotline.models"]
-    checks["models"] = {language: source for language, source in registry.configured()}
+    # Which models are configured, and how, without the server's folders (anyone may ask).
+    checks["models"] = {
+        language: source if source.startswith(("name:", "lang:")) else "folder"
+        for language, source in registry.configured()
+    }
     checks["worker"] = current_app.config["HOTLINE_WORKER"]
     return jsonify(
         {"status": "ready" if ready else "unready", "checks": checks}

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ivr.extensions import db
+from ivr.extensions import db, whole_number
 from voicemail.models import VoicemailAudio
 
 DATABASE_PREFIX = "db:"
@@ -109,10 +109,11 @@ class DatabaseStore:
     def read(self, relative: str) -> bytes:
         """A stored recording's bytes, as received."""
         ident = relative.removeprefix(DATABASE_PREFIX).split(".", 1)[0]
-        if not ident.isdigit():
+        number = whole_number(ident)
+        if number is None:
             raise StorageError(f"not a database recording: {relative!r}")
         try:
-            row = db.session.get(VoicemailAudio, int(ident))
+            row = db.session.get(VoicemailAudio, number)
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read the recording from the database: {exc}") from exc
         if row is None:

@@ -18,7 +18,8 @@ def test_healthy_and_ready(app: Flask, client: FlaskClient) -> None:
     assert reply.status_code == 200
     assert reply.json["checks"]["database"] == "ok"
     assert reply.json["checks"]["worker_lag_seconds"] == 0.0
-    assert "ko" in reply.json["checks"]["models"]
+    assert reply.json["checks"]["models"]["ko"] == "folder"  # not where it lies on the server
+    assert "/" not in reply.get_data(as_text=True)
 
 
 def test_unready_when_transcription_falls_behind(app: Flask, client: FlaskClient) -> None:
