@@ -87,14 +87,19 @@ def calls() -> str:
     """The call log: newest first, by date, number, topic and outcome."""
     query = select(Call)
     if number := request.args.get("number", "").strip()[:64]:
-        query = query.where(or_(Call.from_number.contains(number), Call.to_number.contains(number)))
+        query = query.where(
+            or_(
+                Call.from_number.contains(number, autoescape=True),
+                Call.to_number.contains(number, autoescape=True),
+            )
+        )
     if (outcome := request.args.get("outcome")) and outcome in {o.value for o in Outcome}:
         query = query.where(Call.outcome == outcome)
     if agent := request.args.get("agent", "").strip()[:64]:
         served = select(QueueEntry.call_id).join(Agent, Agent.id == QueueEntry.agent_id)
         query = query.where(Call.id.in_(served.where(Agent.name == agent)))
     if topic := request.args.get("topic", "").strip()[:64]:
-        query = query.where(Call.menu_path.contains(topic))
+        query = query.where(Call.menu_path.contains(topic, autoescape=True))
     if day := request.args.get("date", "")[:10]:
         try:
             start, end = local_day(date.fromisoformat(day), reader_zone())

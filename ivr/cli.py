@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -9,6 +10,7 @@ from flask.cli import AppGroup
 
 from ivr.agents import AgentError, create_agent, find_agent, set_presence, take_next
 from ivr.extensions import db
+from ivr.i18n import time_zones
 from ivr.models import Presence, Role
 from ivr.orders import OrderImportError, import_orders, read_orders_csv
 from ivr.tokens import create_token, revoke_token
@@ -19,8 +21,36 @@ agents = AppGroup("agents", help="Agent accounts, presence, taking callers.")
 orders = AppGroup("orders", help="Order statuses callers can hear.")
 
 
+def text(limit: int) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """A click callback: the value must be UTF-8 text of at most ``limit`` characters.
+
+    The column holds no more (PostgreSQL refuses it), and a shell can pass bytes that are not
+    text at all.
+    """
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise click.BadParameter("is not UTF-8 text") from None
+        if len(value) > limit:
+            raise click.BadParameter(f"has {len(value)} characters; at most {limit} are kept")
+        return value
+
+    return check
+
+
+def time_zone(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: an IANA time zone name, or none given."""
+    if value is not None and value not in time_zones():
+        raise click.BadParameter("must be an IANA time zone, such as Asia/Shanghai")
+    return value
+
+
 @tokens.command("create")
-@click.argument("name")
+@click.argument("name", callback=text(128))
 def create_token_command(name: str) -> None:
     """Create an API token; it is printed once, on the last line."""
     token = create_token(db.session, name)
@@ -30,7 +60,7 @@ def create_token_command(name: str) -> None:
 
 
 @tokens.command("revoke")
-@click.argument("name")
+@click.argument("name", callback=text(128))
 def revoke_token_command(name: str) -> None:
     """Revoke every token with this name."""
     count = revoke_token(db.session, name)
@@ -56,15 +86,45 @@ def _words(value: str) -> list[str]:
 
 
 @agents.command("create")
-@click.argument("name")
-@click.option("--password", required=True, help="At least 8 characters; stored hashed.")
+@click.argument("name", callback=text(64))
+@click.option(
+    "--password", required=True, callback=text(256), help="At least 8 characters; stored hashed."
+)
 @click.option("--admin", is_flag=True, help="A supervisor: may change menus, tokens, agents.")
-@click.option("--phone", default="", help="E.164 number or client:identity the agent is called on.")
-@click.option("--languages", default="zh", show_default=True, help="Comma-separated, e.g. zh,en")
-@click.option("--topics", default="general", show_default=True, help="e.g. product,payment")
-@click.option("--timezone", default="Asia/Shanghai", show_default=True, help="Times on pages.")
+@click.option(
+    "--phone",
+    default="",
+    callback=text(64),
+    help="E.164 number or client:identity the agent is called on.",
+)
+@click.option(
+    "--languages",
+    default="zh",
+    show_default=True,
+    callback=text(256),
+    help="Comma-separated, e.g. zh,en",
+)
+@click.option(
+    "--topics",
+    default="general",
+    show_default=True,
+    callback=text(256),
+    help="e.g. product,payment",
+)
+@click.option(
+    "--timezone",
+    default=None,
+    callback=time_zone,
+    help="Times on pages (default: HOTLINE_TIMEZONE, the call centre's).",
+)
 def create_agent_command(
-    name: str, password: str, admin: bool, phone: str, languages: str, topics: str, timezone: str
+    name: str,
+    password: str,
+    admin: bool,
+    phone: str,
+    languages: str,
+    topics: str,
+    timezone: str | None,
 ) -> None:
     """Create an agent account."""
     try:
@@ -79,14 +139,15 @@ def create_agent_command(
         )
     except AgentError as exc:
         raise click.ClickException(str(exc)) from None
-    agent.timezone = timezone
+    if timezone is not None:
+        agent.timezone = timezone
     db.session.commit()
     click.echo(f"agent {agent.name} ({agent.role}) created: {', '.join(agent.languages)}; "
                f"{', '.join(agent.topics)}")  # fmt: skip
 
 
 @agents.command("presence")
-@click.argument("name")
+@click.argument("name", callback=text(64))
 @click.argument("state", type=click.Choice([p.value for p in Presence]))
 def presence_command(name: str, state: str) -> None:
     """Set an agent available, busy or away."""
@@ -100,7 +161,7 @@ def presence_command(name: str, state: str) -> None:
 
 
 @agents.command("take-next")
-@click.argument("name")
+@click.argument("name", callback=text(64))
 def take_next_command(name: str) -> None:
     """Call the agent and connect them to the caller who has waited longest."""
     from flask import current_app

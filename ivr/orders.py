@@ -19,6 +19,15 @@ STATUS = re.compile(r"[a-z][a-z0-9_]{0,31}")
 ORDER_NUMBER = re.compile(r"[0-9]{3,32}")  # as callers key them: ASCII digits only
 
 
+def spoken(value: object, limit: int) -> str:
+    """Text from the shop fit to be read out: printable characters only, at most ``limit``.
+
+    A NUL, a control character or half a surrogate pair cannot go into TwiML (nor into
+    PostgreSQL's text).
+    """
+    return "".join(c for c in str(value or "") if c.isprintable()).strip()[:limit]
+
+
 class OrderImportError(ValueError):
     """A CSV row that cannot be imported; the message names the line."""
 
@@ -58,12 +67,12 @@ def find_order_over_http(url_template: str, *, timeout: float, token: str = "") 
         try:
             body = reply.json()
             status = str(body["status"]).strip().lower()
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise LookupFailed("order service answered without a status") from exc
         if not STATUS.fullmatch(status):
             raise LookupFailed("order service answered with an unreadable status")
         return StatusInfo(
-            number, status, str(body.get("carrier") or "")[:64], str(body.get("eta") or "")[:32]
+            number, status, spoken(body.get("carrier"), 64), spoken(body.get("eta"), 32)
         )
 
     return find
@@ -87,8 +96,8 @@ def import_orders(session: Session, rows: Iterable[dict[str, str]]) -> tuple[int
         else:
             updated += 1
         order.status = status
-        order.carrier = (row.get("carrier") or "").strip()[:64]
-        order.eta = (row.get("eta") or "").strip()[:32]
+        order.carrier = spoken(row.get("carrier"), 64)
+        order.eta = spoken(row.get("eta"), 32)
         session.flush()
     return added, updated
 

@@ -292,8 +292,13 @@ def _entry() -> QueueEntry:
 
 
 def _leg_agent() -> int | None:
-    """The agent whose leg this request belongs to (in our own signed URLs)."""
-    return whole_number(request.args.get("agent", ""))
+    """The agent whose leg this request belongs to (in our own signed URLs), if they exist.
+
+    An agent deleted since the URL was made (or an id no column holds) names no one.
+    """
+    ident = whole_number(request.args.get("agent", ""))
+    agent = None if ident is None else find(Agent, ident)
+    return agent.id if agent is not None else None
 
 
 def _leg_agent_row(entry: QueueEntry) -> Agent | None:

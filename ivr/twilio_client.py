@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import requests
+
+# A CallSid as Twilio writes them (and the simulator copies).
+CALL_SID = re.compile(r"CA[0-9a-zA-Z]{32}")
 
 
 class TwilioError(Exception):
@@ -29,9 +33,12 @@ def _post(config: Any, path: str, form: dict[str, str]) -> dict[str, Any]:
     if reply.status_code >= 300:
         raise TwilioError(f"Twilio answered HTTP {reply.status_code}: {reply.text[:200]}")
     try:
-        return reply.json()
-    except ValueError as exc:
+        answer = reply.json()
+    except (ValueError, RecursionError) as exc:
         raise TwilioError("Twilio answered without JSON") from exc
+    if not isinstance(answer, dict):
+        raise TwilioError(f"Twilio answered {type(answer).__name__}, not a JSON object")
+    return answer
 
 
 def create_call(config: Any, *, to: str, from_: str, url: str, status_callback: str) -> str:
@@ -46,4 +53,7 @@ def create_call(config: Any, *, to: str, from_: str, url: str, status_callback: 
         "StatusCallbackEvent": "completed",
         "Timeout": "30",
     }
-    return str(_post(config, "/Calls.json", form)["sid"])
+    sid = _post(config, "/Calls.json", form).get("sid")
+    if not isinstance(sid, str) or not CALL_SID.fullmatch(sid):
+        raise TwilioError(f"Twilio answered without a call sid: {str(sid)[:80]!r}")
+    return sid

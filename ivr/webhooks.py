@@ -22,11 +22,11 @@ from werkzeug.datastructures import MultiDict
 
 from ivr.calls import CallFacts
 from ivr.extensions import whole_number
+from ivr.twilio_client import CALL_SID
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
-CALL_SID = re.compile(r"CA[0-9a-zA-Z]{32}")
 ACCOUNT_SID = re.compile(r"AC[0-9a-zA-Z]{32}")
 CALL_STATUS = re.compile(r"[a-z][a-z-]{1,20}")
 FIELD_LIMIT = 256

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
 from ivr.agents import create_agent, set_presence
 from ivr.extensions import db
-from ivr.models import Presence
+from ivr.models import Presence, QueueEntry
+from ivr.queues import WAITING
 from ivr.simulator import Caller, Hold, Press, Simulator, Wait
 from ivr.simulator.agents import Agent as ScriptedAgent
 from tests.ivr.test_api import auth, make_token
@@ -49,6 +51,23 @@ def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
     raise AssertionError("timed out waiting")
 
 
+def in_line(app: Flask, queue: str = "product-zh") -> int:
+    """Callers the app has in ``queue``.
+
+    Twilio holds a caller from the moment it runs <Enqueue>; the app learns of them when their
+    first hold music is asked for, a moment later: a take-next in between finds nobody yet.
+    """
+    with app.app_context():
+        return (
+            db.session.scalar(
+                select(func.count())
+                .select_from(QueueEntry)
+                .where(QueueEntry.queue == queue, QueueEntry.state.in_(WAITING))
+            )
+            or 0
+        )
+
+
 def take_next(client: FlaskClient, token: str, name: str) -> dict | None:
     """Take-next as the agent's button does, retrying while the agent is still on a call."""
     deadline = time.monotonic() + 30
@@ -69,7 +88,7 @@ def test_three_callers_one_agent(app: Flask, client: FlaskClient, live_phone: Si
         handles.append(
             live_phone.start(Caller(number=f"+861380000000{n}", script=[Press("1"), Press("1")]))
         )
-        until(lambda n=n: len(live_phone.queue_sids("product-zh")) == n + 1)
+        until(lambda n=n: len(live_phone.queue_sids("product-zh")) == in_line(app) == n + 1)
     offers = []
     for _ in range(3):
         offers.append(take_next(client, token, "li"))
@@ -110,7 +129,7 @@ def test_caller_rates_the_conversation_and_the_figures_show_it(
     rater = live_phone.start(
         Caller(number="+8613800000011", script=[Press("1"), Press("1"), Hold(), Press("4")])
     )
-    until(lambda: live_phone.queue_sids("product-zh") == [rater.sid])
+    until(lambda: live_phone.queue_sids("product-zh") == [rater.sid] and in_line(app) == 1)
     assert take_next(client, token, "li")["call_sid"] == rater.sid
     result = rater.result(timeout=90)
     assert result.errors == [], result.transcript_text()
@@ -164,7 +183,7 @@ def test_two_agents_at_the_same_moment(
         handles.append(
             live_phone.start(Caller(number=f"+861390000001{n}", script=[Press("1"), Press("1")]))
         )
-        until(lambda n=n: len(live_phone.queue_sids("product-zh")) == n + 1)
+        until(lambda n=n: len(live_phone.queue_sids("product-zh")) == in_line(app) == n + 1)
     waiting = lambda: client.get("/api/v1/queues", headers=auth(token)).json["data"]  # noqa: E731
     until(lambda: next(q for q in waiting() if q["queue"] == "product-zh")["waiting"] == 2)
     offers: dict[str, Any] = {}
@@ -214,9 +233,7 @@ def test_a_replayed_bridge_and_key_are_noted_once(
     staff(app, live_phone, "li", ["zh"], ["product"], talk=5)
     token = make_token(app)
     handle = live_phone.start(Caller(script=[Press("1"), Press("1")]))
-    deadline = time.monotonic() + 30
-    while not live_phone.queue_sids("product-zh") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    until(lambda: in_line(app) == 1)
     assert take_next(client, token, "li") is not None
     bridged = handle.result(timeout=90)
     assert bridged.queue_result == "bridged", bridged.transcript_text()

@@ -30,6 +30,12 @@ class Shop(BaseHTTPRequestHandler):
         "20261124001": {"status": "in_transit", "carrier": "顺丰速运", "eta": "2026-11-26"},
         "30000": {"status": "delivered"},
         "40000": {"nothing": "here"},
+        "80000": {},
+        "70000": {
+            "status": "shipped",
+            "carrier": "SF\x00 Express\x07\ud800",
+            "eta": "\u202e1\u202c",
+        },
     }
     seen_auth: list[str] = []
 
@@ -45,6 +51,8 @@ class Shop(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         body = json.dumps(self.orders[number]).encode()
+        if number == "80000":  # nested deeper than a JSON parser goes
+            body = b'{"status": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -68,9 +76,13 @@ def test_http_lookup_against_a_real_server(shop: str) -> None:
     assert (found.status, found.carrier, found.eta) == ("in_transit", "顺丰速运", "2026-11-26")
     assert Shop.seen_auth[-1] == "Bearer s3cret"
     assert find("99999") is None
+    # Control characters, a lone surrogate and bidi marks cannot be read out (nor put in TwiML).
+    odd = find("70000")
+    assert odd is not None and (odd.carrier, odd.eta) == ("SF Express", "1")
     for broken, reason in [
         ("50000", "HTTP 503"),
         ("40000", "without a status"),
+        ("80000", "without a status"),
         ("60000", "unreachable"),
     ]:
         with pytest.raises(LookupFailed, match=reason):

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
@@ -318,3 +318,24 @@ def test_callback_calls_the_agent_then_the_customer(
         assert call.outcome == Outcome.CALLBACK
         kinds = [e.kind for e in call.events]
         assert "callback_done" in kinds
+
+
+def test_agent_legs_naming_no_agent_are_answered_for_the_entry(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
+    """An agent id past PostgreSQL's integer, or of an agent since deleted: the entry's agent."""
+    add_agent(app, "li", ["zh"], ["product"])
+    wait_loop(twilio, to_queue(twilio))
+    taken = client.post("/api/v1/agents/li/take-next", headers=auth(make_token(app)))
+    assert taken.status_code == 200, taken.json
+    [placed] = RestCalls.placed
+    entry = parse_qs(urlsplit(placed["Url"]).query)["entry"][0]
+    leg = {"CallSid": "CA" + "a" * 32, "To": placed["To"], "CallStatus": "completed"}
+    for agent in ("2147483648", "2147483647", "99999999999"):
+        bridged = twilio.post(
+            f"/voice/agent/bridged?entry={entry}&agent={agent}", call_params(QueueTime="5")
+        )
+        assert Doc.parse(bridged.data).said() == [("cmn-CN", "正在为您接通客服。")], agent
+        status = twilio.post(f"/voice/agent/status?entry={entry}&agent={agent}", leg)
+        assert status.status_code < 300, (agent, status.data)
+    assert entries(app)[0].agent_id is not None

@@ -98,3 +98,24 @@ def test_the_call_log_picks_a_day_in_the_agents_time_zone(app: Flask, client: Fl
     for edge in ("0001-01-01", "9999-12-31", "2026-02-30"):
         reply = client.get(f"/calls?date={edge}")
         assert reply.status_code == 200 and "2026-11-24" in reply.get_data(as_text=True), edge
+
+
+def test_the_call_log_searches_numbers_literally(app: Flask, client: FlaskClient) -> None:
+    agent(app)
+    with app.app_context():
+        for n, number in enumerate(["+8613912345678", "+86\\1_8"]):
+            db.session.add(Call(sid=f"CA{n:032d}", from_number=number, status="completed"))
+        db.session.commit()
+    sign_in(client, "li")
+    found = {
+        query: re.findall(
+            r'data-sid="(CA\d+)"', client.get(f"/calls?{query}").get_data(as_text=True)
+        )
+        for query in ("number=%25", "number=_", "number=%5C1_", "number=1234")
+    }
+    assert found == {
+        "number=%25": [],
+        "number=_": [f"CA{1:032d}"],
+        "number=%5C1_": [f"CA{1:032d}"],
+        "number=1234": [f"CA{0:032d}"],
+    }
