@@ -36,7 +36,7 @@ def text(limit: int) -> Callable[[click.Context, click.Parameter, str | None], s
         except UnicodeEncodeError:
             raise click.BadParameter("is not UTF-8 text") from None
         if len(value) > limit:
-            raise click.BadParameter(f"has {len(value)} characters; at most {limit} are kept")
+            raise click.BadParameter(f"has {len(value)} characters; at most {limit} are allowed")
         return value
 
     return check
