@@ -604,10 +604,6 @@ def gather(run: CallRun, verb: Verb, document: Document) -> Document | None:
     action = run.next_action("Gather")
     if isinstance(action, Hangup):
         run.hang_up("at the prompt")
-    if isinstance(action, Speak):
-        run.result.errors.append("caller script: Speak at a <Gather> (use Press or Silence)")
-        run.line("caller", "error", "Speak at a <Gather>")
-        raise CallEnded
     digits, finished_on, ended = "", "", False
     if isinstance(action, Press):
         run.line("caller", "press", action.digits)
@@ -615,6 +611,9 @@ def gather(run: CallRun, verb: Verb, document: Document) -> Document | None:
         digits, finished_on, ended = collect(
             action.digits, verb.attr("finishOnKey", "#"), num_digits
         )
+    elif isinstance(action, Speak):
+        # A keys-only Gather does not hear speech: to Twilio, the caller gave no input.
+        run.line("caller", "speak", "(not heard: the prompt takes keys only)")
     else:
         run.line("caller", "silence", f"{timeout:g}s")
     if not ended:
