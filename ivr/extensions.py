@@ -57,15 +57,13 @@ csrf = CSRFProtect()
 class PageForm(FlaskForm):
     """A form of our pages: its fields are read from the posted form alone.
 
-    Flask-WTF also reads file parts and JSON bodies into the fields; a file where a name belongs
-    made the length check raise (a 500) instead of failing.
+    Flask-WTF also reads file parts and JSON bodies into the fields; a file where a name belongs,
+    or a JSON list, made the form raise (a 500) instead of failing to validate.
     """
 
-    class Meta(FlaskForm.Meta):
-        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
-            """``request.form`` where Flask-WTF would take the request's data itself."""
-            wrapped = super().wrap_formdata(form, formdata)
-            return request.form if wrapped is not None and wrapped is not formdata else wrapped
+    def __init__(self, **values: Any) -> None:
+        submitted = request.method in ("POST", "PUT", "PATCH", "DELETE")
+        super().__init__(formdata=request.form if submitted else None, **values)
 
 
 # Ids are 32-bit integers on PostgreSQL: a larger one in a URL is simply not found.

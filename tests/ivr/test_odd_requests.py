@@ -76,6 +76,12 @@ def test_a_file_where_the_login_form_wants_a_name_fails_the_form(
     reply = client.post("/login", data=data, content_type="multipart/form-data")
     assert reply.status_code == 200  # the form again, not a 500
     assert 'name="password"' in reply.get_data(as_text=True)
+    # A JSON body is not the form either, whatever its shape.
+    for body in ("[1]", '"x"', '{"name": ["li"], "password": {"a": 1}}', "[" * 5000 + "]" * 5000):
+        reply = client.post(
+            "/login", data=body, content_type="application/json", headers={"X-CSRFToken": token}
+        )
+        assert reply.status_code == 200, body[:40]
 
 
 def test_signed_query_values_that_are_not_ascii_digits_get_a_4xx(
