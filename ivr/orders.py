@@ -25,7 +25,8 @@ def spoken(value: object, limit: int) -> str:
     A NUL, a control character or half a surrogate pair cannot go into TwiML (nor into
     PostgreSQL's text).
     """
-    return "".join(c for c in str(value or "") if c.isprintable()).strip()[:limit]
+    text = re.sub(r"\s+", " ", str(value or ""))  # tabs, newlines, U+3000: one space
+    return "".join(c for c in text if c.isprintable()).strip()[:limit]
 
 
 class OrderImportError(ValueError):

@@ -31,6 +31,7 @@ class Shop(BaseHTTPRequestHandler):
         "30000": {"status": "delivered"},
         "40000": {"nothing": "here"},
         "80000": {},
+        "71000": {"status": "shipped", "carrier": "顺丰\t速运\n", "eta": "11月\u300026日"},
         "70000": {
             "status": "shipped",
             "carrier": "SF\x00 Express\x07\ud800",
@@ -79,6 +80,8 @@ def test_http_lookup_against_a_real_server(shop: str) -> None:
     # Control characters, a lone surrogate and bidi marks cannot be read out (nor put in TwiML).
     odd = find("70000")
     assert odd is not None and (odd.carrier, odd.eta) == ("SF Express", "1")
+    spaced = find("71000")  # tabs, newlines and ideographic spaces are read as one space
+    assert spaced is not None and (spaced.carrier, spaced.eta) == ("顺丰 速运", "11月 26日")
     for broken, reason in [
         ("50000", "HTTP 503"),
         ("40000", "without a status"),
