@@ -120,8 +120,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "HOTLINE_SMTP_STARTTLS": _flag(env.get("HOTLINE_SMTP_STARTTLS")),
         "HOTLINE_ALERT_WEBHOOK": env.get("HOTLINE_ALERT_WEBHOOK", ""),
         "HOTLINE_LOG_FORMAT": (env.get("HOTLINE_LOG_FORMAT") or "json").strip().lower(),
-        # The call centre's time zone: new agents start in it, and it is everyone's until they
-        # choose their own; figures count days and hours in the reader's zone.
+        # The call centre's time zone: new agents start in it (each may choose another);
+        # figures count days and hours in the reader's zone.
         "HOTLINE_TIMEZONE": (env.get("HOTLINE_TIMEZONE") or "Asia/Shanghai").strip(),
     }
     settings.update({k: v for k, v in env.items() if k.startswith("VOSK_MODEL_")})
