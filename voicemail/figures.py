@@ -23,7 +23,7 @@ from ivr.extensions import db, utcnow
 from ivr.figures import period_stats
 from ivr.i18n import local_day, reader_zone
 from ivr.models import Call
-from ivr.tallies import Tally, tallied
+from ivr.tallies import Counting, Tally, tallied
 from ivr.wiring import hotline
 from voicemail.models import Voicemail
 
@@ -119,32 +119,52 @@ def message_figures(since: datetime, until: datetime) -> dict[str, object]:
     }
 
 
-def hours_since_epoch(dialect: str) -> ColumnElement[int]:
-    """SQL: the UTC hour a call started in, as whole hours since 1970 (a number JSON can keep)."""
+def steps_since_epoch(dialect: str, step: int) -> ColumnElement[int]:
+    """SQL: the ``step``-second slice of the UTC timeline a call started in, counted from 1970.
+
+    A number, so that a kept day's counts are plain JSON.
+    """
     if dialect == "sqlite":
         # Whole seconds as text, then integer division.
-        return cast(cast(func.strftime("%s", Call.started_at), Integer) // 3600, Integer)
-    return cast(func.floor(extract("epoch", Call.started_at) / 3600), Integer)
+        return cast(cast(func.strftime("%s", Call.started_at), Integer) // step, Integer)
+    return cast(func.floor(extract("epoch", Call.started_at) / step), Integer)
 
 
-def count_calls(session: Session, since: datetime, until: datetime) -> Iterable[Sequence[Any]]:
-    """Calls started in the period by UTC hour (hours since 1970) and outcome."""
-    # Counted by the database: a month of calls as ORM objects took most of a second. By the
-    # hour of the timeline, not of the day, so that each reader's time zone can place them.
-    hour = hours_since_epoch(session.get_bind().dialect.name)
-    return session.execute(
-        select(hour, Call.outcome, func.count())
-        .where(Call.started_at >= since, Call.started_at <= until)
-        .group_by(hour, Call.outcome)
+def calls_by(step: int) -> Counting:
+    """A tally query: calls started in a period by ``step``-second slice and outcome."""
+
+    def count(session: Session, since: datetime, until: datetime) -> Iterable[Sequence[Any]]:
+        # Counted by the database: a month of calls as ORM objects took most of a second. By
+        # the slice of the timeline, not the hour of a day, so each reader's zone can place them.
+        at = steps_since_epoch(session.get_bind().dialect.name, step)
+        return session.execute(
+            select(at, Call.outcome, func.count())
+            .where(Call.started_at >= since, Call.started_at <= until)
+            .group_by(at, Call.outcome)
+        )
+
+    return count
+
+
+HOUR, QUARTER = 3600, 900
+# Whole hours place calls for most of the world. India, Nepal or Adelaide are 30 or 45 minutes off
+# a whole hour: their readers' hours are made of the timeline's quarter hours.
+CALLS = {HOUR: Tally("calls-by-hour-2", 2, calls_by(HOUR)),
+         QUARTER: Tally("calls-by-quarter-hour-1", 2, calls_by(QUARTER))}  # fmt: skip
+
+
+def slice_for(zone: ZoneInfo, since: datetime, until: datetime) -> int:
+    """The slice of the timeline fine enough for ``zone``'s hours over the period."""
+    offsets = {moment.astimezone(zone).utcoffset() for moment in (since, until)}
+    whole = all(
+        offset is not None and offset % timedelta(hours=1) == timedelta(0) for offset in offsets
     )
+    return HOUR if whole else QUARTER
 
 
-CALLS = Tally("calls-by-hour-2", 2, count_calls)
-
-
-def local_hour(hours: int, zone: ZoneInfo) -> int:
-    """The hour of the day, in ``zone``, that UTC hour ``hours`` (since 1970) began."""
-    return datetime.fromtimestamp(hours * 3600, zone).hour
+def local_hour(slice_: int, step: int, zone: ZoneInfo) -> int:
+    """The hour of the day, in ``zone``, that slice ``slice_`` (of ``step`` seconds) begins in."""
+    return datetime.fromtimestamp(slice_ * step, zone).hour
 
 
 @bp.get("/figures")
@@ -155,9 +175,10 @@ def figures() -> str:
     since, until = chosen.since, chosen.until
     per_hour: Counter[int] = Counter()
     outcomes: Counter[str] = Counter()
-    hour_of = cache(partial(local_hour, zone=chosen.zone))
-    for hours, outcome, n in tallied(db.session, CALLS, since, until):
-        per_hour[hour_of(hours)] += n
+    step = slice_for(chosen.zone, since, until)
+    hour_of = cache(partial(local_hour, step=step, zone=chosen.zone))
+    for at, outcome, n in tallied(db.session, CALLS[step], since, until):
+        per_hour[hour_of(at)] += n
         outcomes[str(outcome or "in progress")] += n
     target = float(current_app.config["HOTLINE_ANSWER_TARGET"])
     return render_template(

@@ -21,7 +21,7 @@ from ivr.models import Call, EntryState, Outcome, QueueEntry
 from ivr.tallies import DayTally, Tally, added_up, midnight, settled_days, tallied
 from tests.conftest import settings
 from tests.ivr.test_api import auth, make_token
-from voicemail.figures import CALLS, count_messages, message_figures
+from voicemail.figures import CALLS, HOUR, QUARTER, count_messages, message_figures
 from voicemail.models import Voicemail
 
 DAY = timedelta(days=1)
@@ -116,7 +116,7 @@ def periods() -> list[tuple[datetime, datetime]]:
 
 def at_once(app: Flask) -> list[Any]:
     """Every tally of every period as counted now, and as counted at once (must be equal)."""
-    tallies = [CALLS, STAYS, RATINGS]
+    tallies = [CALLS[HOUR], CALLS[QUARTER], STAYS, RATINGS]
     with app.app_context():
         promise = timedelta(minutes=app.extensions["hotline"].menu.reply_promise_minutes)
         found, counted = [], []
@@ -194,7 +194,8 @@ def test_tallies_count_as_the_period_at_once_after_late_changes(app: Flask) -> N
     assert found == counted
     with app.app_context():
         kept = db.session.scalars(select(DayTally.tally)).all()
-        assert {CALLS.name, STAYS.name, RATINGS.name, "messages-in-900s-1"} <= set(kept)
+        names = {CALLS[HOUR].name, CALLS[QUARTER].name, STAYS.name, RATINGS.name}
+        assert names | {"messages-in-900s-1"} <= set(kept)
     late_changes = [late_rating, call_ended_after_midnight, late_answer, answer_again,
                     stays_answered, stays_moved_and_deleted, stay_added, calls_moved_and_deleted,
                     messages_deleted]  # fmt: skip
@@ -235,11 +236,12 @@ def test_a_kept_day_is_read_not_counted(app: Flask) -> None:
     add_history(app)
     today = utcnow().date()
     since, until = midnight(today - 5 * DAY), midnight(today - 4 * DAY) - MICRO
-    calls = Tally(CALLS.name, CALLS.keys, CALLS.count)
+    hourly = CALLS[HOUR]
+    calls = Tally(hourly.name, hourly.keys, hourly.count)
     with app.app_context():
         first = tallied(db.session, calls, since, until)
         assert first
-        forgetful = Tally(CALLS.name, CALLS.keys, lambda *_: [])
+        forgetful = Tally(hourly.name, hourly.keys, lambda *_: [])
         assert tallied(db.session, forgetful, since, until) == first
         assert tallied(db.session, forgetful, since, until + MICRO) == first
         assert tallied(db.session, forgetful, since - MICRO, until) == first

@@ -178,3 +178,21 @@ def test_days_at_the_ends_of_the_calendar_are_refused_not_a_500(
             assert reply.status_code == 200, (path, days)
     page = client.get("/figures?from=9999-12-31").get_data(as_text=True)
     assert "showing today" in page
+
+
+def test_hours_are_right_where_the_clock_is_half_an_hour_off_utc(
+    app: Flask, client: FlaskClient
+) -> None:
+    people(app)
+    with app.app_context():
+        for n, at in enumerate(["2026-11-21 03:20", "2026-11-21 03:40", "2026-11-21 12:10"]):
+            started = datetime.fromisoformat(at).replace(tzinfo=UTC)
+            db.session.add(Call(sid=f"CA{n:032d}", status="completed", started_at=started))
+        zhang = db.session.scalar(select(Agent).where(Agent.name == "zhang"))
+        assert zhang is not None
+        zhang.timezone = "Asia/Kolkata"  # UTC+5:30
+        db.session.commit()
+    sign_in(client, "zhang")
+    for _ in range(2):  # counted, then partly read from the kept quarter hours
+        page = client.get("/figures?from=2026-11-21&to=2026-11-22").get_data(as_text=True)
+        assert busy_hours(page) == {8: 1, 9: 1, 17: 1}  # 08:50, 09:10 and 17:40 in India
