@@ -312,8 +312,15 @@ def test_closed_hours_route_to_the_closed_node(
     assert any(e.kind == "closed_hours" and e.node == "agent" for e in events)
 
 
-def test_webhooks_set_no_cookie(app: Flask, twilio: Twilio) -> None:
-    """Twilio keeps no cookies: a webhook's answer must not start a session."""
+def test_webhooks_set_no_cookie_and_make_no_cookie_signer(
+    app: Flask, twilio: Twilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twilio keeps no cookies: a webhook neither starts a session nor pays for opening one."""
+
+    def no_signer(*_: Any) -> None:
+        raise AssertionError("a cookie signer was made for a request without a cookie")
+
+    monkeypatch.setattr(app.session_interface, "get_signing_serializer", no_signer)
     answer = twilio.post("/voice/incoming", call_params())
     assert answer.status_code == 200
     assert "Set-Cookie" not in answer.headers
