@@ -612,6 +612,9 @@ def gather(run: CallRun, verb: Verb, document: Document) -> Document | None:
             action.digits, verb.attr("finishOnKey", "#"), num_digits
         )
     elif isinstance(action, Speak):
+        if "speech" in verb.attr("input", "dtmf").split():
+            run.result.errors.append("caller script: speech recognition is not simulated")
+            raise CallEnded
         # A keys-only Gather does not hear speech: to Twilio, the caller gave no input.
         run.line("caller", "speak", "(not heard: the prompt takes keys only)")
     else:
