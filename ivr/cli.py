@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from flask.cli import AppGroup
@@ -40,6 +41,13 @@ def text(limit: int) -> Callable[[click.Context, click.Parameter, str | None], s
         return value
 
     return check
+
+
+def list_option(name: str, default: str, example: str) -> Callable[[Any], Any]:
+    """A click option holding a comma-separated list (languages, topics)."""
+    return click.option(
+        name, default=default, show_default=True, callback=text(256), help=f"e.g. {example}"
+    )
 
 
 def time_zone(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -97,20 +105,8 @@ def _words(value: str) -> list[str]:
     callback=text(64),
     help="E.164 number or client:identity the agent is called on.",
 )
-@click.option(
-    "--languages",
-    default="zh",
-    show_default=True,
-    callback=text(256),
-    help="Comma-separated, e.g. zh,en",
-)
-@click.option(
-    "--topics",
-    default="general",
-    show_default=True,
-    callback=text(256),
-    help="e.g. product,payment",
-)
+@list_option("--languages", "zh", "zh,en")
+@list_option("--topics", "general", "product,payment")
 @click.option(
     "--timezone",
     default=None,

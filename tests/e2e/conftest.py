@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ivr.simulator import HttpTransport, RecordingServer, Simulator
+from ivr.simulator import HttpTransport, RecordingServer, Simulator, Transport
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL
 
 
@@ -26,10 +26,10 @@ def app_settings(app_settings: dict[str, Any], media: RecordingServer) -> dict[s
     return app_settings
 
 
-def simulator_for(live_server: str, media: RecordingServer, **options: Any) -> Simulator:
-    """Twilio, simulated, calling the app served over real HTTP."""
+def simulator_for(server: str | Transport, media: RecordingServer, **options: Any) -> Simulator:
+    """Twilio, simulated, calling the app: served over real HTTP at ``server``, or in-process."""
     return Simulator(
-        HttpTransport(live_server),
+        HttpTransport(server) if isinstance(server, str) else server,
         public_base_url=PUBLIC_BASE_URL,
         auth_token=AUTH_TOKEN,
         account_sid=ACCOUNT_SID,

@@ -19,7 +19,7 @@ from ivr.extensions import db
 from ivr.models import Call
 from ivr.simulator import Caller, RecordingServer, Simulator, WsgiTransport, parse_script
 from ivr.simulator.caller import KEYS
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL
+from tests.e2e.conftest import simulator_for
 
 # A whole call is a dozen webhooks: a third of the webhook fuzzers' examples takes as long.
 EXAMPLES = max(int(os.environ.get("HOTLINE_FUZZ_EXAMPLES", "150")) // 3, 20)
@@ -34,14 +34,7 @@ numbers = st.sampled_from(["+8613800138000", "+14155550100", "+447700900123", "a
 @pytest.fixture
 def in_process_phone(app: Flask, media: RecordingServer) -> Iterator[Simulator]:
     """Twilio, simulated, calling the app in-process on an instant clock."""
-    simulator = Simulator(
-        WsgiTransport(app),
-        public_base_url=PUBLIC_BASE_URL,
-        auth_token=AUTH_TOKEN,
-        account_sid=ACCOUNT_SID,
-        fallback_path="/voice/fallback",
-        recording_server=media,
-    )
+    simulator = simulator_for(WsgiTransport(app), media)
     yield simulator
     simulator.close()
 
