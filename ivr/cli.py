@@ -46,7 +46,11 @@ def text(limit: int) -> Callable[[click.Context, click.Parameter, str | None], s
 def list_option(name: str, default: str, example: str) -> Callable[[Any], Any]:
     """A click option holding a comma-separated list (languages, topics)."""
     return click.option(
-        name, default=default, show_default=True, callback=text(256), help=f"e.g. {example}"
+        name,
+        default=default,
+        show_default=True,
+        callback=text(256),
+        help=f"Comma-separated, e.g. {example}",
     )
 
 
