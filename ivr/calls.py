@@ -3,8 +3,9 @@
 The menu and status webhooks are most of a hotline's traffic, so their path is lean: the call is
 read as a plain row (``CallState``), the flow decides, and then every write of the webhook is
 made at once with Core statements built once (their SQL is compiled once) and committed. On
-SQLite that keeps the single write lock for a few statements rather than for the whole webhook. Webhooks that change other tables
-too (queues, recordings) work on the ORM ``Call`` through ``open_call`` and ``record_turn``.
+SQLite that keeps the single write lock for a few statements rather than for the whole webhook.
+Webhooks that change other tables too (queues, recordings) work on the ORM ``Call`` through
+``open_call`` and ``record_turn``.
 """
 
 from __future__ import annotations

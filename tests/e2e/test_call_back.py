@@ -46,14 +46,23 @@ def add_li(app: Flask, phone: str = LI) -> None:
         db.session.commit()
 
 
+def ready_to_call_back(
+    app: Flask, client: FlaskClient, phone: Simulator, customer: ScriptedAgent
+) -> int:
+    """A message left, Li signed in with a phone that answers, and ``customer`` on the line."""
+    message_id = leave_message(app, phone)
+    add_li(app)
+    phone.add_agent(ScriptedAgent(LI, answer_after=1.0, talk_seconds=30.0))
+    phone.add_agent(customer)
+    sign_in(client)
+    return message_id
+
+
 def test_call_back_rings_the_agent_then_the_customer_and_answers_the_message(
     app: Flask, client: FlaskClient, live_phone: Simulator
 ) -> None:
-    message_id = leave_message(app, live_phone)
-    add_li(app)
-    live_phone.add_agent(ScriptedAgent(LI, answer_after=1.0, talk_seconds=30.0))
-    live_phone.add_agent(ScriptedAgent(CUSTOMER, answer_after=2.0, talk_seconds=25.0))
-    sign_in(client)
+    customer = ScriptedAgent(CUSTOMER, answer_after=2.0, talk_seconds=25.0)
+    message_id = ready_to_call_back(app, client, live_phone, customer)
     page = client.get(f"/inbox/{message_id}").get_data(as_text=True)
     assert 'id="call-back"' in page and "tel:" not in page
     reply = client.post(f"/inbox/{message_id}/call-back",
@@ -77,11 +86,8 @@ def test_call_back_rings_the_agent_then_the_customer_and_answers_the_message(
 def test_a_call_back_nobody_answers_is_noted_and_leaves_the_case_open(
     app: Flask, client: FlaskClient, live_phone: Simulator
 ) -> None:
-    message_id = leave_message(app, live_phone)
-    add_li(app)
-    live_phone.add_agent(ScriptedAgent(LI, answer_after=1.0, talk_seconds=30.0))
-    live_phone.add_agent(ScriptedAgent(CUSTOMER, answers=False))  # never picks up
-    sign_in(client)
+    never_picks_up = ScriptedAgent(CUSTOMER, answers=False)
+    message_id = ready_to_call_back(app, client, live_phone, never_picks_up)
     client.post(f"/inbox/{message_id}/call-back",
                 data={"csrf_token": csrf(client, f"/inbox/{message_id}")})  # fmt: skip
     [note] = first_notes(app, message_id)
