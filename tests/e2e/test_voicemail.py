@@ -15,23 +15,22 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.simulator import Caller, Hangup, Press, Silence, Simulator, Speak
-from tests.conftest import REPO
 from tests.ivr.test_api import auth, make_token
+from tests.speech import all_clips, clip, speech
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import telephone_line
 from voicemail.transcription import packaged_model_path
 from voicemail.worker import work
 
-SPEECH = REPO.parent / "shared" / "speech" / "ko"
-pytestmark = pytest.mark.skipif(not SPEECH.is_dir(), reason=f"speech clips not found at {SPEECH}")
+# Read news from the repository; where HOTLINE_TEST_SPEECH adds them, female and male voices in
+# conversational speech too.
+CLIPS = ["zeroth_104_003_0019.flac", "zeroth_104_003_0253.flac"]
+MORE_CLIPS = ["emo_pfa00002.wav", "emo_pmc00001.wav", "emo_pfb00003.wav"]
 
-# Male and female voices, read news and conversational speech.
-CLIPS = ["zeroth_104_003_0019.flac", "emo_pfa00002.wav", "emo_pmc00001.wav", "emo_pfb00003.wav"]
 
-
-def references() -> dict[str, str]:
-    lines = (SPEECH / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    return {row.split("\t")[0]: row.split("\t")[2] for row in lines}
+def speech_clips() -> list[str]:
+    """The clips to leave as messages: the repository's, and those the setting adds."""
+    return CLIPS + [name for name in MORE_CLIPS if name in all_clips()]
 
 
 def plain_vosk(model: vosk.Model, phone_wav: bytes) -> str:
@@ -60,33 +59,34 @@ def test_messages_with_real_speech_are_kept_once_and_transcribed(
     app: Flask, client: FlaskClient, phone: Simulator
 ) -> None:
     phone.replay = True  # every webhook and callback arrives twice
-    refs = references()
+    names = speech_clips()
     sent: dict[str, bytes] = {}
-    for clip in CLIPS:
-        sent[clip] = telephone_line((SPEECH / clip).read_bytes())
-        result = leave(phone, sent[clip])
+    for name in names:
+        sent[name] = telephone_line(speech(name))
+        result = leave(phone, sent[name])
         assert result.errors == [], result.transcript_text()
         heard = " ".join(result.said("cmn-CN"))
         assert "您的留言已收到。您的工单号是" in heard
     work(app, burst=True)
     token = make_token(app)
     messages = client.get("/api/v1/voicemails?limit=50", headers=auth(token)).json["data"]
-    assert len(messages) == len(CLIPS)  # none lost, none doubled
+    assert len(messages) == len(names)  # none lost, none doubled
     model = vosk.Model(str(packaged_model_path("ko")))
     ours, plain = [], []
-    for message, clip in zip(reversed(messages), CLIPS, strict=True):
+    for message, name in zip(reversed(messages), names, strict=True):
         assert message["status"] == "transcribed", message["status_reason"]
         assert message["case_number"] and message["category"] == "general"
         audio = client.get(message["audio_url"], headers=auth(token))
-        assert audio.status_code == 200 and audio.data == sent[clip]
+        assert audio.status_code == 200 and audio.data == sent[name]
         audio.close()
-        ours.append(character_error_rate(refs[clip], message["transcript"]))
-        plain.append(character_error_rate(refs[clip], plain_vosk(model, sent[clip])))
+        reference = clip(name).reference
+        ours.append(character_error_rate(reference, message["transcript"]))
+        plain.append(character_error_rate(reference, plain_vosk(model, sent[name])))
         # Per clip it may lose a little (see docs/transcription.md); over the set it must win.
-        assert ours[-1] <= plain[-1] + 0.1, (clip, message["transcript"], ours[-1], plain[-1])
+        assert ours[-1] <= plain[-1] + 0.1, (name, message["transcript"], ours[-1], plain[-1])
     assert sum(ours) / len(ours) <= sum(plain) / len(plain), (ours, plain)
     calls = client.get("/api/v1/calls?outcome=voicemail", headers=auth(token)).json["data"]
-    assert len(calls) == len(CLIPS)
+    assert len(calls) == len(names)
 
 
 def test_empty_recording_and_hangups_around_the_beep(
@@ -118,8 +118,7 @@ def threaded(app_settings: dict[str, Any]) -> dict[str, Any]:
 def test_one_process_serves_calls_and_transcribes(
     threaded: dict, app: Flask, client: FlaskClient, phone: Simulator
 ) -> None:
-    clip = telephone_line((SPEECH / "zeroth_104_003_0294.flac").read_bytes())
-    result = leave(phone, clip)
+    result = leave(phone, telephone_line(speech("zeroth_104_003_0294.flac")))
     assert result.errors == []
     token = make_token(app)
     deadline = time.monotonic() + 90
@@ -130,6 +129,7 @@ def test_one_process_serves_calls_and_transcribes(
         time.sleep(0.2)
     assert message["status"] == "transcribed"
     assert (
-        character_error_rate(references()["zeroth_104_003_0294.flac"], message["transcript"]) < 0.5
+        character_error_rate(clip("zeroth_104_003_0294.flac").reference, message["transcript"])
+        < 0.5
     )
     assert Path(app.config["HOTLINE_DATA_DIR"], "recordings").is_dir()

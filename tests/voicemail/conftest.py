@@ -2,42 +2,21 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import vosk
 
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
+from tests.speech import Clip, all_clips
 from tests.voicemail.media_server import MediaHost, media_host
 from voicemail.transcription import ModelRegistry
-
-# Read in place, never copied: some clips are licensed for testing only (see the README there).
-SPEECH = Path(__file__).resolve().parents[2].parent / "shared" / "speech" / "ko"
-
-
-@dataclass(frozen=True)
-class Clip:
-    """One recorded utterance and what was said."""
-
-    path: Path
-    seconds: float
-    reference: str
 
 
 @pytest.fixture(scope="session")
 def clips() -> list[Clip]:
-    """The nine Korean clips of ../shared/speech/ko with their reference text."""
-    manifest = SPEECH / "manifest.tsv"
-    if not manifest.is_file():
-        pytest.skip(f"speech clips not found at {SPEECH}")
-    with manifest.open(encoding="utf-8") as rows:
-        return [
-            Clip(SPEECH / row["file"], float(row["seconds"]), row["reference_text"])
-            for row in csv.DictReader(rows, delimiter="\t")
-        ]
+    """The Korean clips in the repository, and those HOTLINE_TEST_SPEECH adds."""
+    return list(all_clips().values())
 
 
 @pytest.fixture(scope="session")

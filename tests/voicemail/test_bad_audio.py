@@ -20,21 +20,16 @@ from ivr.config import DEFAULT_MENU, settings_from_env
 from ivr.menu import load_menu
 from tests.conftest import Twilio
 from tests.ivr.test_api import auth, make_token
+from tests.speech import clip, speech
 from tests.voicemail.media_server import MediaHost
 from tests.voicemail.test_audio import export, tone
-from tests.voicemail.test_worker import SPEECH, ko_model_path, leave_message, stored
+from tests.voicemail.test_worker import ko_model_path, leave_message, stored
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import DEFAULT_MAX_SECONDS, AudioError, decode, telephone_line
 from voicemail.models import VoicemailStatus
 from voicemail.recording import DEFAULT_MAX_LENGTH
 from voicemail.worker import work
 
-REFERENCES = {
-    "zeroth_104_003_0294.flac": "한 잔 의 커피 가 소비자 에게 전해지기 위해선 여러 차례 의 공정을 거쳐야 한다",
-    "emo_pmc00001.wav": "패키지로 하면 얼마나 할인 되는 거죠?",
-    "emo_pfb00003.wav": "그 날은 목요일이네요. 알람을 맞춰놓을까요?",
-    "emo_pma00004.wav": "비행기 표 예약되셨고요, 이메일로 비행기 예약상황 보내드렸습니다.",
-}
 ERROR_PAGE = (
     b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
     b"<body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
@@ -122,10 +117,10 @@ def test_one_burst_of_bad_recordings_ends_each_clearly_and_transcribes_the_good(
     two_hours: bytes,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    cut_wav = converted(SPEECH / "emo_pfa00002.wav", "-ar", "8000")
-    cut_mp3 = converted(SPEECH / "emo_pfa00002.wav", "-ar", "8000", fmt="mp3")
+    cut_wav = converted(clip("zeroth_104_003_0193.flac").path, "-ar", "8000")
+    cut_mp3 = converted(clip("zeroth_104_003_0193.flac").path, "-ar", "8000", fmt="mp3")
     recordings = {
-        "good": telephone_line((SPEECH / "zeroth_104_003_0294.flac").read_bytes()),
+        "good": telephone_line(speech("zeroth_104_003_0294.flac")),
         "error page": ERROR_PAGE,
         "random bytes": random.Random(20261124).randbytes(4096),
         "jpeg": JPEG,
@@ -135,9 +130,11 @@ def test_one_burst_of_bad_recordings_ends_each_clearly_and_transcribes_the_good(
         "mp3 cut in its header": cut_mp3[:100],
         "0 s wav": export(tone(0.0), "wav"),
         "2 hours": two_hours,
-        "48 kHz stereo": converted(SPEECH / "emo_pmc00001.wav", "-ar", "48000", "-ac", "2"),
-        "11025 Hz": converted(SPEECH / "emo_pfb00003.wav", "-ar", "11025"),
-        "8-bit": converted(SPEECH / "emo_pma00004.wav", "-ar", "8000", "-c:a", "pcm_u8"),
+        "48 kHz stereo": converted(
+            clip("zeroth_104_003_0019.flac").path, "-ar", "48000", "-ac", "2"
+        ),
+        "11025 Hz": converted(clip("zeroth_104_003_0253.flac").path, "-ar", "11025"),
+        "8-bit": converted(clip("zeroth_104_003_0280.flac").path, "-ar", "8000", "-c:a", "pcm_u8"),
     }
     sids = {}
     for number, (name, data) in enumerate(recordings.items()):
@@ -151,21 +148,22 @@ def test_one_burst_of_bad_recordings_ends_each_clearly_and_transcribes_the_good(
     messages = {name: found[sid] for name, sid in sids.items()}
     assert all(m.leased_by is None for m in messages.values())
 
-    def transcribed(name: str, clip: str) -> None:
+    def transcribed(name: str, clip_name: str) -> None:
         message = messages[name]
         assert message.status == VoicemailStatus.TRANSCRIBED, (name, message.status_reason)
-        assert character_error_rate(REFERENCES[clip], message.transcript or "") < 0.5, name
+        reference = clip(clip_name).reference
+        assert character_error_rate(reference, message.transcript or "") < 0.5, name
 
     transcribed("good", "zeroth_104_003_0294.flac")
     # Wrong rates, channels and sample sizes are brought to what the model wants.
-    transcribed("48 kHz stereo", "emo_pmc00001.wav")
-    transcribed("11025 Hz", "emo_pfb00003.wav")
-    transcribed("8-bit", "emo_pma00004.wav")
+    transcribed("48 kHz stereo", "zeroth_104_003_0019.flac")
+    transcribed("11025 Hz", "zeroth_104_003_0253.flac")
+    transcribed("8-bit", "zeroth_104_003_0280.flac")
 
     # Whatever arrived of a message cut off mid-speech is transcribed, at its real length.
     cut = messages["wav cut mid-speech"]
     assert cut.status == VoicemailStatus.TRANSCRIBED, cut.status_reason
-    assert cut.transcript and cut.duration == pytest.approx(2.3, abs=0.2)
+    assert cut.transcript and cut.duration == pytest.approx(4.4, abs=0.2)
 
     # What is not audio is never kept.
     for name in ("error page", "random bytes", "jpeg"):

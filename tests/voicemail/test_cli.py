@@ -8,19 +8,17 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import REPO
+from tests.speech import speech
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import telephone_line
 
-SPEECH = REPO.parent / "shared" / "speech" / "ko"
 CLIP = "zeroth_104_003_0193.flac"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SPEECH.is_dir(), reason="speech clips not found")
 def test_transcribe_a_file_with_the_packaged_model(app: Flask, tmp_path: Path) -> None:
     phone = tmp_path / "message.wav"
-    phone.write_bytes(telephone_line((SPEECH / CLIP).read_bytes()))
+    phone.write_bytes(telephone_line(speech(CLIP)))
     result = app.test_cli_runner().invoke(
         args=["voicemail", "transcribe", str(phone), "--lang", "ko"]
     )

@@ -17,11 +17,11 @@ from sqlalchemy import select
 from ivr.extensions import db
 from tests.conftest import Twilio
 from tests.ivr.test_api import auth, make_token
+from tests.speech import speech
 from tests.voicemail.media_server import MediaHost
 from tests.voicemail.test_worker import (
     CLIP,
     REFERENCE,
-    SPEECH,
     leave_message,
     make_due,
     stored,
@@ -49,7 +49,7 @@ def test_recordings_kept_in_the_database_are_transcribed_and_played(
     twilio: Twilio,
     host: MediaHost,
 ) -> None:
-    phone = telephone_line((SPEECH / CLIP).read_bytes())
+    phone = telephone_line(speech(CLIP))
     leave_message(twilio, host, phone, "RE" + "1" * 32)
     work(app, burst=True)
     [message] = stored(app)

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from ivr.extensions import db, utcnow
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, REPO, Twilio
 from tests.ivr.test_voice import call_params
+from tests.speech import speech
 from tests.voicemail.media_server import MediaHost, media_host, recording_url
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import telephone_line
@@ -26,11 +27,8 @@ from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.search import matching
 from voicemail.worker import work
 
-SPEECH = REPO.parent / "shared" / "speech" / "ko"
 CLIP = "zeroth_104_003_0294.flac"
 REFERENCE = "한 잔 의 커피 가 소비자 에게 전해지기 위해선 여러 차례 의 공정을 거쳐야 한다"
-
-pytestmark = pytest.mark.skipif(not SPEECH.is_dir(), reason=f"speech clips not found at {SPEECH}")
 
 
 def ko_model_path() -> str:
@@ -88,7 +86,7 @@ def make_due(app: Flask) -> None:
 def test_message_is_fetched_kept_and_transcribed(
     app: Flask, twilio: Twilio, host: MediaHost
 ) -> None:
-    phone = telephone_line((SPEECH / CLIP).read_bytes())
+    phone = telephone_line(speech(CLIP))
     host.not_ready["RE" + "1" * 32] = 3  # not downloadable yet when the callback arrives
     leave_message(twilio, host, phone, "RE" + "1" * 32)
     assert work(app, burst=True) >= 1
@@ -117,7 +115,7 @@ def test_message_is_fetched_kept_and_transcribed(
 def test_language_without_a_model_is_kept_untranscribed(
     app: Flask, twilio: Twilio, host: MediaHost
 ) -> None:
-    phone = telephone_line((SPEECH / CLIP).read_bytes())
+    phone = telephone_line(speech(CLIP))
     leave_message(twilio, host, phone, "RE" + "2" * 32, lang="en")
     work(app, burst=True)
     [message] = stored(app)
@@ -129,7 +127,7 @@ def test_language_without_a_model_is_kept_untranscribed(
 def test_corrupt_audio_fails_with_a_reason_and_keeps_the_file(
     app: Flask, twilio: Twilio, host: MediaHost
 ) -> None:
-    phone = telephone_line((SPEECH / CLIP).read_bytes())
+    phone = telephone_line(speech(CLIP))
     leave_message(twilio, host, phone[:44] + b"\x00" * 10, "RE" + "3" * 32)  # header, no speech
     leave_message(twilio, host, phone, "RE" + "4" * 32)
     work(app, burst=True)
@@ -195,7 +193,7 @@ def wait_until_transcribing(app: Flask) -> None:
 def test_worker_stopped_with_sigterm_finishes_its_message_first(
     app: Flask, app_settings: dict[str, Any], twilio: Twilio, host: MediaHost
 ) -> None:
-    phone = telephone_line((SPEECH / "zeroth_104_003_0280.flac").read_bytes())
+    phone = telephone_line(speech("zeroth_104_003_0280.flac"))
     leave_message(twilio, host, phone, "RE" + "8" * 32)
     worker = start_worker(worker_env(app_settings, host))
     try:
@@ -214,7 +212,7 @@ def test_worker_stopped_with_sigterm_finishes_its_message_first(
 def test_worker_killed_mid_job_leaves_it_to_another_exactly_once(
     app: Flask, app_settings: dict[str, Any], twilio: Twilio, host: MediaHost
 ) -> None:
-    phone = telephone_line((SPEECH / "zeroth_104_003_0280.flac").read_bytes())
+    phone = telephone_line(speech("zeroth_104_003_0280.flac"))
     leave_message(twilio, host, phone, "RE" + "6" * 32)
     env = worker_env(app_settings, host, HOTLINE_WORKER_LEASE="2")
     worker = start_worker(env)
