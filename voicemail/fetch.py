@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import time
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -10,7 +14,8 @@ import requests
 from ivr.extensions import whole_number
 from voicemail.audio import sniff_format
 
-TWILIO_MEDIA_HOST = "api.twilio.com"
+# api.twilio.com, and the regional hosts of Twilio's edge locations (api.dublin.ie1.twilio.com).
+TWILIO_MEDIA_HOST = re.compile(r"api(\.[a-z0-9-]+)*\.twilio\.com")
 
 
 class FetchError(Exception):
@@ -22,17 +27,51 @@ class FetchError(Exception):
         self.retry = retry
 
 
-def allowed_hosts(api_base_url: str) -> set[str]:
-    """Hosts we send Twilio credentials to: Twilio's and the configured API base's."""
-    return {TWILIO_MEDIA_HOST, urlsplit(api_base_url).netloc}
+def is_loopback(host: str | None) -> bool:
+    """True for localhost and addresses of this machine's loopback range."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def credentials_refused(url: str, config: Mapping[str, Any]) -> str | None:
+    """Why Twilio credentials must not go to ``url``, or None when they may.
+
+    Only Twilio's hosts and the configured API base, over https; plain http only to a loopback
+    API base (the offline simulator) outside production.
+    """
+    base = urlsplit(config["TWILIO_API_BASE_URL"])
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # "https://[::1/…" and the like
+        return "recording URL is malformed: not Twilio's"
+    ours = bool(host) and (
+        TWILIO_MEDIA_HOST.fullmatch(host or "") is not None or parts.netloc == base.netloc
+    )
+    if not ours:
+        return f"recording URL host {parts.netloc[:80]!r} is not Twilio's"
+    if parts.scheme == "https":
+        return None
+    if (
+        parts.scheme == "http"
+        and parts.netloc == base.netloc
+        and is_loopback(host)
+        and config["HOTLINE_ENV"] != "production"
+    ):
+        return None
+    return f"recording URL {parts.scheme}://{parts.netloc[:80]} is not https"
 
 
 def download_recording(
     url: str,
     *,
+    config: Mapping[str, Any],
     account_sid: str,
     auth_token: str,
-    hosts: set[str],
     timeout: float = 10.0,
     max_bytes: int = 64 * 1024 * 1024,
     quick_retries: int = 2,
@@ -42,9 +81,9 @@ def download_recording(
     Twilio may announce a recording before the file can be downloaded; the worker reschedules
     with backoff when these quick retries are not enough.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in {"https", "http"} or parts.netloc not in hosts:
-        raise FetchError(f"recording URL host {parts.netloc!r} is not Twilio's", retry=False)
+    refused = credentials_refused(url, config)
+    if refused:
+        raise FetchError(refused, retry=False)
     delay = 0.5
     for attempt in range(quick_retries + 1):
         try:

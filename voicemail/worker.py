@@ -29,7 +29,7 @@ from ivr.extensions import db, utcnow
 from ivr.logs import bind_call
 from ivr.twilio_client import credentials
 from voicemail.audio import AudioError, decode
-from voicemail.fetch import FetchError, allowed_hosts, download_recording
+from voicemail.fetch import FetchError, credentials_refused, download_recording
 from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.search import index_message
 from voicemail.storage import AudioStore, StorageError, read_audio, store_for
@@ -208,9 +208,9 @@ class Job:
         user, password = credentials(config)
         data, fmt = download_recording(
             message.recording_url,
+            config=config,
             account_sid=user,
             auth_token=password,
-            hosts=allowed_hosts(config["TWILIO_API_BASE_URL"]),
             max_bytes=int(config["HOTLINE_MAX_RECORDING_BYTES"]),
         )
         path = self.store.save(message.id, fmt, data)
@@ -254,6 +254,9 @@ class Job:
 
 def delete_from_twilio(recording_url: str, config: Any) -> None:
     """Delete the recording at Twilio once we hold our own copy (best effort)."""
+    if refused := credentials_refused(recording_url, config):
+        log.warning("not deleting %s at Twilio: %s", recording_url, refused)
+        return
     try:
         requests.delete(recording_url + ".json", auth=credentials(config), timeout=10)
     except requests.RequestException as exc:

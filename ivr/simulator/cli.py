@@ -6,14 +6,13 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ivr.config import DEVELOPMENT_ACCOUNT_SID
 from ivr.simulator.addressing import SharedKey
 from ivr.simulator.caller import Caller, parse_script
 from ivr.simulator.errors import SimulatorError
 from ivr.simulator.result import CallResult
 from ivr.simulator.simulator import Simulator
 from ivr.simulator.transport import HttpTransport, Transport, WsgiTransport
-
-DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
 
 simulate = AppGroup("simulate", help="Play Twilio against this app offline (simulated calls).")
 
@@ -67,7 +66,7 @@ def call_command(
         transport,
         public_base_url=config.get("PUBLIC_BASE_URL") or "http://localhost",
         auth_token=config.get("TWILIO_AUTH_TOKEN") or "",
-        account_sid=config.get("TWILIO_ACCOUNT_SID") or DEFAULT_ACCOUNT_SID,
+        account_sid=config.get("TWILIO_ACCOUNT_SID") or DEVELOPMENT_ACCOUNT_SID,
         replay=replay,
         shared_key=shared_key,
     )

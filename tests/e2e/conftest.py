@@ -23,6 +23,9 @@ def media() -> Iterator[RecordingServer]:
 def app_settings(app_settings: dict[str, Any], media: RecordingServer) -> dict[str, Any]:
     """The app sends its REST calls and recording downloads to the simulated Twilio."""
     app_settings["TWILIO_API_BASE_URL"] = media.base_url
+    # Plain http to a loopback stand-in for Twilio is trusted only outside production; the auth
+    # token is set, so signatures are still checked as in a deployment.
+    app_settings["HOTLINE_ENV"] = "development"
     return app_settings
 
 

@@ -54,7 +54,9 @@ def rest() -> Iterator[str]:
 
 @pytest.fixture
 def app_settings(app_settings: dict[str, Any], rest: str) -> dict[str, Any]:
-    app_settings.update(TWILIO_API_BASE_URL=rest, HOTLINE_WRAPUP_SECONDS=0)
+    app_settings.update(
+        TWILIO_API_BASE_URL=rest, HOTLINE_ENV="development", HOTLINE_WRAPUP_SECONDS=0
+    )
     return app_settings
 
 

@@ -42,6 +42,7 @@ def app_settings(app_settings: dict[str, Any], host: MediaHost) -> dict[str, Any
     # As a deployment would: the Korean model configured for the call's language.
     app_settings.update(
         TWILIO_API_BASE_URL=host.base_url,
+        HOTLINE_ENV="development",  # plain http: the loopback stand-in for Twilio is trusted only outside production
         VOSK_MODEL_ZH=ko_model_path(),
         HOTLINE_WORKER_POLL=0.05,
         HOTLINE_WORKER_MAX_ATTEMPTS=3,
@@ -155,7 +156,7 @@ def worker_env(app_settings: dict[str, Any], host: MediaHost, **extra: str) -> d
     """The environment of a `flask voicemail work` process for this test's app."""
     return {
         **os.environ,
-        "HOTLINE_ENV": "production",
+        "HOTLINE_ENV": "development",  # http to the loopback Twilio; signatures still checked
         "DATABASE_URL": app_settings["SQLALCHEMY_DATABASE_URI"],
         "HOTLINE_DATA_DIR": app_settings["HOTLINE_DATA_DIR"],
         "SECRET_KEY": "x",
@@ -266,6 +267,7 @@ def with_api_key(app_settings: dict[str, Any], key_host: MediaHost) -> dict[str,
         TWILIO_API_KEY_SID=API_KEY[0],
         TWILIO_API_KEY_SECRET=API_KEY[1],
         TWILIO_API_BASE_URL=key_host.base_url,
+        HOTLINE_ENV="development",
     )
     return app_settings
 
