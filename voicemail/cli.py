@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import signal
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ivr.extensions import db
+from ivr.wiring import menu_languages
 from voicemail.audio import AudioError, decode
-from voicemail.transcription import ModelLoadError, NoModelError, transcribe
-from voicemail.worker import work
+from voicemail.models import VoicemailStatus
+from voicemail.transcription import (
+    ANY_LANGUAGE,
+    ModelLoadError,
+    ModelRegistry,
+    NoModelError,
+    transcribe,
+)
+from voicemail.worker import requeue, work
 
 voicemail_cli = AppGroup("voicemail", help="Voice messages: worker, transcription, models.")
 
@@ -36,10 +46,14 @@ def work_command(burst: bool) -> None:
 
 @voicemail_cli.command("transcribe")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--lang", default="zh", show_default=True, help="Language code of the speech.")
-def transcribe_command(path: Path, lang: str) -> None:
+@click.option(
+    "--lang", default=None, help="Language code of the speech (needed if several models)."
+)
+def transcribe_command(path: Path, lang: str | None) -> None:
     """Print the transcript of an audio file."""
     registry = current_app.extensions["hotline.models"]
+    if lang is None:
+        lang = only_language(registry)
     try:
         audio = decode(
             path.read_bytes(),
@@ -55,14 +69,66 @@ def transcribe_command(path: Path, lang: str) -> None:
     click.echo(result.text)
 
 
+def only_language(registry: ModelRegistry) -> str:
+    """The language of the one model there is; a usage error naming the choices otherwise."""
+    usable = [
+        code
+        for code, _ in registry.configured(menu_languages())
+        if code != ANY_LANGUAGE and registry.missing(code) is None
+    ]
+    if len(usable) == 1:
+        return usable[0]
+    if not usable:
+        raise click.UsageError("no speech model is here: see `flask --app app voicemail models`")
+    raise click.UsageError(f"say which model with --lang: {', '.join(usable)}")
+
+
 @voicemail_cli.command("models")
-def models_command() -> None:
-    """List the configured Vosk models and check that each one loads."""
+@click.option(
+    "--download/--no-download",
+    default=True,
+    help="Let vosk download models it fetches by name (--no-download: only say what is here).",
+)
+def models_command(download: bool) -> None:
+    """List the Vosk model of each menu language and every configured one; check each loads."""
     registry = current_app.extensions["hotline.models"]
+    languages = menu_languages()
     broken = 0
-    for language, source in registry.configured():
-        problem = registry.check(language)
+    for language, source in registry.configured(languages):
+        if download or language == ANY_LANGUAGE:
+            problem = registry.check(language)
+        else:
+            problem = registry.missing(language)
         broken += problem is not None
         click.echo(f"{language}\t{source}\t{'ok' if problem is None else problem}")
+    for language in languages:
+        if all(language != code for code, _ in registry.configured(languages)):
+            broken += 1
+            click.echo(f"{language}\t-\t{registry.missing(language)}")
     if broken:
         raise SystemExit(1)
+
+
+@voicemail_cli.command("retry")
+@click.option(
+    "--failed", is_flag=True, help="Messages that failed (audio kept is not fetched again)."
+)
+@click.option("--untranscribed", is_flag=True, help="Messages that waited for a speech model.")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+    default=None,
+    help="Only messages left since this UTC day or time (2026-12-01, 2026-12-01T08:00).",
+)
+def retry_command(failed: bool, untranscribed: bool, since: datetime | None) -> None:
+    """Put failed and untranscribed messages back in the queue, once each (default: both)."""
+    chosen = [
+        status
+        for status, wanted in (
+            (VoicemailStatus.FAILED, failed),
+            (VoicemailStatus.UNTRANSCRIBED, untranscribed),
+        )
+        if wanted or not (failed or untranscribed)
+    ]
+    count = requeue(db.session, chosen, since=since.replace(tzinfo=UTC) if since else None)
+    click.echo(f"{count} message(s) queued again")

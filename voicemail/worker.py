@@ -15,7 +15,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ivr.extensions import db, utcnow
 from ivr.logs import bind_call
 from ivr.twilio_client import credentials
+from ivr.wiring import menu_languages
 from voicemail.audio import AudioError, decode
 from voicemail.fetch import FetchError, credentials_refused, download_recording
 from voicemail.models import Voicemail, VoicemailStatus
@@ -166,7 +167,7 @@ class Job:
                     ident,
                     self.name,
                     status=VoicemailStatus.UNTRANSCRIBED,
-                    status_reason=str(exc),
+                    status_reason=f"{exc}; once a model is there: {RETRY_COMMAND}",
                     duration=audio.seconds,
                 )
                 return VoicemailStatus.UNTRANSCRIBED
@@ -281,6 +282,7 @@ def work(app: Flask, *, burst: bool = False, stop: threading.Event | None = None
     done = 0
     with app.app_context():
         log.info("worker %s started", job.name)
+        warn_of_missing_models(job.registry)
         while not stop.is_set():
             session = db.session
             try:
@@ -301,7 +303,7 @@ def work(app: Flask, *, burst: bool = False, stop: threading.Event | None = None
                     session.rollback()
                     status = job.retry_or_fail(session, message, type(exc).__name__, retry=True)
                 done += 1
-                log.info("voicemail %s: %s", message.id, status)
+                report_outcome(session, message.id, status)
             except LeaseLost as exc:
                 log.warning("%s", exc)
             except Exception:
@@ -313,6 +315,58 @@ def work(app: Flask, *, burst: bool = False, stop: threading.Event | None = None
                 db.session.remove()
         log.info("worker %s stopped after %s job(s)", job.name, done)
     return done
+
+
+RETRY_COMMAND = "flask --app app voicemail retry --untranscribed"
+
+
+def requeue(
+    session: Session, statuses: list[VoicemailStatus], *, since: datetime | None = None
+) -> int:
+    """Queue messages in ``statuses`` for a fresh round of attempts; return how many.
+
+    One UPDATE that only matches ended messages, so running it twice (or from two machines at
+    once) queues each message once.
+    """
+    query = (
+        update(Voicemail)
+        .where(Voicemail.status.in_(statuses))
+        .values(
+            status=VoicemailStatus.PENDING,
+            status_reason="queued again by hand",
+            attempts=0,
+            next_attempt_at=utcnow(),
+            leased_by=None,
+            lease_until=None,
+        )
+    )
+    if since is not None:
+        query = query.where(Voicemail.created_at >= since)
+    count = session.execute(query).rowcount
+    session.commit()
+    return count
+
+
+def report_outcome(session: Session, ident: int, status: VoicemailStatus) -> None:
+    """Log how a message ended; a failed one at warning level, with its reason."""
+    if status == VoicemailStatus.FAILED:
+        reason = session.scalar(select(Voicemail.status_reason).where(Voicemail.id == ident))
+        session.commit()
+        log.warning("voicemail %s: failed: %s", ident, reason)
+    else:
+        log.info("voicemail %s: %s", ident, status)
+
+
+def warn_of_missing_models(registry: ModelRegistry) -> None:
+    """Say once, as the worker starts, which menu languages have no model to transcribe with."""
+    missing = {code: registry.missing(code) for code in menu_languages()}
+    for code, reason in missing.items():
+        if reason:
+            log.warning(
+                "no speech model for the menu language %r: %s. Its messages are kept and wait "
+                "as untranscribed; add a model (README, 'Speech models'), then run: %s",
+                code, reason, RETRY_COMMAND,
+            )  # fmt: skip
 
 
 def _waiting(session: Session) -> bool:

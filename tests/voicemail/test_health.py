@@ -62,4 +62,3 @@ def test_unready_when_transcription_falls_behind(app: Flask, client: FlaskClient
     reply = client.get("/readyz")
     assert reply.status_code == 503
     assert reply.json["checks"]["worker_lag_seconds"] > 1700
-
