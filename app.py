@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from voicemail import api as voicemail_api
 from voicemail import call_back, figures, health, inbox, metrics, recording
 from voicemail.cases import find_case_in
 from voicemail.cli import voicemail_cli
+from voicemail.follow import follow_messages
 from voicemail.transcription import ModelRegistry
 from voicemail.worker import start_embedded_worker
 
@@ -57,6 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         menu=load_menu(app.config["HOTLINE_MENU"]),
         case_lookup=find_case_in,
         handlers={"voicemail": recording.record_message, "queue": enqueue_caller},
+        follow_recordings=functools.partial(follow_messages, app),
     )
 
     db.init_app(app)

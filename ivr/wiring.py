@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -28,6 +28,8 @@ class Hotline:
     menu: Menu
     case_lookup: Callable[[Session], Lookup] = no_cases
     handlers: dict[str, NodeHandler] = field(default_factory=dict)
+    # What `flask simulate call` does with the recordings a call left (voicemail follows them).
+    follow_recordings: Callable[..., Iterable[str]] | None = None
 
 
 def hotline() -> Hotline:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.simulator.media import tone_wav
+from ivr.simulator.media import phone_recording, tone_wav
 
 KEYS = frozenset("0123456789*#")
 
@@ -69,7 +69,7 @@ def _speak(spec: str) -> Speak:
     try:
         seconds = float(source)
     except ValueError:
-        audio = Path(source).read_bytes()
+        audio = phone_recording(Path(source).read_bytes())
     else:
         audio = tone_wav(seconds)
     if tail == "hangup":
@@ -96,6 +96,6 @@ def parse_script(text: str) -> list[Action]:
         else:
             raise ValueError(
                 f"unknown caller action {token!r}: use keys, '.', 'hangup', 'hold', "
-                "'wait:SECONDS' or 'speak:SECONDS'"
+                "'wait:SECONDS', 'speak:SECONDS' or 'speak:FILE' (an audio file)"
             )
     return actions

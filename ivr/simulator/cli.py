@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -10,9 +12,11 @@ from ivr.config import DEVELOPMENT_ACCOUNT_SID
 from ivr.simulator.addressing import SharedKey
 from ivr.simulator.caller import Caller, parse_script
 from ivr.simulator.errors import SimulatorError
+from ivr.simulator.media import RecordingServer
 from ivr.simulator.result import CallResult
 from ivr.simulator.simulator import Simulator
 from ivr.simulator.transport import HttpTransport, Transport, WsgiTransport
+from ivr.wiring import hotline
 
 simulate = AppGroup("simulate", help="Play Twilio against this app offline (simulated calls).")
 
@@ -34,9 +38,22 @@ def _report(result: CallResult) -> None:
 @click.option(
     "--keys",
     default="",
-    help='Caller script, e.g. "2 1 . 12345# speak:3 hangup" (see parse_script).',
+    help=(
+        "What the caller does, one step per input the call asks for, separated by spaces: "
+        "keys to press (2, 12345#), '.' for silence, 'speak:FILE' to leave a message of an "
+        "audio file (any format ffmpeg reads) or 'speak:SECONDS' for a tone, 'wait:SECONDS' "
+        "to hang up after waiting that long in a queue, 'hold' to wait in a queue until "
+        "taken, 'hangup'. Example: \"1 9 speak:message.flac\"."
+    ),
 )
 @click.option("--url", default=None, help="Base URL of a running app on loopback.")
+@click.option(
+    "--wait",
+    default=120.0,
+    show_default=True,
+    help="Seconds to keep the recordings served and follow the messages left until each is "
+    "transcribed (0: do not wait).",
+)
 @click.option("--replay", is_flag=True, help="Send every webhook twice, as Twilio retries.")
 @click.option(
     "--shared-key",
@@ -45,7 +62,13 @@ def _report(result: CallResult) -> None:
     help="Sign with this key of TWILIO_WEBHOOK_SHARED_KEYS (HMAC-SHA256), not the auth token.",
 )
 def call_command(
-    number: str, to: str, keys: str, url: str | None, replay: bool, key_id: str | None
+    number: str,
+    to: str,
+    keys: str,
+    url: str | None,
+    wait: float,
+    replay: bool,
+    key_id: str | None,
 ) -> None:
     """Place one simulated inbound call and print what the caller heard."""
     config = current_app.config
@@ -62,15 +85,19 @@ def call_command(
         )
     except (ValueError, OSError) as exc:
         raise click.BadParameter(str(exc)) from None
+    account_sid = config.get("TWILIO_ACCOUNT_SID") or DEVELOPMENT_ACCOUNT_SID
+    auth_token = config.get("TWILIO_AUTH_TOKEN") or ""
+    media, unreachable = media_server(config["TWILIO_API_BASE_URL"], account_sid, auth_token)
     simulator = Simulator(
         transport,
         public_base_url=config.get("PUBLIC_BASE_URL") or "http://localhost",
-        auth_token=config.get("TWILIO_AUTH_TOKEN") or "",
-        account_sid=config.get("TWILIO_ACCOUNT_SID") or DEVELOPMENT_ACCOUNT_SID,
+        auth_token=auth_token,
+        account_sid=account_sid,
         replay=replay,
         shared_key=shared_key,
+        recording_server=media,
     )
-    with simulator:
+    with media, simulator:
         try:
             result = simulator.call(Caller(number=number, to=to, script=script))
         except SimulatorError as exc:
@@ -78,6 +105,36 @@ def call_command(
                 _report(exc.result)
             click.echo(f"error: {exc}", err=True)
             click.get_current_context().exit(1)
-    _report(result)
+        _report(result)
+        follow = hotline().follow_recordings
+        recordings = list(dict.fromkeys(r.form["RecordingSid"] for r in result.requests
+                                        if r.form.get("RecordingSid")))  # fmt: skip
+        if recordings and unreachable:
+            click.echo(f"warning: {unreachable}: the hotline cannot fetch the recordings", err=True)
+        elif recordings and wait > 0 and follow is not None:
+            click.echo(f"following {len(recordings)} message(s) for up to {wait:g} s…")
+            for line in follow(
+                recordings, fetched=media.fetched, in_process=url is None, timeout=wait
+            ):
+                click.echo(line)
     if result.errors:
         click.get_current_context().exit(1)
+
+
+def media_server(
+    api_base_url: str, account_sid: str, auth_token: str
+) -> tuple[RecordingServer, str]:
+    """Twilio's media host and REST API, served at the app's TWILIO_API_BASE_URL when that is
+    on loopback (so the app fetches the recordings it is told of); else on a free port, with
+    the reason the app cannot reach it."""
+    parts = urlsplit(api_base_url)
+    if parts.scheme == "http" and parts.hostname == "127.0.0.1" and parts.port:
+        media = RecordingServer(account_sid, auth_token, port=parts.port)
+        try:
+            media.start()
+            return media, ""
+        except OSError as exc:
+            problem = f"cannot serve recordings at {api_base_url} ({exc.strerror})"
+    else:
+        problem = f"TWILIO_API_BASE_URL is {api_base_url}, not this simulator"
+    return RecordingServer(account_sid, auth_token), problem

@@ -65,6 +65,17 @@ def audio_seconds(audio: bytes) -> float:
         return len(segment) / 1000.0
 
 
+def phone_recording(audio: bytes) -> bytes:
+    """Any audio file as Twilio's <Record> keeps a phone caller: 8 kHz mono 16-bit WAV."""
+    try:
+        segment = _pydub().AudioSegment.from_file(io.BytesIO(audio))
+    except Exception as exc:  # pydub raises CouldntDecodeError, or ffmpeg's own errors
+        raise ValueError(f"speak: the file is not audio ffmpeg can read ({exc!s:.80})") from None
+    out = io.BytesIO()
+    segment.set_channels(1).set_frame_rate(8000).set_sample_width(2).export(out, format="wav")
+    return out.getvalue()
+
+
 def wav_to_mp3(audio: bytes) -> bytes:
     """Convert WAV bytes to MP3 with pydub (ffmpeg)."""
     segment = _pydub().AudioSegment.from_file(io.BytesIO(audio))
@@ -173,7 +184,9 @@ class RecordingServer:
         not_ready_requests: int = 0,
         not_ready_seconds: float = 0.0,
         api_keys: dict[str, str] | None = None,
+        port: int = 0,
     ) -> None:
+        self.port = port
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.api_keys = dict(api_keys or {})
@@ -199,7 +212,7 @@ class RecordingServer:
         """Start serving in a daemon thread (idempotent)."""
         with self._lock:
             if self._server is None:
-                server = _MediaHTTPServer(("127.0.0.1", 0), _MediaHandler)
+                server = _MediaHTTPServer(("127.0.0.1", self.port), _MediaHandler)
                 server.owner = self
                 self._thread = threading.Thread(
                     target=server.serve_forever, args=(0.05,), name="recording-server", daemon=True
@@ -264,6 +277,12 @@ class RecordingServer:
             return False
         expected = self.auth_token if user == self.account_sid else self.api_keys.get(user)
         return expected is not None and hmac.compare_digest(secret.encode(), expected.encode())
+
+    def fetched(self, recording_sid: str) -> bool:
+        """Whether the recording has been downloaded (answered 200) at least once."""
+        return any(
+            status == 200 and name.split(".")[0] == recording_sid for name, status in self.fetches
+        )
 
     def delete(self, recording_sid: str) -> bool:
         """Forget a recording (the REST API's DELETE); False if there was none."""
