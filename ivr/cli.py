@@ -16,6 +16,7 @@ from ivr.models import Presence, Role
 from ivr.orders import OrderImportError, import_orders, read_orders_csv
 from ivr.tokens import create_token, revoke_token
 from ivr.twilio_client import TwilioError
+from ivr.wiring import hotline
 
 tokens = AppGroup("tokens", help="API tokens for other systems.")
 agents = AppGroup("agents", help="Agent accounts, presence, taking callers.")
@@ -85,7 +86,8 @@ def revoke_token_command(name: str) -> None:
 def import_orders_command(path: Path) -> None:
     """Load order statuses from a CSV file (order_number,status[,carrier,eta]); all or nothing."""
     try:
-        added, updated = import_orders(db.session, read_orders_csv(path))
+        statuses = hotline().menu.order_statuses
+        added, updated = import_orders(db.session, read_orders_csv(path), statuses)
     except (OrderImportError, UnicodeDecodeError) as exc:
         db.session.rollback()
         raise click.ClickException(f"{path}: {exc}") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -79,8 +79,13 @@ def find_order_over_http(url_template: str, *, timeout: float, token: str = "") 
     return find
 
 
-def import_orders(session: Session, rows: Iterable[dict[str, str]]) -> tuple[int, int]:
-    """Insert or update orders from CSV rows; return (added, updated). All or nothing."""
+def import_orders(
+    session: Session, rows: Iterable[dict[str, str]], statuses: Collection[str] = ()
+) -> tuple[int, int]:
+    """Insert or update orders from CSV rows; return (added, updated). All or nothing.
+
+    ``statuses``, when given, are the ones the menu can read out; any other is refused.
+    """
     added = updated = 0
     for line, row in enumerate(rows, start=2):
         number = (row.get("order_number") or row.get("number") or "").strip()
@@ -89,6 +94,11 @@ def import_orders(session: Session, rows: Iterable[dict[str, str]]) -> tuple[int
             raise OrderImportError(f"line {line}: order number {number!r} must be 3 to 32 digits")
         if not STATUS.fullmatch(status):
             raise OrderImportError(f"line {line}: status {status!r} must be a word like shipped")
+        if statuses and status not in statuses:
+            raise OrderImportError(
+                f"line {line}: status {status!r} is not one the menu can read out to callers "
+                f"(its order_statuses: {', '.join(sorted(statuses))})"
+            )
         order = session.scalar(select(Order).where(Order.number == number))
         if order is None:
             order = Order(number=number)

@@ -185,3 +185,16 @@ def test_orders_import_is_all_or_nothing(app: Flask, tmp_path: Path) -> None:
     csv_file.write_text("number;state\n1;2\n", encoding="utf-8")
     result = app.test_cli_runner().invoke(args=["orders", "import", str(csv_file)])
     assert "order_number,status" in result.output
+
+
+def test_orders_import_refuses_a_status_the_menu_cannot_read_out(
+    app: Flask, tmp_path: Path
+) -> None:
+    csv_file = tmp_path / "orders.csv"
+    csv_file.write_text("order_number,status\n12345,shipped\n67890,lost_in_space\n", "utf-8")
+    result = app.test_cli_runner().invoke(args=["orders", "import", str(csv_file)])
+    assert result.exit_code == 1
+    assert "line 3: status 'lost_in_space' is not one the menu can read out" in result.output
+    assert "in_transit" in result.output  # the statuses it can read out are named
+    with app.app_context():
+        assert db.session.scalars(select(Order)).all() == []
