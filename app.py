@@ -7,17 +7,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import api, auth, board, queue_calls, tokens_page, voice
 from ivr.cli import agents, orders, tokens
-from ivr.config import check_settings, development_secret, settings_from_env
+from ivr.config import ConfigError, check_settings, development_secret, settings_from_env
 from ivr.extensions import csrf, db, migrate, read_body, refuse_nul_bytes
 from ivr.i18n import init_i18n
 from ivr.logs import init_logging
-from ivr.menu import load_menu
+from ivr.menu import MenuError, load_menu
 from ivr.metrics import init_metrics
 from ivr.queues import enqueue_caller
 from ivr.simulator.cli import simulate
@@ -108,7 +109,11 @@ def http_error(exc: HTTPException) -> Response:
 def __getattr__(name: str) -> Flask:
     # Built on first use, not at import: tests import create_app without reading the environment.
     if name in {"app", "application"}:
-        globals()[name] = create_app()
+        try:
+            globals()[name] = create_app()
+        except (ConfigError, MenuError) as exc:
+            # One line for the person who typed the command (flask prints "Error: …").
+            raise click.ClickException(str(exc)) from None
         return globals()[name]
     raise AttributeError(name)
 

@@ -87,6 +87,12 @@ class Node:
     closed: str | None = None
     max_attempts: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    # The line of each field, and of each option as "option '3'": errors point at the mistake.
+    lines: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def line_of(self, what: str) -> int:
+        """The line where ``what`` (a field, or "option '3'") is written, else the node's."""
+        return self.lines.get(what, self.line)
 
 
 @dataclass(frozen=True)
@@ -145,11 +151,13 @@ class _LineLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
     mapping = _LineDict(loader.construct_mapping(node, deep=True))
     mapping.line = node.start_mark.line + 1
+    mapping.key_lines = {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
     return mapping
 
 
 class _LineDict(dict[str, Any]):
     line: int = 0
+    key_lines: dict[str, int] = {}  # noqa: RUF012 (set per instance by the loader)
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -161,8 +169,10 @@ class _Checker:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def fail(self, where: Any, problem: str, node: str | None = None) -> MenuError:
-        line = getattr(where, "line", 0)
+    def fail(
+        self, where: Any, problem: str, node: str | None = None, key: str | None = None
+    ) -> MenuError:
+        line = getattr(where, "key_lines", {}).get(key) or getattr(where, "line", 0)
         place = f"{self.source}" + (f", line {line}" if line else "")
         subject = f"node '{node}': " if node else ""
         return MenuError(f"{place}: {subject}{problem}")
@@ -176,7 +186,8 @@ class _Checker:
 
     def positive_int(self, value: Any, where: Any, what: str, node: str | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.fail(where, f"{what} must be a whole number above 0, not {value!r}", node)
+            problem = f"{what} must be a whole number above 0, not {value!r}"
+            raise self.fail(where, problem, node, key=what)
         return value
 
     def texts(self, value: Any, where: Any, what: str, languages: dict[str, Voice]) -> dict:
@@ -376,18 +387,28 @@ def _node(
         )
     unknown = set(spec) - _COMMON - _EXTRA[kind]
     if unknown:
+        first = min(unknown, key=lambda name: spec.key_lines.get(name, 0))
         raise check.fail(
-            spec, f"unknown field(s) for a {kind} node: {', '.join(sorted(unknown))}", node_id
+            spec,
+            f"unknown field(s) for a {kind} node: {', '.join(sorted(unknown))}",
+            node_id,
+            key=first,
         )
-    options = {
-        str(k): str(v)
-        for k, v in check.mapping(spec.get("options"), spec, "options", node_id).items()
-    }
+    option_spec = check.mapping(spec.get("options"), spec, "options", node_id)
+    options = {str(k): str(v) for k, v in option_spec.items()}
     for key in options:
         if key == "*":
-            raise check.fail(spec, "'*' always repeats the prompt and cannot be an option", node_id)
+            raise check.fail(
+                option_spec, "'*' always repeats the prompt and cannot be an option", node_id, key
+            )
         if len(key) != 1 or key not in KEYS:
-            raise check.fail(spec, f"option {key!r} must be a single key 0-9 or #", node_id)
+            raise check.fail(
+                option_spec, f"option {key!r} must be a single key 0-9 or #", node_id, key
+            )
+    lines = dict(getattr(spec, "key_lines", {}))
+    lines.update(
+        {f"option '{k}'": line for k, line in getattr(option_spec, "key_lines", {}).items()}
+    )
     max_attempts = spec.get("max_attempts")
     settings = {key: spec[key] for key in _EXTRA[kind] if key in spec}
     return Node(
@@ -404,6 +425,7 @@ def _node(
         if max_attempts is None
         else check.positive_int(max_attempts, spec, "max_attempts", node_id),
         settings=settings,
+        lines=lines,
     )
 
 
@@ -414,18 +436,19 @@ def _check_links(
     schedules: dict[str, Schedule],
     languages: dict[str, Voice],
 ) -> None:
-    def fail(problem: str) -> MenuError:
-        return MenuError(f"{check.source}, line {node.line}: node '{node.id}': {problem}")
+    def fail(problem: str, at: str = "") -> MenuError:
+        line = node.line_of(at)
+        return MenuError(f"{check.source}, line {line}: node '{node.id}': {problem}")
 
     links = {"next": node.next, "fallback": node.fallback, "closed": node.closed}
     if node.type != "language":
         links.update({f"option '{key}'": target for key, target in node.options.items()})
     for what, target in links.items():
         if target is not None and target not in nodes:
-            raise fail(f"{what} leads to unknown node '{target}'")
+            raise fail(f"{what} leads to unknown node '{target}'", what)
     if node.hours is not None:
         if node.hours not in schedules:
-            raise fail(f"hours '{node.hours}' is not defined under 'hours'")
+            raise fail(f"hours '{node.hours}' is not defined under 'hours'", "hours")
         if node.closed is None:
             raise fail("a node with hours needs a 'closed' node to go to outside them")
     needs = {
@@ -444,29 +467,34 @@ def _check_links(
         for key, code in node.options.items():
             if code not in languages:
                 raise fail(
-                    f"option '{key}' names language '{code}', which is not under 'languages'"
+                    f"option '{key}' names language '{code}', which is not under 'languages'",
+                    f"option '{key}'",
                 )
         for name in ("default", "foreign_default"):
             code = node.settings.get(name)
             if code is not None and code not in languages:
-                raise fail(f"{name} '{code}' is not under 'languages'")
+                raise fail(f"{name} '{code}' is not under 'languages'", name)
         prefixes = node.settings.get("home_prefixes", [])
         if not isinstance(prefixes, list) or not all(isinstance(p, str) for p in prefixes):
-            raise fail("home_prefixes must be a list of number prefixes such as '+86'")
+            raise fail(
+                "home_prefixes must be a list of number prefixes such as '+86'", "home_prefixes"
+            )
     if node.type == "queue":
         if not re.fullmatch(r"[a-z0-9_]{1,40}", str(node.settings.get("queue", ""))):
-            raise fail("a queue node needs 'queue': its topic, in a-z, 0-9 and _ (at most 40)")
+            raise fail(
+                "a queue node needs 'queue': its topic, in a-z, 0-9 and _ (at most 40)", "queue"
+            )
         for name in ("max_size", "max_wait"):
             value = node.settings.get(name, 1)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise fail(f"{name} must be a whole number above 0")
+                raise fail(f"{name} must be a whole number above 0", name)
     if node.type == "voicemail":
         length = node.settings.get("max_length", 120)
         if isinstance(length, bool) or not isinstance(length, int) or not 5 <= length <= 3600:
-            raise fail("max_length must be between 5 and 3600 seconds")
+            raise fail("max_length must be between 5 and 3600 seconds", "max_length")
         keys = str(node.settings.get("finish_on_key", "#"))
         if not keys or set(keys) - (KEYS | {"*"}):
-            raise fail("finish_on_key must be keys from 0-9, # and *")
+            raise fail("finish_on_key must be keys from 0-9, # and *", "finish_on_key")
 
 
 def _check_passthrough_cycles(check: _Checker, nodes: dict[str, Node]) -> None:

@@ -140,3 +140,29 @@ def test_hours_and_holidays_in_shanghai_time() -> None:
     assert not menu.is_open(agent, datetime(2026, 10, 1, 3, 0, tzinfo=UTC))
     # Nodes without hours stay open.
     assert menu.is_open(menu.nodes["main"], datetime(2026, 10, 1, 3, 0, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("original", "mistake", "problem"),
+    [
+        ('"3": payment', '"3": paymnet', "option '3' leads to unknown node 'paymnet'"),
+        ("max_length: 180", "max_length: 2", "max_length must be between 5 and 3600"),
+        ("category: general", "category: general\n    colour: red", "unknown field(s)"),
+        ("max_attempts: 3", "max_attempts: three", "max_attempts must be a whole number"),
+    ],
+)
+def test_an_error_names_the_line_of_the_mistake_itself(
+    tmp_path: Path, original: str, mistake: str, problem: str
+) -> None:
+    text = DEFAULT_MENU.read_text(encoding="utf-8")
+    assert original in text
+    edited = text.replace(original, mistake, 1)
+    # The line where the mistaken word stands, not where its node begins.
+    offending = mistake.splitlines()[-1].strip()
+    line = next(n for n, x in enumerate(edited.splitlines()) if x.strip().startswith(offending))
+    path = tmp_path / "menu.yaml"
+    path.write_text(edited, encoding="utf-8")
+    with pytest.raises(MenuError) as error:
+        load_menu(path)
+    assert f", line {line + 1}: " in str(error.value)
+    assert problem in str(error.value)
