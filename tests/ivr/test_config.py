@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +112,49 @@ def test_broken_menu_stops_start_up(tmp_path: Path) -> None:
                 "HOTLINE_MENU": str(menu),
             }
         )
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"HOTLINE_ENV": "staging"}, "HOTLINE_ENV must be 'production' or 'development'"),
+        ({"HOTLINE_ENV": "production"}, "refusing to start in production without"),
+        ({"HOTLINE_ENV": "development", "HOTLINE_MENU": "/no/menu.yaml"}, "cannot read the menu"),
+        ({"HOTLINE_ENV": "development", "HOTLINE_TIMEZONE": "Mars/Base"}, "HOTLINE_TIMEZONE"),
+    ],
+)
+def test_configuration_errors_are_one_line_without_a_traceback(
+    tmp_path: Path, env: dict[str, str], said: str
+) -> None:
+    ours = ("HOTLINE_", "TWILIO_", "VOSK_", "DATABASE_URL", "PUBLIC_BASE_URL", "SECRET_KEY")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "--app", "app", "agents", "list"],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60,
+        env={**clean, "HOTLINE_DATA_DIR": str(tmp_path), **env},
+    )  # fmt: skip
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and said in line
+
+
+def test_production_refuses_plain_http_to_twilio(tmp_path: Path) -> None:
+    settings = settings_from_env({
+        "HOTLINE_DATA_DIR": str(tmp_path), "TWILIO_AUTH_TOKEN": "t", "SECRET_KEY": "s",
+        "PUBLIC_BASE_URL": "https://hotline.example.com",
+        "TWILIO_API_BASE_URL": "http://127.0.0.1:8099",
+    })  # fmt: skip
+    with pytest.raises(ConfigError, match="TWILIO_API_BASE_URL must be https in production"):
+        check_settings(settings)
+
+
+def test_development_without_a_token_talks_to_the_simulator(tmp_path: Path) -> None:
+    dev = settings_from_env({"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_ENV": "development"})
+    assert dev["TWILIO_API_BASE_URL"] == "http://127.0.0.1:8099"
+    assert dev["TWILIO_ACCOUNT_SID"] == "AC" + "0" * 32
+    # With a real account's token, development talks to Twilio itself.
+    real = settings_from_env(
+        {"HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_ENV": "development", "TWILIO_AUTH_TOKEN": "t"}
+    )
+    assert real["TWILIO_API_BASE_URL"] == "https://api.twilio.com"
+    assert real["TWILIO_ACCOUNT_SID"] == ""
