@@ -16,7 +16,6 @@ from ivr.simulator.media import RecordingServer
 from ivr.simulator.result import CallResult
 from ivr.simulator.simulator import Simulator
 from ivr.simulator.transport import HttpTransport, Transport, WsgiTransport
-from ivr.wiring import hotline
 
 simulate = AppGroup("simulate", help="Play Twilio against this app offline (simulated calls).")
 
@@ -87,7 +86,9 @@ def call_command(
         raise click.BadParameter(str(exc)) from None
     account_sid = config.get("TWILIO_ACCOUNT_SID") or DEVELOPMENT_ACCOUNT_SID
     auth_token = config.get("TWILIO_AUTH_TOKEN") or ""
-    media, unreachable = media_server(config["TWILIO_API_BASE_URL"], account_sid, auth_token)
+    media, unreachable = media_server(
+        config.get("TWILIO_API_BASE_URL", ""), account_sid, auth_token
+    )
     simulator = Simulator(
         transport,
         public_base_url=config.get("PUBLIC_BASE_URL") or "http://localhost",
@@ -106,7 +107,8 @@ def call_command(
             click.echo(f"error: {exc}", err=True)
             click.get_current_context().exit(1)
         _report(result)
-        follow = hotline().follow_recordings
+        # Only the hotline app follows messages (the simulator also plays other apps).
+        follow = getattr(current_app.extensions.get("hotline"), "follow_recordings", None)
         recordings = list(dict.fromkeys(r.form["RecordingSid"] for r in result.requests
                                         if r.form.get("RecordingSid")))  # fmt: skip
         if recordings and unreachable:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import wave
+from pathlib import Path
+
 import pytest
 from flask import Flask
 
@@ -20,6 +24,7 @@ from ivr.simulator import (
 from ivr.simulator.cli import simulate
 from ivr.simulator.media import audio_seconds
 from tests.simulator.conftest import ACCOUNT, PUBLIC, TOKEN, ToyApp, twiml
+from tests.speech import clip
 
 MENU = twiml(
     '<Gather action="/voice/menu" numDigits="1"><Say language="cmn-CN">请按键</Say></Gather>'
@@ -47,6 +52,24 @@ def test_parse_script() -> None:
         parse_script("2 x")
     with pytest.raises(ValueError, match="bad speak suffix"):
         parse_script("speak:1:later")
+
+
+def test_speak_a_file_as_a_phone_line_records_it(tmp_path: Path) -> None:
+    [speak] = parse_script(f"speak:{clip('zeroth_104_003_0294.flac').path}:hangup")
+    assert isinstance(speak, Speak) and speak.hangup_after
+    with wave.open(io.BytesIO(speak.audio)) as recorded:  # FLAC at 16 kHz in, as Twilio keeps it
+        assert (recorded.getframerate(), recorded.getnchannels(), recorded.getsampwidth()) == (
+            8000, 1, 2,
+        )  # fmt: skip
+    assert audio_seconds(speak.audio) == pytest.approx(6.86, abs=0.05)
+    with pytest.raises(ValueError, match="speak:FILE"):
+        parse_script("1 9 speek:message.wav")
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not a recording")
+    with pytest.raises(ValueError, match="not audio ffmpeg can read"):
+        parse_script(f"speak:{junk}")
+    with pytest.raises(FileNotFoundError):
+        parse_script(f"speak:{tmp_path / 'missing.wav'}")
 
 
 def test_wsgi_transport_calls_the_app_in_process(toy: ToyApp) -> None:
