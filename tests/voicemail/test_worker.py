@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -352,3 +353,14 @@ def test_downloads_with_an_api_key_when_configured(
     [message] = stored(app)
     assert message.audio_path is not None, message.status_reason
     assert [status for _, status in key_host.hits] == [200]
+
+
+def test_the_worker_names_menu_languages_without_a_model_as_it_starts(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.config["VOSK_MODEL_EN"] = "off"  # Chinese has the Korean model here (see app_settings)
+    with caplog.at_level(logging.WARNING, logger="voicemail.worker"):
+        work(app, burst=True)
+    [warning] = [r.getMessage() for r in caplog.records if "no speech model" in r.getMessage()]
+    assert "menu language 'en'" in warning
+    assert "voicemail retry --untranscribed" in warning
