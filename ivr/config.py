@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_MENU = Path(__file__).with_name("menu.yaml")
@@ -157,6 +159,13 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             "TWILIO_CALLBACK_OVERRIDES must be Twilio's connection overrides without the #, "
             "e.g. rc=3&rp=all, or empty"
         )
+    api_base = urlsplit(str(settings.get("TWILIO_API_BASE_URL", DEFAULT_TWILIO_API)))
+    if api_base.scheme != "https" and not (api_base.scheme == "http" and is_loopback(api_base)):
+        # It receives the account's credentials with every REST call and download.
+        raise ConfigError(
+            "TWILIO_API_BASE_URL must be an https URL (plain http only for the offline "
+            "simulator on loopback, with HOTLINE_ENV=development)"
+        )
     if settings["HOTLINE_ENV"] != "production":
         return
     missing = [name for name in REQUIRED_IN_PRODUCTION if not settings.get(name)]
@@ -167,12 +176,20 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         )
     if not settings["PUBLIC_BASE_URL"].startswith(("https://", "http://")):
         raise ConfigError("PUBLIC_BASE_URL must be the full URL Twilio calls, e.g. https://…")
-    if not str(settings.get("TWILIO_API_BASE_URL", DEFAULT_TWILIO_API)).startswith("https://"):
-        # It receives the account's credentials with every REST call and download.
+    if api_base.scheme != "https":
         raise ConfigError(
             "TWILIO_API_BASE_URL must be https in production (plain http is for the offline "
             "simulator on loopback, with HOTLINE_ENV=development)"
         )
+
+
+def is_loopback(url: SplitResult) -> bool:
+    """True when ``url`` names localhost or an address of the loopback range."""
+    try:
+        host = url.hostname
+        return host == "localhost" or ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
 
 
 def development_secret(data_dir: Path) -> str:

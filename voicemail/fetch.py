@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import time
 from collections.abc import Mapping
@@ -11,6 +10,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ivr.config import is_loopback
 from ivr.extensions import whole_number
 from voicemail.audio import sniff_format
 
@@ -25,16 +25,6 @@ class FetchError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry = retry
-
-
-def is_loopback(host: str | None) -> bool:
-    """True for localhost and addresses of this machine's loopback range."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
 
 
 def credentials_refused(url: str, config: Mapping[str, Any]) -> str | None:
@@ -59,7 +49,7 @@ def credentials_refused(url: str, config: Mapping[str, Any]) -> str | None:
     if (
         parts.scheme == "http"
         and parts.netloc == base.netloc
-        and is_loopback(host)
+        and is_loopback(parts)
         and config["HOTLINE_ENV"] != "production"
     ):
         return None

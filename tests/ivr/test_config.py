@@ -158,3 +158,27 @@ def test_development_without_a_token_talks_to_the_simulator(tmp_path: Path) -> N
     )
     assert real["TWILIO_API_BASE_URL"] == "https://api.twilio.com"
     assert real["TWILIO_ACCOUNT_SID"] == ""
+
+
+@pytest.mark.parametrize(
+    ("api_base", "env", "allowed"),
+    [
+        ("https://api.twilio.com", "production", True),
+        ("http://127.0.0.1:8099", "development", True),
+        ("http://[::1]:8099", "development", True),
+        ("http://twilio.internal.example", "development", False),
+        ("ftp://127.0.0.1", "development", False),
+    ],
+)
+def test_credentials_never_travel_in_clear_text_off_this_machine(
+    tmp_path: Path, api_base: str, env: str, allowed: bool
+) -> None:
+    settings = settings_from_env({
+        "HOTLINE_DATA_DIR": str(tmp_path), "HOTLINE_ENV": env, "TWILIO_AUTH_TOKEN": "t",
+        "SECRET_KEY": "s", "PUBLIC_BASE_URL": "https://h.example", "TWILIO_API_BASE_URL": api_base,
+    })  # fmt: skip
+    if allowed:
+        check_settings(settings)
+    else:
+        with pytest.raises(ConfigError, match="TWILIO_API_BASE_URL must be an https URL"):
+            check_settings(settings)
