@@ -50,7 +50,7 @@ class ModelLoadError(Exception):
     """A Vosk model is configured but cannot be loaded."""
 
 
-class ModelNotDownloaded(NoModelError):
+class ModelNotDownloaded(NoModelError, ModelLoadError):
     """A model to be fetched by vosk is not in its cache, and cannot be downloaded now."""
 
 

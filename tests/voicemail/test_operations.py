@@ -93,7 +93,7 @@ def test_logs_are_json_lines_with_the_call_sid(
         json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
     ]
     about_message = [line for line in lines if line["logger"] == "voicemail.worker"
-                     and "voicemail " in line["message"]]  # fmt: skip
+                     and line["message"].startswith("voicemail ")]  # fmt: skip
     assert about_message, lines
     assert all(line["call_sid"] == SID for line in about_message)
     assert all(line["time"].endswith("Z") and line["level"] for line in lines)

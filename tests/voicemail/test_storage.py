@@ -103,7 +103,12 @@ def test_a_full_disk_keeps_the_message_until_there_is_room(
     worker.start()
     try:
         # More failed attempts than the limit (3 here): the message is not to blame, so it waits.
-        message = wait_for(app, lambda m: m.attempts >= 4, timeout=60, skip_backoff=True)
+        message = wait_for(
+            app,
+            lambda m: m.attempts >= 4 and m.status == VoicemailStatus.PENDING,
+            timeout=60,
+            skip_backoff=True,
+        )
         assert message.status == VoicemailStatus.PENDING
         assert "No space left on device" in message.status_reason
         assert message.audio_path is None

@@ -146,9 +146,23 @@ def test_the_packaged_korean_model_needs_no_configuration() -> None:
 
 def test_no_model_for_a_language_with_nothing_configured() -> None:
     registry = ModelRegistry({"VOSK_MODEL_ZH": "/models/zh", "VOSK_MODEL": ""})
-    with pytest.raises(NoModelError, match="VOSK_MODEL_EN"):
-        registry.model_for("en")
-    assert "VOSK_MODEL_EN" in (registry.check("en") or "")
+    with pytest.raises(NoModelError, match="VOSK_MODEL_FR"):
+        registry.model_for("fr")
+    assert "VOSK_MODEL_FR" in (registry.check("fr") or "")
+
+
+def test_the_menu_languages_default_to_vosks_official_small_models() -> None:
+    registry = ModelRegistry({})
+    assert registry.source_for("zh") == "name:vosk-model-small-cn-0.22"
+    assert registry.source_for("zh-CN") == "name:vosk-model-small-cn-0.22"
+    assert registry.source_for("en") == "name:vosk-model-small-en-us-0.15"
+    assert registry.source_for("ko") == str(PACKAGED_KO)
+    # A setting wins over the default; "off" switches a language off; VOSK_MODEL comes first.
+    assert ModelRegistry({"VOSK_MODEL_ZH": "/m/zh"}).source_for("zh") == "/m/zh"
+    assert ModelRegistry({"VOSK_MODEL": "/m/any"}).source_for("en") == "/m/any"
+    with pytest.raises(NoModelError, match="VOSK_MODEL_EN=off"):
+        ModelRegistry({"VOSK_MODEL_EN": "off"}).source_for("en")
+    assert [code for code, _ in registry.configured(["zh", "en"])] == ["en", "ko", "zh"]
 
 
 def test_a_bad_path_fails_to_load_and_says_where(tmp_path: Path) -> None:
