@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from flask import Flask
@@ -71,7 +72,9 @@ def test_call_back_rings_the_agent_then_the_customer_and_answers_the_message(
     assert "Your phone rings now" in reply.get_data(as_text=True)
 
     [note] = first_notes(app, message_id)
-    assert note.startswith(f"☎ {CUSTOMER}: 25 s (CA")
+    # 25 s of talk on the simulator's real-time clock: a loaded machine adds a second or two.
+    talked = re.fullmatch(rf"☎ {re.escape(CUSTOMER)}: (\d+) s \(CA\w{{32}}\)", note)
+    assert talked is not None and 25 <= int(talked[1]) <= 30, note
     legs = {r.to: r for r in live_phone.outbound_results}
     assert legs[LI].errors == [] and legs[CUSTOMER].errors == []
     assert any("回电" in said for said in legs[LI].said("cmn-CN"))  # whom the agent calls
