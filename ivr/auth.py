@@ -172,11 +172,24 @@ def signed_in_agent(name: str, password: str) -> Agent | None:
 
 
 def start_session(agent: Agent) -> None:
-    """Sign the agent in on this browser, for one session lifetime from now."""
+    """Sign the agent in on this browser, for one session lifetime from now.
+
+    Whatever the session held before is dropped (a fixed session id must not carry over); only
+    the language chosen on the sign-in page stays.
+    """
+    language = session.get("lang")
     session.clear()
+    if language:
+        session["lang"] = language
     session.permanent = True
     session[SIGNED_IN_AT] = int(utcnow().timestamp())
     login_user(agent)
+
+
+def _wait_message(blocked_until: datetime) -> str:
+    minutes = max(1, math.ceil((blocked_until - utcnow()).total_seconds() / 60))
+    return gettext("Too many failed sign-ins. Wait %(minutes)s min, then try again.",
+                   minutes=minutes)  # fmt: skip
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -190,9 +203,7 @@ def login() -> tuple[str, int] | str | Response:
     db.session.commit()  # the count is seen by every process before the password is checked
     if blocked_until is not None:
         # Audit: sign-in throttled (name, address).
-        minutes = max(1, math.ceil((blocked_until - utcnow()).total_seconds() / 60))
-        flash(gettext("Too many failed sign-ins. Wait %(minutes)s min, then try again.",
-                      minutes=minutes))  # fmt: skip
+        flash(_wait_message(blocked_until))
         return render_template("login.html", form=form), 429
     agent = signed_in_agent(form.name.data or "", form.password.data or "")
     if agent is None:
@@ -256,22 +267,38 @@ def settings() -> str | Response:
 
 @bp.post("/me/password")
 @login_required
-def change_password() -> str | Response:
-    """Change one's own password; every other session of the agent ends."""
+def change_password() -> tuple[str, int] | Response:
+    """Change one's own password; every other session of the agent ends.
+
+    Wrong current passwords count against the account's sign-in tries, as on the sign-in page.
+    """
     form = PasswordForm()
+    status = 400
     if form.validate_on_submit():
-        try:
-            change_own_password(current_user, form.current.data or "", form.new.data or "")
-        except AgentError:
+        counted = limits(current_user.name, request.remote_addr)
+        blocked_until = count_attempt(db.session, counted, utcnow())
+        db.session.commit()
+        if blocked_until is not None:
+            status = 429
+            form.current.errors = [_wait_message(blocked_until)]
+        elif not _password_changed(form):
             form.current.errors = [gettext("That is not your current password.")]
         else:
+            forget_failures(db.session, counted)
             db.session.commit()
-            agent = current_user._get_current_object()
-            start_session(agent)  # this browser stays signed in under the new epoch
+            start_session(current_user._get_current_object())  # here, under the new epoch
             # Audit: password changed (agent, by themselves).
             flash(gettext("Your password is changed; your other sessions have ended."))
             return redirect(url_for("auth.settings"))
     settings_form = SettingsForm(timezone=current_user.timezone or site_timezone())
     settings_form.timezone.choices = time_zones()
     return render_template("me.html", form=settings_form, password_form=form,
-                           now=datetime.now(UTC)), 400  # fmt: skip
+                           now=datetime.now(UTC)), status  # fmt: skip
+
+
+def _password_changed(form: PasswordForm) -> bool:
+    try:
+        change_own_password(current_user, form.current.data or "", form.new.data or "")
+    except AgentError:
+        return False
+    return True

@@ -111,6 +111,13 @@ def test_an_agent_changes_their_own_password_and_other_sessions_end(app: Flask) 
     assert sign_in(elsewhere).status_code == 200  # the old password is gone
     assert sign_in(elsewhere, password="battery staple").status_code == 302
 
+    # A stolen session cannot guess the current password faster than the sign-in page.
+    guess = {"csrf_token": csrf(here, "/me"), "current": "guess", "new": "x" * 8, "repeat": "x" * 8}
+    assert [here.post("/me/password", data=guess).status_code for _ in range(6)] == [400] * 5 + [
+        429
+    ]
+    assert signed_in(here) and signed_in(elsewhere)
+
 
 def test_wrong_passwords_are_throttled_and_unknown_names_answer_alike(
     app: Flask, client: FlaskClient
