@@ -109,3 +109,12 @@ def test_broken_menu_stops_start_up(tmp_path: Path) -> None:
                 "HOTLINE_MENU": str(menu),
             }
         )
+
+
+def test_the_session_lifetime_is_a_positive_number_of_hours() -> None:
+    env = {"HOTLINE_ENV": "development"}
+    assert settings_from_env(env)["HOTLINE_SESSION_HOURS"] == 12
+    check_settings(settings_from_env(env | {"HOTLINE_SESSION_HOURS": "8.5"}))
+    for bad in ("0", "-1", "nan", "inf"):
+        with pytest.raises(ConfigError, match="HOTLINE_SESSION_HOURS"):
+            check_settings(settings_from_env(env | {"HOTLINE_SESSION_HOURS": bad}))

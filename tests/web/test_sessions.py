@@ -5,9 +5,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
+import pytest
 import requests
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from ivr.agents import create_agent, disable_agent, find_agent, set_password
@@ -16,6 +19,7 @@ from ivr.extensions import db
 from ivr.models import Agent, Role, SignInThrottle
 from tests.voicemail.test_operations import gunicorn as gunicorn  # the fixture, shared
 from tests.web.test_inbox import CSRF
+from tests.web.test_inbox import sign_in as sign_in_client
 
 PASSWORD = "correct horse"
 
@@ -72,6 +76,21 @@ def test_the_session_cookie_is_locked_down_and_lasts_a_shift(app: Flask, live_se
     expires = next(part for part in flags if part.startswith("expires="))
     hours = (parsedate_to_datetime(expires[8:]) - datetime.now(UTC)).total_seconds() / 3600
     assert 11 < hours <= 12  # HOTLINE_SESSION_HOURS' default, not Flask's 31 days
+
+
+def test_a_plain_http_site_drops_secure_and_the_lifetime_follows_the_setting(
+    app_settings: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
+    app_settings.update(PUBLIC_BASE_URL="http://127.0.0.1:8000", HOTLINE_SESSION_HOURS=2)
+    client: FlaskClient = request.getfixturevalue("client")  # an app made with these settings
+    app = client.application
+    add_agent(app)
+    assert sign_in_client(client).status_code == 302
+    cookie = client.get_cookie("session")
+    assert cookie is not None and not cookie.secure and cookie.http_only
+    assert cookie.same_site == "Lax" and cookie.expires is not None
+    hours = (cookie.expires - datetime.now(UTC)).total_seconds() / 3600
+    assert 1 < hours <= 2
 
 
 def test_a_cookie_older_than_its_lifetime_is_refused(app: Flask, live_server: str) -> None:
