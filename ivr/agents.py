@@ -139,7 +139,8 @@ def change_own_password(agent: Agent, current: str, new: str) -> None:
 def disable_agent(agent: Agent) -> None:
     """Switch an agent off: away, signed out everywhere, refused by sign-in, API and queues.
 
-    A caller already offered to them stays with their ringing phone; no new one comes.
+    If their phone rings with an offer, answering it only hangs up and the caller goes back in
+    line (ivr/queue_calls.py).
     """
     if agent.disabled_at is None:
         agent.disabled_at = utcnow()

@@ -7,14 +7,15 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from ivr.extensions import db
-from ivr.models import Agent, Presence
+from ivr.models import Agent, EntryState, Presence
 from tests.conftest import Twilio
 from tests.ivr.test_api import auth, make_token
 from tests.ivr.test_cli import invoke
-from tests.ivr.test_queues import RestCalls, add_agent, to_queue, wait_loop
+from tests.ivr.test_queues import RestCalls, add_agent, entries, to_queue, wait_loop
 from tests.ivr.test_queues import app_settings as app_settings  # Twilio's REST on loopback
 from tests.ivr.test_queues import rest as rest
-from tests.ivr.test_voice import SID
+from tests.ivr.test_voice import SID, path_of
+from tests.twiml import Doc
 
 
 def agent_row(app: Flask, name: str = "li") -> Agent:
@@ -96,3 +97,21 @@ def test_the_cli_changes_skills_phone_and_password_within_the_menu(app: Flask) -
     assert invoke(app, "agents", "disable", "li").exit_code == 0
     listing = invoke(app, "agents", "list").output.split("\t")
     assert listing[:3] == ["li", "agent", "disabled"]
+
+
+def test_an_agent_disabled_while_their_phone_rings_is_not_put_through(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    wait_loop(twilio, to_queue(twilio))
+    token = make_token(app)
+    assert client.post("/api/v1/agents/li/take-next", headers=auth(token)).status_code == 200
+    [placed] = RestCalls.placed
+    assert invoke(app, "agents", "disable", "li").exit_code == 0
+    leg = {"CallSid": "CA" + "a" * 32, "From": "+10000000000", "To": placed["To"],
+           "CallStatus": "in-progress", "Direction": "outbound-api"}  # fmt: skip
+    answered = Doc.parse(twilio.post(path_of(placed["Url"]), leg).data)
+    assert answered.verbs() == ["Hangup"]  # no whisper, no Dial: the caller stays in line
+    [entry] = entries(app)
+    assert (entry.state, entry.agent_id) == (EntryState.WAITING, None)
+    assert agent_row(app).presence == Presence.AWAY
