@@ -166,7 +166,8 @@ def update_profile(
     topics = agent.topics if topics is None else topics
     phone = agent.phone if phone is None else phone
     check_profile(menu, languages=languages, topics=topics, phone=phone)
-    agent.languages, agent.topics, agent.phone = list(languages), list(topics), phone
+    agent.languages, agent.topics = list(dict.fromkeys(languages)), list(dict.fromkeys(topics))
+    agent.phone = phone
 
 
 def active_agent(agent: Agent) -> Agent:

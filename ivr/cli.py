@@ -108,7 +108,7 @@ def import_orders_command(path: Path) -> None:
 
 
 def _words(value: str) -> list[str]:
-    return [word.strip() for word in value.split(",") if word.strip()]
+    return list(dict.fromkeys(word.strip() for word in value.split(",") if word.strip()))
 
 
 @agents.command("create")

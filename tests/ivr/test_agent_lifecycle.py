@@ -75,7 +75,7 @@ def test_the_cli_changes_skills_phone_and_password_within_the_menu(app: Flask) -
     for args, reason in refused:
         updated = invoke(app, "agents", "update", "li", *args)
         assert updated.exit_code == 1 and reason in updated.output, updated.output
-    updated = invoke(app, "agents", "update", "li", "--languages", "zh,en", "--topics",
+    updated = invoke(app, "agents", "update", "li", "--languages", "zh,en,zh", "--topics",
                      "product,payment", "--phone", "+4930123456789")  # fmt: skip
     assert updated.exit_code == 0, updated.output
     li = agent_row(app)
