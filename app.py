@@ -12,7 +12,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import api, auth, board, queue_calls, tokens_page, voice
+from ivr import agents_page, api, auth, board, queue_calls, tokens_page, voice
 from ivr.cli import agents, orders, tokens
 from ivr.config import ConfigError, check_settings, development_secret, settings_from_env
 from ivr.extensions import csrf, db, migrate, read_body, refuse_nul_bytes
@@ -72,6 +72,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(inbox.bp)
     app.register_blueprint(board.bp)
     app.register_blueprint(tokens_page.bp)
+    app.register_blueprint(agents_page.bp)
     app.register_blueprint(figures.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from ivr.extensions import utcnow
 from ivr.i18n import site_timezone
+from ivr.menu import Menu
 from ivr.models import Agent, Call, EntryState, Presence, QueueEntry, Role
 from ivr.queues import can_serve
 from ivr.twilio_client import create_call
@@ -21,10 +24,60 @@ from ivr.webhooks import with_overrides
 log = logging.getLogger(__name__)
 OFFERABLE = (EntryState.WAITING, EntryState.CALLBACK)
 CLAIMED = (EntryState.OFFERED, EntryState.DIALING)
+E164 = re.compile(r"\+[0-9]{8,15}")
+MIN_PASSWORD = 8
 
 
 class AgentError(ValueError):
-    """An agent action that cannot be done; the message says why."""
+    """An agent action that cannot be done; the message says why.
+
+    ``template`` and ``values`` let a page show the message in the reader's language.
+    """
+
+    def __init__(self, template: str, **values: str) -> None:
+        super().__init__(template % values if values else template)
+        self.template, self.values = template, values
+
+    def translated(self) -> str:
+        """The message in the page's language."""
+        return gettext(self.template, **self.values)
+
+
+def menu_topics(menu: Menu) -> list[str]:
+    """The topics the menu has queues for."""
+    return sorted({str(node.settings["queue"]) for node in menu.nodes.values()
+                   if node.type == "queue"})  # fmt: skip
+
+
+def check_profile(menu: Menu, *, languages: list[str], topics: list[str], phone: str) -> None:
+    """Refuse languages and topics the menu does not have and phones that are not E.164.
+
+    The CLI and the supervisors' page both check with this; an empty phone means none yet.
+    """
+    checks = (
+        (languages, sorted(menu.languages),
+         "give at least one language; the menu has %(allowed)s",
+         "unknown language '%(value)s'; the menu has %(allowed)s"),
+        (topics, menu_topics(menu),
+         "give at least one topic; the menu has %(allowed)s",
+         "unknown topic '%(value)s'; the menu has %(allowed)s"),
+    )  # fmt: skip
+    for values, allowed, none_given, unknown in checks:
+        if not values:
+            raise AgentError(none_given, allowed=", ".join(allowed))
+        for value in values:
+            if value not in allowed:
+                raise AgentError(unknown, value=value, allowed=", ".join(allowed))
+    if phone and not E164.fullmatch(phone):
+        raise AgentError(
+            "phone '%(value)s' is not an E.164 number: + then 8 to 15 digits, e.g. +8613900000001",
+            value=phone,
+        )
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AgentError("the password needs at least %(n)s characters", n=str(MIN_PASSWORD))
 
 
 def create_agent(
@@ -40,8 +93,7 @@ def create_agent(
     """A new agent account (the password is stored hashed)."""
     if session.scalar(select(Agent).where(Agent.name == name)) is not None:
         raise AgentError(f"an agent named {name!r} exists already")
-    if len(password) < 8:
-        raise AgentError("the password needs at least 8 characters")
+    _check_password(password)
     agent = Agent(
         name=name,
         password_hash=generate_password_hash(password),
@@ -65,18 +117,79 @@ def find_agent(session: Session, name: str) -> Agent:
     return agent
 
 
+def end_sessions(agent: Agent) -> None:
+    """End every session the agent has, in every web process (the caller commits)."""
+    agent.session_epoch = (agent.session_epoch or 0) + 1
+
+
+def set_password(agent: Agent, password: str) -> None:
+    """A new password (a reset by a supervisor or the CLI); the agent's sessions end."""
+    _check_password(password)
+    agent.password_hash = generate_password_hash(password)
+    end_sessions(agent)
+
+
+def change_own_password(agent: Agent, current: str, new: str) -> None:
+    """An agent's own change, allowed only with the password they have now."""
+    if not agent.password_hash or not check_password_hash(agent.password_hash, current):
+        raise AgentError("the current password is wrong")
+    set_password(agent, new)
+
+
+def disable_agent(agent: Agent) -> None:
+    """Switch an agent off: away, signed out everywhere, refused by sign-in, API and queues.
+
+    If their phone rings with an offer, answering it only hangs up and the caller goes back in
+    line (ivr/queue_calls.py).
+    """
+    if agent.disabled_at is None:
+        agent.disabled_at = utcnow()
+    set_presence(agent, Presence.AWAY)
+    end_sessions(agent)
+
+
+def enable_agent(agent: Agent) -> None:
+    """Let a disabled agent sign in again (they start away)."""
+    agent.disabled_at = None
+
+
+def update_profile(
+    agent: Agent,
+    menu: Menu,
+    *,
+    languages: list[str] | None = None,
+    topics: list[str] | None = None,
+    phone: str | None = None,
+) -> None:
+    """Change what an agent answers and where they are called; None keeps a value."""
+    languages = agent.languages if languages is None else languages
+    topics = agent.topics if topics is None else topics
+    phone = agent.phone if phone is None else phone
+    check_profile(menu, languages=languages, topics=topics, phone=phone)
+    agent.languages, agent.topics = list(dict.fromkeys(languages)), list(dict.fromkeys(topics))
+    agent.phone = phone
+
+
+def active_agent(agent: Agent) -> Agent:
+    """The agent, or AgentError when they are disabled (for actions taken on their behalf)."""
+    if agent.disabled_at is not None:
+        raise AgentError("%(name)s is disabled", name=agent.name)
+    return agent
+
+
 def set_presence(agent: Agent, presence: Presence) -> None:
-    """Switch an agent between available, busy and away."""
-    agent.presence = presence
+    """Switch an agent between available, busy and away (a disabled agent stays away)."""
+    agent.presence = Presence.AWAY if agent.disabled_at is not None else presence
     agent.presence_at = utcnow()
-    if presence != Presence.AVAILABLE:
+    if agent.presence != Presence.AVAILABLE:
         agent.wrapup_until = None
 
 
 def ready(agent: Agent, now: datetime) -> bool:
     """Whether the agent can be offered a caller now (available and out of wrap-up)."""
     wrapping = agent.wrapup_until is not None and agent.wrapup_until > now
-    return agent.presence == Presence.AVAILABLE and not wrapping
+    active = agent.disabled_at is None
+    return active and agent.presence == Presence.AVAILABLE and not wrapping
 
 
 @dataclass(frozen=True)
@@ -127,6 +240,7 @@ def take_next(session: Session, agent: Agent, config: Any, urls: Any) -> Offer |
     ``urls(endpoint, **values)`` builds the absolute URLs Twilio fetches for the agent's leg.
     """
     now = utcnow()
+    active_agent(agent)
     if not ready(agent, now):
         raise AgentError(f"{agent.name} is {agent.presence} and cannot take a caller now")
     if not agent.phone:

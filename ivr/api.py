@@ -16,7 +16,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
-from ivr.agents import AgentError, find_agent, set_presence, take_next
+from ivr.agents import AgentError, active_agent, find_agent, set_presence, take_next
 from ivr.extensions import MAX_ID, db, utcnow, whole_number
 from ivr.figures import period_stats, queues_now
 from ivr.models import Agent, Call, CallEvent, Outcome, Presence
@@ -282,6 +282,7 @@ def agent_json(agent: Agent) -> dict[str, Any]:
         "topics": agent.topics,
         "presence": agent.presence,
         "wrapup_until": iso(agent.wrapup_until),
+        "disabled": agent.disabled_at is not None,
     }
 
 
@@ -305,6 +306,10 @@ def list_agents() -> Response:
 def change_presence(name: str) -> Response:
     """Set an agent's presence: ``{"presence": "available" | "busy" | "away"}``."""
     agent = _agent(name)
+    try:
+        active_agent(agent)
+    except AgentError as exc:
+        raise ApiError(409, str(exc)) from None
     value = json_text("presence")
     if value not in {p.value for p in Presence}:
         raise ApiError(400, "presence must be one of " + ", ".join(p.value for p in Presence))

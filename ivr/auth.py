@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from flask import (
     Flask,
     Request,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -21,23 +23,25 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from sqlalchemy import select
-from werkzeug.security import check_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 from wtforms import PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
-from ivr.extensions import PageForm, db, find, whole_number
+from ivr.agents import AgentError, change_own_password, end_sessions
+from ivr.extensions import PageForm, db, find, utcnow, whole_number
 from ivr.i18n import site_timezone, time_zones
 from ivr.models import Agent, Role
+from ivr.throttle import count_attempt, forget_failures, limits
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 F = TypeVar("F", bound=Callable[..., Any])
-SESSION_HOURS = 12  # a shift
+SIGNED_IN_AT = "signed_in_at"  # in the session: when its sign-in happened (Unix seconds)
 
 
 class LoginForm(PageForm):
@@ -53,11 +57,50 @@ class SettingsForm(PageForm):
     timezone = SelectField("Time zone", validators=[DataRequired()])
 
 
+class PasswordForm(PageForm):
+    """An agent's new password, confirmed by the one they have now."""
+
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=256)])
+    new = PasswordField(
+        "New password",
+        validators=[
+            DataRequired(),
+            Length(min=8, max=256, message=lazy_gettext("Use 8 to 256 characters.")),
+        ],
+    )
+    repeat = PasswordField(
+        "Repeat",
+        validators=[
+            DataRequired(),
+            EqualTo("new", message=lazy_gettext("The two new passwords differ.")),
+        ],
+    )
+
+
 @login_manager.user_loader
 def load_agent(ident: str) -> Agent | None:
-    """The signed-in agent for a session."""
-    number = whole_number(ident)
-    return None if number is None else find(Agent, number)
+    """The signed-in agent for a session that is still good.
+
+    The session's id names the agent and the session epoch it was signed in under: signing
+    out, a password change and disabling raise the epoch in the database, which ends every
+    copy of the cookie in every process. The sign-in time bounds the session's life.
+    """
+    number, _, epoch = ident.partition(":")
+    agent_id, epoch_number = whole_number(number), whole_number(epoch)
+    if agent_id is None or epoch_number is None or not _session_is_young():
+        return None
+    agent = find(Agent, agent_id)
+    if agent is None or not agent.is_active or agent.session_epoch != epoch_number:
+        return None
+    return agent
+
+
+def _session_is_young() -> bool:
+    since = session.get(SIGNED_IN_AT)
+    if not isinstance(since, int):
+        return False
+    age = utcnow().timestamp() - since
+    return -60 < age < current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
 
 
 class CookieSessions(SecureCookieSessionInterface):
@@ -74,14 +117,18 @@ class CookieSessions(SecureCookieSessionInterface):
 
 
 def init_auth(app: Flask) -> None:
-    """Sessions that expire after a shift and cookies that scripts cannot read."""
+    """Sessions that expire after a shift and cookies that scripts cannot read.
+
+    Set, not defaulted: Flask defines every one of these keys itself (31 days, no SameSite).
+    """
     app.session_interface = CookieSessions()
     login_manager.init_app(app)
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=SESSION_HOURS))
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    if app.config["PUBLIC_BASE_URL"].startswith("https://"):
-        app.config.setdefault("SESSION_COOKIE_SECURE", True)
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
+        hours=float(app.config.get("HOTLINE_SESSION_HOURS", 12.0))
+    )
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_BASE_URL"].startswith("https://")
 
 
 def supervisor_required(view: F) -> F:
@@ -109,29 +156,78 @@ def _safe_next(target: str | None) -> str:
     return url_for("inbox.index")
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    # Checked for names with no usable account, so they take as long as a wrong password.
+    return generate_password_hash("no account has this password")
+
+
+def signed_in_agent(name: str, password: str) -> Agent | None:
+    """The agent if the name and password match an active account; equally slow either way."""
+    agent = db.session.scalar(select(Agent).where(Agent.name == name))
+    usable = agent is not None and agent.is_active and bool(agent.password_hash)
+    stored = agent.password_hash if agent is not None and usable else _dummy_hash()
+    right = check_password_hash(stored, password)
+    return agent if usable and right else None
+
+
+def start_session(agent: Agent) -> None:
+    """Sign the agent in on this browser, for one session lifetime from now.
+
+    Whatever the session held before is dropped (a fixed session id must not carry over); only
+    the language chosen on the sign-in page stays.
+    """
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    session.permanent = True
+    session[SIGNED_IN_AT] = int(utcnow().timestamp())
+    login_user(agent)
+
+
+def _wait_message(blocked_until: datetime) -> str:
+    minutes = max(1, math.ceil((blocked_until - utcnow()).total_seconds() / 60))
+    return gettext("Too many failed sign-ins. Wait %(minutes)s min, then try again.",
+                   minutes=minutes)  # fmt: skip
+
+
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> str | Response:
-    """The sign-in page."""
+def login() -> tuple[str, int] | str | Response:
+    """The sign-in page; wrong passwords are throttled per account and per address."""
     form = LoginForm()
-    if form.validate_on_submit():
-        agent = db.session.scalar(select(Agent).where(Agent.name == form.name.data))
-        if (
-            agent is not None
-            and agent.password_hash
-            and check_password_hash(agent.password_hash, form.password.data or "")
-        ):
-            session.permanent = True
-            login_user(agent)
-            return redirect(_safe_next(request.args.get("next")))
+    if not form.validate_on_submit():
+        return render_template("login.html", form=form)
+    counted = limits(form.name.data or "", request.remote_addr)
+    blocked_until = count_attempt(db.session, counted, utcnow())
+    db.session.commit()  # the count is seen by every process before the password is checked
+    if blocked_until is not None:
+        # Audit: sign-in throttled (name, address).
+        flash(_wait_message(blocked_until))
+        return render_template("login.html", form=form), 429
+    agent = signed_in_agent(form.name.data or "", form.password.data or "")
+    if agent is None:
+        # Audit: sign-in failed (name, address).
         flash(gettext("Wrong name or password."))
-    return render_template("login.html", form=form)
+        return render_template("login.html", form=form)
+    forget_failures(db.session, counted)
+    db.session.commit()
+    start_session(agent)
+    # Audit: signed in (agent, address).
+    return redirect(_safe_next(request.args.get("next")))
 
 
 @bp.post("/logout")
 @login_required
 def logout() -> Response:
-    """Sign out (a POST, so a link elsewhere cannot sign an agent out)."""
+    """Sign out (a POST, so a link elsewhere cannot sign an agent out).
+
+    The agent's sessions end on the server too: a copy of the cookie no longer signs anyone in.
+    """
+    end_sessions(current_user)
+    db.session.commit()
     logout_user()
+    session.clear()
     return redirect(url_for("auth.login"))
 
 
@@ -165,4 +261,44 @@ def settings() -> str | Response:
         db.session.commit()
         flash(gettext("Saved."))
         return redirect(url_for("auth.settings"))
-    return render_template("me.html", form=form, now=datetime.now(UTC))
+    return render_template("me.html", form=form, password_form=PasswordForm(),
+                           now=datetime.now(UTC))  # fmt: skip
+
+
+@bp.post("/me/password")
+@login_required
+def change_password() -> tuple[str, int] | Response:
+    """Change one's own password; every other session of the agent ends.
+
+    Wrong current passwords count against the account's sign-in tries, as on the sign-in page.
+    """
+    form = PasswordForm()
+    status = 400
+    if form.validate_on_submit():
+        counted = limits(current_user.name, request.remote_addr)
+        blocked_until = count_attempt(db.session, counted, utcnow())
+        db.session.commit()
+        if blocked_until is not None:
+            status = 429
+            form.current.errors = [_wait_message(blocked_until)]
+        elif not _password_changed(form):
+            form.current.errors = [gettext("That is not your current password.")]
+        else:
+            forget_failures(db.session, counted)
+            db.session.commit()
+            start_session(current_user._get_current_object())  # here, under the new epoch
+            # Audit: password changed (agent, by themselves).
+            flash(gettext("Your password is changed; your other sessions have ended."))
+            return redirect(url_for("auth.settings"))
+    settings_form = SettingsForm(timezone=current_user.timezone or site_timezone())
+    settings_form.timezone.choices = time_zones()
+    return render_template("me.html", form=settings_form, password_form=form,
+                           now=datetime.now(UTC)), status  # fmt: skip
+
+
+def _password_changed(form: PasswordForm) -> bool:
+    try:
+        change_own_password(current_user, form.current.data or "", form.new.data or "")
+    except AgentError:
+        return False
+    return True

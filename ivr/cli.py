@@ -1,4 +1,4 @@
-"""Command-line tools: ``flask --app app tokens …`` and ``flask --app app orders …``."""
+"""Command-line tools: ``flask --app app agents …``, ``tokens …`` and ``orders …``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,24 @@ from typing import Any
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy import select
 
-from ivr.agents import AgentError, create_agent, find_agent, set_presence, take_next
+from ivr.agents import (
+    AgentError,
+    active_agent,
+    check_profile,
+    create_agent,
+    disable_agent,
+    enable_agent,
+    find_agent,
+    set_password,
+    set_presence,
+    take_next,
+    update_profile,
+)
 from ivr.extensions import db
 from ivr.i18n import time_zones
-from ivr.models import Presence, Role
+from ivr.models import Agent, Presence, Role
 from ivr.orders import OrderImportError, import_orders, read_orders_csv
 from ivr.tokens import create_token, revoke_token
 from ivr.twilio_client import TwilioError
@@ -96,7 +109,7 @@ def import_orders_command(path: Path) -> None:
 
 
 def _words(value: str) -> list[str]:
-    return [word.strip() for word in value.split(",") if word.strip()]
+    return list(dict.fromkeys(word.strip() for word in value.split(",") if word.strip()))
 
 
 @agents.command("create")
@@ -109,7 +122,7 @@ def _words(value: str) -> list[str]:
     "--phone",
     default="",
     callback=text(64),
-    help="E.164 number or client:identity the agent is called on.",
+    help="E.164 number the agent is called on, e.g. +8613900000001.",
 )
 @list_option("--languages", "zh", "zh,en")
 @list_option("--topics", "general", "product,payment")
@@ -130,6 +143,8 @@ def create_agent_command(
 ) -> None:
     """Create an agent account."""
     try:
+        check_profile(hotline().menu, languages=_words(languages), topics=_words(topics),
+                      phone=phone)  # fmt: skip
         agent = create_agent(
             db.session,
             name,
@@ -154,12 +169,94 @@ def create_agent_command(
 def presence_command(name: str, state: str) -> None:
     """Set an agent available, busy or away."""
     try:
-        agent = find_agent(db.session, name)
+        agent = active_agent(find_agent(db.session, name))
     except AgentError as exc:
         raise click.ClickException(str(exc)) from None
     set_presence(agent, Presence(state))
     db.session.commit()
     click.echo(f"{agent.name} is {agent.presence}")
+
+
+def _named(name: str) -> Agent:
+    try:
+        return find_agent(db.session, name)
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@agents.command("list")
+def list_agents_command() -> None:
+    """Every agent: role, state, presence, languages, topics, phone."""
+    for agent in db.session.scalars(select(Agent).order_by(Agent.name)):
+        state = "disabled" if agent.disabled_at is not None else "active"
+        click.echo(f"{agent.name}\t{agent.role}\t{state}\t{agent.presence}\t"
+                   f"{','.join(agent.languages)}\t{','.join(agent.topics)}\t{agent.phone or '-'}")  # fmt: skip
+
+
+@agents.command("disable")
+@click.argument("name", callback=text(64))
+def disable_command(name: str) -> None:
+    """Switch an agent off: away, signed out everywhere, offered no caller, refused sign-in."""
+    agent = _named(name)
+    disable_agent(agent)
+    db.session.commit()
+    click.echo(f"{agent.name} is disabled")
+
+
+@agents.command("enable")
+@click.argument("name", callback=text(64))
+def enable_command(name: str) -> None:
+    """Let a disabled agent sign in again (they start away)."""
+    agent = _named(name)
+    enable_agent(agent)
+    db.session.commit()
+    click.echo(f"{agent.name} is enabled")
+
+
+@agents.command("password")
+@click.argument("name", callback=text(64))
+@click.option(
+    "--password",
+    prompt="New password",
+    hide_input=True,
+    confirmation_prompt=True,
+    callback=text(256),
+    help="At least 8 characters (asked for when not given); the agent's sessions end.",
+)
+def password_command(name: str, password: str) -> None:
+    """Set a new password for an agent; every session they have ends."""
+    agent = _named(name)
+    try:
+        set_password(agent, password)
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"{agent.name} has a new password; their sessions have ended")
+
+
+@agents.command("update")
+@click.argument("name", callback=text(64))
+@click.option("--languages", default=None, callback=text(256), help="Comma-separated, e.g. zh,en")
+@click.option(
+    "--topics", default=None, callback=text(256), help="Comma-separated, e.g. product,payment"
+)
+@click.option("--phone", default=None, callback=text(64), help="E.164, e.g. +8613900000001.")
+def update_command(name: str, languages: str | None, topics: str | None, phone: str | None) -> None:
+    """Change what an agent answers (languages, topics) and the phone they are called on."""
+    agent = _named(name)
+    try:
+        update_profile(
+            agent,
+            hotline().menu,
+            languages=None if languages is None else _words(languages),
+            topics=None if topics is None else _words(topics),
+            phone=phone,
+        )
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"{agent.name}: {', '.join(agent.languages)}; {', '.join(agent.topics)}; "
+               f"{agent.phone or 'no phone'}")  # fmt: skip
 
 
 @agents.command("take-next")

@@ -87,6 +87,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": env.get("SECRET_KEY", ""),
         "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "").rstrip("/"),
         "HOTLINE_TRUST_PROXY": _flag(env.get("HOTLINE_TRUST_PROXY")),
+        # How long a sign-in lasts (a shift); the server refuses an older session cookie.
+        "HOTLINE_SESSION_HOURS": _number(env, "HOTLINE_SESSION_HOURS", 12.0),
         "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID")
         or (DEVELOPMENT_ACCOUNT_SID if simulated else ""),
         "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
@@ -148,6 +150,8 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         raise ConfigError("HOTLINE_LOG_FORMAT must be 'json' or 'text'")
     if settings.get("HOTLINE_AUDIO_STORE", "files") not in {"files", "database"}:
         raise ConfigError("HOTLINE_AUDIO_STORE must be 'files' or 'database'")
+    if not 0 < settings.get("HOTLINE_SESSION_HOURS", 12.0) <= 24 * 366:
+        raise ConfigError("HOTLINE_SESSION_HOURS must be a number of hours above 0, e.g. 12")
     try:
         ZoneInfo(settings.get("HOTLINE_TIMEZONE", "UTC"))
     except (ZoneInfoNotFoundError, ValueError):

@@ -21,7 +21,9 @@ from ivr.tallies import Tally, tallied
 
 def queues_now(session: Session, menu: Menu, now: datetime) -> list[dict[str, Any]]:
     """Each queue of the menu: callers waiting, the longest wait, agents available and signed in."""
-    agents = session.scalars(select(Agent).where(Agent.presence != Presence.AWAY)).all()
+    agents = session.scalars(
+        select(Agent).where(Agent.presence != Presence.AWAY, Agent.disabled_at.is_(None))
+    ).all()
     waiting = session.scalars(
         select(QueueEntry).where(QueueEntry.state.in_((*WAITING, EntryState.CALLBACK)))
     ).all()

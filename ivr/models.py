@@ -149,6 +149,31 @@ class Agent(UserMixin, db.Model):
     locale: Mapped[str] = mapped_column(String(8), default="")  # "": follow the browser
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set while the agent may not sign in, act through the API or be offered a caller.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of every session's id: raising it ends all of the agent's sessions, in every process.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        """Flask-Login's word for an account that may sign in."""
+        return self.disabled_at is None
+
+    def get_id(self) -> str:
+        """The session's user id: the agent and the epoch it was signed in under."""
+        return f"{self.id}:{self.session_epoch}"
+
+
+class SignInThrottle(db.Model):
+    """Recent failed sign-ins of one account name or one client address, shared by processes."""
+
+    __tablename__ = "sign_in_throttles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # "name:li", "addr:10.0.0.7"
+    failures: Mapped[int] = mapped_column(default=0)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class EntryState(StrEnum):

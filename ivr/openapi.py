@@ -345,6 +345,7 @@ def openapi_spec() -> dict[str, Any]:
                     "responses": {
                         "200": _json("the agent", "Agent"),
                         "404": _error("no such agent"),
+                        "409": _error("the agent is disabled"),
                         **COMMON,
                     },
                 }
@@ -356,7 +357,9 @@ def openapi_spec() -> dict[str, Any]:
                     "responses": {
                         "200": _json("the offer, or none", "Offer"),
                         "404": _error("no such agent"),
-                        "409": _error("the agent cannot take a caller now"),
+                        "409": _error(
+                            "the agent cannot take a caller now (busy, away or disabled)"
+                        ),
                         "502": _error("Twilio refused the call"),
                         **COMMON,
                     },

@@ -307,6 +307,18 @@ def _leg_agent_row(entry: QueueEntry) -> Agent | None:
     return db.session.get(Agent, agent_id) if agent_id else None
 
 
+def _disabled_leg(entry: QueueEntry) -> VoiceResponse | None:
+    """A hang-up for an agent disabled while their phone rang; the caller goes back in line."""
+    agent = _leg_agent_row(entry)
+    if agent is None or agent.disabled_at is None:
+        return None
+    if entry.agent_id == agent.id and entry.state in (EntryState.OFFERED, EntryState.DIALING):
+        release(db.session, entry, agent, presence=Presence.AWAY)
+    response = VoiceResponse()
+    response.hangup()
+    return response
+
+
 def agent_language(agent: Agent | None) -> str:
     """The menu language an agent hears their whispers in: their first one the menu speaks."""
     menu = hotline().menu
@@ -321,6 +333,8 @@ def agent_language(agent: Agent | None) -> str:
 def connect() -> Response:
     """The agent answered: tell them who is waiting, then take the head of that queue."""
     entry = _entry()
+    if (refused := _disabled_leg(entry)) is not None:
+        return twiml(refused)
     menu, lang = hotline().menu, agent_language(_leg_agent_row(entry))
     waited = int((utcnow() - entry.entered_at).total_seconds())
     text = menu.phrase(
@@ -468,6 +482,8 @@ def agent_status() -> Response:
 def callback() -> Response:
     """The agent answered a callback: tell them whom they call, then dial the customer."""
     entry = _entry()
+    if (refused := _disabled_leg(entry)) is not None:
+        return twiml(refused)
     menu, lang = hotline().menu, agent_language(_leg_agent_row(entry))
     text = menu.phrase(
         "callback_whisper", lang,

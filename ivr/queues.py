@@ -33,7 +33,9 @@ def can_serve(agent: Agent, topic: str, language: str) -> bool:
 
 def signed_in_agents(session: Session, topic: str, language: str) -> list[Agent]:
     """Agents not away who can serve the queue (available, busy or wrapping up)."""
-    agents = session.scalars(select(Agent).where(Agent.presence != Presence.AWAY)).all()
+    agents = session.scalars(
+        select(Agent).where(Agent.presence != Presence.AWAY, Agent.disabled_at.is_(None))
+    ).all()
     return [agent for agent in agents if can_serve(agent, topic, language)]
 
 
