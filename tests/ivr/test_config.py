@@ -182,6 +182,8 @@ def test_credentials_never_travel_in_clear_text_off_this_machine(
     else:
         with pytest.raises(ConfigError, match="TWILIO_API_BASE_URL must be an https URL"):
             check_settings(settings)
+
+
 def test_the_session_lifetime_is_a_positive_number_of_hours() -> None:
     env = {"HOTLINE_ENV": "development"}
     assert settings_from_env(env)["HOTLINE_SESSION_HOURS"] == 12
