@@ -10,7 +10,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import api, auth, board, queue_calls, tokens_page, voice
+from ivr import api, audit_page, auth, board, queue_calls, tokens_page, voice
 from ivr.cli import agents, orders, tokens
 from ivr.config import check_settings, development_secret, settings_from_env
 from ivr.extensions import csrf, db, migrate, read_body, refuse_nul_bytes
@@ -18,6 +18,7 @@ from ivr.i18n import init_i18n
 from ivr.logs import init_logging
 from ivr.menu import load_menu
 from ivr.metrics import init_metrics
+from ivr.security import init_security_headers
 from ivr.queues import enqueue_caller
 from ivr.simulator.cli import simulate
 from ivr.wiring import Hotline
@@ -68,10 +69,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(inbox.bp)
     app.register_blueprint(board.bp)
     app.register_blueprint(tokens_page.bp)
+    app.register_blueprint(audit_page.bp)
     app.register_blueprint(figures.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     init_metrics(app)
+    init_security_headers(app)
     app.before_request(refuse_nul_bytes)
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)

@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
+from ivr.audit import SIGN_IN, SIGN_IN_FAILED, audit
 from ivr.extensions import PageForm, db, find, whole_number
 from ivr.i18n import site_timezone, time_zones
 from ivr.models import Agent, Role
@@ -122,7 +123,11 @@ def login() -> str | Response:
         ):
             session.permanent = True
             login_user(agent)
+            audit(SIGN_IN, actor=f"agent:{agent.name}")
+            db.session.commit()
             return redirect(_safe_next(request.args.get("next")))
+        audit(SIGN_IN_FAILED, actor=f"agent:{form.name.data}")
+        db.session.commit()
         flash(gettext("Wrong name or password."))
     return render_template("login.html", form=form)
 

@@ -10,16 +10,18 @@ import click
 from flask.cli import AppGroup
 
 from ivr.agents import AgentError, create_agent, find_agent, set_presence, take_next
+from ivr.audit import AGENT_CREATE, TOKEN_CREATE, TOKEN_REVOKE, audit
 from ivr.extensions import db
 from ivr.i18n import time_zones
-from ivr.models import Presence, Role
+from ivr.models import Presence, Role, Scope
 from ivr.orders import OrderImportError, import_orders, read_orders_csv
-from ivr.tokens import create_token, revoke_token
+from ivr.tokens import create_token, parse_scopes, revoke_token
 from ivr.twilio_client import TwilioError
 
 tokens = AppGroup("tokens", help="API tokens for other systems.")
 agents = AppGroup("agents", help="Agent accounts, presence, taking callers.")
 orders = AppGroup("orders", help="Order statuses callers can hear.")
+CLI = "cli"  # who the audit log names for a change made on the server's command line
 
 
 def text(limit: int) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
@@ -61,11 +63,28 @@ def time_zone(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+def scope_list(ctx: click.Context, param: click.Parameter, value: str) -> list[Scope]:
+    """A click callback: comma-separated token scopes."""
+    try:
+        return parse_scopes(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @tokens.command("create")
 @click.argument("name", callback=text(128))
-def create_token_command(name: str) -> None:
+@click.option(
+    "--scopes",
+    default=Scope.READ.value,
+    show_default=True,
+    callback=scope_list,
+    help="Comma-separated: read (calls, messages, audio), write (case status, presence, "
+    "take-next), metrics (/metrics).",
+)
+def create_token_command(name: str, scopes: list[Scope]) -> None:
     """Create an API token; it is printed once, on the last line."""
-    token = create_token(db.session, name)
+    token = create_token(db.session, name, scopes)
+    audit(TOKEN_CREATE, actor=CLI, target=f"token:{name}", detail={"scopes": list(scopes)})
     db.session.commit()
     click.echo(f"Token for {name} (store it now; it is not shown again):")
     click.echo(token)
@@ -76,6 +95,8 @@ def create_token_command(name: str) -> None:
 def revoke_token_command(name: str) -> None:
     """Revoke every token with this name."""
     count = revoke_token(db.session, name)
+    if count:
+        audit(TOKEN_REVOKE, actor=CLI, target=f"token:{name}", detail={"count": count})
     db.session.commit()
     click.echo(f"revoked {count} token(s) named {name}")
 
@@ -141,6 +162,7 @@ def create_agent_command(
         raise click.ClickException(str(exc)) from None
     if timezone is not None:
         agent.timezone = timezone
+    audit(AGENT_CREATE, actor=CLI, target=f"agent:{agent.name}", detail={"role": agent.role})
     db.session.commit()
     click.echo(f"agent {agent.name} ({agent.role}) created: {', '.join(agent.languages)}; "
                f"{', '.join(agent.topics)}")  # fmt: skip
