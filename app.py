@@ -18,8 +18,8 @@ from ivr.i18n import init_i18n
 from ivr.logs import init_logging
 from ivr.menu import load_menu
 from ivr.metrics import init_metrics
-from ivr.security import init_security_headers
 from ivr.queues import enqueue_caller
+from ivr.security import init_security_headers
 from ivr.simulator.cli import simulate
 from ivr.wiring import Hotline
 from voicemail import api as voicemail_api

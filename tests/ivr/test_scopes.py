@@ -109,3 +109,10 @@ def test_tokens_made_before_scopes_keep_every_power(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT scopes FROM api_tokens")) == "read,write,metrics"
     engine.dispose()
+
+
+def test_the_openapi_description_names_each_operations_scope(client: FlaskClient) -> None:
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    assert paths["/calls"]["get"]["security"] == [{"bearer": ["read"]}]
+    assert paths["/voicemails/{id}"]["patch"]["security"] == [{"bearer": ["write"]}]
+    assert "403" in paths["/agents/{name}/presence"]["post"]["responses"]

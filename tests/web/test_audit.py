@@ -185,3 +185,12 @@ def test_audit_lines_cannot_be_changed_or_removed(app: Flask) -> None:
             db.session.commit()
         db.session.rollback()
         assert db.session.scalars(select(AuditEvent)).one().actor == "agent:li"
+
+
+def test_the_audit_page_in_chinese(app: Flask, client: FlaskClient, supervisor: str) -> None:
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh"
+    sign_in(client, "zhang")
+    html = client.get("/audit").get_data(as_text=True)
+    assert "<h1>审计日志</h1>" in html and "<td>已登录</td>" in html
+    tokens = client.get("/tokens").get_data(as_text=True)
+    assert "权限范围" in tokens and "通话、留言及其录音" in tokens
