@@ -70,6 +70,8 @@ def api_error(exc: Exception) -> Response:
 
 def token_required(scope: Scope) -> Callable[[F], F]:
     """Refuse requests without a live ``Authorization: Bearer`` token holding ``scope``."""
+    if not isinstance(scope, Scope):  # a bare @token_required, as before scopes existed
+        raise TypeError("use @token_required(Scope.READ) or another Scope")
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
