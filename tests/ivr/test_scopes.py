@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from app import MIGRATIONS, create_app
 from ivr.agents import create_agent
 from ivr.extensions import db
 from ivr.models import Role
-from tests.conftest import settings
+from tests.conftest import database_url, settings
 from tests.ivr.test_api import auth, make_token
 from tests.voicemail.test_api import add_message
 from tests.web.test_inbox import csrf, sign_in
@@ -94,9 +95,24 @@ def test_the_tokens_page_offers_and_shows_scopes(app: Flask, client: FlaskClient
     assert "Choose scopes among those offered." in bad.get_data(as_text=True)
 
 
+def empty_database(tmp_path: Path) -> str:
+    """A database of its own, empty: a SQLite file, or a fresh PostgreSQL one beside the tests'."""
+    url = database_url(tmp_path).replace("postgresql://", "postgresql+psycopg://", 1)
+    if not url.startswith("postgresql"):
+        return url
+    base, _, name = url.rpartition("/")
+    fresh = f"{name.split('?')[0]}_before_scopes_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{fresh}"'))
+        conn.execute(text(f'CREATE DATABASE "{fresh}"'))
+    engine.dispose()
+    return f"{base}/{fresh}"
+
+
 def test_tokens_made_before_scopes_keep_every_power(tmp_path: Path) -> None:
     """The migration on a database holding a token from before: it becomes a full token."""
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    url = empty_database(tmp_path)
     app = create_app(settings(tmp_path / "data", url))
     with app.app_context():
         upgrade(directory=str(MIGRATIONS), revision="e4b7c1d9a2f6")
