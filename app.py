@@ -12,7 +12,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import agents_page, api, auth, board, queue_calls, tokens_page, voice
+from ivr import agents_page, api, audit_page, auth, board, queue_calls, tokens_page, voice
 from ivr.cli import agents, orders, tokens
 from ivr.config import ConfigError, check_settings, development_secret, settings_from_env
 from ivr.extensions import csrf, db, migrate, read_body, refuse_nul_bytes
@@ -21,6 +21,7 @@ from ivr.logs import init_logging
 from ivr.menu import MenuError, load_menu
 from ivr.metrics import init_metrics
 from ivr.queues import enqueue_caller
+from ivr.security import init_security_headers
 from ivr.simulator.cli import simulate
 from ivr.wiring import Hotline
 from voicemail import api as voicemail_api
@@ -73,10 +74,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(board.bp)
     app.register_blueprint(tokens_page.bp)
     app.register_blueprint(agents_page.bp)
+    app.register_blueprint(audit_page.bp)
     app.register_blueprint(figures.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     init_metrics(app)
+    init_security_headers(app)
     app.before_request(refuse_nul_bytes)
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)

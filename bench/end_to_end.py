@@ -630,7 +630,8 @@ def seed_data(
     env: dict[str, str], run_dir: Path, agents: int, rng: random.Random
 ) -> tuple[str, list[AgentDesk], list[str]]:
     """API token, agents (every topic, both languages) and orders, through the CLI."""
-    token = run_cli(["tokens", "create", "bench"], env).strip().splitlines()[-1]
+    created = run_cli(["tokens", "create", "bench", "--scopes", "read,write"], env)
+    token = created.strip().splitlines()[-1]
     statuses = ["pending", "shipped", "in_transit", "out_for_delivery", "delivered"]
     orders = [f"2026{n:06d}" for n in rng.sample(range(1, 999_999), 50)]
     orders_csv = run_dir / "orders.csv"

@@ -153,6 +153,11 @@ def enable_agent(agent: Agent) -> None:
     agent.disabled_at = None
 
 
+def profile_of(agent: Agent) -> dict[str, Any]:
+    """What an agent answers and where they are called, as the audit log keeps it."""
+    return {"languages": list(agent.languages), "topics": list(agent.topics), "phone": agent.phone}
+
+
 def update_profile(
     agent: Agent,
     menu: Menu,

@@ -13,9 +13,11 @@ from ivr.agents import (
     disable_agent,
     enable_agent,
     menu_topics,
+    profile_of,
     set_password,
     update_profile,
 )
+from ivr.audit import AGENT_DISABLE, AGENT_ENABLE, AGENT_UPDATE, PASSWORD_RESET, audit
 from ivr.auth import supervisor_required
 from ivr.extensions import db, find
 from ivr.models import Agent
@@ -60,8 +62,8 @@ def disable(agent_id: int) -> tuple[str, int] | Response:
     if agent.id == current_user.id:
         return _refused(agent, AgentError("you cannot disable yourself"))
     disable_agent(agent)
+    audit(AGENT_DISABLE, target=f"agent:{agent.name}")
     db.session.commit()
-    # Audit: agent disabled (agent, by current_user).
     flash(gettext("%(name)s is disabled and signed out everywhere.", name=agent.name))
     return redirect(url_for("agents.index"))
 
@@ -72,8 +74,8 @@ def enable(agent_id: int) -> Response:
     """Let a disabled agent sign in again."""
     agent = _agent(agent_id)
     enable_agent(agent)
+    audit(AGENT_ENABLE, target=f"agent:{agent.name}")
     db.session.commit()
-    # Audit: agent enabled (agent, by current_user).
     flash(gettext("%(name)s may sign in again.", name=agent.name))
     return redirect(url_for("agents.index"))
 
@@ -87,8 +89,8 @@ def reset_password(agent_id: int) -> tuple[str, int] | Response:
         set_password(agent, request.form.get("password", "")[:256])
     except AgentError as exc:
         return _refused(agent, exc)
+    audit(PASSWORD_RESET, target=f"agent:{agent.name}")
     db.session.commit()
-    # Audit: password reset (agent, by current_user).
     flash(gettext("%(name)s has a new password and was signed out.", name=agent.name))
     return redirect(url_for("agents.index"))
 
@@ -108,7 +110,7 @@ def update(agent_id: int) -> tuple[str, int] | Response:
         )
     except AgentError as exc:
         return _refused(agent, exc)
+    audit(AGENT_UPDATE, target=f"agent:{agent.name}", detail=profile_of(agent))
     db.session.commit()
-    # Audit: skills changed (agent, languages, topics, phone, by current_user).
     flash(gettext("Saved %(name)s.", name=agent.name))
     return redirect(url_for("agents.index"))

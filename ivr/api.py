@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from ivr.agents import AgentError, active_agent, find_agent, set_presence, take_next
 from ivr.extensions import MAX_ID, db, utcnow, whole_number
 from ivr.figures import period_stats, queues_now
-from ivr.models import Agent, Call, CallEvent, Outcome, Presence
+from ivr.models import Agent, Call, CallEvent, Outcome, Presence, Scope
 from ivr.openapi import openapi_spec
 from ivr.tokens import check_token
 from ivr.twilio_client import TwilioError
@@ -68,21 +68,28 @@ def api_error(exc: Exception) -> Response:
     return error_response(500, "internal error; the details are in the server log")
 
 
-def token_required(view: F) -> F:
-    """Refuse requests without a live ``Authorization: Bearer`` token."""
+def token_required(scope: Scope) -> Callable[[F], F]:
+    """Refuse requests without a live ``Authorization: Bearer`` token holding ``scope``."""
+    if not isinstance(scope, Scope):  # a bare @token_required, as before scopes existed
+        raise TypeError("use @token_required(Scope.READ) or another Scope")
 
-    @functools.wraps(view)
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "send Authorization: Bearer <token> (flask tokens create NAME)")
-        row = check_token(db.session, token.strip())
-        if row is None:
-            raise ApiError(401, "the token is unknown or revoked")
-        g.api_token = row
-        return view(*args, **kwargs)
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise ApiError(401, "send Authorization: Bearer <token> (flask tokens create NAME)")
+            row = check_token(db.session, token.strip())
+            if row is None:
+                raise ApiError(401, "the token is unknown or revoked")
+            if scope not in row.scope_set:
+                raise ApiError(403, f"this token lacks the {scope} scope this request needs")
+            g.api_token = row
+            return view(*args, **kwargs)
 
-    return checked  # type: ignore[return-value]
+        return checked  # type: ignore[return-value]
+
+    return decorate
 
 
 def iso(value: datetime | None) -> str | None:
@@ -229,7 +236,7 @@ def filter_calls(query: Select[tuple[Call]]) -> Select[tuple[Call]]:
 
 
 @bp.get("/calls")
-@token_required
+@token_required(Scope.READ)
 def list_calls() -> Response:
     """Calls, newest first, a page at a time (``next_cursor`` fetches the next page)."""
     page, next_cursor = newest_first_page(filter_calls(select(Call)), Call.started_at, Call.id)
@@ -237,7 +244,7 @@ def list_calls() -> Response:
 
 
 @bp.get("/calls/<sid>")
-@token_required
+@token_required(Scope.READ)
 def get_call(sid: str) -> Response:
     """One call with its events in order."""
     call = db.session.scalar(select(Call).where(Call.sid == sid[:64]))
@@ -250,7 +257,7 @@ def get_call(sid: str) -> Response:
 
 
 @bp.get("/queues")
-@token_required
+@token_required(Scope.READ)
 def list_queues() -> Response:
     """Each queue now: waiting, longest wait, agents available."""
     rows = queues_now(db.session, hotline().menu, utcnow())
@@ -258,7 +265,7 @@ def list_queues() -> Response:
 
 
 @bp.get("/stats")
-@token_required
+@token_required(Scope.READ)
 def stats() -> Response:
     """Queue figures for a period (``from``/``to``, dates or times; default: today, UTC)."""
     today = datetime.combine(utcnow().date(), time.min, UTC)
@@ -294,7 +301,7 @@ def _agent(name: str) -> Agent:
 
 
 @bp.get("/agents")
-@token_required
+@token_required(Scope.READ)
 def list_agents() -> Response:
     """All agents with their presence."""
     agents = db.session.scalars(select(Agent).order_by(Agent.name)).all()
@@ -302,7 +309,7 @@ def list_agents() -> Response:
 
 
 @bp.post("/agents/<name>/presence")
-@token_required
+@token_required(Scope.WRITE)
 def change_presence(name: str) -> Response:
     """Set an agent's presence: ``{"presence": "available" | "busy" | "away"}``."""
     agent = _agent(name)
@@ -319,7 +326,7 @@ def change_presence(name: str) -> Response:
 
 
 @bp.post("/agents/<name>/take-next")
-@token_required
+@token_required(Scope.WRITE)
 def take_next_caller(name: str) -> Response:
     """Connect the agent to the caller who has waited longest among the queues they serve."""
     agent = _agent(name)

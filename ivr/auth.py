@@ -32,6 +32,7 @@ from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ivr.agents import AgentError, change_own_password, end_sessions
+from ivr.audit import PASSWORD_CHANGE, SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, audit
 from ivr.extensions import PageForm, db, find, utcnow, whole_number
 from ivr.i18n import site_timezone, time_zones
 from ivr.models import Agent, Role
@@ -202,18 +203,20 @@ def login() -> tuple[str, int] | str | Response:
     blocked_until = count_attempt(db.session, counted, utcnow())
     db.session.commit()  # the count is seen by every process before the password is checked
     if blocked_until is not None:
-        # Audit: sign-in throttled (name, address).
+        audit(SIGN_IN_THROTTLED, actor=f"agent:{form.name.data}")
+        db.session.commit()
         flash(_wait_message(blocked_until))
         return render_template("login.html", form=form), 429
     agent = signed_in_agent(form.name.data or "", form.password.data or "")
     if agent is None:
-        # Audit: sign-in failed (name, address).
+        audit(SIGN_IN_FAILED, actor=f"agent:{form.name.data}")
+        db.session.commit()
         flash(gettext("Wrong name or password."))
         return render_template("login.html", form=form)
     forget_failures(db.session, counted)
+    audit(SIGN_IN, actor=f"agent:{agent.name}")
     db.session.commit()
     start_session(agent)
-    # Audit: signed in (agent, address).
     return redirect(_safe_next(request.args.get("next")))
 
 
@@ -285,9 +288,9 @@ def change_password() -> tuple[str, int] | Response:
             form.current.errors = [gettext("That is not your current password.")]
         else:
             forget_failures(db.session, counted)
+            audit(PASSWORD_CHANGE, target=f"agent:{current_user.name}")
             db.session.commit()
             start_session(current_user._get_current_object())  # here, under the new epoch
-            # Audit: password changed (agent, by themselves).
             flash(gettext("Your password is changed; your other sessions have ended."))
             return redirect(url_for("auth.settings"))
     settings_form = SettingsForm(timezone=current_user.timezone or site_timezone())

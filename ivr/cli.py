@@ -18,22 +18,34 @@ from ivr.agents import (
     disable_agent,
     enable_agent,
     find_agent,
+    profile_of,
     set_password,
     set_presence,
     take_next,
     update_profile,
 )
+from ivr.audit import (
+    AGENT_CREATE,
+    AGENT_DISABLE,
+    AGENT_ENABLE,
+    AGENT_UPDATE,
+    PASSWORD_RESET,
+    TOKEN_CREATE,
+    TOKEN_REVOKE,
+    audit,
+)
 from ivr.extensions import db
 from ivr.i18n import time_zones
-from ivr.models import Agent, Presence, Role
+from ivr.models import Agent, Presence, Role, Scope
 from ivr.orders import OrderImportError, import_orders, read_orders_csv
-from ivr.tokens import create_token, revoke_token
+from ivr.tokens import create_token, parse_scopes, revoke_token
 from ivr.twilio_client import TwilioError
 from ivr.wiring import hotline
 
 tokens = AppGroup("tokens", help="API tokens for other systems.")
 agents = AppGroup("agents", help="Agent accounts, presence, taking callers.")
 orders = AppGroup("orders", help="Order statuses callers can hear.")
+CLI = "cli"  # who the audit log names for a change made on the server's command line
 
 
 def text(limit: int) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
@@ -75,11 +87,28 @@ def time_zone(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+def scope_list(ctx: click.Context, param: click.Parameter, value: str) -> list[Scope]:
+    """A click callback: comma-separated token scopes."""
+    try:
+        return parse_scopes(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @tokens.command("create")
 @click.argument("name", callback=text(128))
-def create_token_command(name: str) -> None:
+@click.option(
+    "--scopes",
+    default=Scope.READ.value,
+    show_default=True,
+    callback=scope_list,
+    help="Comma-separated: read (calls, messages, audio), write (case status, presence, "
+    "take-next), metrics (/metrics).",
+)
+def create_token_command(name: str, scopes: list[Scope]) -> None:
     """Create an API token; it is printed once, on the last line."""
-    token = create_token(db.session, name)
+    token = create_token(db.session, name, scopes)
+    audit(TOKEN_CREATE, actor=CLI, target=f"token:{name}", detail={"scopes": list(scopes)})
     db.session.commit()
     click.echo(f"Token for {name} (store it now; it is not shown again):")
     click.echo(token)
@@ -90,6 +119,8 @@ def create_token_command(name: str) -> None:
 def revoke_token_command(name: str) -> None:
     """Revoke every token with this name."""
     count = revoke_token(db.session, name)
+    if count:
+        audit(TOKEN_REVOKE, actor=CLI, target=f"token:{name}", detail={"count": count})
     db.session.commit()
     click.echo(f"revoked {count} token(s) named {name}")
 
@@ -158,6 +189,7 @@ def create_agent_command(
         raise click.ClickException(str(exc)) from None
     if timezone is not None:
         agent.timezone = timezone
+    audit(AGENT_CREATE, actor=CLI, target=f"agent:{agent.name}", detail={"role": agent.role})
     db.session.commit()
     click.echo(f"agent {agent.name} ({agent.role}) created: {', '.join(agent.languages)}; "
                f"{', '.join(agent.topics)}")  # fmt: skip
@@ -199,6 +231,7 @@ def disable_command(name: str) -> None:
     """Switch an agent off: away, signed out everywhere, offered no caller, refused sign-in."""
     agent = _named(name)
     disable_agent(agent)
+    audit(AGENT_DISABLE, actor="cli", target=f"agent:{agent.name}")
     db.session.commit()
     click.echo(f"{agent.name} is disabled")
 
@@ -209,6 +242,7 @@ def enable_command(name: str) -> None:
     """Let a disabled agent sign in again (they start away)."""
     agent = _named(name)
     enable_agent(agent)
+    audit(AGENT_ENABLE, actor="cli", target=f"agent:{agent.name}")
     db.session.commit()
     click.echo(f"{agent.name} is enabled")
 
@@ -230,6 +264,7 @@ def password_command(name: str, password: str) -> None:
         set_password(agent, password)
     except AgentError as exc:
         raise click.ClickException(str(exc)) from None
+    audit(PASSWORD_RESET, actor="cli", target=f"agent:{agent.name}")
     db.session.commit()
     click.echo(f"{agent.name} has a new password; their sessions have ended")
 
@@ -254,6 +289,7 @@ def update_command(name: str, languages: str | None, topics: str | None, phone: 
         )
     except AgentError as exc:
         raise click.ClickException(str(exc)) from None
+    audit(AGENT_UPDATE, actor="cli", target=f"agent:{agent.name}", detail=profile_of(agent))
     db.session.commit()
     click.echo(f"{agent.name}: {', '.join(agent.languages)}; {', '.join(agent.topics)}; "
                f"{agent.phone or 'no phone'}")  # fmt: skip

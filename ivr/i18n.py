@@ -11,6 +11,7 @@ from flask import Flask, current_app, request, session
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
+from ivr.labels import label
 from ivr.wiring import hotline
 
 LANGUAGES = ("zh", "en")
@@ -87,4 +88,4 @@ def init_i18n(app: Flask) -> None:
     )
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.filters["localtime"] = localtime
-    app.jinja_env.globals.update(topic_name=topic_name, get_locale=get_locale)
+    app.jinja_env.globals.update(topic_name=topic_name, get_locale=get_locale, label=label)

@@ -103,6 +103,14 @@ class Order(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class Scope(StrEnum):
+    """What an API token may do."""
+
+    READ = "read"  # calls, messages, audio: every GET under /api/v1
+    WRITE = "write"  # case status, presence, take-next
+    METRICS = "metrics"  # /metrics for Prometheus
+
+
 class ApiToken(db.Model):
     """A bearer token for the JSON API; only its SHA-256 is stored."""
 
@@ -114,6 +122,35 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Comma-separated Scope values; tokens older than scopes were given all of them.
+    scopes: Mapped[str] = mapped_column(String(64), default=Scope.READ.value)
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        """The token's scopes as a set."""
+        return frozenset(s for s in self.scopes.split(",") if s)
+
+    @property
+    def is_full(self) -> bool:
+        """Whether the token may do everything (every token made before scopes is)."""
+        return self.scope_set >= set(Scope)
+
+
+class AuditEvent(db.Model):
+    """One line of the audit log: who did what to which thing, when, from where.
+
+    Append-only: the app adds rows (``ivr.audit.audit``) and never changes or removes one.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(160), default="", index=True)
+    target: Mapped[str] = mapped_column(String(255), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Presence(StrEnum):

@@ -206,7 +206,17 @@ SCHEMAS: dict[str, Any] = {
 
 
 def openapi_spec() -> dict[str, Any]:
-    """The API's description (OpenAPI 3.1)."""
+    """The API's description (OpenAPI 3.1), each operation with the token scope it needs."""
+    spec = _described()
+    for operations in spec["paths"].values():
+        for method, operation in operations.items():
+            # OpenAPI 3.1 lets a bearer requirement list roles: here the token's scope.
+            operation["security"] = [{"bearer": ["read" if method == "get" else "write"]}]
+            operation["responses"].setdefault("403", _error("the token lacks the scope needed"))
+    return spec
+
+
+def _described() -> dict[str, Any]:
     voicemail_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
     agent_name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     return {
@@ -215,7 +225,15 @@ def openapi_spec() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `flask --app app tokens create NAME --scopes "
+                    "read,write` or the tokens page. Scopes: read (every GET here), write (case "
+                    "status, presence, take-next), metrics (/metrics, outside this API).",
+                }
+            },
             "schemas": SCHEMAS,
         },
         "paths": {

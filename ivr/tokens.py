@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.extensions import utcnow
-from ivr.models import ApiToken
+from ivr.models import ApiToken, Scope
 
 PREFIX = "hl_"
 
@@ -19,10 +19,24 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, name: str) -> str:
-    """Make a token for ``name``; the return value is the only time it is seen."""
+def parse_scopes(raw: str) -> list[Scope]:
+    """Scopes from ``read,write`` text, in their canonical order; ValueError names a bad one."""
+    words = {word.strip() for word in raw.split(",") if word.strip()}
+    unknown = words - {scope.value for scope in Scope}
+    if unknown:
+        raise ValueError(
+            f"unknown scope {', '.join(sorted(unknown))}; choose from {', '.join(Scope)}"
+        )
+    if not words:
+        raise ValueError(f"choose at least one scope of {', '.join(Scope)}")
+    return [scope for scope in Scope if scope.value in words]
+
+
+def create_token(session: Session, name: str, scopes: list[Scope] | None = None) -> str:
+    """Make a token for ``name`` (``read`` only unless told); the return is the only sight of it."""
     token = PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(name=name, token_hash=digest(token)))
+    chosen = scopes or [Scope.READ]
+    session.add(ApiToken(name=name, token_hash=digest(token), scopes=",".join(chosen)))
     session.flush()
     return token
 

@@ -19,8 +19,10 @@ from ivr.api import (
     newest_first_page,
     token_required,
 )
+from ivr.audit import RECORDING_DOWNLOAD, audit_recording
 from ivr.extensions import db, find
-from voicemail.cases import set_case_status
+from ivr.models import Scope
+from voicemail.cases import audit_case_status, set_case_status
 from voicemail.models import CaseStatus, Voicemail, VoicemailStatus
 from voicemail.storage import DATABASE_PREFIX, FileStore, StorageError, read_audio
 
@@ -70,7 +72,7 @@ def filter_voicemails(query: Select[Any]) -> Select[Any]:
 
 
 @bp.get("/voicemails")
-@token_required
+@token_required(Scope.READ)
 def list_voicemails() -> Response:
     """Voice messages, newest first, a page at a time."""
     query = filter_voicemails(select(Voicemail))
@@ -86,20 +88,21 @@ def _message(message_id: int) -> Voicemail:
 
 
 @bp.get("/voicemails/<int:message_id>")
-@token_required
+@token_required(Scope.READ)
 def get_voicemail(message_id: int) -> Response:
     """One voice message with its transcript and words."""
     return jsonify(voicemail_json(_message(message_id)))
 
 
 @bp.patch("/voicemails/<int:message_id>")
-@token_required
+@token_required(Scope.WRITE)
 def update_voicemail(message_id: int) -> Response:
     """Move a case on: ``{"case_status": "answered"}`` (the caller hears it by phone)."""
     message = _message(message_id)
     value = json_text("case_status")
     if value not in {status.value for status in CaseStatus}:
         raise ApiError(400, "case_status must be one of " + ", ".join(s.value for s in CaseStatus))
+    audit_case_status(message, CaseStatus(value), via="api")
     set_case_status(message, CaseStatus(value))
     db.session.commit()
     return jsonify(voicemail_json(message))
@@ -129,7 +132,9 @@ def audio_response(message: Voicemail) -> Response:
 
 
 @bp.get("/voicemails/<int:message_id>/audio")
-@token_required
+@token_required(Scope.READ)
 def voicemail_audio(message_id: int) -> Response:
     """The original recording (HTTP Range supported)."""
-    return audio_response(_message(message_id))
+    response = audio_response(_message(message_id))
+    audit_recording(RECORDING_DOWNLOAD, message_id)
+    return response

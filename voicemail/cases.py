@@ -7,6 +7,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ivr.audit import CASE_STATUS, audit
 from ivr.extensions import utcnow, whole_number
 from ivr.flow import Lookup, StatusInfo
 from voicemail.models import CaseStatus, Voicemail
@@ -55,3 +56,13 @@ def set_case_status(message: Voicemail, status: CaseStatus) -> None:
     message.case_status = status
     if status in (CaseStatus.ANSWERED, CaseStatus.RESOLVED) and message.answered_at is None:
         message.answered_at = utcnow()
+
+
+def audit_case_status(message: Voicemail, status: CaseStatus, *, via: str) -> None:
+    """An audit line for a case moved to ``status`` (call before the change: it reads the old)."""
+    audit(
+        CASE_STATUS,
+        target=f"voicemail:{message.id}",
+        detail={"case": message.case_number, "from": message.case_status, "to": status,
+                "via": via},
+    )  # fmt: skip

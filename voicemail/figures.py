@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
@@ -19,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ivr.api import iso
 from ivr.auth import supervisor_required
+from ivr.exports import csv_response
 from ivr.extensions import db, utcnow
 from ivr.figures import period_stats
 from ivr.i18n import local_day, reader_zone
@@ -29,9 +27,6 @@ from voicemail.models import Voicemail
 
 bp = Blueprint("figures", __name__, template_folder="templates")
 MAX_DAYS = 92
-# A spreadsheet runs a cell that starts like this as a formula (OWASP "CSV injection").
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 
 
 class Period(NamedTuple):
@@ -190,28 +185,6 @@ def figures() -> str:
         queues=period_stats(db.session, since, until, target),
         messages=message_figures(since, until),
     )
-
-
-def inert_cell(value: object) -> object:
-    """A cell a spreadsheet shows rather than runs: text that starts like a formula gets a '.
-
-    Callers choose their From (a SIP trunk passes on anything); phone numbers such as
-    +8613800138000 and plain numbers are left as they are.
-    """
-    if not isinstance(value, str) or PLAIN_NUMBER.fullmatch(value):
-        return value
-    return "'" + value if value.startswith(FORMULA_START) else value
-
-
-def csv_response(name: str, header: list[str], rows: list[list[object]]) -> Response:
-    """A CSV download (UTF-8 with BOM, so spreadsheet programs read Chinese correctly)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows([inert_cell(cell) for cell in row] for row in rows)
-    response = Response("\ufeff" + out.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
 
 
 @bp.get("/export/calls.csv")

@@ -23,13 +23,14 @@ from sqlalchemy import Select, or_, select
 from werkzeug.wrappers import Response
 
 from ivr.api import ApiError
+from ivr.audit import RECORDING_LISTEN, audit_recording
 from ivr.extensions import db, find, utcnow
 from ivr.models import Agent, Call, CallEvent
 from ivr.voice import external_url
 from ivr.wiring import hotline
 from voicemail.alerts import AlertError, send_alert
 from voicemail.api import audio_response
-from voicemail.cases import set_case_status
+from voicemail.cases import audit_case_status, set_case_status
 from voicemail.models import CaseStatus, Note, Voicemail
 from voicemail.search import holding
 
@@ -176,6 +177,7 @@ def assign(message_id: int) -> Response:
     message.assigned_agent_id = current_user.id
     if message.case_status == CaseStatus.RECEIVED:
         message.case_status = CaseStatus.IN_PROGRESS
+        audit_case_status(message, CaseStatus.RECEIVED, via="assign")
     db.session.commit()
     return redirect(url_for("inbox.show", message_id=message_id))
 
@@ -188,6 +190,7 @@ def change_status(message_id: int) -> Response:
     value = request.form.get("status", "")
     if value not in {s.value for s in CaseStatus}:
         abort(400, "unknown status")
+    audit_case_status(message, CaseStatus(value), via="page")
     set_case_status(message, CaseStatus(value))
     if message.assigned_agent_id is None:
         message.assigned_agent_id = current_user.id
@@ -231,6 +234,8 @@ def alert(message_id: int) -> Response:
 def audio(message_id: int) -> Response:
     """The recording for the page's player (Range requests let it seek)."""
     try:
-        return audio_response(message_or_404(message_id))
+        response = audio_response(message_or_404(message_id))
     except ApiError as exc:
         abort(404, exc.message)
+    audit_recording(RECORDING_LISTEN, message_id)
+    return response

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from ivr.api import api_error, token_required
 from ivr.extensions import db
 from ivr.metrics import process_metrics
-from ivr.models import EntryState, QueueEntry
+from ivr.models import EntryState, QueueEntry, Scope
 from voicemail.health import transcription_lag
 from voicemail.models import Voicemail, VoicemailStatus
 
@@ -90,7 +90,7 @@ class ServiceFigures(Collector):
 
 
 @bp.get("/metrics")
-@token_required
+@token_required(Scope.METRICS)
 def metrics() -> Response:
     """Prometheus text format: this service's processes, then the shared figures."""
     registry = CollectorRegistry()

@@ -24,5 +24,5 @@
       // A dropped connection is retried on the next tick.
     }
   }
-  setInterval(refresh, 5000);
+  setInterval(refresh, window.BOARD_REFRESH_MS || 5000);
 })();

@@ -15,8 +15,8 @@ from tests.conftest import Twilio
 from tests.ivr.test_voice import call_params
 
 
-def make_token(app: Flask, name: str = "crm") -> str:
-    result = app.test_cli_runner().invoke(args=["tokens", "create", name])
+def make_token(app: Flask, name: str = "crm", scopes: str = "read,write,metrics") -> str:
+    result = app.test_cli_runner().invoke(args=["tokens", "create", name, "--scopes", scopes])
     assert result.exit_code == 0, result.output
     return result.output.strip().splitlines()[-1]
 

@@ -26,6 +26,7 @@ from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL, REPO, Twili
 from tests.ivr.test_api import auth, make_token
 from tests.ivr.test_queues import add_agent, to_queue, wait_loop
 from tests.ivr.test_voice import SID, call_params
+from tests.web.test_headers import assert_protected
 from voicemail import worker
 from voicemail.models import Voicemail
 from voicemail.worker import work, work_if_elected
@@ -156,6 +157,14 @@ def test_one_scrape_counts_the_requests_of_every_web_process(app: Flask, gunicor
                 if name == "hotline_http_requests_total" and ("endpoint", "voice.incoming") in labels
             )  # fmt: skip
             assert total == 40  # whichever process answered the scrape
+
+
+def test_gunicorn_does_not_name_itself_and_sends_the_security_headers(gunicorn: str) -> None:
+    for path in ("/login", "/healthz", "/api/v1/calls", "/static/style.css"):
+        reply = requests.get(gunicorn + path, timeout=10)
+        assert "gunicorn" not in reply.headers.get("Server", "").lower()
+        assert not reply.headers.get("Server")
+        assert_protected(reply.headers)
 
 
 def test_one_web_process_per_data_folder_transcribes_and_another_takes_over(

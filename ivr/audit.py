@@ -1,0 +1,101 @@
+"""The audit log: sign-ins, token and agent changes, case changes, recordings listened to.
+
+``audit`` adds a line to the caller's transaction, so it is kept exactly when what it records
+is. Lines are only ever added: nothing in the app changes or removes one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from flask import g, has_request_context, request
+from flask_login import current_user
+from sqlalchemy import event, select
+
+from ivr.extensions import db, utcnow
+from ivr.models import AuditEvent
+
+SIGN_IN = "sign_in"
+SIGN_IN_FAILED = "sign_in_failed"
+TOKEN_CREATE = "token_create"
+TOKEN_REVOKE = "token_revoke"
+AGENT_CREATE = "agent_create"
+AGENT_DISABLE = "agent_disable"
+AGENT_ENABLE = "agent_enable"
+AGENT_UPDATE = "agent_update"
+PASSWORD_RESET = "password_reset"
+PASSWORD_CHANGE = "password_change"
+SIGN_IN_THROTTLED = "sign_in_throttled"
+CASE_STATUS = "case_status"
+RECORDING_LISTEN = "recording_listen"
+RECORDING_DOWNLOAD = "recording_download"
+ACTIONS = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, TOKEN_CREATE, TOKEN_REVOKE, AGENT_CREATE,
+           AGENT_DISABLE, AGENT_ENABLE, AGENT_UPDATE, PASSWORD_RESET, PASSWORD_CHANGE, CASE_STATUS,
+           RECORDING_LISTEN, RECORDING_DOWNLOAD)  # fmt: skip
+# A player fetches one recording in many Range requests; one line per person and message here.
+LISTEN_WINDOW = timedelta(minutes=10)
+
+
+def audit(
+    action: str, *, actor: str = "", target: str = "", detail: Mapping[str, Any] | None = None
+) -> None:
+    """Add an audit line to the current ``db.session`` (it commits with the caller's work).
+
+    In a request, ``address`` is the client's and an empty ``actor`` becomes whoever made the
+    request (the signed-in agent or the API token).
+    """
+    address = ""
+    if has_request_context():
+        address = request.remote_addr or ""
+        actor = actor or request_actor()
+    db.session.add(
+        AuditEvent(
+            at=utcnow(),
+            action=action[:64],
+            actor=actor[:160],
+            target=target[:255],
+            address=address[:64],
+            detail=json.loads(json.dumps(dict(detail or {}), default=str)),
+        )
+    )
+
+
+def request_actor() -> str:
+    """Who makes this request: ``token:NAME#ID`` or ``agent:NAME``; empty if nobody is known."""
+    token = g.get("api_token")
+    if token is not None:
+        return f"token:{token.name}#{token.id}"
+    if current_user and current_user.is_authenticated:
+        return f"agent:{current_user.name}"
+    return ""
+
+
+def audit_recording(action: str, message_id: int) -> None:
+    """A listen or download of a message's recording, once per person in ``LISTEN_WINDOW``.
+
+    Players seek with Range requests, each a new request for the same audio: the first one
+    makes the line, the rest within the window (by the same person) add nothing.
+    """
+    actor, target = request_actor(), f"voicemail:{message_id}"
+    seen = db.session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.action == action,
+            AuditEvent.actor == actor[:160],
+            AuditEvent.target == target,
+            AuditEvent.at > utcnow() - LISTEN_WINDOW,
+        )
+        .limit(1)
+    )
+    if seen is None:
+        audit(action, actor=actor, target=target)
+        db.session.commit()
+
+
+@event.listens_for(AuditEvent, "before_update")
+@event.listens_for(AuditEvent, "before_delete")
+def _append_only(*_: Any) -> None:
+    raise RuntimeError("audit lines are never changed nor removed")

@@ -1,0 +1,93 @@
+"""Words for the values pages show from the database (statuses, outcomes, roles …).
+
+``{{ _(value) }}`` marked a database value as safe HTML; ``label(kind, value)`` looks the value up
+in a table of translations of its kind and always returns escaped text: a value nobody
+translated is shown as it is, escaped.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+from markupsafe import Markup, escape
+
+LABELS: dict[str, dict[str, LazyString]] = {
+    "role": {"agent": _l("agent"), "supervisor": _l("supervisor")},
+    "presence": {"available": _l("available"), "busy": _l("busy"), "away": _l("away")},
+    "outcome": {
+        "self_service": _l("self_service"),
+        "agent": _l("agent"),
+        "voicemail": _l("voicemail"),
+        "callback": _l("callback"),
+        "abandoned": _l("abandoned"),
+        "failed": _l("failed"),
+        "in progress": _l("in progress"),
+    },
+    "call_status": {
+        "completed": _l("completed"),
+        "in-progress": _l("in-progress"),
+        "ringing": _l("ringing"),
+        "busy": _l("busy"),
+        "failed": _l("failed"),
+        "no-answer": _l("no-answer"),
+        "canceled": _l("canceled"),
+    },
+    "entry_state": {
+        "waiting": _l("waiting"),
+        "offered": _l("offered"),
+        "bridged": _l("bridged"),
+        "callback": _l("callback"),
+        "dialing": _l("dialing"),
+        "done": _l("done"),
+        "left": _l("left"),
+        "abandoned": _l("abandoned"),
+    },
+    "case_status": {
+        "received": _l("received"),
+        "in_progress": _l("in_progress"),
+        "answered": _l("answered"),
+        "resolved": _l("resolved"),
+    },
+    "mark": {
+        "received": _l("Mark received"),
+        "in_progress": _l("Mark in progress"),
+        "answered": _l("Mark answered"),
+        "resolved": _l("Mark resolved"),
+    },
+    "voicemail_status": {
+        "pending": _l("pending"),
+        "transcribing": _l("transcribing"),
+        "transcribed": _l("transcribed"),
+        "untranscribed": _l("untranscribed"),
+        "failed": _l("failed"),
+    },
+    "scope": {"read": _l("read"), "write": _l("write"), "metrics": _l("metrics")},
+    "scope_help": {
+        "read": _l("calls, messages and their audio"),
+        "write": _l("case status, presence, take next"),
+        "metrics": _l("Prometheus /metrics"),
+    },
+    "action": {
+        "sign_in": _l("signed in"),
+        "sign_in_failed": _l("sign-in failed"),
+        "token_create": _l("token created"),
+        "token_revoke": _l("token revoked"),
+        "sign_in_throttled": _l("sign-in refused: too many tries"),
+        "agent_create": _l("agent created"),
+        "agent_disable": _l("agent disabled"),
+        "agent_enable": _l("agent enabled"),
+        "agent_update": _l("agent's languages, topics or phone changed"),
+        "password_reset": _l("password reset"),
+        "password_change": _l("own password changed"),
+        "case_status": _l("case status changed"),
+        "recording_listen": _l("recording listened to"),
+        "recording_download": _l("recording downloaded"),
+    },
+}
+
+
+def label(kind: str, value: object) -> Markup:
+    """The translated word for ``value`` of this kind, escaped; the raw value, escaped, if none."""
+    text = "" if value is None else str(value)
+    word = LABELS.get(kind, {}).get(text)
+    return escape(str(word) if word is not None else text)

@@ -1,0 +1,63 @@
+"""Every answer carries the security headers; database values on pages are always escaped."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ivr.agents import create_agent
+from ivr.extensions import db
+from ivr.models import Call, Role
+from tests.ivr.test_api import auth, make_token
+from tests.web.test_inbox import sign_in
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def assert_protected(headers: dict[str, str] | requests.structures.CaseInsensitiveDict) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert headers.get(name) == value, name
+    policy = {
+        part.split()[0]: part.split()[1:] for part in headers["Content-Security-Policy"].split("; ")
+    }
+    assert policy["script-src"] == ["'self'"]  # no 'unsafe-inline', no 'unsafe-eval'
+    assert policy["style-src"] == ["'self'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert policy["object-src"] == ["'none'"]
+
+
+def test_every_kind_of_answer_carries_the_headers(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        create_agent(db.session, "zhang", password="correct horse", role=Role.SUPERVISOR)
+        db.session.commit()
+    token = make_token(app)
+    assert_protected(client.get("/login").headers)
+    sign_in(client, "zhang")
+    for path in ("/inbox", "/board", "/board.json", "/calls", "/figures", "/tokens", "/audit",
+                 "/me", "/static/style.css", "/healthz", "/nowhere"):  # fmt: skip
+        with client.get(path) as reply:
+            assert_protected(reply.headers)
+    assert_protected(client.get("/api/v1/calls", headers=auth(token)).headers)
+    assert_protected(client.get("/api/v1/calls").headers)  # a 401 too
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_database_values_are_escaped_on_pages(app: Flask, client: FlaskClient, lang: str) -> None:
+    with app.app_context():
+        create_agent(db.session, "zhang", password="correct horse", role=Role.SUPERVISOR)
+        db.session.add(Call(sid="CA" + "1" * 32, status="<b id=x>busy</b>"))
+        db.session.add(Call(sid="CA" + "2" * 32, status="completed"))
+        db.session.commit()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = lang
+    sign_in(client, "zhang")
+    for path in ("/calls", "/calls/CA" + "1" * 32):
+        html = client.get(path).get_data(as_text=True)
+        assert "<b id=x>" not in html and "&lt;b id=x&gt;busy&lt;/b&gt;" in html
+    listing = client.get("/calls").get_data(as_text=True)
+    assert ("已结束" if lang == "zh" else "completed") in listing  # known values still translated
