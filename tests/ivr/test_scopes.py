@@ -115,7 +115,7 @@ def test_tokens_made_before_scopes_keep_every_power(tmp_path: Path) -> None:
     url = empty_database(tmp_path)
     app = create_app(settings(tmp_path / "data", url))
     with app.app_context():
-        upgrade(directory=str(MIGRATIONS), revision="e4b7c1d9a2f6")
+        upgrade(directory=str(MIGRATIONS), revision="a3f9d2c7e1b4")  # before scopes
         with db.engine.begin() as conn:
             conn.execute(text("INSERT INTO api_tokens (name, token_hash, created_at) "
                               "VALUES ('crm', 'x', '2026-11-01 00:00:00')"))  # fmt: skip

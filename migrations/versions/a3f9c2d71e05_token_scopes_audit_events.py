@@ -1,7 +1,7 @@
 """token scopes, and the append-only audit log
 
 Revision ID: a3f9c2d71e05
-Revises: e4b7c1d9a2f6
+Revises: a3f9d2c7e1b4
 Create Date: 2026-12-04 15:00:00
 
 Tokens made before scopes existed could do everything; they keep doing so (read,write,metrics),
@@ -14,7 +14,7 @@ import ivr.extensions
 
 
 revision = 'a3f9c2d71e05'
-down_revision = 'e4b7c1d9a2f6'
+down_revision = 'a3f9d2c7e1b4'
 branch_labels = None
 depends_on = None
 
