@@ -14,7 +14,7 @@ from sqlalchemy import select
 from ivr.agents import create_agent
 from ivr.audit import audit
 from ivr.extensions import db
-from ivr.models import AuditEvent, Role
+from ivr.models import Agent, AuditEvent, Role
 from tests.ivr.test_api import auth, make_token
 from tests.voicemail.test_api import add_message
 from tests.web.test_inbox import csrf, sign_in
@@ -194,3 +194,40 @@ def test_the_audit_page_in_chinese(app: Flask, client: FlaskClient, supervisor: 
     assert "<h1>审计日志</h1>" in html and "<td>已登录</td>" in html
     tokens = client.get("/tokens").get_data(as_text=True)
     assert "权限范围" in tokens and "通话、留言及其录音" in tokens
+
+
+def test_agents_switched_off_reskilled_and_given_passwords_are_kept(
+    app: Flask, client: FlaskClient, supervisor: str
+) -> None:
+    runner = app.test_cli_runner()
+    for args in (["disable", "li"], ["enable", "li"], ["password", "li", "--password", "battery staple"],
+                 ["update", "li", "--languages", "zh,en"]):  # fmt: skip
+        assert runner.invoke(args=["agents", *args]).exit_code == 0
+    sign_in(client, supervisor)
+    with app.app_context():
+        li = db.session.scalar(select(Agent.id).where(Agent.name == "li"))
+    token = csrf(client, "/agents")
+    assert client.post(f"/agents/{li}/disable", data={"csrf_token": token}).status_code == 302
+    reskill = {"csrf_token": token, "languages": ["zh"], "topics": ["product"], "phone": ""}
+    assert client.post(f"/agents/{li}", data=reskill).status_code == 302
+    kept = [(e.action, e.actor, e.target) for e in lines(app) if e.target == "agent:li"]
+    assert kept == [
+        ("agent_disable", "cli", "agent:li"),
+        ("agent_enable", "cli", "agent:li"),
+        ("password_reset", "cli", "agent:li"),
+        ("agent_update", "cli", "agent:li"),
+        ("agent_disable", "agent:zhang", "agent:li"),
+        ("agent_update", "agent:zhang", "agent:li"),
+    ]
+    assert lines(app, "agent_update")[-1].detail == {
+        "languages": ["zh"], "topics": ["product"], "phone": "",
+    }  # fmt: skip
+
+
+def test_throttled_sign_ins_are_kept(app: Flask, supervisor: str) -> None:
+    guesser = app.test_client()
+    for attempt in range(6):
+        sign_in(guesser, "li", f"guess number {attempt}")
+    [throttled] = lines(app, "sign_in_throttled")
+    assert (throttled.actor, throttled.address) == ("agent:li", "127.0.0.1")
+    assert len(lines(app, "sign_in_failed")) == 5
