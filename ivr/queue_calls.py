@@ -14,11 +14,13 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from ivr.agents import finish_call, release
-from ivr.calls import log_event, open_call, record_turn
+from ivr.calls import TERMINAL, log_event, open_call, record_turn, step_logged
 from ivr.extensions import db, find, utcnow, whole_number
 from ivr.menu import Node
 from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
 from ivr.queues import (
+    ENDED,
+    IN_QUEUE,
     announce_due,
     estimate_wait,
     handle_seconds,
@@ -103,12 +105,14 @@ def wait() -> Response:
     call = open_call(db.session, call_facts())
     topic = str(node.settings["queue"])
     name = queue_name(topic, lang)
+    step = int_arg("s", 0, low=0, high=10_000)
+    if call.status in TERMINAL or (step and step_logged(db.session.connection(), call.id, step)):
+        # A late or replayed request: the call has ended, or its Enqueue action came already.
+        # It must not put a caller who has gone back in line for an agent to be rung for.
+        db.session.commit()
+        return twiml(leave_twiml(menu, lang, None))
     entry = open_entry(db.session, call.sid, name)
-    if entry is None or entry.state not in (
-        EntryState.WAITING,
-        EntryState.OFFERED,
-        EntryState.BRIDGED,
-    ):
+    if entry is None or entry.state not in IN_QUEUE:
         entry = QueueEntry(
             call_id=call.id,
             call_sid=call.sid,
@@ -187,7 +191,7 @@ def done() -> Response:
         if entry.wait_seconds is None:
             entry.wait_seconds = waited
     if result == "bridged":
-        if entry is not None:
+        if entry is not None and entry.state not in ENDED:
             entry.state = EntryState.DONE
         flow.outcome = Outcome.AGENT
         call.outcome = Outcome.AGENT
@@ -210,7 +214,7 @@ def done() -> Response:
         flow.say("callback_confirmed")
         flow.response.hangup()
     else:
-        if entry is not None and entry.state != EntryState.DONE:
+        if entry is not None and entry.state not in ENDED:
             entry.state = EntryState.LEFT
         if result not in ("leave", "redirected"):
             flow.say("agents_busy")
@@ -346,6 +350,9 @@ def bridged() -> Response:
     call = open_call(db.session, call_facts())
     entry = open_entry(db.session, call.sid, offered.queue) or offered
     agent_id = _leg_agent() or offered.agent_id
+    if entry.state in ENDED and entry.bridged_at is None:
+        # A replay for a caller whose stay has ended: it never opens again.
+        return twiml(_connecting(entry))
     if entry.bridged_at is not None and entry.agent_id == agent_id:
         # Twilio's retry of this request (or a late one after the talk): the bridge is noted.
         return twiml(_connecting(entry))
