@@ -32,7 +32,17 @@ from ivr.queues import (
 )
 from ivr.twiml import speak, spell_digits
 from ivr.voice import apologise, external_url, flow_for, twiml
-from ivr.webhooks import CALL_SID, call_facts, field, int_arg, twilio_callback, twilio_webhook
+from ivr.webhooks import (
+    CALL_SID,
+    ONE_DAY,
+    QUEUE_PLACES,
+    call_facts,
+    field,
+    int_arg,
+    twilio_callback,
+    twilio_number,
+    twilio_webhook,
+)
 from ivr.wiring import hotline
 
 log = logging.getLogger(__name__)
@@ -42,7 +52,6 @@ agent_bp = Blueprint("agent", __name__, url_prefix="/voice/agent")
 for blueprint in (bp, agent_bp):
     blueprint.register_error_handler(Exception, apologise)
 
-WHOLE = re.compile(r"\d{1,7}")
 WORD = re.compile(r"[a-z][a-z-]{1,30}")
 KEY = re.compile(r"[0-9*#]{0,8}")
 RATING = {"1", "2", "3", "4", "5"}
@@ -90,9 +99,9 @@ def _apologise_and_leave() -> VoiceResponse:
     return leave_twiml(hotline().menu, lang, "error")
 
 
-def _number(name: str, default: int = 0) -> int:
-    value = field(name, pattern=WHOLE)
-    return int(value) if value else default
+def _number(name: str, default: int = 0, *, high: int = ONE_DAY) -> int:
+    value = twilio_number(name, high=high)
+    return default if value is None else value
 
 
 @bp.post("/wait")
@@ -124,7 +133,7 @@ def wait() -> Response:
         )
         db.session.add(entry)
         db.session.flush()
-    position = max(_number("QueuePosition", 1), 1)
+    position = max(_number("QueuePosition", 1, high=QUEUE_PLACES), 1)
     waited = _number("QueueTime")
     key_url = external_url("queue.key", n=node.id, lang=lang)
     if waited >= int(node.settings.get("max_wait", 600)) and entry.state == EntryState.WAITING:
