@@ -264,7 +264,7 @@ def log_status(
         detail["sequence"] = sequence
     if not _claim(conn, call.id, STATUS_STEP - position, [Event("status", None, detail)]):
         return
-    if call.ended_at is not None:
+    if call.ended_at is not None or (call.status in TERMINAL and status not in TERMINAL):
         # The first final status wins: a late "ringing" must not reopen a finished call, nor a
         # late "busy" turn a completed one into a failure (the history keeps both).
         return
