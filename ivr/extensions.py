@@ -114,8 +114,9 @@ def _sqlite_savepoint_inside_a_transaction(conn: Connection, _name: str) -> None
     # open a transaction for every read, and in WAL a transaction that read and then writes
     # fails at once (SQLITE_BUSY_SNAPSHOT, no busy_timeout) when another process wrote since.
     if conn.dialect.name == "sqlite":
-        dbapi_connection = conn.connection.dbapi_connection
-        if dbapi_connection is not None and not dbapi_connection.in_transaction:
+        dbapi_connection: Any = conn.connection.dbapi_connection
+        legacy = getattr(dbapi_connection, "isolation_level", None) is not None  # not AUTOCOMMIT
+        if legacy and not dbapi_connection.in_transaction:
             dbapi_connection.execute("BEGIN")
 
 
