@@ -1,11 +1,13 @@
 """Fault drills: the service under call load while a fault is injected; then nothing may be lost.
 
     .venv/bin/python bench/drills.py [postgres|web|worker|all] [--seconds 30] [--callers 6]
-                                     [--at 0.33]
+                                     [--at 0.33] [--calls N] [--database postgresql|sqlite]
 
-The real service runs as the Procfile runs it, on PostgreSQL (database ``drill``, made afresh;
-never ``test``): gunicorn with two processes, one ``flask voicemail work`` process, recordings in
-the database. The offline Twilio (``ivr.simulator``) places calls from several callers at once:
+The real service runs as the Procfile runs it, on PostgreSQL (database ``drill`` or
+``--pg-database``, made afresh; never ``test``) or on a fresh SQLite file: gunicorn with two
+processes, one ``flask voicemail work`` process, recordings in the database. With ``--calls N``
+the load is N calls (the fault strikes at ``--at`` of them) rather than ``--seconds`` of calling.
+The offline Twilio (``ivr.simulator``) places calls from several callers at once:
 half browse the menu, half leave a voice message with real Korean speech. At ``--at`` of the way
 in (a third by default), the fault strikes:
 
@@ -18,8 +20,9 @@ The simulated Twilio does what Twilio does: on a failed TwiML request it asks th
 it sends a failed status callback again (up to 8 times, a second apart, as a callback URL with
 connection overrides ``#rc=…&rp=all`` asks). Afterwards the drill checks, from the database:
 every call placed is logged with its final status; every recording has exactly one message;
-every message is transcribed exactly once; no caller met dead air (a failed request whose
-fallback failed too). It prints a table and exits non-zero if any check fails.
+every message's call ended with the outcome ``voicemail`` (the message and the outcome commit
+together); every message is transcribed exactly once; no caller met dead air (a failed request
+whose fallback failed too). It prints a table and exits non-zero if any check fails.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import os
 import platform
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -219,14 +223,21 @@ def service(database: str, media: RecordingServer, shop: SlowShop, logs: Path) -
 
 @dataclass
 class Load:
-    """Callers calling again and again until told to stop."""
+    """Callers calling again and again until told to stop (or ``calls`` calls are placed)."""
 
     sim: Simulator
     callers: int
     speech: list[bytes]
+    calls: int | None = None
+    placed: int = 0
     results: list[CallResult] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_for(self, done: int) -> None:
+        """Until ``done`` calls have ended."""
+        while len(self.results) < done:
+            time.sleep(0.1)
 
     def script(self, n: int) -> list[object]:
         if n % 2:
@@ -236,8 +247,10 @@ class Load:
 
     def caller(self, index: int) -> None:
         for n in itertools.count(index):
-            if self.stop.is_set():
-                return
+            with self.lock:
+                if self.stop.is_set() or (self.calls is not None and self.placed >= self.calls):
+                    return
+                self.placed += 1
             number = f"+86139{index:03d}{n % 100000:05d}"
             result = self.sim.call(Caller(number=number, script=self.script(n)))  # type: ignore[arg-type]
             with self.lock:
@@ -290,6 +303,12 @@ def inject(fault: str, running: Service, shop: SlowShop) -> str:
 
 
 def query(url: str, sql: str) -> list[tuple[object, ...]]:
+    if url.startswith("sqlite:///"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)
+        try:
+            return list(conn.execute(sql).fetchall())
+        finally:
+            conn.close()
     with psycopg.connect(url.replace("+psycopg", "")) as conn:
         return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
 
@@ -312,11 +331,30 @@ def recordings_of(results: list[CallResult]) -> set[str]:
     }
 
 
+def fresh_sqlite(folder: Path) -> str:
+    """A new, empty SQLite file in ``folder``; its SQLAlchemy URL."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("drill.sqlite*"):
+        old.unlink()
+    return f"sqlite:///{folder / 'drill.sqlite'}"
+
+
 def drill(
-    fault: str, seconds: float, at: float, callers: int, speech: list[bytes], logs: Path
+    fault: str,
+    seconds: float,
+    at: float,
+    callers: int,
+    speech: list[bytes],
+    logs: Path,
+    *,
+    calls: int | None = None,
+    database: str = "postgresql",
+    pg_database: str = "drill",
 ) -> bool:
     """Run one drill and print its table; whether every check passed."""
-    url = fresh_database("drill")
+    if database == "sqlite" and fault == "postgres":
+        raise SystemExit("the postgres drill needs PostgreSQL")
+    url = fresh_sqlite(logs / fault / "db") if database == "sqlite" else fresh_database(pg_database)
     media = RecordingServer(ACCOUNT_SID, AUTH_TOKEN)
     shop = SlowShop()
     checks: list[tuple[str, str, bool]] = []
@@ -333,11 +371,16 @@ def drill(
                 callback_retries=8,
                 callback_retry_delay=1.0,
             )
-            load = Load(sim, callers, speech)
+            load = Load(sim, callers, speech, calls)
             with load.running():
-                time.sleep(seconds * at)
-                struck = inject(fault, running, shop)
-                time.sleep(seconds * (1 - at))
+                if calls is None:
+                    time.sleep(seconds * at)
+                    struck = inject(fault, running, shop)
+                    time.sleep(seconds * (1 - at))
+                else:
+                    load.wait_for(int(calls * at))
+                    struck = inject(fault, running, shop)
+                    load.wait_for(calls)
             deadline = time.monotonic() + 300
             while count(url, "status IN ('pending', 'transcribing')") and (
                 time.monotonic() < deadline
@@ -367,6 +410,12 @@ def drill(
             lost_messages = recorded - set(by_sid)
             doubled = [row for row in stored if row[1] != 1]
             untranscribed = [row for row in stored if row[2] != "transcribed"]
+            # A message kept while its call ended "abandoned": the two committed apart.
+            apart = query(
+                url,
+                "SELECT v.recording_sid FROM voicemails v JOIN calls c ON c.id = v.call_id "
+                "WHERE c.outcome IS NULL OR c.outcome IN ('self_service', 'abandoned')",
+            )
             twice = query(
                 url, "SELECT count(*) FROM voicemails WHERE attempts > 1 AND status = 'transcribed'"
             )[0][0]
@@ -377,6 +426,8 @@ def drill(
                 ("recordings made / messages kept", f"{len(recorded)} / {len(by_sid)}",
                  not lost_messages and len(recorded) > 0),
                 ("messages doubled", str(len(doubled)), not doubled),
+                ("calls consistent (a message ⇔ outcome voicemail)",
+                 f"{len(placed) - len(apart)} / {len(placed)}", not apart),
                 ("messages not transcribed", str(len(untranscribed)), not untranscribed),
                 ("calls with dead air (fallback failed too)", str(len(dead_air)), not dead_air),
             ]  # fmt: skip
@@ -391,7 +442,7 @@ def drill(
     finally:
         media.close()
         shop.close()
-    print(f"\n### Drill: {fault}\n")
+    print(f"\n### Drill: {fault} ({database})\n")
     print("| check | figure | result |\n|---|---|---|")
     for name, figure in facts:
         print(f"| {name} | {figure} | |")
@@ -408,10 +459,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="load time per drill")
     parser.add_argument("--callers", type=int, default=6, help="callers calling at once")
     parser.add_argument("--at", type=float, default=1 / 3, help="when the fault strikes (0–1)")
+    parser.add_argument("--calls", type=int, default=None, help="calls to place (not --seconds)")
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--pg-database", default="drill", help="PostgreSQL database to make afresh")
     parser.add_argument("--logs", type=Path, default=Path("/tmp/hotline-drills"))
     args = parser.parse_args()
     speech = [telephone_line((SPEECH / clip).read_bytes()) for clip in CLIPS]
-    faults = ["worker", "web", "postgres"] if args.fault == "all" else [args.fault]
+    every = ["worker", "web", "postgres"] if args.database == "postgresql" else ["worker", "web"]
+    faults = every if args.fault == "all" else [args.fault]
     cpu = next(
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
          if line.startswith("model name")), platform.processor(),
@@ -421,7 +476,8 @@ def main() -> None:
     passed = True
     for fault in faults:
         (args.logs / fault).mkdir(parents=True, exist_ok=True)
-        passed &= drill(fault, args.seconds, args.at, args.callers, speech, args.logs)
+        passed &= drill(fault, args.seconds, args.at, args.callers, speech, args.logs,
+                        calls=args.calls, database=args.database, pg_database=args.pg_database)  # fmt: skip
     print(f"\nlogs: {args.logs}")
     sys.exit(0 if passed else 1)
 

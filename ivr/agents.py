@@ -9,15 +9,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ivr.calls import TERMINAL
 from ivr.extensions import utcnow
 from ivr.i18n import site_timezone
 from ivr.menu import Menu
 from ivr.models import Agent, Call, EntryState, Presence, QueueEntry, Role
-from ivr.queues import can_serve
+from ivr.queues import caller_still_there, can_serve
 from ivr.twilio_client import create_call
 from ivr.webhooks import with_overrides
 
@@ -216,7 +217,12 @@ def claim_longest_waiting(session: Session, agent: Agent, now: datetime) -> Queu
     """
     candidates = session.scalars(
         select(QueueEntry)
-        .where(QueueEntry.state.in_(OFFERABLE), QueueEntry.agent_id.is_(None))
+        .where(
+            QueueEntry.state.in_(OFFERABLE),
+            QueueEntry.agent_id.is_(None),
+            # A callback is for a caller who has hung up; anyone else must still be on the line.
+            or_(QueueEntry.state == EntryState.CALLBACK, caller_still_there()),
+        )
         .order_by(QueueEntry.entered_at, QueueEntry.id)
     ).all()
     for entry in candidates:
@@ -296,9 +302,14 @@ def hotline_number(session: Session, entry: QueueEntry) -> str:
 def release(
     session: Session, entry: QueueEntry, agent: Agent | None, *, presence: Presence
 ) -> None:
-    """Give an offered caller back to the queue (the agent did not answer or Twilio failed)."""
+    """Give an offered caller back to the queue (the agent did not answer or Twilio failed).
+
+    A caller whose call ended meanwhile is not put back: their stay ends as abandoned.
+    """
     if entry.state == EntryState.OFFERED:
-        entry.state = EntryState.WAITING
+        call = session.get(Call, entry.call_id)
+        gone = call is not None and call.status in TERMINAL
+        entry.state = EntryState.ABANDONED if gone else EntryState.WAITING
     elif entry.state == EntryState.DIALING:
         entry.state = EntryState.CALLBACK
     entry.agent_id = None

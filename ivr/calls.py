@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ivr.extensions import utcnow
 from ivr.flow import Event, Turn
-from ivr.models import Call, CallEvent, Outcome
+from ivr.models import Call, CallEvent, EntryState, Outcome, QueueEntry
 
 TERMINAL = {"completed", "busy", "failed", "no-answer", "canceled"}
 STATUSES = ["queued", "initiated", "ringing", "in-progress", "answered", *sorted(TERMINAL)]
@@ -32,6 +32,7 @@ FAILURE_STEP = -1000
 
 CALLS = Call.__table__
 EVENTS = CallEvent.__table__
+ENTRIES = QueueEntry.__table__
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,15 @@ SET_STATUS = (
         ended_at=bindparam("b_ended_at"),
         duration=bindparam("b_duration"),
         outcome=bindparam("b_outcome"),
+    )
+)
+# A final status ends the caller's wait: whatever Twilio sends late, they are no longer in line.
+END_WAITS = (
+    update(ENTRIES)
+    .where(ENTRIES.c.call_id == bindparam("b_id"), ENTRIES.c.state == EntryState.WAITING)
+    .values(
+        state=EntryState.ABANDONED,
+        left_at=func.coalesce(ENTRIES.c.left_at, bindparam("b_now", type_=ENTRIES.c.left_at.type)),
     )
 )
 ADD_EVENTS = insert(EVENTS)
@@ -197,6 +207,11 @@ def _claim(conn: Connection, call_id: int, step: int, events: list[Event]) -> bo
     return True
 
 
+def step_logged(conn: Connection, call_id: int, step: int) -> bool:
+    """Whether the call's ``step`` is logged already (its webhook came, or a retry of it)."""
+    return conn.execute(STEP_TAKEN, {"b_call_id": call_id, "b_step": step}).first() is not None
+
+
 def _path_after(path: list[str], turn: Turn) -> str:
     return ">".join([*path, *turn.visited])
 
@@ -249,8 +264,10 @@ def log_status(
         detail["sequence"] = sequence
     if not _claim(conn, call.id, STATUS_STEP - position, [Event("status", None, detail)]):
         return
-    if call.status in TERMINAL and status not in TERMINAL:
-        return  # a late "ringing" must not reopen a finished call
+    if call.ended_at is not None or (call.status in TERMINAL and status not in TERMINAL):
+        # The first final status wins: a late "ringing" must not reopen a finished call, nor a
+        # late "busy" turn a completed one into a failure (the history keeps both).
+        return
     after = replace(call, status=status)
     if status in TERMINAL:
         ended_at = call.ended_at or utcnow()
@@ -273,6 +290,8 @@ def log_status(
             "b_outcome": after.outcome,
         },
     )
+    if status in TERMINAL:
+        conn.execute(END_WAITS, {"b_id": call.id, "b_now": after.ended_at})
 
 
 def log_failure(conn: Connection, call_id: int, step: int, error: str) -> None:

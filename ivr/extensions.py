@@ -10,7 +10,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import Connection, DateTime, MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -102,6 +102,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+@event.listens_for(Engine, "savepoint")
+def _sqlite_savepoint_inside_a_transaction(conn: Connection, _name: str) -> None:
+    # pysqlite sends its BEGIN only before an INSERT, UPDATE or DELETE. A SAVEPOINT sent before
+    # any of them opens a transaction of its own, which its RELEASE then commits: the rows of a
+    # begin_nested() were committed alone, before the rest of the request (a message kept, its
+    # call's outcome lost when the process died). So the real transaction begins first.
+    # SQLAlchemy's full recipe (isolation_level=None, BEGIN in every begin event) would also
+    # open a transaction for every read, and in WAL a transaction that read and then writes
+    # fails at once (SQLITE_BUSY_SNAPSHOT, no busy_timeout) when another process wrote since.
+    if conn.dialect.name == "sqlite":
+        dbapi_connection: Any = conn.connection.dbapi_connection
+        legacy = getattr(dbapi_connection, "isolation_level", None) is not None  # not AUTOCOMMIT
+        if legacy and not dbapi_connection.in_transaction:
+            dbapi_connection.execute("BEGIN")
 
 
 def read_body() -> None:

@@ -14,11 +14,13 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from ivr.agents import finish_call, release
-from ivr.calls import log_event, open_call, record_turn
+from ivr.calls import TERMINAL, log_event, open_call, record_turn, step_logged
 from ivr.extensions import db, find, utcnow, whole_number
 from ivr.menu import Node
 from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
 from ivr.queues import (
+    ENDED,
+    IN_QUEUE,
     announce_due,
     estimate_wait,
     handle_seconds,
@@ -30,7 +32,17 @@ from ivr.queues import (
 )
 from ivr.twiml import speak, spell_digits
 from ivr.voice import apologise, external_url, flow_for, twiml
-from ivr.webhooks import CALL_SID, call_facts, field, int_arg, twilio_callback, twilio_webhook
+from ivr.webhooks import (
+    CALL_SID,
+    ONE_DAY,
+    QUEUE_PLACES,
+    call_facts,
+    field,
+    int_arg,
+    twilio_callback,
+    twilio_number,
+    twilio_webhook,
+)
 from ivr.wiring import hotline
 
 log = logging.getLogger(__name__)
@@ -40,7 +52,6 @@ agent_bp = Blueprint("agent", __name__, url_prefix="/voice/agent")
 for blueprint in (bp, agent_bp):
     blueprint.register_error_handler(Exception, apologise)
 
-WHOLE = re.compile(r"\d{1,7}")
 WORD = re.compile(r"[a-z][a-z-]{1,30}")
 KEY = re.compile(r"[0-9*#]{0,8}")
 RATING = {"1", "2", "3", "4", "5"}
@@ -88,9 +99,9 @@ def _apologise_and_leave() -> VoiceResponse:
     return leave_twiml(hotline().menu, lang, "error")
 
 
-def _number(name: str, default: int = 0) -> int:
-    value = field(name, pattern=WHOLE)
-    return int(value) if value else default
+def _number(name: str, default: int = 0, *, high: int = ONE_DAY) -> int:
+    value = twilio_number(name, high=high)
+    return default if value is None else value
 
 
 @bp.post("/wait")
@@ -103,12 +114,14 @@ def wait() -> Response:
     call = open_call(db.session, call_facts())
     topic = str(node.settings["queue"])
     name = queue_name(topic, lang)
+    step = int_arg("s", 0, low=0, high=10_000)
+    if call.status in TERMINAL or (step and step_logged(db.session.connection(), call.id, step)):
+        # A late or replayed request: the call has ended, or its Enqueue action came already.
+        # It must not put a caller who has gone back in line for an agent to be rung for.
+        db.session.commit()
+        return twiml(leave_twiml(menu, lang, None))
     entry = open_entry(db.session, call.sid, name)
-    if entry is None or entry.state not in (
-        EntryState.WAITING,
-        EntryState.OFFERED,
-        EntryState.BRIDGED,
-    ):
+    if entry is None or entry.state not in IN_QUEUE:
         entry = QueueEntry(
             call_id=call.id,
             call_sid=call.sid,
@@ -120,7 +133,7 @@ def wait() -> Response:
         )
         db.session.add(entry)
         db.session.flush()
-    position = max(_number("QueuePosition", 1), 1)
+    position = max(_number("QueuePosition", 1, high=QUEUE_PLACES), 1)
     waited = _number("QueueTime")
     key_url = external_url("queue.key", n=node.id, lang=lang)
     if waited >= int(node.settings.get("max_wait", 600)) and entry.state == EntryState.WAITING:
@@ -187,7 +200,7 @@ def done() -> Response:
         if entry.wait_seconds is None:
             entry.wait_seconds = waited
     if result == "bridged":
-        if entry is not None:
+        if entry is not None and entry.state not in ENDED:
             entry.state = EntryState.DONE
         flow.outcome = Outcome.AGENT
         call.outcome = Outcome.AGENT
@@ -210,7 +223,7 @@ def done() -> Response:
         flow.say("callback_confirmed")
         flow.response.hangup()
     else:
-        if entry is not None and entry.state != EntryState.DONE:
+        if entry is not None and entry.state not in ENDED:
             entry.state = EntryState.LEFT
         if result not in ("leave", "redirected"):
             flow.say("agents_busy")
@@ -360,6 +373,9 @@ def bridged() -> Response:
     call = open_call(db.session, call_facts())
     entry = open_entry(db.session, call.sid, offered.queue) or offered
     agent_id = _leg_agent() or offered.agent_id
+    if entry.state in ENDED and entry.bridged_at is None:
+        # A replay for a caller whose stay has ended: it never opens again.
+        return twiml(_connecting(entry))
     if entry.bridged_at is not None and entry.agent_id == agent_id:
         # Twilio's retry of this request (or a late one after the talk): the bridge is noted.
         return twiml(_connecting(entry))

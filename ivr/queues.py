@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr.calls import TERMINAL
 from ivr.extensions import db
 from ivr.flow import Flow
 from ivr.menu import Menu, Node
-from ivr.models import Agent, EntryState, Presence, QueueEntry
+from ivr.models import Agent, Call, EntryState, Presence, QueueEntry
 from ivr.twiml import speak
 from ivr.voice import external_url
 
@@ -19,6 +20,13 @@ DEFAULT_HANDLE_SECONDS = 180.0
 RECENT_CALLS = 20
 WAITING = (EntryState.WAITING, EntryState.OFFERED)
 IN_QUEUE = (EntryState.WAITING, EntryState.OFFERED, EntryState.BRIDGED)
+# A stay that has ended never opens again: a late webhook must not bring a caller back.
+ENDED = (EntryState.DONE, EntryState.LEFT, EntryState.ABANDONED)
+
+
+def caller_still_there() -> ColumnElement[bool]:
+    """Entries whose call has no final status yet: a caller who hung up is waiting for no one."""
+    return ~exists().where(Call.id == QueueEntry.call_id, Call.status.in_(TERMINAL))
 
 
 def queue_name(topic: str, language: str) -> str:
@@ -45,7 +53,7 @@ def waiting_count(session: Session, queue: str) -> int:
         session.scalar(
             select(func.count())
             .select_from(QueueEntry)
-            .where(QueueEntry.queue == queue, QueueEntry.state.in_(WAITING))
+            .where(QueueEntry.queue == queue, QueueEntry.state.in_(WAITING), caller_still_there())
         )
         or 0
     )
@@ -103,7 +111,8 @@ def enqueue_caller(flow: Flow, node: Node, lang: str) -> None:
     query = {"n": node.id, "lang": lang}
     flow.response.enqueue(
         name,
-        wait_url=external_url("queue.wait", **query),
+        # The step names this stay in line: a waitUrl that comes after its action is a late one.
+        wait_url=external_url("queue.wait", **query, s=flow.next_step()),
         wait_url_method="POST",
         action=external_url("queue.done", **query, s=flow.next_step()),
         method="POST",

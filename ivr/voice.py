@@ -22,6 +22,7 @@ from ivr.webhooks import (
     int_arg,
     is_callback,
     twilio_callback,
+    twilio_number,
     twilio_webhook,
 )
 from ivr.wiring import hotline
@@ -143,19 +144,10 @@ def status() -> Response:
     """Twilio's status callback: close the call with its final status and duration."""
     facts = call_facts()
     state = field("CallStatus", pattern=CALL_STATUS, required=True)
-    duration = field("CallDuration")
-    sequence = field("SequenceNumber")
-    for name, value in (("CallDuration", duration), ("SequenceNumber", sequence)):
-        if value and whole_number(value, 9) is None:
-            return Response(f"{name} must be a whole number", status=400, mimetype="text/plain")
+    duration = twilio_number("CallDuration")
+    sequence = twilio_number("SequenceNumber", high=999_999_999)
     conn = db.session.connection()
-    log_status(
-        conn,
-        ensure_call(conn, facts),
-        state,
-        int(duration) if duration else None,
-        int(sequence) if sequence else None,
-    )
+    log_status(conn, ensure_call(conn, facts), state, duration, sequence)
     db.session.commit()
     return Response(status=204)
 

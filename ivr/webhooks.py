@@ -161,6 +161,26 @@ def field(name: str, *, pattern: re.Pattern[str] | None = None, required: bool =
     return value
 
 
+# Twilio's numbers: seconds (a call lasts at most 24 hours), places in line (at most 5000).
+ONE_DAY = 86_400
+QUEUE_PLACES = 5_000
+
+
+def twilio_number(name: str, *, high: int = ONE_DAY) -> int | None:
+    """A whole number Twilio sent (seconds, unless ``high`` says otherwise), or None if absent.
+
+    Negative or absurd values (beyond ``high``) get a clear 400, rather than being written
+    into the call's figures.
+    """
+    value = field(name)
+    if not value:
+        return None
+    number = whole_number(value, 9)
+    if number is None or number > high:
+        abort(400, f"{name} must be a whole number from 0 to {high}")
+    return number
+
+
 def call_facts() -> CallFacts:
     """The call fields every voice webhook carries."""
     return CallFacts(

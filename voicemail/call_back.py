@@ -20,7 +20,7 @@ from ivr.queue_calls import WORD, agent_language
 from ivr.twilio_client import TwilioError, create_call
 from ivr.twiml import speak, spell_digits
 from ivr.voice import apologise, external_url, twiml
-from ivr.webhooks import field, twilio_callback, twilio_webhook, with_overrides
+from ivr.webhooks import field, twilio_callback, twilio_number, twilio_webhook, with_overrides
 from ivr.wiring import hotline
 from voicemail.cases import set_case_status
 from voicemail.inbox import message_or_404
@@ -31,7 +31,6 @@ voice_bp = Blueprint("message_call", __name__, url_prefix="/voice/message-call")
 voice_bp.register_error_handler(Exception, apologise)
 
 DIALLABLE = re.compile(r"\+?[0-9]{3,20}")
-WHOLE = re.compile(r"[0-9]{1,9}")
 MISSED = {"no-answer", "busy", "failed", "canceled"}
 
 
@@ -133,7 +132,7 @@ def dialed() -> Response:
     """The customer's leg ended: note it, and a conversation answers the message."""
     message, agent = _leg()
     status = field("DialCallStatus", pattern=WORD, required=True)
-    talk = int(field("DialCallDuration", pattern=WHOLE) or 0)
+    talk = twilio_number("DialCallDuration") or 0
     talked = status == "completed" and talk > 0
     _note_once(message, agent, message.from_number, f"{talk} s" if talked else status,
                field("DialCallSid"))  # fmt: skip

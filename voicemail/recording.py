@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from ivr.webhooks import (
     field,
     int_arg,
     twilio_callback,
+    twilio_number,
     twilio_webhook,
     with_overrides,
 )
@@ -37,7 +38,6 @@ bp.register_error_handler(Exception, apologise)
 RECORDING_SID = re.compile(r"RE[0-9a-zA-Z]{32}")
 RECORDING_URL = re.compile(r"https?://[^\s]{1,500}")
 DIGITS = re.compile(r"[0-9*#]{0,32}|hangup")
-WHOLE = re.compile(r"\d{1,6}")
 CATEGORY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_MAX_LENGTH = 120
 
@@ -72,6 +72,10 @@ def record_message(flow: Flow, node: Node, lang: str) -> None:
     flow.response.hangup()
 
 
+class RecordingConflict(ValueError):
+    """A recording that is not this call's: its RecordingSid was stored for another call."""
+
+
 def store_recording(
     session: Session,
     call: Call,
@@ -82,10 +86,16 @@ def store_recording(
     category: str,
     language: str | None,
 ) -> tuple[Voicemail, bool]:
-    """The message's row, committed as a pending job on first sight; (row, created now)."""
+    """The message's row, committed as a pending job on first sight; (row, created now).
+
+    A RecordingSid belongs to the call that made it: naming it for another call is refused
+    (``RecordingConflict``), or that call's caller would hear the other caller's case number.
+    """
     for _ in range(5):
         found = session.scalar(select(Voicemail).where(Voicemail.recording_sid == recording_sid))
         if found is not None:
+            if found.call_sid != call.sid:
+                raise RecordingConflict(f"recording {recording_sid} belongs to another call")
             return found, False
         message = Voicemail(
             call_id=call.id,
@@ -115,16 +125,22 @@ def _recording_from_request(call: Call) -> tuple[Voicemail, bool]:
     if not CATEGORY.fullmatch(category):
         category = str(node.settings.get("category", "general")) if node else "general"
     lang = request.args.get("lang") or call.language
-    duration = field("RecordingDuration", pattern=WHOLE)
-    return store_recording(
-        db.session,
-        call,
-        recording_sid=field("RecordingSid", pattern=RECORDING_SID, required=True),
-        recording_url=field("RecordingUrl", pattern=RECORDING_URL, required=True),
-        duration=int(duration) if duration else None,
-        category=category[:64],
-        language=lang if lang in hotline().menu.languages else None,
-    )
+    duration = twilio_number("RecordingDuration")
+    sid = field("RecordingSid", pattern=RECORDING_SID, required=True)
+    url = field("RecordingUrl", pattern=RECORDING_URL, required=True)
+    try:
+        return store_recording(
+            db.session,
+            call,
+            recording_sid=sid,
+            recording_url=url,
+            duration=duration,
+            category=category[:64],
+            language=lang if lang in hotline().menu.languages else None,
+        )
+    except RecordingConflict as exc:
+        log.warning("refused %s for %s: %s", request.path, call.sid, exc)
+        abort(409, str(exc))
 
 
 @bp.post("/recorded")

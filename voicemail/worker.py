@@ -75,11 +75,17 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_FIRST * 2 ** max(attempts - 1, 0), BACKOFF_CAP))
 
 
-def claim_next(session: Session, worker: str, lease_seconds: float) -> Voicemail | None:
-    """Lease the oldest due message to ``worker``; None when nothing is due."""
+def claim_next(
+    session: Session, worker: str, lease_seconds: float, max_attempts: int
+) -> Voicemail | None:
+    """Lease the oldest due message to ``worker``; None when nothing is due.
+
+    The attempt is counted as the lease is taken, so a message whose worker dies with it (out
+    of memory, a crash) uses its attempts up too: taken over once they are spent, it fails.
+    """
     now = utcnow()
     due = (
-        select(Voicemail.id)
+        select(Voicemail.id, Voicemail.status, Voicemail.attempts)
         .where(
             Voicemail.status.in_(CLAIMABLE),
             Voicemail.next_attempt_at <= now,
@@ -90,7 +96,11 @@ def claim_next(session: Session, worker: str, lease_seconds: float) -> Voicemail
     )
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
-    for candidate in session.scalars(due).all():
+    for candidate, status, attempts in session.execute(due).all():
+        takeover = status == VoicemailStatus.TRANSCRIBING  # its worker stopped holding it
+        if takeover and attempts >= max_attempts:
+            _give_up_on_poison(session, candidate, attempts, now)
+            continue
         claimed = session.execute(
             update(Voicemail)
             .where(
@@ -110,6 +120,34 @@ def claim_next(session: Session, worker: str, lease_seconds: float) -> Voicemail
             return session.get(Voicemail, candidate)
     session.commit()
     return None
+
+
+def _give_up_on_poison(session: Session, message_id: int, attempts: int, now: datetime) -> None:
+    """Fail a message whose workers kept dying on it, instead of taking it over once more."""
+    failed = session.execute(
+        update(Voicemail)
+        .where(
+            Voicemail.id == message_id,
+            Voicemail.status == VoicemailStatus.TRANSCRIBING,
+            Voicemail.lease_until < now,
+        )
+        .values(
+            status=VoicemailStatus.FAILED,
+            status_reason=(
+                f"gave up after {attempts} attempt(s): the worker stopped while transcribing "
+                "this message (killed, out of memory or crashed)"
+            ),
+            leased_by=None,
+            lease_until=None,
+        )
+    )
+    if failed.rowcount == 1:  # type: ignore[attr-defined]
+        log.warning(
+            "voicemail %s failed: the worker stopped while transcribing it, %s attempt(s) spent",
+            message_id,
+            attempts,
+        )
+    session.commit()
 
 
 def _write(session: Session, message_id: int, worker: str, **values: Any) -> None:
@@ -286,7 +324,9 @@ def work(app: Flask, *, burst: bool = False, stop: threading.Event | None = None
         while not stop.is_set():
             session = db.session
             try:
-                message = claim_next(session, job.name, job.settings.lease_seconds)
+                message = claim_next(
+                    session, job.name, job.settings.lease_seconds, job.settings.max_attempts
+                )
                 if message is None:
                     if burst and not _waiting(session):
                         break

@@ -164,7 +164,7 @@ def test_absent_recording_stores_nothing(app: Flask, twilio: Twilio) -> None:
     [
         ({"RecordingSid": "RE123"}, "RecordingSid is malformed"),
         ({"RecordingUrl": "file:///etc/passwd"}, "RecordingUrl is malformed"),
-        ({"RecordingDuration": "long"}, "RecordingDuration is malformed"),
+        ({"RecordingDuration": "long"}, "RecordingDuration must be a whole number from 0 to 86400"),
         ({"Digits": "<script>"}, "Digits is malformed"),
     ],
 )

@@ -364,3 +364,42 @@ def test_the_worker_names_menu_languages_without_a_model_as_it_starts(
     [warning] = [r.getMessage() for r in caplog.records if "no speech model" in r.getMessage()]
     assert "menu language 'en'" in warning
     assert "voicemail retry --untranscribed" in warning
+
+
+@pytest.mark.slow
+def test_message_whose_workers_keep_dying_ends_failed(
+    app: Flask,
+    app_settings: dict[str, Any],
+    twilio: Twilio,
+    host: MediaHost,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    phone = telephone_line(speech("zeroth_104_003_0280.flac"))
+    leave_message(twilio, host, phone, "RE" + "9" * 32)
+    env = worker_env(app_settings, host, HOTLINE_WORKER_LEASE="1", HOTLINE_WORKER_MAX_ATTEMPTS="2")
+    app.config["HOTLINE_WORKER_MAX_ATTEMPTS"] = 2
+    for kills in range(1, 3):  # as out of memory would, every time it holds the message
+        worker = start_worker(env)
+        try:
+            deadline = time.monotonic() + 60
+            while (message := stored(app)[0]).attempts < kills or (
+                message.status != VoicemailStatus.TRANSCRIBING
+            ):
+                assert time.monotonic() < deadline, "the worker never claimed the message"
+                time.sleep(0.02)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(timeout=10)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+    assert work(app, burst=True) == 0  # the dead worker's lease expires: given up, not claimed
+    [message] = stored(app)
+    assert (message.status, message.attempts, message.leased_by) == (
+        VoicemailStatus.FAILED, 2, None,
+    )  # fmt: skip
+    assert message.status_reason == (
+        "gave up after 2 attempt(s): the worker stopped while transcribing this message "
+        "(killed, out of memory or crashed)"
+    )
+    warned = [r for r in caplog.records if r.levelname == "WARNING" and "stopped" in r.message]
+    assert len(warned) == 1
