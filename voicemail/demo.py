@@ -38,6 +38,7 @@ from ivr.orders import import_orders
 from ivr.simulator import Agent as ScriptedAgent
 from ivr.simulator import (
     Caller,
+    CallHandle,
     Hangup,
     Hold,
     HttpTransport,
@@ -58,10 +59,13 @@ from voicemail.worker import stop_embedded_worker, work
 
 T = TypeVar("T")
 SPEECH = Path(__file__).resolve().parents[1] / "tests" / "data" / "speech" / "ko"
-# Real seconds per simulated second: a two-minute conversation takes 1.2 s.
-TIME_SCALE = 0.01
-# Calls in progress at once: enough for queues to form, few enough for two cores.
-AT_ONCE = 24
+# Real seconds per simulated second: a two-minute conversation takes 2.4 s. Smaller makes the
+# real time each webhook takes count for more: agents would seem slow to pick up.
+TIME_SCALE = 0.02
+# Simulated seconds between callers on average: the agents are busy about half the time.
+ARRIVAL_SECONDS = 8.0
+# Calls in progress at most, for two cores.
+AT_ONCE = 60
 DEFAULT_CALLS = 300
 TOKEN_NAME = "demo-agents"
 HOTLINE_NUMBER = "+864000000000"
@@ -92,12 +96,14 @@ class StaffMember:
 
 STAFF = (
     StaffMember("demo", "+8613900000100", ("zh", "en"), ("general",), 90.0, Role.SUPERVISOR),
-    StaffMember("li", "+8613900000101", ("zh",), ("product", "general"), 80.0),
-    StaffMember("wang", "+8613900000102", ("zh",), ("after_sales", "payment", "general"), 100.0),
-    StaffMember("zhao", "+8613900000103", ("zh",), ("product", "after_sales"), 90.0),
-    StaffMember("liu", "+8613900000104", ("zh",), tuple(TOPIC_KEYS), 70.0),
-    StaffMember("chen", "+8613900000105", ("zh", "en"), ("payment", "product", "general"), 80.0),
-    StaffMember("emma", "+8613900000106", ("en",), tuple(TOPIC_KEYS), 90.0),
+    StaffMember("li", "+8613900000101", ("zh",), ("product", "general"), 55.0),
+    StaffMember("wang", "+8613900000102", ("zh",), ("after_sales", "payment", "general"), 70.0),
+    StaffMember("zhao", "+8613900000103", ("zh",), ("product", "after_sales"), 60.0),
+    StaffMember("liu", "+8613900000104", ("zh",), tuple(TOPIC_KEYS), 50.0),
+    StaffMember("chen", "+8613900000105", ("zh", "en"), ("payment", "product", "general"), 55.0),
+    StaffMember("sun", "+8613900000106", ("zh",), ("product", "payment", "general"), 60.0),
+    StaffMember("emma", "+8613900000107", ("en",), tuple(TOPIC_KEYS), 65.0),
+    StaffMember("james", "+8613900000108", ("en", "zh"), ("product", "after_sales"), 70.0),
 )
 
 
@@ -177,8 +183,8 @@ class CallMix:
         """Which queue a caller asks for."""
         return self.rng.choices(list(TOPIC_KEYS.values()), weights=[5, 2, 3, 2])[0]
 
-    def caller(self) -> Caller:
-        """The next caller of the day."""
+    def caller(self, kind: str | None = None) -> Caller:
+        """The next caller of the day (of ``kind``, or as the mix has it)."""
         rng, mix = self.rng, self.mix
         lang = "zh" if rng.random() < 0.7 else "en"
         number = self.number(lang)
@@ -195,7 +201,7 @@ class CallMix:
             "message": mix.message,
         }
         shares["browse"] = max(0.0, 1.0 - sum(shares.values()))
-        kind = rng.choices(list(shares), weights=list(shares.values()))[0]
+        kind = kind or rng.choices(list(shares), weights=list(shares.values()))[0]
         script: list[Action]
         if kind == "order":
             order = (
@@ -501,10 +507,14 @@ def play_the_day(
                     desk.thread.start()
                 mix = CallMix(rng, [o["order_number"] for o in orders], clips,
                               lambda: case_numbers(app))  # fmt: skip
-                place_calls(simulator, mix, calls, echo)
+                # The day's last few callers ask to be called back after the agents went home:
+                # the board opens on their requests.
+                late = calls // 100
+                place_calls(simulator, (mix.caller() for _ in range(calls - late)), rng, echo)
                 stop.set()
                 for desk in desks:
                     desk.thread.join(timeout=20)
+                place_calls(simulator, (mix.caller("callback") for _ in range(late)), rng, echo)
                 simulator.wait_idle(timeout=120)
         echo(f"demo: {calls} calls played in {time.monotonic() - started:.0f} s; transcribing…")
         stop_embedded_worker(app)
@@ -549,21 +559,27 @@ def case_numbers(app: Flask) -> list[str]:
 
 
 def place_calls(
-    simulator: Simulator, mix: CallMix, calls: int, echo: Callable[[str], None]
+    simulator: Simulator,
+    callers: Iterator[Caller],
+    rng: random.Random,
+    echo: Callable[[str], None],
 ) -> None:
-    """Place ``calls`` calls, ``AT_ONCE`` at a time, each as the one before it ends."""
-    running: list = []
-    placed = 0
-    while placed < calls or running:
-        running = [h for h in running if not h.done]
-        while placed < calls and len(running) < AT_ONCE:
-            running.append(simulator.start(mix.caller()))
-            placed += 1
-            if placed % 50 == 0:
-                echo(f"demo: {placed} calls placed")
-            # Callers arrive one after another, not all in the same instant.
+    """Place the calls as they come: one every ``ARRIVAL_SECONDS`` (simulated) on average.
+
+    Callers are made as they call, so later ones can ask about the cases of earlier ones.
+    """
+    running: list[CallHandle] = []
+    for placed, caller in enumerate(callers, start=1):
+        while len(running) >= AT_ONCE:
             time.sleep(0.02)
-        time.sleep(0.02)
+            running = [h for h in running if not h.done]
+        running.append(simulator.start(caller))
+        if placed % 50 == 0:
+            echo(f"demo: {placed} calls placed")
+        time.sleep(rng.expovariate(1 / ARRIVAL_SECONDS) * TIME_SCALE)
+        running = [h for h in running if not h.done]
+    for handle in running:
+        handle.result(timeout=120)
 
 
 @click.command("demo")
