@@ -26,6 +26,8 @@ PER_HOUR = re.compile(r"<title>(\d+):00 · (\d+) calls</title>")
 def app_settings(app_settings: dict[str, Any]) -> dict[str, Any]:
     # The demo is for trying the service: it refuses a production configuration.
     app_settings["HOTLINE_ENV"] = "development"
+    # Served over plain http here: the session cookie must not be https-only for the pages.
+    app_settings["PUBLIC_BASE_URL"] = "http://hotline.example.com"
     return app_settings
 
 
