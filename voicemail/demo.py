@@ -272,18 +272,31 @@ def start_times(rng: random.Random, count: int, start: datetime, end: datetime) 
 
 
 def spread_over_the_day(
-    rng: random.Random, window: tuple[datetime, datetime], now: datetime
+    rng: random.Random, window: tuple[datetime, datetime], now: datetime, after: int = 0
 ) -> None:
-    """Move each call, with its events, queue stays and messages, to a time of the window.
+    """Move each call after id ``after``, with its events, queue stays and messages, to a time
+    of the window.
 
     Within a call, real seconds are stretched to the call's simulated ones (its duration as
     Twilio reported it), so waits, talk times and the call log's times agree.
     """
-    calls = db.session.scalars(select(Call).order_by(Call.started_at, Call.id)).all()
+    calls = db.session.scalars(
+        select(Call).where(Call.id > after).order_by(Call.started_at, Call.id)
+    ).all()
     targets = start_times(rng, len(calls), *window)
-    entries = group(db.session.scalars(select(QueueEntry)).all(), lambda e: e.call_id)
-    events = group(db.session.scalars(select(CallEvent)).all(), lambda e: e.call_id)
-    messages = group(db.session.scalars(select(Voicemail)).all(), lambda m: m.call_id)
+    ours = [call.id for call in calls]
+    entries = group(
+        db.session.scalars(select(QueueEntry).where(QueueEntry.call_id.in_(ours))).all(),
+        lambda e: e.call_id,
+    )
+    events = group(
+        db.session.scalars(select(CallEvent).where(CallEvent.call_id.in_(ours))).all(),
+        lambda e: e.call_id,
+    )
+    messages = group(
+        db.session.scalars(select(Voicemail).where(Voicemail.call_id.in_(ours))).all(),
+        lambda m: m.call_id,
+    )
     latest = now - timedelta(minutes=1)
     for call, target in zip(calls, targets, strict=True):
         real = ((call.ended_at or call.started_at) - call.started_at).total_seconds()
@@ -319,10 +332,13 @@ def group(rows: list[T], key: Callable[[T], int | None]) -> dict[int | None, lis
     return found
 
 
-def work_the_inbox(rng: random.Random, now: datetime) -> None:
-    """Agents answered some messages (in time or late), took some in hand with a note."""
+def work_the_inbox(rng: random.Random, now: datetime, after: int = 0) -> None:
+    """Agents answered some messages after id ``after`` (in time or late), and took some in
+    hand with a note."""
     agents = db.session.scalars(select(Agent).where(Agent.role == Role.AGENT)).all()
-    messages = db.session.scalars(select(Voicemail).order_by(Voicemail.created_at)).all()
+    messages = db.session.scalars(
+        select(Voicemail).where(Voicemail.id > after).order_by(Voicemail.created_at)
+    ).all()
     for message in messages:
         age = now - message.created_at
         draw = rng.random()
@@ -459,6 +475,9 @@ def play_the_day(
     config = app.config
     with app.app_context():
         prepare(app, report, force=force)
+        # With --force, the calls and messages already there stay as they are.
+        last_call = db.session.scalar(select(func.max(Call.id))) or 0
+        last_message = db.session.scalar(select(func.max(Voicemail.id))) or 0
         orders = make_orders(rng)
         import_orders(db.session, orders)
         token = create_token(db.session, TOKEN_NAME)
@@ -478,7 +497,7 @@ def play_the_day(
     config.update(
         TWILIO_API_BASE_URL=media.base_url,
         TWILIO_ACCOUNT_SID=account_sid,
-        # Wrap-up and hold music pass on the simulator's clock, not the wall's.
+        # Wrap-up passes on the simulator's clock, not the wall's.
         HOTLINE_WRAPUP_SECONDS=float(config["HOTLINE_WRAPUP_SECONDS"]) * TIME_SCALE,
     )
     stop = threading.Event()
@@ -525,8 +544,8 @@ def play_the_day(
     with app.app_context():
         now = utcnow()
         window = working_window(now, ZoneInfo(config["HOTLINE_TIMEZONE"]))
-        spread_over_the_day(rng, window, now)
-        work_the_inbox(rng, now)
+        spread_over_the_day(rng, window, now, after=last_call)
+        work_the_inbox(rng, now, after=last_message)
         db.session.execute(delete(ApiToken).where(ApiToken.name == TOKEN_NAME))
         db.session.commit()
         report.window = window
@@ -543,7 +562,7 @@ def play_the_day(
 
 
 def transcribe_all(app: Flask, workers: int = 2) -> None:
-    """Drain the messages with a worker per core (Vosk lets go of the GIL while it listens)."""
+    """Drain the messages with two workers, as two worker processes would."""
     threads = [threading.Thread(target=work, args=(app,), kwargs={"burst": True})
                for _ in range(workers)]  # fmt: skip
     for thread in threads:

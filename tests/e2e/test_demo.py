@@ -101,6 +101,13 @@ def test_demo_fills_every_page_once(
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Call)) == 40
 
+    more = app.test_cli_runner().invoke(args=["demo", "--calls", "3", "--force"])
+    assert more.exit_code == 0, more.output
+    with app.app_context():
+        after = {c.sid: c.started_at for c in db.session.scalars(select(Call))}
+    assert len(after) == 43
+    assert all(after[call.sid] == call.started_at for call in calls)  # the first day stays put
+
 
 def test_demo_refuses_production(app: Flask) -> None:
     app.config["HOTLINE_ENV"] = "production"
