@@ -51,7 +51,7 @@ start() {
 }
 
 demo() {
-  install
+  installed || install
   # The demo plays made-up calls through the offline simulator: never in production.
   export HOTLINE_ENV=${HOTLINE_ENV:-development}
   "$VENV/bin/flask" --app app db upgrade
