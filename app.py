@@ -28,6 +28,7 @@ from voicemail import api as voicemail_api
 from voicemail import call_back, figures, health, inbox, metrics, recording
 from voicemail.cases import find_case_in
 from voicemail.cli import voicemail_cli
+from voicemail.demo import demo_command
 from voicemail.follow import follow_messages
 from voicemail.transcription import ModelRegistry
 from voicemail.worker import start_embedded_worker
@@ -97,7 +98,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if app.config["HOTLINE_WORKER"] == "thread":
         # Started by the first request, so CLI commands (db upgrade…) never start one.
         app.before_request(lambda: start_embedded_worker(app) and None)
-    for group in (tokens, orders, agents, simulate, voicemail_cli):
+    for group in (tokens, orders, agents, simulate, voicemail_cli, demo_command):
         app.cli.add_command(group)
     app.register_error_handler(HTTPException, http_error)
     return app

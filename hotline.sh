@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # hotline's two commands: `./hotline.sh start` installs everything and serves the line on this
-# machine; `./hotline.sh test` runs the test suite. `./hotline.sh install` only installs.
+# machine; `./hotline.sh test` runs the test suite. `./hotline.sh install` only installs;
+# `./hotline.sh demo` fills the data folder with a day of simulated calls to look at.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -49,6 +50,14 @@ start() {
     --access-logfile -
 }
 
+demo() {
+  installed || install
+  # The demo plays made-up calls through the offline simulator: never in production.
+  export HOTLINE_ENV=${HOTLINE_ENV:-development}
+  "$VENV/bin/flask" --app app db upgrade
+  "$VENV/bin/flask" --app app demo "$@"
+}
+
 run_tests() {
   [ -x "$VENV/bin/pytest" ] || install
   "$VENV/bin/python" -m pytest "$@"
@@ -58,5 +67,6 @@ case "${1:-}" in
   install) install ;;
   start) start ;;
   test) shift; run_tests "$@" ;;
-  *) echo "usage: $0 start | test [pytest args] | install" >&2; exit 2 ;;
+  demo) shift; demo "$@" ;;
+  *) echo "usage: $0 start | test [pytest args] | demo [--calls N] | install" >&2; exit 2 ;;
 esac

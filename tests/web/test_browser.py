@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,15 +15,12 @@ from sqlalchemy import update
 from ivr.agents import create_agent
 from ivr.extensions import db
 from ivr.models import Agent, Presence, Role
-from tests.conftest import REPO
 from tests.voicemail.test_api import add_message
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"
 )
-# HOTLINE_SCREENSHOTS=1 refreshes the README's screenshots in docs/.
-SHOTS = REPO / "docs" if os.environ.get("HOTLINE_SCREENSHOTS") else None
 
 
 def wait_until(page: Page, expression: str, seconds: float) -> None:
@@ -55,7 +51,7 @@ def browser() -> Iterator[Browser]:
 def test_agent_finds_plays_follows_and_answers_a_message(
     app: Flask, live_server: str, browser: Browser, tmp_path: Path
 ) -> None:
-    shots = SHOTS or tmp_path
+    shots = tmp_path  # the README's pictures come from docs/screenshots.py, on the demo's day
     with app.app_context():
         create_agent(db.session, "li", password="correct horse")
         db.session.commit()
@@ -129,7 +125,7 @@ def test_switching_language_in_the_browser(app: Flask, live_server: str, browser
 def test_supervisor_pages_render_in_chinese(
     app: Flask, live_server: str, browser: Browser, tmp_path: Path
 ) -> None:
-    shots = SHOTS or tmp_path
+    shots = tmp_path  # the README's pictures come from docs/screenshots.py, on the demo's day
     with app.app_context():
         create_agent(db.session, "zhang", password="correct horse", role=Role.SUPERVISOR,
                      languages=["zh", "en"], topics=["product", "after_sales"])  # fmt: skip

@@ -1,0 +1,629 @@
+"""``flask demo``: a fresh data folder filled with a realistic day, played through the simulator.
+
+The app is served on a loopback port in this process and the offline Twilio calls it over HTTP:
+callers go through the menus, wait in queues that scripted agents take them from, rate their
+calls, ask to be called back and leave messages of real speech, which are then transcribed.
+Calls run on a shared clock that makes a simulated second a few real milliseconds; afterwards
+each call is moved, with everything it left behind, to a time of today's working hours, so that
+the figures have the shape of a day.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+import requests
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from flask_migrate import upgrade
+from sqlalchemy import delete, func, select
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from ivr.agents import create_agent, set_presence
+from ivr.extensions import db, utcnow
+from ivr.models import Agent, ApiToken, Call, CallEvent, Presence, QueueEntry, Role
+from ivr.orders import import_orders
+from ivr.simulator import Agent as ScriptedAgent
+from ivr.simulator import (
+    Caller,
+    CallHandle,
+    Hangup,
+    Hold,
+    HttpTransport,
+    Press,
+    RecordingServer,
+    Silence,
+    Simulator,
+    Speak,
+    Wait,
+)
+from ivr.simulator.caller import Action
+from ivr.simulator.media import phone_recording, tone_wav
+from ivr.tokens import create_token
+from voicemail.cases import set_case_status
+from voicemail.models import CaseStatus, Note, Voicemail
+from voicemail.transcription import packaged_model_path
+from voicemail.worker import stop_embedded_worker, work
+
+T = TypeVar("T")
+SPEECH = Path(__file__).resolve().parents[1] / "tests" / "data" / "speech" / "ko"
+# Real seconds per simulated second: a two-minute conversation takes 2.4 s. Smaller makes the
+# real time each webhook takes count for more: agents would seem slow to pick up.
+TIME_SCALE = 0.02
+# Simulated seconds between callers on average: the agents are busy about half the time.
+ARRIVAL_SECONDS = 8.0
+# Calls in progress at most, for two cores.
+AT_ONCE = 60
+DEFAULT_CALLS = 300
+TOKEN_NAME = "demo-agents"
+HOTLINE_NUMBER = "+864000000000"
+TOPIC_KEYS = {"product": "1", "payment": "3", "after_sales": "4", "general": "0"}
+ORDER_STATUSES = ["pending", "shipped", "in_transit", "out_for_delivery", "delivered", "cancelled",
+                  "returned"]  # fmt: skip
+CARRIERS = ["SF Express", "JD Logistics", "ZTO", "YTO", "China Post"]
+NOTES = [
+    "已回电，客户同意换货，等待仓库确认。",
+    "客户要求退款，已转财务处理。",
+    "Called back, left a voicemail; try again after 2 pm.",
+    "快递显示已签收但客户说没收到，已联系快递公司核实。",
+    "Customer confirmed the new delivery address.",
+]
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """A demo agent: account, languages, topics, and how long they talk (simulated seconds)."""
+
+    name: str
+    phone: str
+    languages: tuple[str, ...]
+    topics: tuple[str, ...]
+    talk_seconds: float
+    role: Role = Role.AGENT
+
+
+STAFF = (
+    StaffMember("demo", "+8613900000100", ("zh", "en"), ("general",), 90.0, Role.SUPERVISOR),
+    StaffMember("li", "+8613900000101", ("zh",), ("product", "general"), 55.0),
+    StaffMember("wang", "+8613900000102", ("zh",), ("after_sales", "payment", "general"), 70.0),
+    StaffMember("zhao", "+8613900000103", ("zh",), ("product", "after_sales"), 60.0),
+    StaffMember("liu", "+8613900000104", ("zh",), tuple(TOPIC_KEYS), 50.0),
+    StaffMember("chen", "+8613900000105", ("zh", "en"), ("payment", "product", "general"), 55.0),
+    StaffMember("sun", "+8613900000106", ("zh",), ("product", "payment", "general"), 60.0),
+    StaffMember("emma", "+8613900000107", ("en",), tuple(TOPIC_KEYS), 65.0),
+    StaffMember("james", "+8613900000108", ("en", "zh"), ("product", "after_sales"), 70.0),
+)
+
+
+class DemoError(Exception):
+    """The demo cannot run here; the message says why."""
+
+
+@dataclass
+class DemoReport:
+    """What the demo made, for the summary it prints."""
+
+    calls: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    messages: dict[str, int] = field(default_factory=dict)
+    sign_ins: list[tuple[str, str, str]] = field(default_factory=list)
+    window: tuple[datetime, datetime] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# -- the call mix ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Where the day's callers go, as shares of all calls (the rest browse and hang up)."""
+
+    order_status: float = 0.24
+    case_status: float = 0.08
+    answered: float = 0.36
+    abandoned: float = 0.08
+    callback: float = 0.06
+    queue_message: float = 0.02
+    message: float = 0.06
+
+
+def speech_clips() -> list[bytes]:
+    """The committed Korean clips as a phone line records them (tones if they are missing)."""
+    files = sorted(SPEECH.glob("zeroth_*.flac"))
+    if not files:
+        return [tone_wav(seconds) for seconds in (4.0, 7.0)]
+    return [phone_recording(path.read_bytes()) for path in files]
+
+
+class CallMix:
+    """Makes each caller of the day: a number, a language and what they do."""
+
+    def __init__(self, rng: random.Random, orders: list[str], clips: list[bytes],
+                 cases: Callable[[], list[str]], mix: Mix = Mix()) -> None:  # fmt: skip
+        self.rng = rng
+        self.orders = orders
+        self.clips = clips
+        self.cases = cases
+        self.mix = mix
+        self.regulars = [f"+86138{rng.randrange(10**8):08d}" for _ in range(25)]
+
+    def number(self, lang: str) -> str:
+        """A caller ID: some customers call more than once a day."""
+        if lang == "zh":
+            if self.rng.random() < 0.2:
+                return self.rng.choice(self.regulars)
+            return (
+                f"+86{self.rng.choice(['138', '139', '186', '150'])}{self.rng.randrange(10**8):08d}"
+            )
+        return self.rng.choice([f"+1415555{self.rng.randrange(10**4):04d}",
+                                f"+4420794{self.rng.randrange(10**5):05d}"])  # fmt: skip
+
+    def speech(self) -> Speak:
+        """A message of real speech; some callers hang up instead of pressing a key."""
+        audio = self.rng.choice(self.clips)
+        return Speak(audio, hangup_after=self.rng.random() < 0.3)
+
+    def rating(self) -> str:
+        """Mostly content callers, some not."""
+        return self.rng.choices("12345", weights=[1, 1, 3, 8, 10])[0]
+
+    def topic_key(self) -> str:
+        """Which queue a caller asks for."""
+        return self.rng.choices(list(TOPIC_KEYS.values()), weights=[5, 2, 3, 2])[0]
+
+    def caller(self, kind: str | None = None) -> Caller:
+        """The next caller of the day (of ``kind``, or as the mix has it)."""
+        rng, mix = self.rng, self.mix
+        lang = "zh" if rng.random() < 0.7 else "en"
+        number = self.number(lang)
+        # A caller from +86 gets Chinese on silence; the others press their language.
+        choose: list[Action] = [Silence() if lang == "zh" and rng.random() < 0.3 else
+                                Press("1" if lang == "zh" else "2")]  # fmt: skip
+        shares = {
+            "order": mix.order_status,
+            "case": mix.case_status,
+            "answered": mix.answered,
+            "abandoned": mix.abandoned,
+            "callback": mix.callback,
+            "queue_message": mix.queue_message,
+            "message": mix.message,
+        }
+        shares["browse"] = max(0.0, 1.0 - sum(shares.values()))
+        kind = kind or rng.choices(list(shares), weights=list(shares.values()))[0]
+        script: list[Action]
+        if kind == "order":
+            order = (
+                rng.choice(self.orders) if rng.random() < 0.8 else str(rng.randrange(10**7, 10**8))
+            )
+            script = [*choose, Press("2"), Press(order + "#"), Hangup()]
+        elif kind == "case":
+            known = self.cases()
+            case = (
+                rng.choice(known)
+                if known and rng.random() < 0.75
+                else str(rng.randrange(10**7, 10**8))
+            )
+            script = [*choose, Press("5"), Press(case + "#"), Hangup()]
+        elif kind == "answered":
+            after: list[Action] = [Hangup()]
+            if rng.random() < 0.8:
+                after = [Press(self.rating())]
+                if rng.random() < 0.05:
+                    after += [Press("1"), self.speech()]
+            script = [*choose, Press(self.topic_key()), Hold(), *after]
+        elif kind == "abandoned":
+            script = [*choose, Press(self.topic_key()), Wait(rng.uniform(20, 200))]
+        elif kind == "callback":
+            script = [*choose, Press(self.topic_key()), Press("2")]
+        elif kind == "queue_message":
+            script = [*choose, Press(self.topic_key()), Press("1"), self.speech()]
+        elif kind == "message":
+            script = [*choose, Press("9"), self.speech()]
+        else:
+            script = rng.choice([[*choose, Press("*"), Hangup()], [Hangup()],
+                                 [*choose, Press("7"), Hangup()]])  # fmt: skip
+        return Caller(number=number, to=HOTLINE_NUMBER, script=script)
+
+
+# -- the day's shape ------------------------------------------------------------------------
+
+# Calls per hour of a working day from 08:00: a morning peak, lunch, an afternoon peak.
+HOURLY = [3, 8, 10, 9, 6, 7, 9, 8, 6, 5, 3, 2]
+
+
+def working_window(now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """Today's working hours so far in ``zone`` (08:00 to now, at most to 20:00).
+
+    Early in the morning, the twelve hours up to now instead, so the calls are never in the future.
+    """
+    local = now.astimezone(zone)
+    start = datetime.combine(local.date(), clock_time(8), zone)
+    end = min(local - timedelta(minutes=5), start + timedelta(hours=len(HOURLY)))
+    if end - start < timedelta(hours=3):
+        end = local - timedelta(minutes=5)
+        start = end - timedelta(hours=len(HOURLY))
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def start_times(rng: random.Random, count: int, start: datetime, end: datetime) -> list[datetime]:
+    """``count`` sorted times between ``start`` and ``end``, shaped like a working day."""
+    span = (end - start).total_seconds()
+    hour = 3600.0
+    hours = max(1, int(span // hour) + (span % hour > 0))
+    weights = [HOURLY[i % len(HOURLY)] for i in range(hours)]
+    times = []
+    for _ in range(count):
+        slot = rng.choices(range(hours), weights=weights)[0]
+        offset = min(span, (slot + rng.random()) * hour)
+        times.append(start + timedelta(seconds=offset))
+    return sorted(times)
+
+
+def spread_over_the_day(
+    rng: random.Random, window: tuple[datetime, datetime], now: datetime, after: int = 0
+) -> None:
+    """Move each call after id ``after``, with its events, queue stays and messages, to a time
+    of the window.
+
+    Within a call, real seconds are stretched to the call's simulated ones (its duration as
+    Twilio reported it), so waits, talk times and the call log's times agree.
+    """
+    calls = db.session.scalars(
+        select(Call).where(Call.id > after).order_by(Call.started_at, Call.id)
+    ).all()
+    targets = start_times(rng, len(calls), *window)
+    ours = [call.id for call in calls]
+    entries = group(
+        db.session.scalars(select(QueueEntry).where(QueueEntry.call_id.in_(ours))).all(),
+        lambda e: e.call_id,
+    )
+    events = group(
+        db.session.scalars(select(CallEvent).where(CallEvent.call_id.in_(ours))).all(),
+        lambda e: e.call_id,
+    )
+    messages = group(
+        db.session.scalars(select(Voicemail).where(Voicemail.call_id.in_(ours))).all(),
+        lambda m: m.call_id,
+    )
+    latest = now - timedelta(minutes=1)
+    for call, target in zip(calls, targets, strict=True):
+        real = ((call.ended_at or call.started_at) - call.started_at).total_seconds()
+        stretch = call.duration / real if call.duration and real > 0 else 1 / TIME_SCALE
+        origin = call.started_at
+
+        def moved(at: datetime | None, origin: datetime = origin, stretch: float = stretch,
+                  target: datetime = target) -> datetime | None:  # fmt: skip
+            if at is None:
+                return None
+            return min(latest, target + (at - origin) * stretch)
+
+        call.started_at, call.ended_at = moved(call.started_at), moved(call.ended_at)  # type: ignore[assignment]
+        for event in events.get(call.id, []):
+            event.at = moved(event.at)  # type: ignore[assignment]
+        for entry in entries.get(call.id, []):
+            entry.entered_at = moved(entry.entered_at)  # type: ignore[assignment]
+            entry.left_at, entry.offered_at = moved(entry.left_at), moved(entry.offered_at)
+            entry.bridged_at = moved(entry.bridged_at)
+        for message in messages.get(call.id, []):
+            message.created_at = message.next_attempt_at = moved(message.created_at)  # type: ignore[assignment]
+            if message.transcribed_at is not None:
+                taken = timedelta(seconds=5 + (message.transcription_seconds or 0))
+                message.transcribed_at = min(latest, message.created_at + taken)
+    db.session.commit()
+
+
+def group(rows: list[T], key: Callable[[T], int | None]) -> dict[int | None, list[T]]:
+    """Rows by ``key``."""
+    found: dict[int | None, list[T]] = {}
+    for row in rows:
+        found.setdefault(key(row), []).append(row)
+    return found
+
+
+def work_the_inbox(rng: random.Random, now: datetime, after: int = 0) -> None:
+    """Agents answered some messages after id ``after`` (in time or late), and took some in
+    hand with a note."""
+    agents = db.session.scalars(select(Agent).where(Agent.role == Role.AGENT)).all()
+    messages = db.session.scalars(
+        select(Voicemail).where(Voicemail.id > after).order_by(Voicemail.created_at)
+    ).all()
+    for message in messages:
+        age = now - message.created_at
+        draw = rng.random()
+        if age < timedelta(minutes=30) or draw < 0.35:
+            continue  # new: the recent ones, and a third of the older ones (overdue)
+        message.assigned_agent_id = rng.choice(agents).id
+        if draw < 0.55:
+            set_case_status(message, CaseStatus.IN_PROGRESS)
+            db.session.add(Note(voicemail_id=message.id, agent_id=message.assigned_agent_id,
+                                body=rng.choice(NOTES),
+                                created_at=message.created_at + age * rng.uniform(0.2, 0.8)))  # fmt: skip
+            continue
+        set_case_status(message, rng.choice([CaseStatus.ANSWERED, CaseStatus.RESOLVED]))
+        # Most within the 15-minute promise, some late.
+        answered = timedelta(minutes=rng.choice([3, 6, 9, 12, 14, 25, 40]))
+        message.answered_at = min(now - timedelta(minutes=1), message.created_at + answered)
+        if rng.random() < 0.3:
+            db.session.add(Note(voicemail_id=message.id, agent_id=message.assigned_agent_id,
+                                body=rng.choice(NOTES), created_at=message.answered_at))  # fmt: skip
+    db.session.commit()
+
+
+# -- running it -----------------------------------------------------------------------------
+
+
+class QuietHandler(WSGIRequestHandler):
+    """Serves the demo's thousands of requests without a log line each."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+@contextmanager
+def served(app: Flask) -> Iterator[str]:
+    """The app over HTTP on a free loopback port, as ``tests/conftest.py`` serves it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="demo-http", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+class AgentDesk:
+    """One scripted agent pressing "take next" through the API whenever they are free."""
+
+    def __init__(self, base_url: str, token: str, name: str, stop: threading.Event) -> None:
+        self.url = f"{base_url}/api/v1/agents/{name}/take-next"
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.stop = stop
+        self.taken = 0
+        self.thread = threading.Thread(target=self._main, name=f"desk-{name}", daemon=True)
+
+    def _main(self) -> None:
+        with requests.Session() as session:
+            session.trust_env = False  # loopback only, whatever proxy the environment names
+            while not self.stop.is_set():
+                reply = session.post(self.url, headers=self.headers, timeout=15)
+                if reply.status_code == 200 and reply.json().get("offer"):
+                    self.taken += 1
+                # Busy, wrapping up or nobody waiting: look again in a moment.
+                self.stop.wait(0.05)
+
+
+def prepare(app: Flask, report: DemoReport, force: bool) -> None:
+    """Check the data folder is fresh; the schema, the accounts and the orders."""
+    config = app.config
+    if config["HOTLINE_ENV"] == "production":
+        raise DemoError(
+            "the demo fills the database with made-up calls: run it with HOTLINE_ENV=development "
+            "on a data folder of its own (./hotline.sh demo does)"
+        )
+    upgrade()
+    calls = db.session.scalar(select(func.count()).select_from(Call)) or 0
+    if calls and not force:
+        raise DemoError(
+            f"the database already holds {calls} calls; the demo only fills a fresh data folder "
+            "(set HOTLINE_DATA_DIR to an empty folder, or pass --force to add a day anyway)"
+        )
+    for member in STAFF:
+        existing = db.session.scalar(select(Agent).where(Agent.name == member.name))
+        if existing is not None:
+            report.sign_ins.append((member.name, "(unchanged)", member.role))
+            continue
+        password = secrets.token_urlsafe(9)
+        agent = create_agent(db.session, member.name, password=password, role=member.role,
+                             phone=member.phone, languages=list(member.languages),
+                             topics=list(member.topics))  # fmt: skip
+        set_presence(agent, Presence.AWAY if member.role == Role.SUPERVISOR else Presence.AVAILABLE)
+        report.sign_ins.append((member.name, password, member.role))
+    db.session.commit()
+
+
+def make_orders(rng: random.Random, count: int = 60) -> list[dict[str, str]]:
+    """Orders the shop exported: numbers, statuses, carriers, expected delivery."""
+    today = utcnow().date()
+    rows = []
+    for _ in range(count):
+        status = rng.choice(ORDER_STATUSES)
+        eta = (today + timedelta(days=rng.randrange(0, 5))).isoformat()
+        rows.append({"order_number": str(rng.randrange(10**7, 10**8)), "status": status,
+                     "carrier": rng.choice(CARRIERS) if status != "pending" else "",
+                     "eta": eta if status in ("shipped", "in_transit", "out_for_delivery") else ""})  # fmt: skip
+    return rows
+
+
+def choose_model(app: Flask, report: DemoReport) -> None:
+    """Messages are Korean speech: the packaged Korean model reads them if none is configured."""
+    config = app.config
+    if any(config.get(key) for key in ("VOSK_MODEL", "VOSK_MODEL_ZH", "VOSK_MODEL_EN")):
+        return
+    korean = packaged_model_path("ko")
+    if korean is not None:
+        config["VOSK_MODEL"] = str(korean)
+        report.notes.append(
+            "the messages hold Korean speech (the Zeroth-Korean clips): for this run they are "
+            "transcribed with the packaged Korean model (VOSK_MODEL); your settings are unchanged"
+        )
+
+
+def play_the_day(
+    app: Flask,
+    calls: int,
+    seed: int = 2026,
+    *,
+    force: bool = False,
+    echo: Callable[[str], None] = click.echo,
+) -> DemoReport:
+    """Fill the app's fresh database with a day of ``calls`` calls; what it made."""
+    report = DemoReport()
+    rng = random.Random(seed)
+    config = app.config
+    with app.app_context():
+        prepare(app, report, force=force)
+        # With --force, the calls and messages already there stay as they are.
+        last_call = db.session.scalar(select(func.max(Call.id))) or 0
+        last_message = db.session.scalar(select(func.max(Voicemail.id))) or 0
+        orders = make_orders(rng)
+        import_orders(db.session, orders)
+        token = create_token(db.session, TOKEN_NAME)
+        db.session.commit()
+    choose_model(app, report)
+    clips = speech_clips()
+    if not SPEECH.is_dir():
+        report.notes.append(f"no speech clips in {SPEECH}: messages are tones")
+    # Twilio is the simulator: its REST API and recordings on loopback, with the account's own
+    # SID and token on both sides (none configured in development: the simulator's own).
+    account_sid = config.get("TWILIO_ACCOUNT_SID") or "AC" + "0" * 32
+    auth_token = config.get("TWILIO_AUTH_TOKEN") or ""
+    api_keys = {}
+    if config.get("TWILIO_API_KEY_SID") and config.get("TWILIO_API_KEY_SECRET"):
+        api_keys[config["TWILIO_API_KEY_SID"]] = config["TWILIO_API_KEY_SECRET"]
+    media = RecordingServer(account_sid, auth_token, api_keys=api_keys)
+    config.update(
+        TWILIO_API_BASE_URL=media.base_url,
+        TWILIO_ACCOUNT_SID=account_sid,
+        # Wrap-up passes on the simulator's clock, not the wall's.
+        HOTLINE_WRAPUP_SECONDS=float(config["HOTLINE_WRAPUP_SECONDS"]) * TIME_SCALE,
+    )
+    stop = threading.Event()
+    started = time.monotonic()
+    try:
+        with served(app) as url:
+            config["PUBLIC_BASE_URL"] = config.get("PUBLIC_BASE_URL") or url
+            simulator = Simulator(
+                HttpTransport(url),
+                public_base_url=config["PUBLIC_BASE_URL"],
+                auth_token=auth_token,
+                account_sid=account_sid,
+                api_keys=api_keys,
+                fallback_path="/voice/fallback",
+                recording_server=media,
+                time_scale=TIME_SCALE,
+            )
+            with simulator:
+                desks = []
+                for member in STAFF:
+                    simulator.add_agent(ScriptedAgent(member.phone, answer_after=4.0,
+                                                      talk_seconds=member.talk_seconds))  # fmt: skip
+                    if member.role == Role.AGENT:
+                        desks.append(AgentDesk(url, token, member.name, stop))
+                for desk in desks:
+                    desk.thread.start()
+                mix = CallMix(rng, [o["order_number"] for o in orders], clips,
+                              lambda: case_numbers(app))  # fmt: skip
+                # The day's last few callers ask to be called back after the agents went home:
+                # the board opens on their requests.
+                late = calls // 100
+                place_calls(simulator, (mix.caller() for _ in range(calls - late)), rng, echo)
+                stop.set()
+                for desk in desks:
+                    desk.thread.join(timeout=20)
+                place_calls(simulator, (mix.caller("callback") for _ in range(late)), rng, echo)
+                simulator.wait_idle(timeout=120)
+        echo(f"demo: {calls} calls played in {time.monotonic() - started:.0f} s; transcribing…")
+        stop_embedded_worker(app)
+        transcribe_all(app)
+    finally:
+        stop.set()
+        media.close()
+    with app.app_context():
+        now = utcnow()
+        window = working_window(now, ZoneInfo(config["HOTLINE_TIMEZONE"]))
+        spread_over_the_day(rng, window, now, after=last_call)
+        work_the_inbox(rng, now, after=last_message)
+        db.session.execute(delete(ApiToken).where(ApiToken.name == TOKEN_NAME))
+        db.session.commit()
+        report.window = window
+        report.calls = db.session.scalar(select(func.count()).select_from(Call)) or 0
+        report.outcomes = dict(
+            db.session.execute(select(Call.outcome, func.count()).group_by(Call.outcome)).all()  # type: ignore[arg-type]
+        )
+        report.messages = dict(
+            db.session.execute(
+                select(Voicemail.status, func.count()).group_by(Voicemail.status)
+            ).all()  # type: ignore[arg-type]
+        )
+    return report
+
+
+def transcribe_all(app: Flask, workers: int = 2) -> None:
+    """Drain the messages with two workers, as two worker processes would."""
+    threads = [threading.Thread(target=work, args=(app,), kwargs={"burst": True})
+               for _ in range(workers)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def case_numbers(app: Flask) -> list[str]:
+    """Case numbers of the messages left so far (callers ask about them later)."""
+    with app.app_context():
+        return list(db.session.scalars(select(Voicemail.case_number).limit(200)))
+
+
+def place_calls(
+    simulator: Simulator,
+    callers: Iterator[Caller],
+    rng: random.Random,
+    echo: Callable[[str], None],
+) -> None:
+    """Place the calls as they come: one every ``ARRIVAL_SECONDS`` (simulated) on average.
+
+    Callers are made as they call, so later ones can ask about the cases of earlier ones.
+    """
+    running: list[CallHandle] = []
+    for placed, caller in enumerate(callers, start=1):
+        while len(running) >= AT_ONCE:
+            time.sleep(0.02)
+            running = [h for h in running if not h.done]
+        running.append(simulator.start(caller))
+        if placed % 50 == 0:
+            echo(f"demo: {placed} calls placed")
+        time.sleep(rng.expovariate(1 / ARRIVAL_SECONDS) * TIME_SCALE)
+        running = [h for h in running if not h.done]
+    for handle in running:
+        handle.result(timeout=120)
+
+
+@click.command("demo")
+@click.option("--calls", default=DEFAULT_CALLS, show_default=True, type=click.IntRange(1, 5000),
+              help="How many calls the day has.")  # fmt: skip
+@click.option("--seed", default=2026, show_default=True, help="Seed of the day's call mix.")
+@click.option("--force", is_flag=True, help="Add a day even if the database holds calls.")
+@with_appcontext
+def demo_command(calls: int, seed: int, force: bool) -> None:
+    """Fill a fresh data folder with a realistic day of calls, queues and messages."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        report = play_the_day(app, calls, seed, force=force)
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from None
+    for note in report.notes:
+        click.echo(f"demo: {note}")
+    click.echo(f"demo: {report.calls} calls: " + ", ".join(
+        f"{count} {outcome or 'in progress'}" for outcome, count in sorted(
+            report.outcomes.items(), key=lambda kv: -kv[1])))  # fmt: skip
+    click.echo("demo: messages: " + ", ".join(f"{n} {s}" for s, n in report.messages.items()))
+    if report.window:
+        zone = ZoneInfo(app.config["HOTLINE_TIMEZONE"])
+        first, last = (t.astimezone(zone).strftime("%H:%M") for t in report.window)
+        click.echo(f"demo: calls spread from {first} to {last} ({zone.key})")
+    click.echo("Sign in at /login (./hotline.sh start serves http://127.0.0.1:8000):")
+    for name, password, role in report.sign_ins:
+        click.echo(f"  {name:<6} {password:<14} {role}")
