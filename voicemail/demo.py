@@ -33,7 +33,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from ivr.agents import create_agent, set_presence
 from ivr.extensions import db, utcnow
-from ivr.models import Agent, ApiToken, Call, CallEvent, Presence, QueueEntry, Role
+from ivr.models import Agent, ApiToken, Call, CallEvent, Presence, QueueEntry, Role, Scope
 from ivr.orders import import_orders
 from ivr.simulator import Agent as ScriptedAgent
 from ivr.simulator import (
@@ -392,6 +392,7 @@ class AgentDesk:
         self.headers = {"Authorization": f"Bearer {token}"}
         self.stop = stop
         self.taken = 0
+        self.refused = ""  # why the API would not let this desk work, if it would not
         self.thread = threading.Thread(target=self._main, name=f"desk-{name}", daemon=True)
 
     def _main(self) -> None:
@@ -399,6 +400,9 @@ class AgentDesk:
             session.trust_env = False  # loopback only, whatever proxy the environment names
             while not self.stop.is_set():
                 reply = session.post(self.url, headers=self.headers, timeout=15)
+                if reply.status_code in (401, 403):
+                    self.refused = f"take-next answered {reply.status_code}: {reply.text[:200]}"
+                    return
                 if reply.status_code == 200 and reply.json().get("offer"):
                     self.taken += 1
                 # Busy, wrapping up or nobody waiting: look again in a moment.
@@ -480,7 +484,7 @@ def play_the_day(
         last_message = db.session.scalar(select(func.max(Voicemail.id))) or 0
         orders = make_orders(rng)
         import_orders(db.session, orders)
-        token = create_token(db.session, TOKEN_NAME)
+        token = create_token(db.session, TOKEN_NAME, [Scope.WRITE])  # take-next for the desks
         db.session.commit()
     choose_model(app, report)
     clips = speech_clips()
@@ -533,6 +537,8 @@ def play_the_day(
                 stop.set()
                 for desk in desks:
                     desk.thread.join(timeout=20)
+                    if desk.refused:
+                        raise click.ClickException(f"demo: an agent could not work: {desk.refused}")
                 place_calls(simulator, (mix.caller("callback") for _ in range(late)), rng, echo)
                 simulator.wait_idle(timeout=120)
         echo(f"demo: {calls} calls played in {time.monotonic() - started:.0f} s; transcribing…")
