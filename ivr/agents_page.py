@@ -85,6 +85,9 @@ def enable(agent_id: int) -> Response:
 def reset_password(agent_id: int) -> tuple[str, int] | Response:
     """Give an agent a new password; their sessions end."""
     agent = _agent(agent_id)
+    if agent.id == current_user.id:
+        # Not without the current password: a borrowed session must not take the account.
+        return _refused(agent, AgentError("change your own password on your settings page"))
     try:
         set_password(agent, request.form.get("password", "")[:256])
     except AgentError as exc:

@@ -37,6 +37,7 @@ ACTIONS = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, TOKEN_CREATE, TOKEN_REVOK
            RECORDING_LISTEN, RECORDING_DOWNLOAD)  # fmt: skip
 # A player fetches one recording in many Range requests; one line per person and message here.
 LISTEN_WINDOW = timedelta(minutes=10)
+THROTTLED_WINDOW = timedelta(minutes=1)
 
 
 def audit(
@@ -73,8 +74,29 @@ def request_actor() -> str:
     return ""
 
 
+def audit_throttled(actor: str) -> None:
+    """A sign-in refused for too many tries, once a minute per client address.
+
+    A refusal costs the guesser no password check: one line per refusal would let anyone
+    fill the log, which the app can never prune.
+    """
+    address = (request.remote_addr or "")[:64]
+    seen = db.session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.action == SIGN_IN_THROTTLED,
+            AuditEvent.address == address,
+            AuditEvent.at > utcnow() - THROTTLED_WINDOW,
+        )
+        .limit(1)
+    )
+    if seen is None:
+        audit(SIGN_IN_THROTTLED, actor=actor)
+
+
 def audit_recording(action: str, message_id: int) -> None:
-    """A listen or download of a message's recording, once per person in ``LISTEN_WINDOW``.
+    """A listen or download of a message's recording, once per person and place in
+    ``LISTEN_WINDOW``.
 
     Players seek with Range requests, each a new request for the same audio: the first one
     makes the line, the rest within the window (by the same person) add nothing.
@@ -86,6 +108,9 @@ def audit_recording(action: str, message_id: int) -> None:
             AuditEvent.action == action,
             AuditEvent.actor == actor[:160],
             AuditEvent.target == target,
+            # The same credentials from another place are another line: a stolen cookie shows.
+            AuditEvent.address
+            == ((request.remote_addr or "")[:64] if has_request_context() else ""),
             AuditEvent.at > utcnow() - LISTEN_WINDOW,
         )
         .limit(1)

@@ -32,7 +32,7 @@ from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ivr.agents import AgentError, change_own_password, end_sessions
-from ivr.audit import PASSWORD_CHANGE, SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, audit
+from ivr.audit import PASSWORD_CHANGE, SIGN_IN, SIGN_IN_FAILED, audit, audit_throttled
 from ivr.extensions import PageForm, db, find, utcnow, whole_number
 from ivr.i18n import site_timezone, time_zones
 from ivr.models import Agent, Role
@@ -203,7 +203,7 @@ def login() -> tuple[str, int] | str | Response:
     blocked_until = count_attempt(db.session, counted, utcnow())
     db.session.commit()  # the count is seen by every process before the password is checked
     if blocked_until is not None:
-        audit(SIGN_IN_THROTTLED, actor=f"agent:{form.name.data}")
+        audit_throttled(f"agent:{form.name.data}")
         db.session.commit()
         flash(_wait_message(blocked_until))
         return render_template("login.html", form=form), 429
@@ -213,7 +213,7 @@ def login() -> tuple[str, int] | str | Response:
         db.session.commit()
         flash(gettext("Wrong name or password."))
         return render_template("login.html", form=form)
-    forget_failures(db.session, counted)
+    forget_failures(db.session, counted, utcnow())
     audit(SIGN_IN, actor=f"agent:{agent.name}")
     db.session.commit()
     start_session(agent)
@@ -287,7 +287,7 @@ def change_password() -> tuple[str, int] | Response:
         elif not _password_changed(form):
             form.current.errors = [gettext("That is not your current password.")]
         else:
-            forget_failures(db.session, counted)
+            forget_failures(db.session, counted, utcnow())
             audit(PASSWORD_CHANGE, target=f"agent:{current_user.name}")
             db.session.commit()
             start_session(current_user._get_current_object())  # here, under the new epoch

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from ivr.calls import insert_new
@@ -54,12 +54,12 @@ def count_attempt(session: Session, limits: list[Limit], now: datetime) -> datet
 
     A blocked limit refuses the attempt without counting it. The caller commits.
     """
-    for limit in limits:
+    # The address first: a client spraying names once blocked adds no row for each new name.
+    for limit in sorted(limits, key=lambda limit: not limit.key.startswith("addr:")):
         session.execute(insert_new(session, SignInThrottle, ["key"]),
                         {"key": limit.key, "failures": 0, "last_at": now})  # fmt: skip
-    blocked = [_blocked_until(session, limit.key, now) for limit in limits]
-    if any(blocked):
-        return max(moment for moment in blocked if moment is not None)
+        if until := _blocked_until(session, limit.key, now):
+            return until
     for limit in limits:
         until = _take_a_try(session, limit, now)
         if until is not None:
@@ -98,11 +98,39 @@ def _take_a_try(session: Session, limit: Limit, now: datetime) -> datetime | Non
     return now + FIRST_WAIT
 
 
-def forget_failures(session: Session, limits: list[Limit]) -> None:
-    """A right password: the account and address start afresh. The caller commits."""
+def forget_failures(session: Session, limits: list[Limit], now: datetime) -> None:
+    """A right password: the account starts afresh, and its own typos leave the address's count.
+
+    Only those: someone with an account of their own must not wipe out the tries they spent
+    guessing other names from the same address by signing in. The caller commits.
+    """
+    name, address = (next(limit for limit in limits if limit.key.startswith(kind))
+                     for kind in ("name:", "addr:"))  # fmt: skip
+    own = session.scalar(select(SignInThrottle.failures).where(SignInThrottle.key == name.key))
     session.execute(
         update(SignInThrottle)
-        .where(SignInThrottle.key.in_([limit.key for limit in limits]))
+        .where(SignInThrottle.key == name.key)
         .values(failures=0, blocked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    if own:
+        left = SignInThrottle.failures - own
+        session.execute(
+            update(SignInThrottle)
+            .where(SignInThrottle.key == address.key, SignInThrottle.failures >= own)
+            # A wait this sign-in's own tries set (the right password was one of them) goes too.
+            .values(
+                failures=left,
+                blocked_until=case(
+                    (left < address.tries, None), else_=SignInThrottle.blocked_until
+                ),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    # Rows of names and addresses not seen for a day are forgotten anyway: drop them.
+    session.execute(
+        delete(SignInThrottle)
+        .where(SignInThrottle.last_at < now - FORGET_AFTER)
+        .where(or_(SignInThrottle.blocked_until.is_(None), SignInThrottle.blocked_until < now))
         .execution_options(synchronize_session=False)
     )

@@ -22,7 +22,7 @@ from ivr.twiml import speak, spell_digits
 from ivr.voice import apologise, external_url, twiml
 from ivr.webhooks import field, twilio_callback, twilio_number, twilio_webhook, with_overrides
 from ivr.wiring import hotline
-from voicemail.cases import set_case_status
+from voicemail.cases import audit_case_status, set_case_status
 from voicemail.inbox import message_or_404
 from voicemail.models import CaseStatus, Note, Voicemail
 
@@ -97,6 +97,7 @@ def start(message_id: int) -> Response:
     if message.assigned_agent_id is None:
         message.assigned_agent_id = current_user.id
     if message.case_status == CaseStatus.RECEIVED:
+        audit_case_status(message, CaseStatus.IN_PROGRESS, via="call-back")
         set_case_status(message, CaseStatus.IN_PROGRESS)
     db.session.commit()
     flash(gettext("Your phone rings now: answer it to be connected to the caller."))
@@ -137,6 +138,9 @@ def dialed() -> Response:
     _note_once(message, agent, message.from_number, f"{talk} s" if talked else status,
                field("DialCallSid"))  # fmt: skip
     if talked and message.case_status in (CaseStatus.RECEIVED, CaseStatus.IN_PROGRESS):
+        # Twilio reports the conversation; the agent who called back answered the case.
+        audit_case_status(message, CaseStatus.ANSWERED, via="call-back",
+                          actor=f"agent:{agent.name}" if agent else "twilio")  # fmt: skip
         set_case_status(message, CaseStatus.ANSWERED)
     db.session.commit()
     response = VoiceResponse()

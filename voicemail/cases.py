@@ -58,10 +58,11 @@ def set_case_status(message: Voicemail, status: CaseStatus) -> None:
         message.answered_at = utcnow()
 
 
-def audit_case_status(message: Voicemail, status: CaseStatus, *, via: str) -> None:
+def audit_case_status(message: Voicemail, status: CaseStatus, *, via: str, actor: str = "") -> None:
     """An audit line for a case moved to ``status`` (call before the change: it reads the old)."""
     audit(
         CASE_STATUS,
+        actor=actor,
         target=f"voicemail:{message.id}",
         detail={"case": message.case_number, "from": message.case_status, "to": status,
                 "via": via},

@@ -176,8 +176,8 @@ def assign(message_id: int) -> Response:
     message = message_or_404(message_id)
     message.assigned_agent_id = current_user.id
     if message.case_status == CaseStatus.RECEIVED:
+        audit_case_status(message, CaseStatus.IN_PROGRESS, via="assign")
         message.case_status = CaseStatus.IN_PROGRESS
-        audit_case_status(message, CaseStatus.RECEIVED, via="assign")
     db.session.commit()
     return redirect(url_for("inbox.show", message_id=message_id))
 

@@ -50,8 +50,9 @@ def _report(result: CallResult) -> None:
     "--wait",
     default=120.0,
     show_default=True,
-    help="Seconds to keep the recordings served and follow the messages left until each is "
-    "transcribed (0: do not wait).",
+    type=click.FloatRange(min=5),
+    help="Seconds to keep the recordings served for the hotline to fetch, and to follow the "
+    "messages left until each is transcribed.",
 )
 @click.option("--replay", is_flag=True, help="Send every webhook twice, as Twilio retries.")
 @click.option(
@@ -113,7 +114,7 @@ def call_command(
                                         if r.form.get("RecordingSid")))  # fmt: skip
         if recordings and unreachable:
             click.echo(f"warning: {unreachable}: the hotline cannot fetch the recordings", err=True)
-        elif recordings and wait > 0 and follow is not None:
+        elif recordings and follow is not None:
             click.echo(f"following {len(recordings)} message(s) for up to {wait:g} s…")
             for line in follow(
                 recordings, fetched=media.fetched, in_process=url is None, timeout=wait

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ivr.agents import create_agent
 from ivr.extensions import db
+from ivr.models import AuditEvent
 from ivr.simulator import Caller, Press, Simulator, Speak, tone_wav
 from ivr.simulator.agents import Agent as ScriptedAgent
 from tests.web.test_inbox import csrf, sign_in
@@ -84,6 +85,14 @@ def test_call_back_rings_the_agent_then_the_customer_and_answers_the_message(
         assert message is not None
         assert message.case_status == CaseStatus.ANSWERED and message.answered_at is not None
         assert message.assigned_agent_id is not None
+        kept = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "case_status"))
+        moves = [(e.detail["from"], e.detail["to"], e.detail["via"], e.actor) for e in kept]
+    # Both moves of the case are in the audit log, by the agent who called back.
+    assert [m[:3] for m in moves] == [
+        ("received", "in_progress", "call-back"),
+        ("in_progress", "answered", "call-back"),
+    ]
+    assert moves[0][3] == moves[1][3] and moves[0][3].startswith("agent:")
 
 
 def test_a_call_back_nobody_answers_is_noted_and_leaves_the_case_open(

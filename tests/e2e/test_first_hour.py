@@ -8,6 +8,7 @@ Korean model for Chinese callers).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
@@ -79,6 +80,14 @@ def free_port() -> int:
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """``./hotline.sh start`` on a free port with a clean data folder; its URL and environment."""
+    # start installs again when the virtualenv was not made by ./hotline.sh install from this
+    # very project (a test must not reach for the package registries): compare its stamp.
+    stamp = hashlib.sha256(
+        (REPO / "pyproject.toml").read_bytes() + (REPO / "hotline.sh").read_bytes()
+    )
+    made = BIN.parent / ".hotline-installed"
+    if not made.is_file() or made.read_text().strip() != stamp.hexdigest():
+        pytest.skip("this virtualenv was not made by ./hotline.sh install from this tree")
     port = free_port()
     env = newcomer_env(tmp_path / "data", PORT=str(port), WEB_CONCURRENCY="2")
     env["HOTLINE_VENV"] = str(BIN.parent)

@@ -161,7 +161,8 @@ def test_wrong_passwords_are_throttled_and_unknown_names_answer_alike(
     with app.app_context():
         rows = db.session.execute(select(SignInThrottle.key, SignInThrottle.failures))
         failures = {key: count for key, count in rows}
-        assert failures == {"name:li": 0, "addr:127.0.0.1": 0, "name:nobody": 1}
+        # li's own typos leave the address's count; the guess at another name stays on it.
+        assert failures == {"name:li": 0, "addr:127.0.0.1": 1, "name:nobody": 1}
 
 
 def test_one_address_guessing_many_names_is_throttled(app: Flask, client: FlaskClient) -> None:
@@ -171,3 +172,30 @@ def test_one_address_guessing_many_names_is_throttled(app: Flask, client: FlaskC
     assert sign_in(client, "li", "correct horse").status_code == 429
     client.environ_base["REMOTE_ADDR"] = "192.0.2.8"  # another address is not held back
     assert sign_in(client, "li", "correct horse").status_code == 302
+
+
+def test_signing_in_to_ones_own_account_does_not_reset_guesses_at_others(
+    app: Flask, client: FlaskClient
+) -> None:
+    add(app, "li")
+    for n in range(19):
+        assert sign_in(client, f"user{n}", "guess").status_code == 200
+    assert sign_in(client, "li").status_code == 302  # the guesser's own account
+    client.post("/logout", data={"csrf_token": csrf(client, "/me")})
+    assert sign_in(client, "user19", "guess").status_code == 200  # the address's 20th try
+    assert sign_in(client, "user20", "guess").status_code == 429
+
+
+def test_a_supervisor_changes_their_own_password_only_with_the_current_one(app: Flask) -> None:
+    add(app, "boss", Role.SUPERVISOR)
+    boss = app.test_client()
+    boss.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    sign_in(boss, "boss")
+    own = row(app, "boss").id
+    token = csrf(boss, "/agents")
+    taken = boss.post(f"/agents/{own}/password",
+                      data={"csrf_token": token, "password": "attacker chosen"})  # fmt: skip
+    assert taken.status_code == 400
+    assert "change your own password on your settings page" in taken.get_data(as_text=True)
+    assert sign_in(app.test_client(), "boss", "attacker chosen").status_code == 200  # refused
+    assert sign_in(app.test_client(), "boss").status_code == 302

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from ivr.agents import create_agent
 from ivr.audit import audit
 from ivr.extensions import db
-from ivr.models import Agent, AuditEvent, Role
+from ivr.models import Agent, AuditEvent, Role, SignInThrottle
 from tests.ivr.test_api import auth, make_token
 from tests.voicemail.test_api import add_message
 from tests.web.test_inbox import csrf, sign_in
@@ -231,3 +231,41 @@ def test_throttled_sign_ins_are_kept(app: Flask, supervisor: str) -> None:
     [throttled] = lines(app, "sign_in_throttled")
     assert (throttled.actor, throttled.address) == ("agent:li", "127.0.0.1")
     assert len(lines(app, "sign_in_failed")) == 5
+
+
+def test_taking_a_case_is_kept_the_right_way_round(
+    app: Flask, client: FlaskClient, supervisor: str
+) -> None:
+    ident = add_message(app)
+    sign_in(client, "li")
+    token = csrf(client, f"/inbox/{ident}")
+    assert client.post(f"/inbox/{ident}/assign", data={"csrf_token": token}).status_code == 302
+    [taken] = lines(app, "case_status")
+    assert taken.actor == "agent:li"
+    assert (taken.detail["from"], taken.detail["to"], taken.detail["via"]) == (
+        "received", "in_progress", "assign",
+    )  # fmt: skip
+
+
+def test_the_same_listener_from_another_address_is_another_line(
+    app: Flask, client: FlaskClient, supervisor: str
+) -> None:
+    ident = add_message(app)
+    sign_in(client, "li")
+    for address in ("127.0.0.1", "203.0.113.9", "203.0.113.9"):  # a copied cookie elsewhere
+        client.environ_base["REMOTE_ADDR"] = address
+        with client.get(f"/inbox/{ident}/audio", headers={"Range": "bytes=0-"}) as reply:
+            assert reply.status_code == 206
+    kept = [(e.actor, e.address) for e in lines(app, "recording_listen")]
+    assert kept == [("agent:li", "127.0.0.1"), ("agent:li", "203.0.113.9")]
+
+
+def test_refused_sign_ins_do_not_fill_the_log(app: Flask, supervisor: str) -> None:
+    sprayer = app.test_client()
+    for attempt in range(30):  # a new name each time: cheap for the guesser once refused
+        sign_in(sprayer, f"name{attempt}", "guess")
+    assert len(lines(app, "sign_in_failed")) == 20  # the address's tries
+    assert len(lines(app, "sign_in_throttled")) == 1  # once a minute per address
+    with app.app_context():
+        names = db.session.scalars(select(SignInThrottle.key)).all()
+    assert len([k for k in names if k.startswith("name:")]) == 20  # none for refused names
