@@ -51,6 +51,8 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from harness import BIN, free_port  # noqa: E402
+
 from ivr.config import DEFAULT_MENU  # noqa: E402
 from ivr.menu import load_menu  # noqa: E402
 from ivr.simulator import (  # noqa: E402
@@ -72,7 +74,6 @@ PUBLIC = "https://hotline.example.com"
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 SPEECH = REPO.parent / "shared" / "speech" / "ko"
 CLIPS = ["zeroth_104_003_0294.flac", "emo_pfa00002.wav", "emo_pmc00001.wav"]
-BIN = Path(sys.executable).parent
 
 
 def fresh_database(name: str) -> str:
@@ -83,14 +84,6 @@ def fresh_database(name: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class SlowShop:

@@ -1,20 +1,20 @@
-"""The interpreter: plays Twilio's side of one call leg against the app."""
+"""The interpreter: plays Twilio's side of one call leg against the app.
+
+Each TwiML verb has its own module (say, gather, record, flow, dial, enqueue); verbs.py maps
+tag -> handler."""
 
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import parse_qsl, urldefrag
 
-from ivr.simulator.caller import Action, Caller, Hangup, Hold, Press, Silence, Speak, Wait
+from ivr.simulator.caller import Action, Caller, Hold, Silence, Wait
 from ivr.simulator.control import (
     APPLICATION_ERROR,
     CallEnded,
@@ -26,14 +26,12 @@ from ivr.simulator.control import (
     Reason,
     Redirect,
 )
-from ivr.simulator.dial import dial
-from ivr.simulator.enqueue import enqueue, leave
 from ivr.simulator.errors import SimulatorError, TransportError, TwimlError
-from ivr.simulator.media import audio_seconds, is_silent, truncate_wav
 from ivr.simulator.result import CallResult, Line, Request, Who
+from ivr.simulator.timing import rfc2822
 from ivr.simulator.transport import Reply
 from ivr.simulator.twiml import Verb, parse_twiml
-from ivr.simulator.voices import say_language
+from ivr.simulator.verbs import VERB_HANDLERS
 
 if TYPE_CHECKING:
     from ivr.simulator.queues import Member
@@ -41,9 +39,6 @@ if TYPE_CHECKING:
 
 ERROR_HTTP = 11200  # HTTP retrieval failure
 ERROR_DOCUMENT = 12100  # document parse failure
-RECORD_FINISH_KEYS = "1234567890*#"
-KEY_SECONDS = 0.4
-BEEP_SECONDS = 0.5
 ERROR_MESSAGE_SECONDS = 3.0
 
 # Longest prefix wins; enough for FromCountry/ToCountry on the numbers tests use.
@@ -65,8 +60,6 @@ COUNTRY_CODES = {
     "853": "MO",
     "886": "TW",
 }
-CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-WORD = re.compile(r"[^\W_]+", re.ASCII)
 
 
 def country_of(number: str) -> str | None:
@@ -80,21 +73,10 @@ def country_of(number: str) -> str | None:
     return None
 
 
-def speaking_seconds(text: str) -> float:
-    """A rough text-to-speech duration: ~4.5 CJK characters or ~2.8 words a second."""
-    return round(0.5 + 0.22 * len(CJK.findall(text)) + 0.35 * len(WORD.findall(text)), 1)
-
-
-def rfc2822(moment: datetime) -> str:
-    """Twilio's timestamp format, e.g. ``Tue, 28 Jul 2020 18:53:07 +0000``."""
-    return format_datetime(moment.replace(microsecond=0))
-
-
 # Internal names kept for code written against earlier versions.
 _CallEnded = CallEnded
 _Failure = Failure
 
-Handler = Callable[["CallRun", Verb, Document], "Document | None"]
 # How long (real seconds) a leg waits for the other side of a bridge before giving up.
 BRIDGE_PATIENCE = 120.0
 
@@ -530,260 +512,3 @@ class CallRun:
             )
             return default
         return value
-
-
-# -- verb handlers: return the next document, None to go on, or raise CallEnded ---------------
-
-
-def say(run: CallRun, verb: Verb, document: Document) -> Document | None:
-    """<Say>: speak text in a language and voice (a voice's own language by default)."""
-    voice = verb.attr("voice") or None
-    language, refusal = say_language(voice, verb.attrs.get("language") or None)
-    if refusal:
-        # Twilio fails the <Say> and goes on: the caller hears nothing of it.
-        message = f"<Say> not spoken: {refusal}"
-        run.result.errors.append(message)
-        run.line("twilio", "error", message, language=language, voice=voice)
-        return None
-    loops = run.loops(verb)
-    for _ in range(loops or 1):
-        run.line("twilio", "say", verb.text, language=language, voice=voice)
-        run.clock += speaking_seconds(verb.text)
-    if loops == 0:
-        run.hang_up(f'(tired of <{verb.name} loop="0">)')
-    return None
-
-
-def play(run: CallRun, verb: Verb, document: Document) -> Document | None:
-    """<Play>: an audio URL (never fetched) or DTMF digits."""
-    if verb.attr("digits"):
-        run.line("twilio", "play", f"digits {verb.attr('digits')}")
-        run.clock += KEY_SECONDS * len(verb.attr("digits"))
-        return None
-    url = run.sim.address.resolve(verb.text, document.url)
-    loops = run.loops(verb)
-    for _ in range(loops or 1):
-        run.line("twilio", "play", url)
-        run.clock += run.sim.play_seconds
-    if loops == 0:
-        run.hang_up(f'(tired of <{verb.name} loop="0">)')
-    return None
-
-
-def pause(run: CallRun, verb: Verb, document: Document) -> Document | None:
-    """<Pause length=N>: silence, 1 s by default."""
-    length = run.number(verb, "length", 1.0)
-    run.line("twilio", "pause", f"{length:g}s")
-    run.clock += length
-    return None
-
-
-def collect(keys: str, finish_on_key: str, num_digits: int | None) -> tuple[str, str, bool]:
-    """Digits Twilio keeps from ``keys``, the finish key pressed, and whether input ended."""
-    digits = ""
-    for key in keys:
-        if finish_on_key and key == finish_on_key:
-            return digits, key, True
-        digits += key
-        if num_digits is not None and len(digits) >= num_digits:
-            return digits, "", True
-    return digits, "", False
-
-
-def gather(run: CallRun, verb: Verb, document: Document) -> Document | None:
-    """<Gather input="dtmf">: play nested prompts, collect keys, request the action."""
-    if "dtmf" not in verb.attr("input", "dtmf").split():
-        run.unsupported(verb, f' input="{verb.attr("input")}"')
-    for child in verb.children:
-        # Nested prompts loop only until the caller answers, so loop="0" plays once here.
-        if child.attr("loop") == "0":
-            child = replace(child, attrs=child.attrs | {"loop": "1"})
-        VERB_HANDLERS[child.name](run, child, document)
-    timeout = run.number(verb, "timeout", 5.0)
-    num_digits = int(run.number(verb, "numDigits", 0, low=1)) or None
-    action = run.next_action("Gather")
-    if isinstance(action, Hangup):
-        run.hang_up("at the prompt")
-    digits, finished_on, ended = "", "", False
-    if isinstance(action, Press):
-        run.line("caller", "press", action.digits)
-        run.clock += KEY_SECONDS * len(action.digits)
-        digits, finished_on, ended = collect(
-            action.digits, verb.attr("finishOnKey", "#"), num_digits
-        )
-    elif isinstance(action, Speak):
-        if "speech" in verb.attr("input", "dtmf").split():
-            run.result.errors.append("caller script: speech recognition is not simulated")
-            raise CallEnded
-        # A keys-only Gather does not hear speech: to Twilio, the caller gave no input.
-        run.line("caller", "speak", "(not heard: the prompt takes keys only)")
-    else:
-        run.line("caller", "silence", f"{timeout:g}s")
-    if not ended:
-        run.clock += timeout
-    if not digits and verb.attr("actionOnEmptyResult", "false").lower() != "true":
-        return None
-    url = run.target(verb, "action", document)
-    return run.fetch(url, {"Digits": digits, "FinishedOnKey": finished_on})
-
-
-def redirect(run: CallRun, verb: Verb, document: Document) -> Document | None:
-    """<Redirect>: continue with the TwiML at another URL."""
-    if verb.attr("method", "POST").upper() != "POST":
-        run.unsupported(verb, f' with method="{verb.attr("method")}"')
-    url = run.sim.address.resolve(verb.text, document.url)
-    run.line("twilio", "redirect", url)
-    return run.fetch(url, {})
-
-
-def hangup(run: CallRun, verb: Verb, document: Document) -> Document | None:
-    """<Hangup>: end the call."""
-    run.line("twilio", "hangup", "<Hangup>")
-    raise CallEnded
-
-
-def reject(run: CallRun, verb: Verb, document: Document) -> Document | None:
-    """<Reject>: refuse the call; unanswered, it ends busy or no-answer."""
-    reason = verb.attr("reason", "rejected")
-    if not run.answered:
-        run.final_status = "busy" if reason == "busy" else "no-answer"
-    run.line("twilio", "hangup", f"<Reject reason={reason}>")
-    raise CallEnded
-
-
-def recording_events(verb: Verb) -> set[str]:
-    """The recordingStatusCallbackEvent values (space or comma separated; default completed)."""
-    raw = verb.attr("recordingStatusCallbackEvent", "completed")
-    return set(raw.replace(",", " ").split()) or {"completed"}
-
-
-def recording_status_sender(
-    run: CallRun, verb: Verb, document: Document, sid: str, url: str
-) -> Callable[[str, dict[str, str]], None]:
-    """A function that posts the Record's recordingStatusCallback for the events it asked for."""
-    status_url = (
-        run.target(verb, "recordingStatusCallback", document)
-        if verb.attr("recordingStatusCallback")
-        else None
-    )
-    events = recording_events(verb)
-    started = rfc2822(run.now())
-
-    def send(status: str, fields: dict[str, str]) -> None:
-        if status_url is None or status not in events:
-            return
-        form = {
-            "AccountSid": run.sim.account_sid,
-            "CallSid": run.result.sid,
-            "RecordingSid": sid,
-            "RecordingUrl": url,
-            "RecordingStatus": status,
-            "RecordingChannels": "1",
-            "RecordingStartTime": started,
-            "RecordingSource": "RecordVerb",
-            "ErrorCode": "0",
-        }
-        run.notify(status_url, form | fields)
-
-    return send
-
-
-def nothing_recorded(
-    run: CallRun, action: Action, timeout: float, send_status: Callable[[str, dict[str, str]], None]
-) -> None:
-    """An empty recording: no action request, an ``absent`` status, the call goes on."""
-    if isinstance(action, Press):
-        run.line("caller", "press", action.digits)
-        run.clock += KEY_SECONDS * len(action.digits)
-    elif isinstance(action, Speak):
-        run.line("caller", "record", "speaks only silence")
-        run.clock += audio_seconds(action.audio) + (0 if action.hangup_after else timeout)
-    else:
-        run.line("caller", "silence", f"{timeout:g}s")
-        run.clock += timeout
-    too_short = isinstance(action, Press)
-    send_status(
-        "absent", {"RecordingDuration": "0", "ErrorCode": "16101" if too_short else "16102"}
-    )
-    if isinstance(action, Speak) and action.hangup_after:
-        run.hang_up("during the recording")
-
-
-def end_recording(
-    run: CallRun, verb: Verb, action: Speak, seconds: float, max_length: float, timeout: float
-) -> tuple[float, dict[str, str]]:
-    """How the caller ends a recording: seconds recorded and the Digits Twilio reports."""
-    if action.hangup_after:
-        run.line("caller", "hangup", "during the recording")
-        return seconds, {"Digits": "hangup"}
-    if seconds >= max_length:
-        run.line("twilio", "record", f"maxLength {max_length:g}s reached")
-        return seconds, {}
-    finish_keys = verb.attr("finishOnKey", RECORD_FINISH_KEYS)
-    if action.key and action.key in finish_keys:
-        run.line("caller", "press", action.key)
-        run.clock += KEY_SECONDS
-        return seconds, {"Digits": action.key}
-    if action.key:
-        # A key that does not finish the recording is only noise in it.
-        run.line("caller", "press", f"{action.key} (not a finishOnKey)")
-        run.clock += KEY_SECONDS
-        seconds += KEY_SECONDS
-    run.line("caller", "silence", f"{timeout:g}s ends the recording")
-    run.clock += timeout
-    if verb.attr("trim", "trim-silence") == "do-not-trim":
-        seconds += timeout
-    return min(seconds, max_length), {}
-
-
-def record(run: CallRun, verb: Verb, document: Document) -> Document | None:
-    """<Record>: beep, record what the caller says, request the action and status callback."""
-    timeout = run.number(verb, "timeout", 5.0)
-    max_length = run.number(verb, "maxLength", 3600.0, low=1)
-    action = run.next_action("Record")
-    if isinstance(action, Hangup):
-        run.hang_up("before the beep")
-    if verb.attr("playBeep", "true").lower() != "false":
-        run.line("twilio", "beep")
-        run.clock += BEEP_SECONDS
-    sid = "RE" + uuid.uuid4().hex
-    url = run.sim.recordings.url(sid)
-    send_status = recording_status_sender(run, verb, document, sid, url)
-    send_status("in-progress", {})
-    if not isinstance(action, Speak) or is_silent(action.audio):
-        nothing_recorded(run, action, timeout, send_status)
-        return None
-    seconds = min(audio_seconds(action.audio), max_length)
-    run.line("caller", "record", f"speaks {seconds:.1f}s")
-    run.clock += seconds
-    recorded, extra = end_recording(run, verb, action, seconds, max_length, timeout)
-    duration = str(max(1, int(recorded + 0.5)))
-    run.sim.recordings.store(sid, truncate_wav(action.audio, max_length))
-    extra |= {"RecordingUrl": url, "RecordingSid": sid, "RecordingDuration": duration}
-    action_url = run.target(verb, "action", document)
-    if run.sim.status_callback_first:
-        send_status("completed", {"RecordingDuration": duration})
-    try:
-        if action.hangup_after:
-            # The caller is gone: Twilio still posts the action but ignores its TwiML.
-            run.notify(action_url, run.params("completed") | extra)
-            raise CallEnded
-        return run.fetch(action_url, extra)
-    finally:
-        if not run.sim.status_callback_first:
-            send_status("completed", {"RecordingDuration": duration})
-
-
-VERB_HANDLERS: dict[str, Handler] = {
-    "Say": say,
-    "Play": play,
-    "Pause": pause,
-    "Gather": gather,
-    "Record": record,
-    "Redirect": redirect,
-    "Hangup": hangup,
-    "Reject": reject,
-    "Enqueue": enqueue,
-    "Leave": leave,
-    "Dial": dial,
-}

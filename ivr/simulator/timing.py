@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from email.utils import format_datetime
 
 
 class SharedClock:
@@ -21,3 +23,8 @@ class SharedClock:
     def real(self, seconds: float) -> float:
         """Real seconds that ``seconds`` of simulated time take (never negative)."""
         return max(0.0, seconds * self.time_scale)
+
+
+def rfc2822(moment: datetime) -> str:
+    """Twilio's timestamp format, e.g. ``Tue, 28 Jul 2020 18:53:07 +0000``."""
+    return format_datetime(moment.replace(microsecond=0))
