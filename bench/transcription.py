@@ -567,7 +567,7 @@ def main(argv: list[str]) -> int:
         type=int,
         default=0,
         help=f"run a configuration again, up to this many times, while other processes used "
-        f"more than {DISTURBED:.0%} of the machine during it; the least disturbed run is kept",
+        f"more than {DISTURBED:.0%}% of the machine during it; the least disturbed run is kept",
     )
     parser.add_argument(
         "--speech", type=Path, default=REPO.parent / "shared" / "speech" / "ko", help="clips"
