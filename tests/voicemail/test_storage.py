@@ -96,6 +96,7 @@ def full_disk(worker_settings: dict[str, Any]) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(recordings)], check=False)
 
 
+@pytest.mark.slow  # the worker loads the Korean Vosk model
 def test_a_full_disk_keeps_the_message_until_there_is_room(
     full_disk: Path,
     app: Flask,

@@ -155,6 +155,7 @@ def test_retry_takes_the_statuses_and_days_asked_for(app: Flask) -> None:
     assert bad.exit_code == 2 and "yesterday" in bad.output
 
 
+@pytest.mark.slow  # the worker loads the Korean Vosk model
 def test_corrupt_audio_fails_with_a_reason_and_keeps_the_file(
     app: Flask, twilio: Twilio, host: MediaHost
 ) -> None:
@@ -169,6 +170,7 @@ def test_corrupt_audio_fails_with_a_reason_and_keeps_the_file(
     assert good.status in {VoicemailStatus.TRANSCRIBED}  # the worker kept going
 
 
+@pytest.mark.slow  # seconds: three full worker passes over the download
 def test_never_audio_gives_up_after_the_attempt_limit(
     app: Flask, twilio: Twilio, host: MediaHost
 ) -> None:
@@ -272,6 +274,7 @@ def deleting(app_settings: dict[str, Any]) -> dict[str, Any]:
     return app_settings
 
 
+@pytest.mark.slow  # the worker loads the Korean Vosk model
 def test_recording_is_deleted_at_twilio_once_kept(
     deleting: dict, app: Flask, twilio: Twilio, host: MediaHost
 ) -> None:
@@ -303,6 +306,7 @@ def with_api_key(app_settings: dict[str, Any], key_host: MediaHost) -> dict[str,
     return app_settings
 
 
+@pytest.mark.slow  # the worker loads the Korean Vosk model
 def test_downloads_with_an_api_key_when_configured(
     with_api_key: dict, app: Flask, twilio: Twilio, key_host: MediaHost
 ) -> None:
