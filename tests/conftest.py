@@ -159,12 +159,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def rest() -> Iterator[str]:
+    """Twilio's REST API on loopback; ``RestCalls.placed`` lists the calls the app placed."""
     RestCalls.placed = []
     with serve(RestCalls) as url:
         yield url
 
 
 def free_port() -> int:
+    """A TCP port on loopback that nothing listens on just now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

@@ -23,12 +23,7 @@ from sqlalchemy import select, update
 
 from ivr.agents import create_agent, set_presence
 from ivr.extensions import db, utcnow
-from ivr.models import (
-    Call,
-    Outcome,
-    Presence,
-    QueueEntry,
-)
+from ivr.models import Call, Outcome, Presence, QueueEntry
 from tests.conftest import PUBLIC_BASE_URL, Twilio
 from tests.twiml import Doc
 from tests.voicemail.media_server import MediaHost, recording_url
