@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -19,6 +25,7 @@ from werkzeug.test import TestResponse
 
 from app import MIGRATIONS, create_app
 from ivr.extensions import db
+from tests.loopback import RestCalls, serve
 from voicemail.worker import stop_embedded_worker
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -148,3 +155,54 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "database" not in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.nodb)
+
+
+@pytest.fixture
+def rest() -> Iterator[str]:
+    """Twilio's REST API on loopback; ``RestCalls.placed`` lists the calls the app placed."""
+    RestCalls.placed = []
+    with serve(RestCalls) as url:
+        yield url
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on just now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn(app: Flask, app_settings: dict[str, Any], tmp_path: Path) -> Iterator[str]:
+    """The app under gunicorn as the Procfile runs it, two processes."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "HOTLINE_ENV": "production",
+        "DATABASE_URL": app_settings["SQLALCHEMY_DATABASE_URI"],
+        "HOTLINE_DATA_DIR": app_settings["HOTLINE_DATA_DIR"],
+        "SECRET_KEY": "x",
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "HOTLINE_WORKER": "off",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:ivr.gunicorn_hooks", "app:app",
+         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(base + "/healthz", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)

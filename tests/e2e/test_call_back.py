@@ -14,7 +14,7 @@ from ivr.extensions import db
 from ivr.models import AuditEvent
 from ivr.simulator import Caller, Press, Simulator, Speak, tone_wav
 from ivr.simulator.agents import Agent as ScriptedAgent
-from tests.web.test_inbox import csrf, sign_in
+from tests.factories import csrf, sign_in
 from voicemail.models import CaseStatus, Note, Voicemail
 
 CUSTOMER = "+8613811112222"

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from ivr.extensions import db
 from ivr.models import Order
 from ivr.simulator import Caller, Simulator, parse_script
-from tests.ivr.test_api import auth, make_token
+from tests.factories import auth, make_token
 
 ZH, EN = "cmn-CN", "en-US"
 

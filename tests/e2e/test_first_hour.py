@@ -27,7 +27,7 @@ from voicemail.accuracy import character_error_rate
 
 CLIP = "zeroth_104_003_0294.flac"
 BIN = Path(sys.executable).parent
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.gunicorn]
 
 
 def newcomer_env(data_dir: Path, **extra: str) -> dict[str, str]:

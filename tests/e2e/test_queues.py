@@ -19,7 +19,7 @@ from ivr.models import Presence, QueueEntry
 from ivr.queues import WAITING
 from ivr.simulator import Caller, Hold, Press, Simulator, Wait
 from ivr.simulator.agents import Agent as ScriptedAgent
-from tests.ivr.test_api import auth, make_token
+from tests.factories import auth, make_token
 
 PHONE = {"li": "+8613900000001", "wang": "+8613900000002", "kim": "+8613900000003"}
 POSITION = re.compile(r"您现在排在第 (\d+) 位")

@@ -21,6 +21,8 @@ from ivr.simulator import Caller, RecordingServer, Simulator, WsgiTransport, par
 from ivr.simulator.caller import KEYS
 from tests.e2e.conftest import simulator_for
 
+pytestmark = pytest.mark.fuzz
+
 # A whole call is a dozen webhooks: a third of the webhook fuzzers' examples takes as long.
 EXAMPLES = max(int(os.environ.get("HOTLINE_FUZZ_EXAMPLES", "150")) // 3, 20)
 # What a caller does at each input point, in ``flask simulate call --keys`` words.

@@ -15,7 +15,7 @@ from ivr.simulator import RecordingServer, SharedKey
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
 from tests.e2e.conftest import simulator_for
 from tests.e2e.test_calls import api_call, call
-from tests.ivr.test_voice import call_params
+from tests.factories import call_params
 
 OLD = SharedKey("KS_old", "old-shared-secret", "HMAC_SHA1")
 NEW = SharedKey("KS_new", "new-shared-secret")

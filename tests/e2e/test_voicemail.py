@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.simulator import Caller, Hangup, Press, Silence, Simulator, Speak
-from tests.ivr.test_api import auth, make_token
+from tests.factories import auth, make_token
 from tests.speech import all_clips, clip, speech
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import telephone_line

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -9,13 +12,25 @@ from sqlalchemy import select
 from ivr.extensions import db
 from ivr.models import Agent, EntryState, Presence
 from tests.conftest import Twilio
-from tests.ivr.test_api import auth, make_token
-from tests.ivr.test_cli import invoke
-from tests.ivr.test_queues import RestCalls, add_agent, entries, to_queue, wait_loop
-from tests.ivr.test_queues import app_settings as app_settings  # Twilio's REST on loopback
-from tests.ivr.test_queues import rest as rest
-from tests.ivr.test_voice import SID, path_of
+from tests.factories import (
+    SID,
+    add_agent,
+    auth,
+    entries,
+    invoke,
+    make_token,
+    path_of,
+    to_queue,
+    use_rest,
+    wait_loop,
+)
+from tests.loopback import RestCalls
 from tests.twiml import Doc
+
+
+@pytest.fixture
+def app_settings(app_settings: dict[str, Any], rest: str) -> dict[str, Any]:
+    return use_rest(app_settings, rest)
 
 
 def agent_row(app: Flask, name: str = "li") -> Agent:

@@ -2,48 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from ivr.extensions import db
-from ivr.models import ApiToken, Call, Outcome
+from ivr.models import ApiToken
 from tests.conftest import Twilio
-from tests.ivr.test_voice import call_params
-
-
-def make_token(app: Flask, name: str = "crm", scopes: str = "read,write,metrics") -> str:
-    result = app.test_cli_runner().invoke(args=["tokens", "create", name, "--scopes", scopes])
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def add_calls(app: Flask, count: int) -> None:
-    start = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-    with app.app_context():
-        for i in range(count):
-            db.session.add(
-                Call(
-                    sid=f"CA{i:032d}",
-                    from_number="+8613800000000" if i % 2 else "+14155550100",
-                    to_number="+864008001234",
-                    status="completed",
-                    outcome=Outcome.SELF_SERVICE if i % 3 else Outcome.ABANDONED,
-                    started_at=start + timedelta(hours=i),
-                    ended_at=start + timedelta(hours=i, minutes=2),
-                    duration=120,
-                    language="zh",
-                    menu_path="language>main>delivery",
-                )
-            )
-        db.session.commit()
+from tests.factories import add_calls, auth, call_params, make_token
 
 
 def test_token_is_stored_hashed_and_required(app: Flask, client: FlaskClient) -> None:

@@ -10,9 +10,13 @@ from sqlalchemy import select
 
 from ivr.extensions import db
 from ivr.models import Call, CallEvent, Outcome, QueueEntry
-from tests.ivr.test_queues import add_agent, app_settings, rest, to_queue, wait_loop  # noqa: F401  (their fixtures)
-from tests.ivr.test_voice import SID, call_params, path_of
+from tests.factories import SID, add_agent, call_params, path_of, to_queue, use_rest, wait_loop
 from tests.signed_http import TwilioOverHttp
+
+
+@pytest.fixture
+def app_settings(app_settings: dict[str, Any], rest: str) -> dict[str, Any]:
+    return use_rest(app_settings, rest)
 
 
 @pytest.fixture

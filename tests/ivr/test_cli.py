@@ -7,10 +7,7 @@ from sqlalchemy import func, select
 
 from ivr.extensions import db
 from ivr.models import Agent, ApiToken, Presence
-
-
-def invoke(app: Flask, *args: str):
-    return app.test_cli_runner().invoke(args=list(args))
+from tests.factories import invoke
 
 
 def test_an_agent_is_created_in_the_call_centres_time_zone(app: Flask) -> None:

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from tests.conftest import Twilio, settings
-from tests.ivr.test_voice import call_params
+from tests.factories import call_params
 from tests.twiml import Doc
 
 

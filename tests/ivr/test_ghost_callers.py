@@ -9,19 +9,25 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.models import EntryState
-from tests.ivr.test_api import auth, make_token
-from tests.ivr.test_queues import (  # noqa: F401  (their fixtures)
-    RestCalls,
+from tests.factories import (
     add_agent,
-    app_settings,
+    auth,
+    call_params,
     entries,
-    rest,
+    make_token,
+    path_of,
     to_queue,
+    use_rest,
     wait_loop,
 )
-from tests.ivr.test_voice import call_params, path_of
+from tests.loopback import RestCalls
 from tests.signed_http import TwilioOverHttp
 from tests.twiml import Doc
+
+
+@pytest.fixture
+def app_settings(app_settings: dict[str, Any], rest: str) -> dict[str, Any]:
+    return use_rest(app_settings, rest)
 
 
 @pytest.fixture

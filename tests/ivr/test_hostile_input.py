@@ -23,8 +23,7 @@ from werkzeug.test import TestResponse
 from ivr.extensions import db
 from ivr.models import Call, CallEvent
 from tests.conftest import Twilio
-from tests.ivr.test_api import auth, make_token
-from tests.ivr.test_voice import call_params
+from tests.factories import auth, call_params, make_token
 from tests.loopback import serve
 from tests.twiml import Doc
 from voicemail.models import Voicemail, VoicemailStatus

@@ -20,12 +20,8 @@ from ivr.agents import create_agent
 from ivr.extensions import db
 from ivr.models import Role
 from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
-from tests.ivr.test_api import auth, make_token
-from tests.ivr.test_voice import call_params
+from tests.factories import add_message, auth, call_params, csrf, make_token
 from tests.twiml import Doc
-from tests.voicemail.test_api import add_message
-from tests.voicemail.test_operations import gunicorn as gunicorn  # the fixture, shared
-from tests.web.test_inbox import csrf
 
 
 def cursor(raw: str) -> str:
@@ -123,6 +119,7 @@ def raw_post(base: str, path: str, head: dict[str, str], body: bytes) -> int:
     return int(reply.split()[1])
 
 
+@pytest.mark.gunicorn
 def test_a_malformed_chunked_body_is_a_400_under_gunicorn(gunicorn: str) -> None:
     form = "application/x-www-form-urlencoded"
     url = PUBLIC_BASE_URL + "/voice/incoming"

@@ -8,9 +8,9 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.ivr.test_api import add_calls, make_token
-from tests.ivr.test_webhook_fuzz import EXAMPLES
-from tests.voicemail.test_api import add_message
+from tests.factories import EXAMPLES, add_calls, add_message, make_token
+
+pytestmark = pytest.mark.fuzz
 
 
 # Schemathesis' WSGI client does not close streamed file responses (the audio); the warning

@@ -18,7 +18,7 @@ from ivr.flow import LookupFailed
 from ivr.models import Call, CallEvent, Order, Outcome
 from ivr.orders import find_order_over_http
 from tests.conftest import Twilio
-from tests.ivr.test_voice import SID, call_params
+from tests.factories import SID, call_params
 from tests.loopback import serve
 from tests.twiml import Doc
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,90 +11,29 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from ivr.agents import create_agent, set_presence
 from ivr.extensions import db
-from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
+from ivr.models import Agent, Call, EntryState, Outcome, Presence
 from ivr.queues import estimate_wait
 from tests.conftest import Twilio
-from tests.ivr.test_api import auth, make_token
-from tests.ivr.test_voice import SID, call_params, path_of
-from tests.loopback import serve
+from tests.factories import (
+    SID,
+    add_agent,
+    auth,
+    call_params,
+    entries,
+    make_token,
+    path_of,
+    to_queue,
+    use_rest,
+    wait_loop,
+)
+from tests.loopback import RestCalls
 from tests.twiml import Doc
-
-
-class RestCalls(BaseHTTPRequestHandler):
-    """Twilio's Calls resource on loopback: records each call the app places."""
-
-    placed: list[dict[str, str]] = []
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-        self.placed.append({"path": self.path, **form})
-        body = json.dumps({"sid": "CA" + f"{len(self.placed):032x}", "status": "queued"}).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def rest() -> Iterator[str]:
-    RestCalls.placed = []
-    with serve(RestCalls) as url:
-        yield url
 
 
 @pytest.fixture
 def app_settings(app_settings: dict[str, Any], rest: str) -> dict[str, Any]:
-    app_settings.update(
-        TWILIO_API_BASE_URL=rest, HOTLINE_ENV="development", HOTLINE_WRAPUP_SECONDS=0
-    )
-    return app_settings
-
-
-def add_agent(
-    app: Flask, name: str, languages: list[str], topics: list[str], *, available: bool = True
-) -> None:
-    with app.app_context():
-        agent = create_agent(
-            db.session, name, password="password1", phone=f"+86139{len(name):08d}",
-            languages=languages, topics=topics,
-        )  # fmt: skip
-        set_presence(agent, Presence.AVAILABLE if available else Presence.AWAY)
-        db.session.commit()
-
-
-def to_queue(twilio: Twilio, sid: str = SID, lang_key: str = "1", option: str = "1") -> Doc:
-    params = call_params(CallSid=sid)
-    doc = Doc.parse(twilio.post("/voice/incoming", params).data)
-    for digits in (lang_key, option):
-        doc = Doc.parse(
-            twilio.post(path_of(doc.gather().get("action", "")), {**params, "Digits": digits}).data
-        )
-    return doc
-
-
-def wait_loop(twilio: Twilio, doc: Doc, sid: str = SID, **queue: str) -> tuple[str, Doc]:
-    enqueue = doc.root.find("Enqueue")
-    assert enqueue is not None, doc.verbs()
-    wait_url = path_of(enqueue.get("waitUrl", ""))
-    fields = {"QueuePosition": "1", "QueueTime": "0", "QueueSid": "QU" + "0" * 32,
-              "CurrentQueueSize": "1", "AvgQueueTime": "0", **queue}  # fmt: skip
-    reply = twilio.post(wait_url, {**call_params(CallSid=sid, CallStatus="in-progress"), **fields})
-    assert reply.status_code == 200, reply.data
-    return wait_url, Doc.parse(reply.data)
-
-
-def entries(app: Flask) -> list[QueueEntry]:
-    with app.app_context():
-        rows = list(db.session.scalars(select(QueueEntry).order_by(QueueEntry.id)))
-        db.session.expunge_all()
-        return rows
+    return use_rest(app_settings, rest)
 
 
 def test_no_agent_signed_in_offers_a_message(app: Flask, twilio: Twilio) -> None:

@@ -17,9 +17,7 @@ from ivr.agents import create_agent
 from ivr.extensions import db
 from ivr.models import Role
 from tests.conftest import database_url, settings
-from tests.ivr.test_api import auth, make_token
-from tests.voicemail.test_api import add_message
-from tests.web.test_inbox import csrf, sign_in
+from tests.factories import add_message, auth, csrf, make_token, sign_in
 
 
 def test_a_token_made_without_scopes_only_reads(app: Flask, client: FlaskClient) -> None:

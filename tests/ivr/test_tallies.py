@@ -20,7 +20,7 @@ from ivr.figures import RATINGS, STAYS
 from ivr.models import Call, EntryState, Outcome, QueueEntry
 from ivr.tallies import DayTally, Tally, added_up, midnight, settled_days, tallied
 from tests.conftest import settings
-from tests.ivr.test_api import auth, make_token
+from tests.factories import auth, make_token
 from voicemail.figures import CALLS, HOUR, QUARTER, count_messages, message_figures
 from voicemail.models import Voicemail
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -15,29 +14,8 @@ from ivr.config import DEFAULT_MENU
 from ivr.extensions import db
 from ivr.models import Call, CallEvent, Outcome
 from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
+from tests.factories import SID, call_params, path_of
 from tests.twiml import Doc
-
-SID = "CA" + "1" * 32
-
-
-def call_params(**extra: str) -> dict[str, str]:
-    return {
-        "CallSid": SID,
-        "AccountSid": "AC" + "0" * 32,
-        "From": "+8613800138000",
-        "To": "+864008001234",
-        "CallStatus": "ringing",
-        "Direction": "inbound",
-        "ApiVersion": "2010-04-01",
-        **extra,
-    }
-
-
-def path_of(url: str) -> str:
-    """The path and query Twilio would request next (our URLs are on PUBLIC_BASE_URL)."""
-    assert url.startswith(PUBLIC_BASE_URL), url
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def answer(twilio: Twilio, doc: Doc, digits: str | None) -> Doc:

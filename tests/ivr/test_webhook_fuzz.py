@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from urllib.parse import parse_qsl, quote_from_bytes
 
+import pytest
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,10 +14,12 @@ from werkzeug.datastructures import MultiDict
 
 from ivr.webhooks import signature
 from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
+from tests.factories import EXAMPLES
+
+pytestmark = pytest.mark.fuzz
 
 # CI runs a quick pass; `HOTLINE_FUZZ_EXAMPLES=5000 ./hotline.sh test tests/ivr/test_*fuzz*.py
 # tests/ivr/test_openapi.py` is the long one (docs/benchmarks.md).
-EXAMPLES = int(os.environ.get("HOTLINE_FUZZ_EXAMPLES", "150"))
 
 ROUTES = [
     "/voice/incoming",

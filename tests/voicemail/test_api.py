@@ -7,49 +7,7 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.extensions import db
-from tests.ivr.test_api import auth, make_token
-from tests.voicemail.test_fetch import tone_wav
-from voicemail.models import Voicemail, VoicemailStatus
-from voicemail.search import index_message
-from voicemail.storage import FileStore
-
-
-def add_message(
-    app: Flask,
-    *,
-    transcribed: bool = True,
-    n: int = 1,
-    seconds: float = 2.0,
-    words: list[tuple[str, float, float, float]] | None = None,
-) -> int:
-    audio = tone_wav(seconds)
-    with app.app_context():
-        message = Voicemail(
-            call_sid="CA" + str(n) * 32,
-            case_number=f"1000000{n}",
-            category="after_sales",
-            language="zh",
-            from_number="+8613800138000",
-            recording_sid="RE" + str(n) * 32,
-            recording_url="https://api.twilio.com/x",
-            recording_duration=2,
-        )
-        db.session.add(message)
-        db.session.flush()
-        if transcribed:
-            message.audio_path = FileStore(app.config["HOTLINE_DATA_DIR"]).save(
-                message.id, "wav", audio
-            )
-            message.audio_format = "wav"
-            message.status = VoicemailStatus.TRANSCRIBED
-            spoken = words or [("退货", 0.1, 0.5, 0.93)]
-            message.transcript = " ".join(w[0] for w in spoken) if words else "退货 运费 谁 承担"
-            message.words = [{"word": w, "start": s, "end": e, "conf": c} for w, s, e, c in spoken]
-            message.duration = seconds
-            index_message(db.session, message.id, message.transcript)
-        db.session.commit()
-        return message.id
+from tests.factories import add_message, auth, make_token
 
 
 def test_voicemail_fields_and_filters(app: Flask, client: FlaskClient) -> None:

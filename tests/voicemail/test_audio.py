@@ -10,21 +10,9 @@ import pytest
 from pydub import AudioSegment
 from pydub.generators import Sine
 
+from tests.factories import export, tone
 from tests.voicemail.conftest import Clip
 from voicemail.audio import AudioError, PcmAudio, decode, sniff_format, telephone_line
-
-
-def tone(seconds: float = 2.0, *, rate: int = 8000, channels: int = 1) -> AudioSegment:
-    """A 440 Hz tone at -10 dBFS."""
-    segment = Sine(440, sample_rate=rate).to_audio_segment(duration=seconds * 1000, volume=-10.0)
-    return segment.set_channels(channels)
-
-
-def export(segment: AudioSegment, fmt: str) -> bytes:
-    """``segment`` encoded as ``fmt`` by ffmpeg."""
-    out = io.BytesIO()
-    segment.export(out, format=fmt)
-    return out.getvalue()
 
 
 def wav_header(data: bytes) -> tuple[int, int, int]:

@@ -19,11 +19,17 @@ from flask.testing import FlaskClient
 from ivr.config import DEFAULT_MENU, settings_from_env
 from ivr.menu import load_menu
 from tests.conftest import Twilio
-from tests.ivr.test_api import auth, make_token
+from tests.factories import (
+    auth,
+    export,
+    ko_model_path,
+    leave_message,
+    make_token,
+    stored,
+    tone,
+)
 from tests.speech import clip, speech
 from tests.voicemail.media_server import MediaHost
-from tests.voicemail.test_audio import export, tone
-from tests.voicemail.test_worker import ko_model_path, leave_message, stored
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import DEFAULT_MAX_SECONDS, AudioError, decode, telephone_line
 from voicemail.models import VoicemailStatus

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 
 from app import create_app
+from tests.factories import tone_wav
 from tests.speech import speech
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import telephone_line
@@ -39,7 +40,6 @@ def test_transcribe_refuses_non_audio_and_unknown_languages(app: Flask, tmp_path
     assert result.exit_code != 0
     assert "not audio" in result.output
     wav = tmp_path / "tone.wav"
-    from tests.voicemail.test_fetch import tone_wav
 
     wav.write_bytes(tone_wav(1.0))
     result = app.test_cli_runner().invoke(

@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import io
-import math
-import struct
-import wave
 from collections.abc import Iterator
 
 import pytest
 
+from tests.factories import tone_wav
 from tests.voicemail.media_server import MediaHost, media_host, recording_url
 from voicemail.fetch import FetchError, credentials_refused, download_recording
 
 SID = "AC" + "0" * 32
 TOKEN = "media-token"
 REC = "RE" + "a" * 32
-
-
-def tone_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
-    """A short 440 Hz tone as a WAV file."""
-    frames = b"".join(
-        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
-        for i in range(int(seconds * rate))
-    )
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(frames)
-    return buffer.getvalue()
 
 
 @pytest.fixture

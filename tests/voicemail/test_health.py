@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.extensions import db, utcnow
-from tests.voicemail.test_api import add_message
+from tests.factories import add_message
 from voicemail.models import Voicemail
 from voicemail.transcription import packaged_model_path
 

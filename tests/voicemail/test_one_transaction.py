@@ -11,9 +11,8 @@ from sqlalchemy import event, select
 
 from ivr.extensions import db
 from ivr.models import Call
-from tests.ivr.test_voice import SID, path_of
+from tests.factories import SID, messages, path_of, recording, to_message_node
 from tests.signed_http import TwilioOverHttp
-from tests.voicemail.test_recording import messages, recording, to_message_node
 
 
 @pytest.fixture

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -22,11 +14,17 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.extensions import db
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL, REPO, Twilio, sign
-from tests.ivr.test_api import auth, make_token
-from tests.ivr.test_queues import add_agent, to_queue, wait_loop
-from tests.ivr.test_voice import SID, call_params
-from tests.web.test_headers import assert_protected
+from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
+from tests.factories import (
+    SID,
+    add_agent,
+    assert_protected,
+    auth,
+    call_params,
+    make_token,
+    to_queue,
+    wait_loop,
+)
 from voicemail import worker
 from voicemail.models import Voicemail
 from voicemail.worker import work, work_if_elected
@@ -100,48 +98,7 @@ def test_logs_are_json_lines_with_the_call_sid(
     assert all(line["time"].endswith("Z") and line["level"] for line in lines)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def gunicorn(app: Flask, app_settings: dict[str, Any], tmp_path: Path) -> Iterator[str]:
-    """The app under gunicorn as the Procfile runs it, two processes."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "HOTLINE_ENV": "production",
-        "DATABASE_URL": app_settings["SQLALCHEMY_DATABASE_URI"],
-        "HOTLINE_DATA_DIR": app_settings["HOTLINE_DATA_DIR"],
-        "SECRET_KEY": "x",
-        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "HOTLINE_WORKER": "off",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:ivr.gunicorn_hooks", "app:app",
-         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(base + "/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.1)
-        yield base
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-
-
+@pytest.mark.gunicorn
 def test_one_scrape_counts_the_requests_of_every_web_process(app: Flask, gunicorn: str) -> None:
     token = make_token(app)
     params = call_params()
@@ -159,6 +116,7 @@ def test_one_scrape_counts_the_requests_of_every_web_process(app: Flask, gunicor
             assert total == 40  # whichever process answered the scrape
 
 
+@pytest.mark.gunicorn
 def test_gunicorn_does_not_name_itself_and_sends_the_security_headers(gunicorn: str) -> None:
     for path in ("/login", "/healthz", "/api/v1/calls", "/static/style.css"):
         reply = requests.get(gunicorn + path, timeout=10)

@@ -9,40 +9,19 @@ from sqlalchemy import func, select
 from ivr.extensions import db
 from ivr.models import Call, CallEvent, Outcome
 from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
-from tests.ivr.test_voice import SID, call_params, path_of
+from tests.factories import (
+    MEDIA,
+    REC,
+    SID,
+    call_params,
+    messages,
+    path_of,
+    recording,
+    to_message_node,
+)
 from tests.twiml import Doc
 from voicemail.cases import is_case_number, luhn_digit, new_case_number
 from voicemail.models import CaseStatus, Voicemail, VoicemailStatus
-
-REC = "RE" + "b" * 32
-MEDIA = f"https://api.twilio.com/2010-04-01/Accounts/AC{'0' * 32}/Recordings/{REC}"
-
-
-def to_message_node(twilio: Twilio, language_key: str = "1") -> Doc:
-    doc = Doc.parse(twilio.post("/voice/incoming", call_params()).data)
-    for digits in (language_key, "9"):
-        doc = Doc.parse(
-            twilio.post(path_of(doc.gather().get("action", "")), call_params(Digits=digits)).data
-        )
-    return doc
-
-
-def recording(**extra: str) -> dict[str, str]:
-    fields = {
-        "CallStatus": "in-progress",
-        "RecordingSid": REC,
-        "RecordingUrl": MEDIA,
-        "RecordingDuration": "7",
-        **extra,
-    }
-    return call_params(**fields)
-
-
-def messages(app: Flask) -> list[Voicemail]:
-    with app.app_context():
-        rows = list(db.session.scalars(select(Voicemail)))
-        db.session.expunge_all()
-        return rows
 
 
 def test_message_node_records_with_beep_and_callbacks(app: Flask, twilio: Twilio) -> None:

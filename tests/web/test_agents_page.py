@@ -12,7 +12,7 @@ from werkzeug.test import TestResponse
 from ivr.agents import create_agent
 from ivr.extensions import db, utcnow
 from ivr.models import Agent, Role, SignInThrottle
-from tests.web.test_inbox import CSRF, csrf, sign_in
+from tests.factories import CSRF, csrf, sign_in
 
 
 def add(app: Flask, name: str, role: Role = Role.AGENT) -> None:

@@ -15,9 +15,8 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.factories import add_message, csrf, sign_in
 from tests.loopback import serve
-from tests.voicemail.test_api import add_message
-from tests.web.test_inbox import csrf, sign_in
 
 received: list[bytes] = []
 hooks: list[dict[str, Any]] = []

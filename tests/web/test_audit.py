@@ -15,9 +15,7 @@ from ivr.agents import create_agent
 from ivr.audit import audit
 from ivr.extensions import db
 from ivr.models import Agent, AuditEvent, Role, SignInThrottle
-from tests.ivr.test_api import auth, make_token
-from tests.voicemail.test_api import add_message
-from tests.web.test_inbox import csrf, sign_in
+from tests.factories import add_message, auth, csrf, make_token, sign_in
 
 
 def lines(app: Flask, action: str | None = None) -> list[AuditEvent]:

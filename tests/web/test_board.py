@@ -8,19 +8,10 @@ from datetime import UTC, datetime
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.agents import create_agent
 from ivr.extensions import db
 from ivr.models import Call
 from tests.conftest import Twilio
-from tests.ivr.test_voice import SID, call_params
-from tests.web.test_inbox import csrf, sign_in
-
-
-def agent(app: Flask) -> None:
-    with app.app_context():
-        create_agent(db.session, "li", password="correct horse", phone="+8613900000001",
-                     languages=["zh"], topics=["product"])  # fmt: skip
-        db.session.commit()
+from tests.factories import SID, agent, call_params, csrf, sign_in
 
 
 def test_board_shows_queues_and_switches_presence(app: Flask, client: FlaskClient) -> None:

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlalchemy import update
 
 from ivr.agents import create_agent
 from ivr.extensions import db
 from ivr.models import Agent, Presence, Role
-from tests.voicemail.test_api import add_message
+from tests.factories import CHROMIUM, add_message
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+]
 
 
 def wait_until(page: Page, expression: str, seconds: float) -> None:
@@ -34,18 +32,6 @@ def wait_until(page: Page, expression: str, seconds: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"still false after {seconds} s: {expression}")
         time.sleep(0.05)
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                  "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
-        )  # fmt: skip
-        yield chromium
-        chromium.close()
 
 
 def test_agent_finds_plays_follows_and_answers_a_message(

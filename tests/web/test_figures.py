@@ -17,10 +17,7 @@ from ivr.extensions import db, utcnow
 from ivr.models import Agent, Call, EntryState, Outcome, QueueEntry, Role
 from ivr.tallies import DayTally
 from tests.conftest import Twilio
-from tests.ivr.test_api import auth, make_token
-from tests.ivr.test_voice import call_params
-from tests.voicemail.test_api import add_message
-from tests.web.test_inbox import sign_in
+from tests.factories import add_message, auth, call_params, make_token, sign_in
 from voicemail.models import Voicemail
 
 

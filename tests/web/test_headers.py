@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.agents import create_agent
 from ivr.extensions import db
 from ivr.models import Call, Role
-from tests.ivr.test_api import auth, make_token
-from tests.web.test_inbox import sign_in
-
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-}
-
-
-def assert_protected(headers: dict[str, str] | requests.structures.CaseInsensitiveDict) -> None:
-    for name, value in SECURITY_HEADERS.items():
-        assert headers.get(name) == value, name
-    policy = {
-        part.split()[0]: part.split()[1:] for part in headers["Content-Security-Policy"].split("; ")
-    }
-    assert policy["script-src"] == ["'self'"]  # no 'unsafe-inline', no 'unsafe-eval'
-    assert policy["style-src"] == ["'self'"]
-    assert policy["frame-ancestors"] == ["'none'"]
-    assert policy["object-src"] == ["'none'"]
+from tests.factories import assert_protected, auth, make_token, sign_in
 
 
 def test_every_kind_of_answer_carries_the_headers(app: Flask, client: FlaskClient) -> None:

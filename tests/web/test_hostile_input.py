@@ -21,10 +21,7 @@ from ivr.agents import create_agent
 from ivr.extensions import db
 from ivr.models import Role
 from tests.conftest import Twilio
-from tests.ivr.test_voice import call_params
-from tests.web.test_browser import CHROMIUM
-from tests.web.test_browser import browser as browser  # the fixture, shared
-from tests.web.test_inbox import csrf, sign_in
+from tests.factories import CHROMIUM, call_params, csrf, sign_in
 from voicemail.models import Note, Voicemail, VoicemailStatus
 
 SCRIPT = "<script>alert(1)</script>"
@@ -196,6 +193,7 @@ def test_a_nul_in_the_address_is_a_clear_400(
     assert "NUL" in reply.get_data(as_text=True)
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 def test_a_browser_runs_no_injected_script(
     app: Flask, live_server: str, browser: Browser, hostile: dict[str, int]

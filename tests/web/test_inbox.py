@@ -10,26 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from ivr.extensions import db, utcnow
-from tests.voicemail.test_api import add_message
+from tests.factories import add_message, csrf, sign_in
 from voicemail.models import CaseStatus, Voicemail
-
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def sign_in(
-    client: FlaskClient, name: str = "li", password: str = "correct horse", next_: str = ""
-):
-    page = client.get("/login")
-    token = CSRF.search(page.get_data(as_text=True))
-    assert token, "the login form carries a CSRF token"
-    return client.post(f"/login{next_}", data={"name": name, "password": password,
-                                               "csrf_token": token.group(1)})  # fmt: skip
-
-
-def csrf(client: FlaskClient, path: str) -> str:
-    match = CSRF.search(client.get(path).get_data(as_text=True))
-    assert match
-    return match.group(1)
 
 
 def test_every_page_and_audio_needs_sign_in(app: Flask, client: FlaskClient) -> None:

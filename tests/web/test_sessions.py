@@ -17,9 +17,8 @@ from ivr.agents import create_agent, disable_agent, find_agent, set_password
 from ivr.auth import SIGNED_IN_AT
 from ivr.extensions import db
 from ivr.models import Agent, Role, SignInThrottle
-from tests.voicemail.test_operations import gunicorn as gunicorn  # the fixture, shared
-from tests.web.test_inbox import CSRF
-from tests.web.test_inbox import sign_in as sign_in_client
+from tests.factories import CSRF
+from tests.factories import sign_in as sign_in_client
 
 PASSWORD = "correct horse"
 
@@ -134,6 +133,7 @@ def test_a_copied_cookie_ends_with_sign_out_a_password_change_and_disabling(
     assert refused.status_code == 200 and "/board" not in refused.headers.get("Location", "")
 
 
+@pytest.mark.gunicorn
 def test_sign_out_and_guesses_hold_in_every_gunicorn_process(app: Flask, gunicorn: str) -> None:
     add_agent(app)
     add_agent(app, "wang")

@@ -11,9 +11,7 @@ from sqlalchemy import select
 from ivr.extensions import db
 from ivr.models import Agent, Call
 from tests.conftest import Twilio
-from tests.ivr.test_voice import call_params
-from tests.web.test_board import agent
-from tests.web.test_inbox import csrf, sign_in
+from tests.factories import agent, call_params, csrf, sign_in
 
 
 def test_an_agent_sets_their_time_zone_and_every_time_follows(

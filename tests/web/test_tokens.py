@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from ivr.agents import create_agent
 from ivr.extensions import db
 from ivr.models import Role
-from tests.web.test_inbox import csrf, sign_in
+from tests.factories import csrf, sign_in
 
 
 def test_supervisor_creates_uses_and_revokes_a_token(app: Flask, client: FlaskClient) -> None:
