@@ -28,7 +28,18 @@ def app_settings(app_settings: dict[str, Any]) -> dict[str, Any]:
     app_settings["HOTLINE_ENV"] = "development"
     # Served over plain http here: the session cookie must not be https-only for the pages.
     app_settings["PUBLIC_BASE_URL"] = "http://hotline.example.com"
+    # A call centre where it is early afternoon now, whenever the test runs: the demo's day has
+    # hours behind it that the figures of "today" can show.
+    app_settings["HOTLINE_TIMEZONE"] = afternoon_zone(datetime.now(UTC))
     return app_settings
+
+
+def afternoon_zone(now: datetime) -> str:
+    """A fixed-offset IANA zone where ``now`` is between 14:00 and 15:00."""
+    offset = (14 - now.hour) % 24
+    offset = offset - 24 if offset > 14 else offset
+    # The Etc zones count the other way round: Etc/GMT-8 is eight hours ahead of UTC.
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
 
 
 @pytest.fixture
