@@ -143,7 +143,9 @@ def twilio(client: FlaskClient) -> Twilio:
 def live_server(app: Flask) -> Iterator[str]:
     """The app served over real HTTP on loopback; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Polled every 50 ms: shutdown() waits for a poll, and the default half second a test added
+    # up to a fifth of the quick loop.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

@@ -71,7 +71,7 @@ def media_host(account_sid: str, auth_token: str) -> Iterator[MediaHost]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     host.base_url = f"http://127.0.0.1:{server.server_port}"
     try:
