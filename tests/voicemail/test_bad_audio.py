@@ -22,11 +22,11 @@ from tests.conftest import Twilio
 from tests.factories import (
     auth,
     export,
-    ko_model_path,
     leave_message,
     make_token,
     stored,
     tone,
+    use_media_host,
 )
 from tests.speech import clip, speech
 from tests.voicemail.media_server import MediaHost
@@ -103,15 +103,10 @@ def test_hours_are_refused_from_the_headers_before_decoding(two_hours: bytes) ->
 
 @pytest.fixture
 def app_settings(app_settings: dict[str, Any], host: MediaHost) -> dict[str, Any]:
-    app_settings.update(
-        TWILIO_API_BASE_URL=host.base_url,
-        HOTLINE_ENV="development",  # plain http: the loopback stand-in for Twilio is trusted only outside production
-        VOSK_MODEL_ZH=ko_model_path(),
-        HOTLINE_WORKER_POLL=0.05,
-        # A host that answers with something other than audio is given up on at the first
-        # attempt here, not after the backoff (test_worker covers the retries).
-        HOTLINE_WORKER_MAX_ATTEMPTS=1,
-    )
+    use_media_host(app_settings, host)
+    # A host that answers with something other than audio is given up on at the first attempt
+    # here, not after the backoff (test_worker covers the retries).
+    app_settings["HOTLINE_WORKER_MAX_ATTEMPTS"] = 1
     return app_settings
 
 
