@@ -12,25 +12,34 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import agents_page, api, audit_page, auth, board, queue_calls, tokens_page, voice
+from ivr import api
+from ivr.callflow import webhooks as voice
+from ivr.callflow.menu import MenuError, load_menu
 from ivr.cli import agents, orders, tokens
-from ivr.config import ConfigError, check_settings, development_secret, settings_from_env
-from ivr.extensions import csrf, db, migrate, read_body, refuse_nul_bytes
-from ivr.i18n import init_i18n
-from ivr.logs import init_logging
-from ivr.menu import MenuError, load_menu
-from ivr.metrics import init_metrics
-from ivr.queues import enqueue_caller
-from ivr.security import init_security_headers
+from ivr.database import db, migrate
+from ivr.hotline import Hotline
+from ivr.ops.logs import init_logging
+from ivr.ops.metrics import init_metrics
+from ivr.ops.requests import read_body, refuse_nul_bytes
+from ivr.ops.security import init_security_headers
+from ivr.queues import webhooks as queue_calls
+from ivr.queues.waiting import enqueue_caller
+from ivr.settings import ConfigError, check_settings, development_secret, settings_from_env
 from ivr.simulator.cli import simulate
-from ivr.wiring import Hotline
+from ivr.web import agents as agents_page
+from ivr.web import audit as audit_page
+from ivr.web import auth, board
+from ivr.web import tokens as tokens_page
+from ivr.web.forms import csrf
+from ivr.web.i18n import init_i18n
 from voicemail import api as voicemail_api
-from voicemail import call_back, figures, health, inbox, metrics, recording
+from voicemail import call_back, health, metrics, recording
 from voicemail.cases import find_case_in
 from voicemail.cli import voicemail_cli
 from voicemail.demo import demo_command
 from voicemail.follow import follow_messages
 from voicemail.transcription import ModelRegistry
+from voicemail.web import figures, inbox
 from voicemail.worker import start_embedded_worker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -38,7 +47,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the hotline app from the environment, with ``overrides`` on top (for tests)."""
-    app = Flask(__name__, static_folder="ivr/static", template_folder="ivr/templates")
+    app = Flask(__name__, static_folder="ivr/web/static", template_folder="ivr/web/templates")
     app.config.update(settings_from_env())
     app.config.update(overrides or {})
     check_settings(app.config)
@@ -107,7 +116,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 def http_error(exc: HTTPException) -> Response:
     """Errors outside the blueprints: JSON under /api, plain text elsewhere."""
     if request.path.startswith("/api/"):
-        return api.error_response(exc.code or 500, exc.description or exc.name)
+        return api.errors.error_response(exc.code or 500, exc.description or exc.name)
     return Response(f"{exc.code} {exc.name}: {exc.description}\n", exc.code, mimetype="text/plain")
 
 

@@ -46,7 +46,7 @@ start() {
   "$VENV/bin/flask" --app app db upgrade
   # Said once, before serving: which menu languages have a speech model here.
   "$VENV/bin/flask" --app app voicemail models --no-download | sed 's/^/hotline: model /' || true
-  exec "$VENV/bin/gunicorn" -c python:ivr.gunicorn_hooks app:app --bind "${HOST:-127.0.0.1}:${PORT:-8000}" \
+  exec "$VENV/bin/gunicorn" -c python:ivr.ops.gunicorn_hooks app:app --bind "${HOST:-127.0.0.1}:${PORT:-8000}" \
     --access-logfile -
 }
 

@@ -53,8 +53,8 @@ sys.path.insert(0, str(REPO))
 
 from harness import BIN, free_port  # noqa: E402
 
-from ivr.config import DEFAULT_MENU  # noqa: E402
-from ivr.menu import load_menu  # noqa: E402
+from ivr.callflow.menu import load_menu  # noqa: E402
+from ivr.settings import DEFAULT_MENU  # noqa: E402
 from ivr.simulator import (  # noqa: E402
     Caller,
     CallResult,
@@ -147,7 +147,7 @@ class Service:
             cwd=REPO, env=self.env, check=True, capture_output=True,
         )  # fmt: skip
         self.web = self._spawn(
-            [str(BIN / "gunicorn"), "-c", "python:ivr.gunicorn_hooks", "app:app",
+            [str(BIN / "gunicorn"), "-c", "python:ivr.ops.gunicorn_hooks", "app:app",
              "--bind", f"127.0.0.1:{self.port}", "--workers", "2"],
             "web.log",
         )  # fmt: skip

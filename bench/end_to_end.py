@@ -1,7 +1,7 @@
 """Scale-out check: the real service in separate processes, hundreds of simulated calls at once.
 
 What it does. It starts hotline the way a platform runs the ``Procfile``: one gunicorn
-(``gunicorn -c python:ivr.gunicorn_hooks app:app --workers W``, single-threaded, W = ``--web``) and K separate
+(``gunicorn -c python:ivr.ops.gunicorn_hooks app:app --workers W``, single-threaded, W = ``--web``) and K separate
 transcription workers (``flask --app app voicemail work``, K = ``--workers``) with
 ``HOTLINE_WORKER=off``, all in production mode on one shared database, with
 ``HOTLINE_AUDIO_STORE=database`` and a data folder of their own each, as if every process ran
@@ -625,7 +625,7 @@ def start_processes(
     """gunicorn as in the Procfile, and the transcription workers, each with its data folder."""
     bin_dir = Path(sys.executable).parent
     # The Procfile's web command, on loopback, with each request's status and time logged.
-    procfile = f"-c python:ivr.gunicorn_hooks app:app --workers {options.web}"
+    procfile = f"-c python:ivr.ops.gunicorn_hooks app:app --workers {options.web}"
     gunicorn = [str(bin_dir / "gunicorn"), *procfile.split(), "--bind", f"127.0.0.1:{port}"]
     gunicorn += ["--access-logfile", "-", "--access-logformat", ACCESS_LOG]
     services = [start_service("web", "web", gunicorn, env, run_dir)]

@@ -126,7 +126,7 @@ def gunicorn_workers() -> int:
     """How many web processes the Procfile's gunicorn settings start on this machine."""
     os.environ.pop("WEB_CONCURRENCY", None)  # as clean_env() leaves it for the servers
     sys.path.insert(0, str(REPO))
-    from ivr import gunicorn_hooks
+    from ivr.ops import gunicorn_hooks
 
     return int(gunicorn_hooks.workers)
 

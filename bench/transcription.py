@@ -83,8 +83,8 @@ from sqlalchemy import create_engine, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from transcription_report import Context, CpuMeter, report  # noqa: E402
 
-from ivr.calls import CallFacts, open_call  # noqa: E402
-from ivr.extensions import db  # noqa: E402
+from ivr.callflow.call_log import CallFacts, open_call  # noqa: E402
+from ivr.database import db  # noqa: E402
 from ivr.simulator.media import RecordingServer  # noqa: E402
 from voicemail.accuracy import character_error_rate  # noqa: E402
 from voicemail.audio import PcmAudio, decode, telephone_line  # noqa: E402

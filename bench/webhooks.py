@@ -2,7 +2,7 @@
 
 What it measures: requests per second and p50/p99 latency of the real app, served exactly as the
 Procfile serves it (its ``web:`` command, read at run time: gunicorn with the settings of
-``ivr/gunicorn_hooks.py``, 2 × cores + 1 single-threaded processes), bound to a loopback port and *without* the access log, in production mode with
+``ivr/ops/gunicorn_hooks.py``, 2 × cores + 1 single-threaded processes), bound to a loopback port and *without* the access log, in production mode with
 signature checks on, a fresh data folder and a freshly migrated database (and 1000 orders imported
 with ``flask orders import``). ``wrk -t2 -c<connections> -d<seconds> --latency`` replays a pool
 of distinct requests, each one signed as Twilio signs it, in the shape of real calls:
@@ -142,7 +142,7 @@ def create_floor() -> Flask:
     app's own connection settings (``ivr.extensions``: WAL and synchronous=NORMAL on SQLite) and
     answers with the baseline's static TwiML.
     """
-    import ivr.extensions  # noqa: F401  (the app's SQLite pragmas, for the same commit cost)
+    import ivr.database  # noqa: F401  (the app's SQLite pragmas, for the same commit cost)
 
     app, body = bench_app("floor")
     validator = RequestValidator(AUTH_TOKEN)
@@ -322,7 +322,7 @@ def report(
         f"| command | `{shlex.join(sys.orig_argv)}` |",
         f"| code | {code_version()} |",
         f"| server | `{server_cmd}` (the Procfile's web command; no access log; "
-        f"{gunicorn_workers()} single-threaded processes from `ivr/gunicorn_hooks.py`), "
+        f"{gunicorn_workers()} single-threaded processes from `ivr/ops/gunicorn_hooks.py`), "
         "HOTLINE_ENV=production, signatures checked, HOTLINE_WORKER=off, fresh data folder, "
         "migrated database |",
         f"| load | `wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency "

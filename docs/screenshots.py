@@ -23,7 +23,7 @@ from playwright.sync_api import Page, sync_playwright  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from app import create_app  # noqa: E402
-from ivr.extensions import db  # noqa: E402
+from ivr.database import db  # noqa: E402
 from voicemail.demo import play_the_day, served  # noqa: E402
 from voicemail.models import Voicemail, VoicemailStatus  # noqa: E402
 

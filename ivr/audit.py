@@ -15,7 +15,8 @@ from flask import g, has_request_context, request
 from flask_login import current_user
 from sqlalchemy import event, select
 
-from ivr.extensions import db, utcnow
+from ivr.clock import utcnow
+from ivr.database import db
 from ivr.models import AuditEvent
 
 SIGN_IN = "sign_in"

@@ -10,7 +10,23 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from ivr.agents import (
+from ivr.api.tokens import create_token, parse_scopes, revoke_token
+from ivr.audit import (
+    AGENT_CREATE,
+    AGENT_DISABLE,
+    AGENT_ENABLE,
+    AGENT_UPDATE,
+    PASSWORD_RESET,
+    TOKEN_CREATE,
+    TOKEN_REVOKE,
+    audit,
+)
+from ivr.callflow.orders import OrderImportError, import_orders, read_orders_csv
+from ivr.clock import time_zones
+from ivr.database import db
+from ivr.hotline import hotline
+from ivr.models import Agent, Presence, Role, Scope
+from ivr.queues.agents import (
     AgentError,
     active_agent,
     check_profile,
@@ -24,23 +40,7 @@ from ivr.agents import (
     take_next,
     update_profile,
 )
-from ivr.audit import (
-    AGENT_CREATE,
-    AGENT_DISABLE,
-    AGENT_ENABLE,
-    AGENT_UPDATE,
-    PASSWORD_RESET,
-    TOKEN_CREATE,
-    TOKEN_REVOKE,
-    audit,
-)
-from ivr.extensions import db
-from ivr.i18n import time_zones
-from ivr.models import Agent, Presence, Role, Scope
-from ivr.orders import OrderImportError, import_orders, read_orders_csv
-from ivr.tokens import create_token, parse_scopes, revoke_token
-from ivr.twilio_client import TwilioError
-from ivr.wiring import hotline
+from ivr.twilio.rest import TwilioError
 
 tokens = AppGroup("tokens", help="API tokens for other systems.")
 agents = AppGroup("agents", help="Agent accounts, presence, taking callers.")
@@ -301,12 +301,12 @@ def take_next_command(name: str) -> None:
     """Call the agent and connect them to the caller who has waited longest."""
     from flask import current_app
 
-    from ivr.api import twilio_url
+    from ivr.twilio.urls import external_url
 
     try:
         agent = find_agent(db.session, name)
         with current_app.test_request_context():
-            offer = take_next(db.session, agent, current_app.config, twilio_url)
+            offer = take_next(db.session, agent, current_app.config, external_url)
     except (AgentError, TwilioError) as exc:
         raise click.ClickException(str(exc)) from None
     if offer is None:

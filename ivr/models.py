@@ -10,7 +10,8 @@ from flask_login import UserMixin
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ivr.extensions import UTCDateTime, db, utcnow
+from ivr.clock import utcnow
+from ivr.database import UTCDateTime, db
 
 
 class Outcome(StrEnum):

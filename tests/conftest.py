@@ -24,7 +24,7 @@ from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from app import MIGRATIONS, create_app
-from ivr.extensions import db
+from ivr.database import db
 from tests.loopback import RestCalls, serve
 from voicemail.worker import stop_embedded_worker
 
@@ -191,7 +191,7 @@ def gunicorn(app: Flask, app_settings: dict[str, Any], tmp_path: Path) -> Iterat
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:ivr.gunicorn_hooks", "app:app",
+        [sys.executable, "-m", "gunicorn", "-c", "python:ivr.ops.gunicorn_hooks", "app:app",
          "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

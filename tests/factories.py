@@ -21,9 +21,10 @@ from pydub import AudioSegment
 from pydub.generators import Sine
 from sqlalchemy import select, update
 
-from ivr.agents import create_agent, set_presence
-from ivr.extensions import db, utcnow
+from ivr.clock import utcnow
+from ivr.database import db
 from ivr.models import Call, Outcome, Presence, QueueEntry
+from ivr.queues.agents import create_agent, set_presence
 from tests.conftest import PUBLIC_BASE_URL, Twilio
 from tests.twiml import Doc
 from tests.voicemail.media_server import MediaHost, recording_url

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from ivr.api import iso
+from ivr.clock import iso
 from voicemail.models import Voicemail
 
 

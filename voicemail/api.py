@@ -8,19 +8,12 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, send_file
 from sqlalchemy import Select, select
 
-from ivr.api import (
-    ApiError,
-    api_error,
-    filter_choice,
-    filter_dates,
-    filter_exact,
-    iso,
-    json_text,
-    newest_first_page,
-    token_required,
-)
+from ivr.api.auth import token_required
+from ivr.api.errors import ApiError, api_error
+from ivr.api.paging import filter_choice, filter_dates, filter_exact, json_text, newest_first_page
 from ivr.audit import RECORDING_DOWNLOAD, audit_recording
-from ivr.extensions import db, find
+from ivr.clock import iso
+from ivr.database import db, find
 from ivr.models import Scope
 from voicemail.cases import audit_case_status, set_case_status
 from voicemail.models import CaseStatus, Voicemail, VoicemailStatus

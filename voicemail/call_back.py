@@ -14,17 +14,20 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.extensions import db, find, whole_number
+from ivr.callflow.webhooks import apologise
+from ivr.database import db, find
+from ivr.hotline import hotline
 from ivr.models import Agent, Call
-from ivr.queue_calls import WORD, agent_language
-from ivr.twilio_client import TwilioError, create_call
-from ivr.twiml import speak, spell_digits
-from ivr.voice import apologise, external_url, twiml
-from ivr.webhooks import field, twilio_callback, twilio_number, twilio_webhook, with_overrides
-from ivr.wiring import hotline
+from ivr.queues.webhooks import WORD, agent_language
+from ivr.text import whole_number
+from ivr.twilio.fields import field, twilio_number
+from ivr.twilio.rest import TwilioError, create_call
+from ivr.twilio.signature import twilio_callback, twilio_webhook
+from ivr.twilio.twiml import speak, spell_digits, twiml
+from ivr.twilio.urls import external_url, with_overrides
 from voicemail.cases import audit_case_status, set_case_status
-from voicemail.inbox import message_or_404
 from voicemail.models import CaseStatus, Note, Voicemail
+from voicemail.web.inbox import message_or_404
 
 bp = Blueprint("call_back", __name__)
 voice_bp = Blueprint("message_call", __name__, url_prefix="/voice/message-call")

@@ -8,8 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.audit import CASE_STATUS, audit
-from ivr.extensions import utcnow, whole_number
-from ivr.flow import Lookup, StatusInfo
+from ivr.callflow.flow import Lookup, StatusInfo
+from ivr.clock import utcnow
+from ivr.text import whole_number
 from voicemail.models import CaseStatus, Voicemail
 
 CASE_DIGITS = 8  # seven random digits and a check digit: short to say, mistypes are caught

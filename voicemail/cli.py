@@ -11,8 +11,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from ivr.extensions import db
-from ivr.wiring import menu_languages
+from ivr.database import db
+from ivr.hotline import menu_languages
 from voicemail.audio import AudioError, decode
 from voicemail.models import VoicemailStatus
 from voicemail.transcription import (

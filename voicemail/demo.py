@@ -31,10 +31,12 @@ from flask_migrate import upgrade
 from sqlalchemy import delete, func, select
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from ivr.agents import create_agent, set_presence
-from ivr.extensions import db, utcnow
+from ivr.api.tokens import create_token
+from ivr.callflow.orders import import_orders
+from ivr.clock import utcnow
+from ivr.database import db
 from ivr.models import Agent, ApiToken, Call, CallEvent, Presence, QueueEntry, Role, Scope
-from ivr.orders import import_orders
+from ivr.queues.agents import create_agent, set_presence
 from ivr.simulator import Agent as ScriptedAgent
 from ivr.simulator import (
     Caller,
@@ -51,7 +53,6 @@ from ivr.simulator import (
 )
 from ivr.simulator.caller import Action
 from ivr.simulator.media import phone_recording, tone_wav
-from ivr.tokens import create_token
 from voicemail.cases import set_case_status
 from voicemail.models import CaseStatus, Note, Voicemail
 from voicemail.transcription import packaged_model_path

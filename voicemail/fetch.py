@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ivr.config import is_loopback
-from ivr.extensions import whole_number
+from ivr.settings import is_loopback
+from ivr.text import whole_number
 from voicemail.audio import sniff_format
 
 # api.twilio.com, and the regional hosts of Twilio's edge locations (api.dublin.ie1.twilio.com).

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from flask import Flask
 from sqlalchemy import select
 
-from ivr.extensions import db
+from ivr.database import db
 from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.worker import work
 

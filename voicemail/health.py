@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import func, select, text
 
-from ivr.extensions import db, utcnow
-from ivr.wiring import menu_languages
+from ivr.clock import utcnow
+from ivr.database import db
+from ivr.hotline import menu_languages
 from voicemail.models import Voicemail, VoicemailStatus
 
 bp = Blueprint("health", __name__)

@@ -15,10 +15,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from ivr.api import api_error, token_required
-from ivr.extensions import db
-from ivr.metrics import process_metrics
+from ivr.api.auth import token_required
+from ivr.api.errors import api_error
+from ivr.database import db
 from ivr.models import EntryState, QueueEntry, Scope
+from ivr.ops.metrics import process_metrics
 from voicemail.health import transcription_lag
 from voicemail.models import Voicemail, VoicemailStatus
 

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.extensions import UTCDateTime, db, utcnow
+from ivr.clock import utcnow
+from ivr.database import UTCDateTime, db
 
 
 class VoicemailStatus(StrEnum):

@@ -11,23 +11,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.calls import open_call, record_turn
-from ivr.extensions import db
-from ivr.flow import Event, Flow, Turn
-from ivr.menu import Node
+from ivr.callflow.call_log import open_call, record_turn
+from ivr.callflow.flow import Event, Flow, Turn
+from ivr.callflow.menu import Node
+from ivr.callflow.webhooks import apologise
+from ivr.database import db
+from ivr.hotline import hotline
 from ivr.models import Call, Outcome
-from ivr.twiml import add_prompt, speak, spell_digits
-from ivr.voice import apologise, external_url, twiml
-from ivr.webhooks import (
-    call_facts,
-    field,
-    int_arg,
-    twilio_callback,
-    twilio_number,
-    twilio_webhook,
-    with_overrides,
-)
-from ivr.wiring import hotline
+from ivr.twilio.fields import call_facts, field, int_arg, twilio_number
+from ivr.twilio.signature import twilio_callback, twilio_webhook
+from ivr.twilio.twiml import add_prompt, speak, spell_digits, twiml
+from ivr.twilio.urls import external_url, with_overrides
 from voicemail.cases import new_case_number
 from voicemail.models import Voicemail
 

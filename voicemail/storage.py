@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ivr.extensions import db, whole_number
+from ivr.database import db
+from ivr.text import whole_number
 from voicemail.models import VoicemailAudio
 
 DATABASE_PREFIX = "db:"

@@ -25,10 +25,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ivr.extensions import db, utcnow
-from ivr.logs import bind_call
-from ivr.twilio_client import credentials
-from ivr.wiring import menu_languages
+from ivr.clock import utcnow
+from ivr.database import db
+from ivr.hotline import menu_languages
+from ivr.ops.logs import bind_call
+from ivr.twilio.rest import credentials
 from voicemail.audio import AudioError, decode
 from voicemail.fetch import FetchError, credentials_refused, download_recording
 from voicemail.models import Voicemail, VoicemailStatus

@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from ivr.config import DEVELOPMENT_ACCOUNT_SID
+from ivr.settings import DEVELOPMENT_ACCOUNT_SID
 from ivr.simulator.addressing import SharedKey
 from ivr.simulator.caller import Caller, parse_script
 from ivr.simulator.errors import SimulatorError

@@ -7,7 +7,7 @@ Create Date: 2026-11-24 18:38:49.945054
 """
 from alembic import op
 import sqlalchemy as sa
-import ivr.extensions
+import ivr.database
 
 
 # revision identifiers, used by Alembic.
@@ -28,11 +28,11 @@ def upgrade():
     sa.Column('languages', sa.JSON(), nullable=False),
     sa.Column('topics', sa.JSON(), nullable=False),
     sa.Column('presence', sa.String(length=16), nullable=False),
-    sa.Column('presence_at', ivr.extensions.UTCDateTime(), nullable=False),
-    sa.Column('wrapup_until', ivr.extensions.UTCDateTime(), nullable=True),
+    sa.Column('presence_at', ivr.database.UTCDateTime(), nullable=False),
+    sa.Column('wrapup_until', ivr.database.UTCDateTime(), nullable=True),
     sa.Column('locale', sa.String(length=8), nullable=False, server_default=''),
     sa.Column('timezone', sa.String(length=64), nullable=False, server_default='Asia/Shanghai'),
-    sa.Column('created_at', ivr.extensions.UTCDateTime(), nullable=False),
+    sa.Column('created_at', ivr.database.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agents'))
     )
     with op.batch_alter_table('agents', schema=None) as batch_op:
@@ -50,12 +50,12 @@ def upgrade():
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('result', sa.String(length=32), nullable=True),
     sa.Column('leave_reason', sa.String(length=32), nullable=True),
-    sa.Column('entered_at', ivr.extensions.UTCDateTime(), nullable=False),
-    sa.Column('left_at', ivr.extensions.UTCDateTime(), nullable=True),
+    sa.Column('entered_at', ivr.database.UTCDateTime(), nullable=False),
+    sa.Column('left_at', ivr.database.UTCDateTime(), nullable=True),
     sa.Column('wait_seconds', sa.Integer(), nullable=True),
     sa.Column('agent_id', sa.Integer(), nullable=True),
-    sa.Column('offered_at', ivr.extensions.UTCDateTime(), nullable=True),
-    sa.Column('bridged_at', ivr.extensions.UTCDateTime(), nullable=True),
+    sa.Column('offered_at', ivr.database.UTCDateTime(), nullable=True),
+    sa.Column('bridged_at', ivr.database.UTCDateTime(), nullable=True),
     sa.Column('talk_seconds', sa.Integer(), nullable=True),
     sa.Column('agent_call_sid', sa.String(length=64), nullable=True),
     sa.Column('announced_wait', sa.Integer(), nullable=True),

@@ -7,7 +7,7 @@ Create Date: 2026-11-24 18:45:09.068571
 """
 from alembic import op
 import sqlalchemy as sa
-import ivr.extensions
+import ivr.database
 
 
 # revision identifiers, used by Alembic.
@@ -24,7 +24,7 @@ def upgrade():
     sa.Column('voicemail_id', sa.Integer(), nullable=False),
     sa.Column('agent_id', sa.Integer(), nullable=True),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_at', ivr.extensions.UTCDateTime(), nullable=False),
+    sa.Column('created_at', ivr.database.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_voicemail_notes_agent_id_agents'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['voicemail_id'], ['voicemails.id'], name=op.f('fk_voicemail_notes_voicemail_id_voicemails'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_voicemail_notes'))
@@ -43,7 +43,7 @@ def upgrade():
 
     with op.batch_alter_table('voicemails', schema=None) as batch_op:
         batch_op.add_column(sa.Column('assigned_agent_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('answered_at', ivr.extensions.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('answered_at', ivr.database.UTCDateTime(), nullable=True))
         batch_op.create_index(batch_op.f('ix_voicemails_assigned_agent_id'), ['assigned_agent_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_voicemails_assigned_agent_id_agents'), 'agents', ['assigned_agent_id'], ['id'], ondelete='SET NULL')
 

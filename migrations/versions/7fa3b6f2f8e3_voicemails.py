@@ -7,7 +7,7 @@ Create Date: 2026-11-24 17:53:24.762593
 """
 from alembic import op
 import sqlalchemy as sa
-import ivr.extensions
+import ivr.database
 
 
 # revision identifiers, used by Alembic.
@@ -31,13 +31,13 @@ def upgrade():
     sa.Column('recording_sid', sa.String(length=64), nullable=False),
     sa.Column('recording_url', sa.Text(), nullable=False),
     sa.Column('recording_duration', sa.Integer(), nullable=True),
-    sa.Column('created_at', ivr.extensions.UTCDateTime(), nullable=False),
+    sa.Column('created_at', ivr.database.UTCDateTime(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('status_reason', sa.Text(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', ivr.extensions.UTCDateTime(), nullable=False),
+    sa.Column('next_attempt_at', ivr.database.UTCDateTime(), nullable=False),
     sa.Column('leased_by', sa.String(length=128), nullable=True),
-    sa.Column('lease_until', ivr.extensions.UTCDateTime(), nullable=True),
+    sa.Column('lease_until', ivr.database.UTCDateTime(), nullable=True),
     sa.Column('audio_path', sa.String(length=255), nullable=True),
     sa.Column('audio_format', sa.String(length=8), nullable=True),
     sa.Column('audio_bytes', sa.Integer(), nullable=True),
@@ -47,7 +47,7 @@ def upgrade():
     sa.Column('words', sa.JSON(), nullable=True),
     sa.Column('model', sa.String(length=255), nullable=True),
     sa.Column('transcription_seconds', sa.Float(), nullable=True),
-    sa.Column('transcribed_at', ivr.extensions.UTCDateTime(), nullable=True),
+    sa.Column('transcribed_at', ivr.database.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['call_id'], ['calls.id'], name=op.f('fk_voicemails_call_id_calls'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_voicemails'))
     )

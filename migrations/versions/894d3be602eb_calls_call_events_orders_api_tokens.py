@@ -7,7 +7,7 @@ Create Date: 2026-11-24 17:47:01.840607
 """
 from alembic import op
 import sqlalchemy as sa
-import ivr.extensions
+import ivr.database
 
 
 # revision identifiers, used by Alembic.
@@ -23,9 +23,9 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=128), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', ivr.extensions.UTCDateTime(), nullable=False),
-    sa.Column('last_used_at', ivr.extensions.UTCDateTime(), nullable=True),
-    sa.Column('revoked_at', ivr.extensions.UTCDateTime(), nullable=True),
+    sa.Column('created_at', ivr.database.UTCDateTime(), nullable=False),
+    sa.Column('last_used_at', ivr.database.UTCDateTime(), nullable=True),
+    sa.Column('revoked_at', ivr.database.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens'))
     )
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
@@ -43,8 +43,8 @@ def upgrade():
     sa.Column('language', sa.String(length=16), nullable=True),
     sa.Column('menu_path', sa.Text(), nullable=False),
     sa.Column('outcome', sa.String(length=32), nullable=True),
-    sa.Column('started_at', ivr.extensions.UTCDateTime(), nullable=False),
-    sa.Column('ended_at', ivr.extensions.UTCDateTime(), nullable=True),
+    sa.Column('started_at', ivr.database.UTCDateTime(), nullable=False),
+    sa.Column('ended_at', ivr.database.UTCDateTime(), nullable=True),
     sa.Column('duration', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_calls'))
     )
@@ -60,7 +60,7 @@ def upgrade():
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('carrier', sa.String(length=64), nullable=False),
     sa.Column('eta', sa.String(length=32), nullable=False),
-    sa.Column('updated_at', ivr.extensions.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', ivr.database.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_orders'))
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
@@ -71,7 +71,7 @@ def upgrade():
     sa.Column('call_id', sa.Integer(), nullable=False),
     sa.Column('step', sa.Integer(), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
-    sa.Column('at', ivr.extensions.UTCDateTime(), nullable=False),
+    sa.Column('at', ivr.database.UTCDateTime(), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('node', sa.String(length=64), nullable=True),
     sa.Column('detail', sa.JSON(), nullable=False),

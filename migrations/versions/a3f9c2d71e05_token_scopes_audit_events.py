@@ -10,7 +10,7 @@ and the tokens page shows them as full tokens. New tokens get the scopes chosen 
 from alembic import op
 import sqlalchemy as sa
 
-import ivr.extensions
+import ivr.database
 
 
 revision = 'a3f9c2d71e05'
@@ -28,7 +28,7 @@ def upgrade():
 
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', ivr.extensions.UTCDateTime(), nullable=False),
+    sa.Column('at', ivr.database.UTCDateTime(), nullable=False),
     sa.Column('action', sa.String(length=64), nullable=False),
     sa.Column('actor', sa.String(length=160), nullable=False),
     sa.Column('target', sa.String(length=255), nullable=False),

@@ -12,7 +12,7 @@ sign-ins per account name and per client address, shared by every process and ma
 from alembic import op
 import sqlalchemy as sa
 
-from ivr.extensions import UTCDateTime
+from ivr.database import UTCDateTime
 
 
 revision = 'a3f9d2c7e1b4'

@@ -9,9 +9,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from ivr.agents import create_agent
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import AuditEvent
+from ivr.queues.agents import create_agent
 from ivr.simulator import Caller, Press, Simulator, Speak, tone_wav
 from ivr.simulator.agents import Agent as ScriptedAgent
 from tests.factories import csrf, sign_in

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Order
 from ivr.simulator import Caller, Simulator, parse_script
 from tests.factories import auth, make_token

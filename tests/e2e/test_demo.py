@@ -13,8 +13,8 @@ import requests
 from flask import Flask
 from sqlalchemy import func, select
 
-from ivr.extensions import db
-from ivr.i18n import local_day
+from ivr.clock import local_day
+from ivr.database import db
 from ivr.models import Call, EntryState, Outcome, QueueEntry
 from voicemail.models import Voicemail, VoicemailStatus
 

@@ -13,10 +13,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from ivr.agents import create_agent, set_presence
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Presence, QueueEntry
-from ivr.queues import WAITING
+from ivr.queues.agents import create_agent, set_presence
+from ivr.queues.waiting import WAITING
 from ivr.simulator import Caller, Hold, Press, Simulator, Wait
 from ivr.simulator.agents import Agent as ScriptedAgent
 from tests.factories import auth, make_token

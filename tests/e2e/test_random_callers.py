@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Call
 from ivr.simulator import Caller, RecordingServer, Simulator, WsgiTransport, parse_script
 from ivr.simulator.caller import KEYS

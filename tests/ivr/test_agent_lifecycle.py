@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Agent, EntryState, Presence
 from tests.conftest import Twilio
 from tests.factories import (

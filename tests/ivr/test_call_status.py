@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Call, CallEvent, Outcome, QueueEntry
 from tests.factories import SID, add_agent, call_params, path_of, to_queue, use_rest, wait_loop
 from tests.signed_http import TwilioOverHttp

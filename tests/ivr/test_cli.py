@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import func, select
 
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Agent, ApiToken, Presence
 from tests.factories import invoke
 

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from ivr.config import ConfigError, check_settings, settings_from_env
-from ivr.menu import MenuError
+from ivr.callflow.menu import MenuError
+from ivr.settings import ConfigError, check_settings, settings_from_env
 
 
 def test_defaults_for_one_machine(tmp_path: Path) -> None:
     settings = settings_from_env({"HOTLINE_DATA_DIR": str(tmp_path)})
     assert settings["HOTLINE_ENV"] == "production"
     assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'hotline.sqlite'}"
-    assert settings["HOTLINE_MENU"].endswith("ivr/menu.yaml")
+    assert settings["HOTLINE_MENU"].endswith("ivr/callflow/menu.yaml")
 
 
 def test_postgres_urls_get_the_psycopg_driver() -> None:

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, inspect, select
 from werkzeug.test import TestResponse
 
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Call, CallEvent
 from tests.conftest import Twilio
 from tests.factories import auth, call_params, make_token

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ivr.config import DEFAULT_MENU
-from ivr.menu import MenuError, load_menu, parse_menu
+from ivr.callflow.menu import MenuError, load_menu, parse_menu
+from ivr.settings import DEFAULT_MENU
 
 
 def default_raw() -> dict:

@@ -16,9 +16,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.agents import create_agent
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Role
+from ivr.queues.agents import create_agent
 from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
 from tests.factories import add_message, auth, call_params, csrf, make_token
 from tests.twiml import Doc

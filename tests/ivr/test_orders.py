@@ -13,10 +13,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from ivr.extensions import db
-from ivr.flow import LookupFailed
+from ivr.callflow.flow import LookupFailed
+from ivr.callflow.orders import find_order_over_http
+from ivr.database import db
 from ivr.models import Call, CallEvent, Order, Outcome
-from ivr.orders import find_order_over_http
 from tests.conftest import Twilio
 from tests.factories import SID, call_params
 from tests.loopback import serve

@@ -11,9 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Agent, Call, EntryState, Outcome, Presence
-from ivr.queues import estimate_wait
+from ivr.queues.waiting import estimate_wait
 from tests.conftest import Twilio
 from tests.factories import (
     SID,

@@ -13,9 +13,9 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
 from app import MIGRATIONS, create_app
-from ivr.agents import create_agent
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Role
+from ivr.queues.agents import create_agent
 from tests.conftest import database_url, settings
 from tests.factories import add_message, auth, csrf, make_token, sign_in
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ivr.twilio_client import TwilioError, create_call
+from ivr.twilio.rest import TwilioError, create_call
 from tests.loopback import serve
 
 

@@ -10,9 +10,9 @@ import yaml
 from flask import Flask
 from sqlalchemy import func, select
 
-from ivr.config import DEFAULT_MENU
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Call, CallEvent, Outcome
+from ivr.settings import DEFAULT_MENU
 from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
 from tests.factories import SID, call_params, path_of
 from tests.twiml import Doc

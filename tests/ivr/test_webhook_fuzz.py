@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
-from ivr.webhooks import signature
+from ivr.twilio.signature import signature
 from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
 from tests.factories import EXAMPLES
 

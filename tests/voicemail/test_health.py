@@ -9,7 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.extensions import db, utcnow
+from ivr.clock import utcnow
+from ivr.database import db
 from tests.factories import add_message
 from voicemail.models import Voicemail
 from voicemail.transcription import packaged_model_path

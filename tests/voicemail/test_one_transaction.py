@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, select
 
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Call
 from tests.factories import SID, messages, path_of, recording, to_message_node
 from tests.signed_http import TwilioOverHttp

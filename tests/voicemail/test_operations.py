@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from ivr.extensions import db
+from ivr.database import db
 from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
 from tests.factories import (
     SID,

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Call, CallEvent, Outcome
 from tests.conftest import PUBLIC_BASE_URL, Twilio, sign
 from tests.factories import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import select
 
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Call, CallEvent
 from tests.factories import SID, call_params, path_of
 from tests.signed_http import TwilioOverHttp

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import select
 
-from ivr.extensions import db
+from ivr.database import db
 from voicemail.models import Voicemail
 from voicemail.search import index_message, index_terms, matching, query_terms
 

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from ivr.extensions import db
+from ivr.database import db
 from tests.conftest import Twilio
 from tests.factories import (
     CLIP,

@@ -21,7 +21,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from app import create_app
-from ivr.extensions import db, utcnow
+from ivr.clock import utcnow
+from ivr.database import db
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, REPO, Twilio
 from tests.factories import (
     CLIP,

@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, sync_playwright
 
-from ivr.agents import create_agent
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Role
+from ivr.queues.agents import create_agent
 from tests.factories import CHROMIUM
 
 

@@ -9,9 +9,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from werkzeug.test import TestResponse
 
-from ivr.agents import create_agent
-from ivr.extensions import db, utcnow
+from ivr.clock import utcnow
+from ivr.database import db
 from ivr.models import Agent, Role, SignInThrottle
+from ivr.queues.agents import create_agent
 from tests.factories import CSRF, csrf, sign_in
 
 

@@ -11,10 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from ivr.agents import create_agent
 from ivr.audit import audit
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Agent, AuditEvent, Role, SignInThrottle
+from ivr.queues.agents import create_agent
 from tests.factories import add_message, auth, csrf, make_token, sign_in
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Call
 from tests.conftest import Twilio
 from tests.factories import SID, agent, call_params, csrf, sign_in

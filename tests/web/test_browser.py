@@ -10,9 +10,9 @@ from flask import Flask
 from playwright.sync_api import Browser, Page
 from sqlalchemy import update
 
-from ivr.agents import create_agent
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Agent, Presence, Role
+from ivr.queues.agents import create_agent
 from tests.factories import CHROMIUM, add_message
 
 pytestmark = [

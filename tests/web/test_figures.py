@@ -12,10 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from ivr.agents import create_agent
-from ivr.extensions import db, utcnow
+from ivr.clock import utcnow
+from ivr.database import db
+from ivr.day_counts import DayTally
 from ivr.models import Agent, Call, EntryState, Outcome, QueueEntry, Role
-from ivr.tallies import DayTally
+from ivr.queues.agents import create_agent
 from tests.conftest import Twilio
 from tests.factories import add_message, auth, call_params, make_token, sign_in
 from voicemail.models import Voicemail

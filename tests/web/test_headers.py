@@ -6,9 +6,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.agents import create_agent
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Call, Role
+from ivr.queues.agents import create_agent
 from tests.factories import assert_protected, auth, make_token, sign_in
 
 

@@ -17,9 +17,9 @@ from flask.testing import FlaskClient
 from playwright.sync_api import Browser
 from sqlalchemy import select
 
-from ivr.agents import create_agent
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Role
+from ivr.queues.agents import create_agent
 from tests.conftest import Twilio
 from tests.factories import CHROMIUM, call_params, csrf, sign_in
 from voicemail.models import Note, Voicemail, VoicemailStatus

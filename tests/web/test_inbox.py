@@ -9,7 +9,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from ivr.extensions import db, utcnow
+from ivr.clock import utcnow
+from ivr.database import db
 from tests.factories import add_message, csrf, sign_in
 from voicemail.models import CaseStatus, Voicemail
 

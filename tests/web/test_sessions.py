@@ -13,10 +13,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from ivr.agents import create_agent, disable_agent, find_agent, set_password
-from ivr.auth import SIGNED_IN_AT
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Agent, Role, SignInThrottle
+from ivr.queues.agents import create_agent, disable_agent, find_agent, set_password
+from ivr.web.auth import SIGNED_IN_AT
 from tests.factories import CSRF
 from tests.factories import sign_in as sign_in_client
 

@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Agent, Call
 from tests.conftest import Twilio
 from tests.factories import agent, call_params, csrf, sign_in

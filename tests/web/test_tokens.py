@@ -7,9 +7,9 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.agents import create_agent
-from ivr.extensions import db
+from ivr.database import db
 from ivr.models import Role
+from ivr.queues.agents import create_agent
 from tests.factories import csrf, sign_in
 
 

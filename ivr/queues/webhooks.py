@@ -1,0 +1,516 @@
+"""Webhooks around the queues: the waiting caller's loop and the agent's leg of a call."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy import select
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
+
+from ivr.callflow.call_log import TERMINAL, log_event, open_call, record_turn, step_logged
+from ivr.callflow.menu import Node
+from ivr.callflow.webhooks import apologise, flow_for
+from ivr.clock import utcnow
+from ivr.database import db, find
+from ivr.hotline import hotline
+from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
+from ivr.queues.agents import finish_call, release
+from ivr.queues.waiting import (
+    ENDED,
+    IN_QUEUE,
+    announce_due,
+    estimate_wait,
+    handle_seconds,
+    leave_twiml,
+    open_entry,
+    queue_name,
+    signed_in_agents,
+    wait_twiml,
+)
+from ivr.text import whole_number
+from ivr.twilio.fields import (
+    CALL_SID,
+    ONE_DAY,
+    QUEUE_PLACES,
+    call_facts,
+    field,
+    int_arg,
+    twilio_number,
+)
+from ivr.twilio.signature import twilio_callback, twilio_webhook
+from ivr.twilio.twiml import speak, spell_digits, twiml
+from ivr.twilio.urls import external_url
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+bp = Blueprint("queue", __name__, url_prefix="/voice/queue")
+agent_bp = Blueprint("agent", __name__, url_prefix="/voice/agent")
+for blueprint in (bp, agent_bp):
+    blueprint.register_error_handler(Exception, apologise)
+
+WORD = re.compile(r"[a-z][a-z-]{1,30}")
+KEY = re.compile(r"[0-9*#]{0,8}")
+RATING = {"1", "2", "3", "4", "5"}
+
+
+def _queue_node() -> tuple[Node, str]:
+    """The queue node and language named in our own URL."""
+    menu = hotline().menu
+    node = menu.nodes.get(request.args.get("n", ""))
+    lang = request.args.get("lang", "")
+    if node is None or node.type != "queue" or lang not in menu.languages:
+        from werkzeug.exceptions import BadRequest
+
+        raise BadRequest("n must name a queue node and lang a menu language")
+    return node, lang
+
+
+def _answer_on_failure(answer: Callable[[], VoiceResponse]) -> Callable[[F], F]:
+    """A failure answers ``answer()`` instead of the usual apology.
+
+    That apology redirects to a message, whose <Record> Twilio does not play where only a few
+    verbs are allowed: in a waitUrl or a <Queue url> (Play, Say, Pause, Redirect).
+    """
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return view(*args, **kwargs)
+            except HTTPException:
+                raise
+            except Exception:
+                log.exception("webhook %s failed", request.path)
+                db.session.rollback()
+                return twiml(answer())
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def _apologise_and_leave() -> VoiceResponse:
+    """The apology, then out of the queue: the Enqueue action takes the message it promises."""
+    _, lang = _queue_node()
+    return leave_twiml(hotline().menu, lang, "error")
+
+
+def _number(name: str, default: int = 0, *, high: int = ONE_DAY) -> int:
+    value = twilio_number(name, high=high)
+    return default if value is None else value
+
+
+@bp.post("/wait")
+@twilio_webhook
+@_answer_on_failure(_apologise_and_leave)
+def wait() -> Response:
+    """Twilio's waitUrl, requested again and again while the caller waits."""
+    node, lang = _queue_node()
+    menu = hotline().menu
+    call = open_call(db.session, call_facts())
+    topic = str(node.settings["queue"])
+    name = queue_name(topic, lang)
+    step = int_arg("s", 0, low=0, high=10_000)
+    if call.status in TERMINAL or (step and step_logged(db.session.connection(), call.id, step)):
+        # A late or replayed request: the call has ended, or its Enqueue action came already.
+        # It must not put a caller who has gone back in line for an agent to be rung for.
+        db.session.commit()
+        return twiml(leave_twiml(menu, lang, None))
+    entry = open_entry(db.session, call.sid, name)
+    if entry is None or entry.state not in IN_QUEUE:
+        entry = QueueEntry(
+            call_id=call.id,
+            call_sid=call.sid,
+            queue=name,
+            topic=topic,
+            language=lang,
+            node=node.id,
+            from_number=call.from_number,
+        )
+        db.session.add(entry)
+        db.session.flush()
+    position = max(_number("QueuePosition", 1, high=QUEUE_PLACES), 1)
+    waited = _number("QueueTime")
+    key_url = external_url("queue.key", n=node.id, lang=lang)
+    if waited >= int(node.settings.get("max_wait", 600)) and entry.state == EntryState.WAITING:
+        if entry.leave_reason != "timeout":  # else Twilio's retry: the same answer, logged once
+            entry.leave_reason = "timeout"
+            log_event(db.session, call, "queue_timeout", node.id, queue=name, waited=waited)
+        response = leave_twiml(menu, lang, "queue_timeout")
+    else:
+        announce = None
+        if announce_due(entry, waited, menu.announce_every):
+            agents = signed_in_agents(db.session, topic, lang)
+            handle = handle_seconds(db.session, topic, current_app.config["HOTLINE_WRAPUP_SECONDS"])
+            estimate = estimate_wait(position, len(agents), handle)
+            announce = (position, estimate)
+            entry.announced_wait = waited
+            entry.announcements += 1
+            log_event(
+                db.session, call, "queue_position", node.id,
+                queue=name, position=position, estimate=estimate, waited=waited, agents=len(agents),
+            )  # fmt: skip
+        response = wait_twiml(menu, lang, announce=announce, key_url=key_url)
+    db.session.commit()
+    return twiml(response)
+
+
+@bp.post("/key")
+@twilio_webhook
+def key() -> Response:
+    """A key pressed while waiting: 1 leaves a message now, 2 asks for a callback."""
+    node, lang = _queue_node()
+    call = open_call(db.session, call_facts())
+    entry = open_entry(db.session, call.sid, queue_name(str(node.settings["queue"]), lang))
+    digits = field("Digits", pattern=KEY)
+    reason = {"1": "message", "2": "callback"}.get(digits)
+    if entry is None or reason is None or entry.state != EntryState.WAITING:
+        return twiml(VoiceResponse())  # back to the wait loop
+    if entry.leave_reason == reason:
+        # Twilio's retry of this request: the same answer, logged once.
+        return twiml(leave_twiml(hotline().menu, lang, None))
+    entry.leave_reason = reason
+    log_event(
+        db.session, call, "queue_key", node.id, queue=entry.queue, digits=digits, chose=reason
+    )
+    db.session.commit()
+    return twiml(leave_twiml(hotline().menu, lang, None))
+
+
+@bp.post("/done")
+@twilio_webhook
+def done() -> Response:
+    """The Enqueue action: the caller left the queue, for a conversation or otherwise."""
+    node, lang = _queue_node()
+    call = open_call(db.session, call_facts())
+    step = int_arg("s", 1, low=1, high=10_000)
+    result = field("QueueResult", pattern=WORD, required=True)
+    waited = _number("QueueTime")
+    entry = open_entry(db.session, call.sid, queue_name(str(node.settings["queue"]), lang))
+    flow = flow_for(call, step)
+    flow.log("queue_left", node.id, result=result, waited=waited,
+             reason=entry.leave_reason if entry else None)  # fmt: skip
+    if entry is not None and entry.left_at is None:
+        entry.left_at = utcnow()
+        entry.result = result
+        if entry.wait_seconds is None:
+            entry.wait_seconds = waited
+    if result == "bridged":
+        if entry is not None and entry.state not in ENDED:
+            entry.state = EntryState.DONE
+        flow.outcome = Outcome.AGENT
+        call.outcome = Outcome.AGENT
+        _ask_rating(flow.response, lang, step)
+    elif result == "hangup":
+        if entry is not None and entry.state in (EntryState.WAITING, EntryState.OFFERED):
+            if entry.agent_id is not None:  # an agent was being called for them: free the agent
+                release(
+                    db.session,
+                    entry,
+                    db.session.get(Agent, entry.agent_id),
+                    presence=Presence.AVAILABLE,
+                )
+            entry.state = EntryState.ABANDONED
+        if call.outcome in (None, Outcome.SELF_SERVICE):
+            call.outcome = Outcome.ABANDONED
+    elif result == "leave" and entry is not None and entry.leave_reason == "callback":
+        entry.state = EntryState.CALLBACK  # keeps entered_at: its place in line
+        call.outcome = Outcome.CALLBACK
+        flow.say("callback_confirmed")
+        flow.response.hangup()
+    else:
+        if entry is not None and entry.state not in ENDED:
+            entry.state = EntryState.LEFT
+        if result not in ("leave", "redirected"):
+            flow.say("agents_busy")
+        assert node.fallback is not None
+        flow.enter(node.fallback)
+    record_turn(db.session, call, step, flow.turn())
+    db.session.commit()
+    return twiml(flow.response)
+
+
+def _ask_rating(response: VoiceResponse, lang: str, step: int) -> None:
+    menu = hotline().menu
+    url = external_url("queue.rate", lang=lang, s=step + 1)
+    gather = response.gather(input="dtmf", num_digits=1, action=url, method="POST", timeout=6)
+    speak(gather, menu.phrase("rate_call", lang), menu.languages[lang])
+    response.redirect(url, method="POST")
+
+
+@bp.post("/rate")
+@twilio_webhook
+def rate() -> Response:
+    """The caller's rating after the conversation, then the offer to leave a message."""
+    menu = hotline().menu
+    lang = request.args.get("lang", "")
+    lang = lang if lang in menu.languages else next(iter(menu.languages))
+    call = open_call(db.session, call_facts())
+    step = int_arg("s", 1, low=1, high=10_000)
+    digits = field("Digits", pattern=KEY)
+    response = VoiceResponse()
+    voice = menu.languages[lang]
+    flow = flow_for(call, step)
+    if digits in RATING:
+        call.rating = int(digits)
+        flow.log("rating", None, rating=int(digits))
+        speak(response, menu.phrase("rating_thanks", lang), voice)
+    else:
+        flow.log("rating", None, rating=None)
+    after = "after_call" if "after_call" in menu.nodes else None
+    if after:
+        url = external_url("queue.after", lang=lang, s=step + 1)
+        gather = response.gather(input="dtmf", num_digits=1, action=url, method="POST", timeout=5)
+        speak(gather, menu.phrase("after_call_offer", lang), voice)
+    speak(response, menu.phrase("goodbye", lang), voice)
+    response.hangup()
+    record_turn(db.session, call, step, flow.turn())
+    db.session.commit()
+    return twiml(response)
+
+
+@bp.post("/after")
+@twilio_webhook
+def after() -> Response:
+    """1 after the rating: a message about this call (category after_call)."""
+    call = open_call(db.session, call_facts())
+    step = int_arg("s", 1, low=1, high=10_000)
+    flow = flow_for(call, step)
+    if field("Digits", pattern=KEY) == "1" and "after_call" in hotline().menu.nodes:
+        turn = flow.enter("after_call")
+    else:
+        flow.say("goodbye")
+        flow.response.hangup()
+        turn = flow.turn()
+    record_turn(db.session, call, step, turn)
+    db.session.commit()
+    return twiml(turn.response)
+
+
+# -- the agent's leg ---------------------------------------------------------------------------
+
+
+def _entry() -> QueueEntry:
+    ident = whole_number(request.args.get("entry", ""))
+    entry = None if ident is None else find(QueueEntry, ident)
+    if entry is None:
+        from werkzeug.exceptions import NotFound
+
+        raise NotFound("no such queue entry")
+    return entry
+
+
+def _leg_agent() -> int | None:
+    """The agent whose leg this request belongs to (in our own signed URLs), if they exist.
+
+    An agent deleted since the URL was made (or an id no column holds) names no one.
+    """
+    ident = whole_number(request.args.get("agent", ""))
+    agent = None if ident is None else find(Agent, ident)
+    return agent.id if agent is not None else None
+
+
+def _leg_agent_row(entry: QueueEntry) -> Agent | None:
+    """The agent on this leg: from our URL, else the one who claimed the entry."""
+    agent_id = _leg_agent() or entry.agent_id
+    return db.session.get(Agent, agent_id) if agent_id else None
+
+
+def _disabled_leg(entry: QueueEntry) -> VoiceResponse | None:
+    """A hang-up for an agent disabled while their phone rang; the caller goes back in line."""
+    agent = _leg_agent_row(entry)
+    if agent is None or agent.disabled_at is None:
+        return None
+    if entry.agent_id == agent.id and entry.state in (EntryState.OFFERED, EntryState.DIALING):
+        release(db.session, entry, agent, presence=Presence.AWAY)
+    response = VoiceResponse()
+    response.hangup()
+    return response
+
+
+def agent_language(agent: Agent | None) -> str:
+    """The menu language an agent hears their whispers in: their first one the menu speaks."""
+    menu = hotline().menu
+    for code in (agent.languages if agent else []) or []:
+        if code in menu.languages:
+            return code
+    return next(iter(menu.languages))
+
+
+@agent_bp.post("/connect")
+@twilio_webhook
+def connect() -> Response:
+    """The agent answered: tell them who is waiting, then take the head of that queue."""
+    entry = _entry()
+    if (refused := _disabled_leg(entry)) is not None:
+        return twiml(refused)
+    menu, lang = hotline().menu, agent_language(_leg_agent_row(entry))
+    waited = int((utcnow() - entry.entered_at).total_seconds())
+    text = menu.phrase(
+        "agent_whisper", lang,
+        topic=menu.name_of(menu.topics, entry.topic, lang),
+        spoken=menu.name_of(menu.language_names, entry.language, lang),
+        minutes=str(waited // 60), seconds=str(waited % 60),
+    )  # fmt: skip
+    response = VoiceResponse()
+    speak(response, text, menu.languages[lang])
+    leg = {"entry": entry.id, "agent": request.args.get("agent", "")}
+    dial = response.dial(action=external_url("agent.dialed", **leg), method="POST")
+    dial.queue(entry.queue, url=external_url("agent.bridged", **leg), method="POST")
+    return twiml(response)
+
+
+@agent_bp.post("/bridged")
+@twilio_webhook
+@_answer_on_failure(VoiceResponse)  # nothing to say: the bridge goes ahead
+def bridged() -> Response:
+    """Played to the dequeued caller just before the bridge: note who talks to whom."""
+    offered = _entry()
+    call = open_call(db.session, call_facts())
+    entry = open_entry(db.session, call.sid, offered.queue) or offered
+    agent_id = _leg_agent() or offered.agent_id
+    if entry.state in ENDED and entry.bridged_at is None:
+        # A replay for a caller whose stay has ended: it never opens again.
+        return twiml(_connecting(entry))
+    if entry.bridged_at is not None and entry.agent_id == agent_id:
+        # Twilio's retry of this request (or a late one after the talk): the bridge is noted.
+        return twiml(_connecting(entry))
+    if entry.agent_id != agent_id:
+        # Dial+Queue takes the head of Twilio's queue: when two agents raced, this caller may
+        # be the one the other agent claimed. The two claims swap, so the log names who talks.
+        holder = db.session.scalar(
+            select(QueueEntry).where(
+                QueueEntry.agent_id == agent_id, QueueEntry.state == EntryState.OFFERED
+            )
+        )
+        if holder is not None and holder.id != entry.id:
+            # The agents' legs swap with the claims, or a re-offer of the holder would
+            # overwrite the only record of the leg that talks to this caller.
+            leg = holder.agent_call_sid
+            holder.agent_id, holder.agent_call_sid = entry.agent_id, entry.agent_call_sid
+            entry.agent_call_sid = leg
+            if holder.agent_id is None:
+                holder.state = EntryState.WAITING
+                holder.offered_at = None
+        entry.agent_id = agent_id
+    # Twilio names the leg that dequeued this caller: the one they talk to.
+    entry.agent_call_sid = field("DequeingCallSid", pattern=CALL_SID) or entry.agent_call_sid
+    entry.state = EntryState.BRIDGED
+    entry.bridged_at = utcnow()
+    entry.wait_seconds = _number(
+        "QueueTime", int((entry.bridged_at - entry.entered_at).total_seconds())
+    )
+    agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
+    log_event(db.session, call, "bridged", entry.node, queue=entry.queue,
+              agent=agent.name if agent else None, waited=entry.wait_seconds)  # fmt: skip
+    db.session.commit()
+    return twiml(_connecting(entry))
+
+
+def _connecting(entry: QueueEntry) -> VoiceResponse:
+    """What the dequeued caller hears just before the bridge."""
+    menu = hotline().menu
+    response = VoiceResponse()
+    speak(response, menu.phrase("queue_connecting", entry.language), menu.languages[entry.language])
+    return response
+
+
+@agent_bp.post("/dialed")
+@twilio_webhook
+def dialed() -> Response:
+    """The agent's Dial ended: the conversation is over (or never happened)."""
+    entry = _entry()
+    agent_id = _leg_agent()
+    if agent_id is not None and entry.agent_id != agent_id:
+        # The claims were swapped at the bridge: the agent's conversation is the other entry.
+        entry = (
+            db.session.scalar(
+                select(QueueEntry)
+                .where(QueueEntry.agent_id == agent_id, QueueEntry.state == EntryState.BRIDGED)
+                .order_by(QueueEntry.bridged_at.desc())
+                .limit(1)
+            )
+            or entry
+        )
+    agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
+    status = field("DialCallStatus", pattern=WORD)
+    talk = _number("DialCallDuration")
+    if status == "completed" and entry.state in (
+        EntryState.BRIDGED,
+        EntryState.DONE,
+        EntryState.DIALING,
+    ):
+        entry.talk_seconds = talk
+        if entry.state == EntryState.DIALING:  # a callback that reached the customer
+            entry.state = EntryState.DONE
+            call = db.session.get(Call, entry.call_id)
+            if call is not None:
+                log_event(db.session, call, "callback_done", entry.node,
+                          agent=agent.name if agent else None, talk=talk)  # fmt: skip
+        if agent is not None:
+            finish_call(agent, current_app.config["HOTLINE_WRAPUP_SECONDS"])
+        db.session.commit()
+    elif entry.state in (EntryState.OFFERED, EntryState.DIALING):
+        release(db.session, entry, agent, presence=Presence.AVAILABLE)
+    elif agent is not None:
+        finish_call(agent, current_app.config["HOTLINE_WRAPUP_SECONDS"])
+        db.session.commit()
+    response = VoiceResponse()
+    response.hangup()
+    return twiml(response)
+
+
+@agent_bp.post("/status", endpoint="status")
+@twilio_callback
+def agent_status() -> Response:
+    """Status of the agent's leg: an agent who did not answer gives the caller back."""
+    entry = _entry()
+    status = field("CallStatus", pattern=WORD, required=True)
+    agent = _leg_agent_row(entry)
+    if agent is not None and entry.agent_id != agent.id:
+        # The claims were swapped at a bridge: this leg's claim is another entry now.
+        entry = (
+            db.session.scalar(
+                select(QueueEntry)
+                .where(QueueEntry.agent_id == agent.id)
+                .order_by(QueueEntry.id.desc())
+            )
+            or entry
+        )
+    if status in {"no-answer", "busy", "failed", "canceled"} and entry.state in (
+        EntryState.OFFERED,
+        EntryState.DIALING,
+    ):
+        # An agent who does not pick up is marked away, so callers are not offered to them again.
+        release(db.session, entry, agent, presence=Presence.AWAY)
+    elif status == "completed" and agent is not None and agent.presence == Presence.BUSY:
+        finish_call(agent, current_app.config["HOTLINE_WRAPUP_SECONDS"])
+        db.session.commit()
+    return Response(status=204)
+
+
+@agent_bp.post("/callback")
+@twilio_webhook
+def callback() -> Response:
+    """The agent answered a callback: tell them whom they call, then dial the customer."""
+    entry = _entry()
+    if (refused := _disabled_leg(entry)) is not None:
+        return twiml(refused)
+    menu, lang = hotline().menu, agent_language(_leg_agent_row(entry))
+    text = menu.phrase(
+        "callback_whisper", lang,
+        topic=menu.name_of(menu.topics, entry.topic, lang), number=spell_digits(entry.from_number),
+    )  # fmt: skip
+    response = VoiceResponse()
+    speak(response, text, menu.languages[lang])
+    caller_id = current_app.config["HOTLINE_CALLER_ID"] or None
+    dial = response.dial(action=external_url("agent.dialed", entry=entry.id), method="POST",
+                         caller_id=caller_id)  # fmt: skip
+    dial.number(entry.from_number)
+    return twiml(response)

@@ -1,0 +1,208 @@
+"""Configuration from the environment, with safe defaults for one machine."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_MENU = Path(__file__).parent / "callflow" / "menu.yaml"
+DEFAULT_TWILIO_API = "https://api.twilio.com"
+# Development without a Twilio account: the offline simulator (`flask simulate call`) plays
+# Twilio's API and media host here, with this account SID, so its recordings can be fetched.
+DEVELOPMENT_TWILIO_API = "http://127.0.0.1:8099"
+DEVELOPMENT_ACCOUNT_SID = "AC" + "0" * 32
+
+REQUIRED_IN_PRODUCTION = ("TWILIO_AUTH_TOKEN", "SECRET_KEY", "PUBLIC_BASE_URL")
+# key=value pairs joined by &, as in #ct=1000&rc=3&rp=all (Twilio's connection overrides).
+OVERRIDES = re.compile(r"([a-z]{1,4}=[0-9A-Za-z.,_-]{1,32}(&[a-z]{1,4}=[0-9A-Za-z.,_-]{1,32})*)?")
+
+
+# A webhook SharedKey's id as Twilio names it in X-Twilio-Webhooks-Signature-Settings.
+SHARED_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a service that may start."""
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def shared_keys(raw: str) -> dict[str, str]:
+    """TWILIO_WEBHOOK_SHARED_KEYS, ``id:secret`` pairs joined by commas, as {id: secret}.
+
+    Two keys at once let a deployment rotate: add the new key, point Twilio's Webhook Setting at
+    it, then remove the old one.
+    """
+    keys = {}
+    for pair in filter(None, (part.strip() for part in raw.split(","))):
+        key_id, _, secret = pair.partition(":")
+        if not SHARED_KEY_ID.fullmatch(key_id) or not secret:
+            raise ConfigError(
+                "TWILIO_WEBHOOK_SHARED_KEYS must be key-id:secret pairs joined by commas, "
+                f"as in KS1234:s3cret,KS5678:0ther (got a malformed pair for {key_id[:40]!r})"
+            )
+        keys[key_id] = secret
+    return keys
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read every setting the service knows from ``env`` (``os.environ`` by default)."""
+    env = os.environ if env is None else env
+    mode = (env.get("HOTLINE_ENV") or "production").strip().lower()
+    if mode not in {"production", "development"}:
+        raise ConfigError(f"HOTLINE_ENV must be 'production' or 'development', not {mode!r}")
+    data_dir = Path(env.get("HOTLINE_DATA_DIR") or "data").resolve()
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'hotline.sqlite'}"
+    # No auth token in development: nobody's real account, so Twilio is the simulator.
+    simulated = mode == "development" and not env.get("TWILIO_AUTH_TOKEN")
+    # Heroku-style URLs name the old driver; SQLAlchemy 2 wants an explicit one.
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+
+    settings: dict[str, Any] = {
+        "HOTLINE_ENV": mode,
+        "HOTLINE_DATA_DIR": str(data_dir),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": env.get("SECRET_KEY", ""),
+        "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "").rstrip("/"),
+        "HOTLINE_TRUST_PROXY": _flag(env.get("HOTLINE_TRUST_PROXY")),
+        # How long a sign-in lasts (a shift); the server refuses an older session cookie.
+        "HOTLINE_SESSION_HOURS": _number(env, "HOTLINE_SESSION_HOURS", 12.0),
+        "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID")
+        or (DEVELOPMENT_ACCOUNT_SID if simulated else ""),
+        "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
+        # Webhooks that a Twilio Webhook Setting signs with a SharedKey instead of the token.
+        "TWILIO_WEBHOOK_SHARED_KEYS": shared_keys(env.get("TWILIO_WEBHOOK_SHARED_KEYS", "")),
+        # An API key, if set, is used for REST calls and downloads instead of the auth token.
+        "TWILIO_API_KEY_SID": env.get("TWILIO_API_KEY_SID", ""),
+        "TWILIO_API_KEY_SECRET": env.get("TWILIO_API_KEY_SECRET", ""),
+        "TWILIO_API_BASE_URL": (
+            env.get("TWILIO_API_BASE_URL")
+            or (DEVELOPMENT_TWILIO_API if simulated else DEFAULT_TWILIO_API)
+        ).rstrip("/"),
+        "HOTLINE_MENU": env.get("HOTLINE_MENU") or str(DEFAULT_MENU),
+        "ORDER_LOOKUP_URL": env.get("ORDER_LOOKUP_URL", ""),
+        "ORDER_LOOKUP_TOKEN": env.get("ORDER_LOOKUP_TOKEN", ""),
+        "ORDER_LOOKUP_TIMEOUT": _number(env, "ORDER_LOOKUP_TIMEOUT", 3.0),
+        # Twilio's connection overrides on the status callbacks the app hands out: retry a 503.
+        "TWILIO_CALLBACK_OVERRIDES": env.get("TWILIO_CALLBACK_OVERRIDES", "rc=3&rp=all").strip(),
+        "HOTLINE_MAX_REQUEST_BYTES": int(_number(env, "HOTLINE_MAX_REQUEST_BYTES", 64 * 1024)),
+        "VOSK_MODEL": env.get("VOSK_MODEL", ""),
+        # "thread": a transcription worker inside each web process (one machine);
+        # "off": run `flask --app app voicemail work` processes instead.
+        "HOTLINE_WORKER": (env.get("HOTLINE_WORKER") or "").strip().lower()
+        or ("thread" if database_url.startswith("sqlite") else "off"),
+        "HOTLINE_WORKER_LEASE": _number(env, "HOTLINE_WORKER_LEASE", 120.0),
+        "HOTLINE_WORKER_MAX_ATTEMPTS": int(_number(env, "HOTLINE_WORKER_MAX_ATTEMPTS", 8)),
+        "HOTLINE_WORKER_POLL": _number(env, "HOTLINE_WORKER_POLL", 1.0),
+        "HOTLINE_MAX_RECORDING_BYTES": int(_number(env, "HOTLINE_MAX_RECORDING_BYTES", 64 * 2**20)),
+        "HOTLINE_MAX_RECORDING_SECONDS": _number(env, "HOTLINE_MAX_RECORDING_SECONDS", 600.0),
+        # "files": recordings in the data folder (one machine); "database": in the shared
+        # database, so processes on several machines can all read them.
+        "HOTLINE_AUDIO_STORE": (env.get("HOTLINE_AUDIO_STORE") or "files").strip().lower(),
+        "HOTLINE_DELETE_FROM_TWILIO": _flag(env.get("HOTLINE_DELETE_FROM_TWILIO")),
+        "HOTLINE_CALLER_ID": env.get("HOTLINE_CALLER_ID", ""),
+        "HOTLINE_WRAPUP_SECONDS": _number(env, "HOTLINE_WRAPUP_SECONDS", 30.0),
+        "HOTLINE_ANSWER_TARGET": _number(env, "HOTLINE_ANSWER_TARGET", 20.0),
+        "HOTLINE_SUPERVISOR_EMAIL": env.get("HOTLINE_SUPERVISOR_EMAIL", ""),
+        "HOTLINE_SMTP_HOST": env.get("HOTLINE_SMTP_HOST", ""),
+        "HOTLINE_SMTP_PORT": int(_number(env, "HOTLINE_SMTP_PORT", 25)),
+        "HOTLINE_SMTP_USER": env.get("HOTLINE_SMTP_USER", ""),
+        "HOTLINE_SMTP_PASSWORD": env.get("HOTLINE_SMTP_PASSWORD", ""),
+        "HOTLINE_SMTP_FROM": env.get("HOTLINE_SMTP_FROM", ""),
+        "HOTLINE_SMTP_STARTTLS": _flag(env.get("HOTLINE_SMTP_STARTTLS")),
+        "HOTLINE_ALERT_WEBHOOK": env.get("HOTLINE_ALERT_WEBHOOK", ""),
+        "HOTLINE_LOG_FORMAT": (env.get("HOTLINE_LOG_FORMAT") or "json").strip().lower(),
+        # The call centre's time zone: new agents start in it (each may choose another);
+        # figures count days and hours in the reader's zone.
+        "HOTLINE_TIMEZONE": (env.get("HOTLINE_TIMEZONE") or "Asia/Shanghai").strip(),
+    }
+    settings.update({k: v for k, v in env.items() if k.startswith("VOSK_MODEL_")})
+    return settings
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse a production start that would leave webhooks or sessions unprotected."""
+    if settings.get("HOTLINE_WORKER", "off") not in {"thread", "off"}:
+        raise ConfigError("HOTLINE_WORKER must be 'thread' or 'off'")
+    if settings.get("HOTLINE_LOG_FORMAT", "json") not in {"json", "text"}:
+        raise ConfigError("HOTLINE_LOG_FORMAT must be 'json' or 'text'")
+    if settings.get("HOTLINE_AUDIO_STORE", "files") not in {"files", "database"}:
+        raise ConfigError("HOTLINE_AUDIO_STORE must be 'files' or 'database'")
+    if not 0 < settings.get("HOTLINE_SESSION_HOURS", 12.0) <= 24 * 366:
+        raise ConfigError("HOTLINE_SESSION_HOURS must be a number of hours above 0, e.g. 12")
+    try:
+        ZoneInfo(settings.get("HOTLINE_TIMEZONE", "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            "HOTLINE_TIMEZONE must be an IANA time zone such as Asia/Shanghai or Europe/Berlin"
+        ) from None
+    if not OVERRIDES.fullmatch(settings.get("TWILIO_CALLBACK_OVERRIDES", "")):
+        raise ConfigError(
+            "TWILIO_CALLBACK_OVERRIDES must be Twilio's connection overrides without the #, "
+            "e.g. rc=3&rp=all, or empty"
+        )
+    api_base = urlsplit(str(settings.get("TWILIO_API_BASE_URL", DEFAULT_TWILIO_API)))
+    if api_base.scheme != "https" and not (api_base.scheme == "http" and is_loopback(api_base)):
+        # It receives the account's credentials with every REST call and download.
+        raise ConfigError(
+            "TWILIO_API_BASE_URL must be an https URL (plain http only for the offline "
+            "simulator on loopback, with HOTLINE_ENV=development)"
+        )
+    if settings["HOTLINE_ENV"] != "production":
+        return
+    missing = [name for name in REQUIRED_IN_PRODUCTION if not settings.get(name)]
+    if missing:
+        raise ConfigError(
+            "refusing to start in production without " + ", ".join(missing) + "; set them, or "
+            "set HOTLINE_ENV=development to try the service locally"
+        )
+    if not settings["PUBLIC_BASE_URL"].startswith(("https://", "http://")):
+        raise ConfigError("PUBLIC_BASE_URL must be the full URL Twilio calls, e.g. https://…")
+    if api_base.scheme != "https":
+        raise ConfigError(
+            "TWILIO_API_BASE_URL must be https in production (plain http is for the offline "
+            "simulator on loopback, with HOTLINE_ENV=development)"
+        )
+
+
+def is_loopback(url: SplitResult) -> bool:
+    """True when ``url`` names localhost or an address of the loopback range."""
+    try:
+        host = url.hostname
+        return host == "localhost" or ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def development_secret(data_dir: Path) -> str:
+    """A stable per-installation secret for development mode, kept in the data folder."""
+    path = data_dir / "dev-secret-key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

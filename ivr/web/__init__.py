@@ -1,0 +1,1 @@
+"""The agents' web app (call side): sign-in, board, calls, tokens, agents, audit; templates beside it."""

@@ -1,0 +1,119 @@
+"""Supervisors manage agents in the web app: disable, enable, reset a password, change skills."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from ivr.audit import AGENT_DISABLE, AGENT_ENABLE, AGENT_UPDATE, PASSWORD_RESET, audit
+from ivr.database import db, find
+from ivr.hotline import hotline
+from ivr.models import Agent
+from ivr.queues.agents import (
+    AgentError,
+    disable_agent,
+    enable_agent,
+    menu_topics,
+    profile_of,
+    set_password,
+    update_profile,
+)
+from ivr.web.auth import supervisor_required
+
+bp = Blueprint("agents", __name__)
+
+
+def _page(status: int = 200) -> tuple[str, int]:
+    menu = hotline().menu
+    rows = db.session.scalars(select(Agent).order_by(Agent.name)).all()
+    return render_template("agents.html", agents=rows, languages=sorted(menu.languages),
+                           topics=menu_topics(menu)), status  # fmt: skip
+
+
+def _agent(agent_id: int) -> Agent:
+    agent = find(Agent, agent_id)
+    if agent is None:
+        abort(404, "no such agent")
+    return agent
+
+
+def _refused(agent: Agent, exc: AgentError) -> tuple[str, int]:
+    db.session.rollback()
+    flash(gettext("%(name)s was not changed: %(reason)s", name=agent.name,
+                  reason=exc.translated()))  # fmt: skip
+    return _page(400)
+
+
+@bp.get("/agents")
+@supervisor_required
+def index() -> tuple[str, int]:
+    """Every agent with their state, and a form to change each."""
+    return _page()
+
+
+@bp.post("/agents/<int:agent_id>/disable")
+@supervisor_required
+def disable(agent_id: int) -> tuple[str, int] | Response:
+    """Switch an agent off at once: signed out everywhere, away, offered no caller."""
+    agent = _agent(agent_id)
+    if agent.id == current_user.id:
+        return _refused(agent, AgentError("you cannot disable yourself"))
+    disable_agent(agent)
+    audit(AGENT_DISABLE, target=f"agent:{agent.name}")
+    db.session.commit()
+    flash(gettext("%(name)s is disabled and signed out everywhere.", name=agent.name))
+    return redirect(url_for("agents.index"))
+
+
+@bp.post("/agents/<int:agent_id>/enable")
+@supervisor_required
+def enable(agent_id: int) -> Response:
+    """Let a disabled agent sign in again."""
+    agent = _agent(agent_id)
+    enable_agent(agent)
+    audit(AGENT_ENABLE, target=f"agent:{agent.name}")
+    db.session.commit()
+    flash(gettext("%(name)s may sign in again.", name=agent.name))
+    return redirect(url_for("agents.index"))
+
+
+@bp.post("/agents/<int:agent_id>/password")
+@supervisor_required
+def reset_password(agent_id: int) -> tuple[str, int] | Response:
+    """Give an agent a new password; their sessions end."""
+    agent = _agent(agent_id)
+    if agent.id == current_user.id:
+        # Not without the current password: a borrowed session must not take the account.
+        return _refused(agent, AgentError("change your own password on your settings page"))
+    try:
+        set_password(agent, request.form.get("password", "")[:256])
+    except AgentError as exc:
+        return _refused(agent, exc)
+    audit(PASSWORD_RESET, target=f"agent:{agent.name}")
+    db.session.commit()
+    flash(gettext("%(name)s has a new password and was signed out.", name=agent.name))
+    return redirect(url_for("agents.index"))
+
+
+@bp.post("/agents/<int:agent_id>")
+@supervisor_required
+def update(agent_id: int) -> tuple[str, int] | Response:
+    """Change an agent's languages, topics and phone (checked as the CLI checks them)."""
+    agent = _agent(agent_id)
+    try:
+        update_profile(
+            agent,
+            hotline().menu,
+            languages=[v[:16] for v in request.form.getlist("languages")],
+            topics=[v[:64] for v in request.form.getlist("topics")],
+            phone=request.form.get("phone", "").strip()[:64],
+        )
+    except AgentError as exc:
+        return _refused(agent, exc)
+    audit(AGENT_UPDATE, target=f"agent:{agent.name}", detail=profile_of(agent))
+    db.session.commit()
+    flash(gettext("Saved %(name)s.", name=agent.name))
+    return redirect(url_for("agents.index"))

@@ -1,0 +1,128 @@
+"""Agent pages on the call side: the live board (queues, presence, take next) and the call log."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext
+from flask_login import current_user, login_required
+from sqlalchemy import or_, select
+from werkzeug.wrappers import Response
+
+from ivr.clock import local_day, utcnow
+from ivr.database import db
+from ivr.hotline import hotline
+from ivr.models import Agent, Call, CallEvent, Outcome, Presence, QueueEntry
+from ivr.queues.agents import AgentError, set_presence, take_next
+from ivr.queues.stats import queues_now
+from ivr.twilio.rest import TwilioError
+from ivr.twilio.urls import external_url
+from ivr.web.i18n import reader_zone
+
+bp = Blueprint("board", __name__)
+CALLS_PAGE = 100
+
+
+@bp.get("/board")
+@login_required
+def board() -> str:
+    """Queues now, my presence, and the take-next button."""
+    return render_template("board.html", queues=queues_now(db.session, hotline().menu, utcnow()),
+                           presences=list(Presence))  # fmt: skip
+
+
+@bp.get("/board.json")
+@login_required
+def board_json() -> Response:
+    """The board's figures, for the page to refresh itself."""
+    return jsonify({"queues": queues_now(db.session, hotline().menu, utcnow()),
+                    "presence": current_user.presence})  # fmt: skip
+
+
+@bp.post("/board/presence")
+@login_required
+def presence() -> Response:
+    """Switch my presence."""
+    value = request.form.get("presence", "")
+    if value in {p.value for p in Presence}:
+        set_presence(current_user, Presence(value))
+        db.session.commit()
+    return redirect(url_for("board.board"))
+
+
+@bp.post("/board/take-next")
+@login_required
+def take() -> Response:
+    """Call me and connect me to the caller who has waited longest."""
+    try:
+        offer = take_next(db.session, current_user, current_app.config, external_url)
+    except (AgentError, TwilioError) as exc:
+        flash(str(exc))
+        return redirect(url_for("board.board"))
+    if offer is None:
+        flash(gettext("Nobody is waiting for you."))
+    else:
+        text = (
+            "Callback from %(queue)s, waited %(n)s s: your phone rings now."
+            if offer.callback
+            else "Caller from %(queue)s, waited %(n)s s: your phone rings now."
+        )
+        flash(gettext(text, queue=offer.queue, n=offer.waited))
+    return redirect(url_for("board.board"))
+
+
+@bp.get("/calls")
+@login_required
+def calls() -> str:
+    """The call log: newest first, by date, number, topic and outcome."""
+    query = select(Call)
+    if number := request.args.get("number", "").strip()[:64]:
+        query = query.where(
+            or_(
+                Call.from_number.contains(number, autoescape=True),
+                Call.to_number.contains(number, autoescape=True),
+            )
+        )
+    if (outcome := request.args.get("outcome")) and outcome in {o.value for o in Outcome}:
+        query = query.where(Call.outcome == outcome)
+    if agent := request.args.get("agent", "").strip()[:64]:
+        served = select(QueueEntry.call_id).join(Agent, Agent.id == QueueEntry.agent_id)
+        query = query.where(Call.id.in_(served.where(Agent.name == agent)))
+    if topic := request.args.get("topic", "").strip()[:64]:
+        query = query.where(Call.menu_path.contains(topic, autoescape=True))
+    if day := request.args.get("date", "")[:10]:
+        try:
+            start, end = local_day(date.fromisoformat(day), reader_zone())
+        except ValueError:
+            flash(gettext("The date must look like 2026-11-24."))
+        else:
+            query = query.where(Call.started_at >= start, Call.started_at < end)
+    rows = db.session.scalars(
+        query.order_by(Call.started_at.desc(), Call.id.desc()).limit(CALLS_PAGE)
+    ).all()
+    return render_template("calls.html", calls=rows, args=request.args, outcomes=list(Outcome))
+
+
+@bp.get("/calls/<sid>")
+@login_required
+def call(sid: str) -> str:
+    """One call's timeline: menu path, keys, queue wait, agent, rating, messages."""
+    found = db.session.scalar(select(Call).where(Call.sid == sid[:64]))
+    if found is None:
+        abort(404)
+    events = db.session.scalars(
+        select(CallEvent).where(CallEvent.call_id == found.id).order_by(CallEvent.at, CallEvent.id)
+    ).all()
+    entries = db.session.scalars(select(QueueEntry).where(QueueEntry.call_id == found.id)).all()
+    return render_template("call.html", call=found, events=events, entries=entries)

@@ -1,0 +1,1 @@
+"""The agents' web pages for voice messages: the inbox and the figures; templates beside them."""

@@ -1,0 +1,242 @@
+"""The agents' voicemail inbox: newest first, the reply promise counting down, one message."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import Select, or_, select
+from werkzeug.wrappers import Response
+
+from ivr.api.errors import ApiError
+from ivr.audit import RECORDING_LISTEN, audit_recording
+from ivr.clock import utcnow
+from ivr.database import db, find
+from ivr.hotline import hotline
+from ivr.models import Agent, Call, CallEvent
+from ivr.twilio.urls import external_url
+from voicemail.alerts import AlertError, send_alert
+from voicemail.api import audio_response
+from voicemail.cases import audit_case_status, set_case_status
+from voicemail.models import CaseStatus, Note, Voicemail
+from voicemail.search import holding
+
+bp = Blueprint("inbox", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/inbox-static")  # fmt: skip
+
+PAGE = 50
+LOW_CONFIDENCE = 0.6
+NOTE_LIMIT = 2000
+STATES = {
+    "new": (CaseStatus.RECEIVED,),
+    "in_hand": (CaseStatus.IN_PROGRESS,),
+    "answered": (CaseStatus.ANSWERED, CaseStatus.RESOLVED),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """A message as the inbox lists it."""
+
+    message: Voicemail
+    due: datetime
+    seconds_left: int
+    preview: str
+
+
+def promise() -> timedelta:
+    """How soon callers were promised an answer."""
+    return timedelta(minutes=hotline().menu.reply_promise_minutes)
+
+
+def filtered(query: Select[tuple[Voicemail]]) -> Select[tuple[Voicemail]]:
+    """Apply the inbox filters from the query string."""
+    state = request.args.get("state", "")
+    if state in STATES:
+        query = query.where(Voicemail.case_status.in_(STATES[state]))
+    if topic := request.args.get("topic"):
+        query = query.where(Voicemail.category == topic[:64])
+    if language := request.args.get("language"):
+        query = query.where(Voicemail.language == language[:16])
+    if call_sid := request.args.get("call"):
+        query = query.where(Voicemail.call_sid == call_sid[:64])
+    if request.args.get("mine"):
+        query = query.where(Voicemail.assigned_agent_id == current_user.id)
+    if request.args.get("overdue"):
+        query = query.where(
+            Voicemail.case_status.in_(STATES["new"] + STATES["in_hand"]),
+            Voicemail.created_at < utcnow() - promise(),
+        )
+    if words := request.args.get("q", "").strip()[:100]:
+        holds = holding(db.session, words)
+        number = "%" + re.sub(r"[^0-9+]", "", words)[:32] + "%"
+        either = [Voicemail.case_number == words]
+        if holds is not None:
+            either.append(holds)
+        if len(number) > 4:
+            either.append(Voicemail.from_number.like(number))
+        query = query.where(or_(*either))
+    return query
+
+
+@bp.get("/")
+@login_required
+def home() -> Response:
+    """The app opens on the inbox."""
+    return redirect(url_for("inbox.index"))
+
+
+@bp.get("/inbox")
+@login_required
+def index() -> str:
+    """Messages, newest first, each with its countdown to the reply promise."""
+    now = utcnow()
+    messages = db.session.scalars(
+        filtered(select(Voicemail))
+        .order_by(Voicemail.created_at.desc(), Voicemail.id.desc())
+        .limit(PAGE)
+    ).all()
+    rows = []
+    for message in messages:
+        due = message.created_at + promise()
+        open_case = message.case_status in STATES["new"] + STATES["in_hand"]
+        left = int((due - now).total_seconds()) if open_case else 0
+        preview = (message.transcript or "")[:80]
+        rows.append(Row(message, due, left, preview))
+    topics = sorted({m.category for m in messages} | {request.args.get("topic", "")} - {""})
+    return render_template("inbox.html", rows=rows, args=request.args, topics=topics,
+                           languages=list(hotline().menu.languages))  # fmt: skip
+
+
+def message_or_404(message_id: int) -> Voicemail:
+    """The message with this id, or a 404."""
+    message = find(Voicemail, message_id)
+    if message is None:
+        abort(404)
+    return message
+
+
+@bp.get("/inbox/<int:message_id>")
+@login_required
+def show(message_id: int) -> str:
+    """One message: audio, the transcript that follows it, the caller, the case."""
+    message = message_or_404(message_id)
+    others = db.session.scalars(
+        select(Voicemail)
+        .where(Voicemail.from_number == message.from_number, Voicemail.id != message.id)
+        .order_by(Voicemail.created_at.desc())
+        .limit(20)
+    ).all() if message.from_number else []  # fmt: skip
+    assigned = (
+        db.session.get(Agent, message.assigned_agent_id) if message.assigned_agent_id else None
+    )
+    notes = db.session.execute(
+        select(Note, Agent.name)
+        .outerjoin(Agent, Agent.id == Note.agent_id)
+        .where(Note.voicemail_id == message.id)
+        .order_by(Note.created_at)
+    ).all()
+    call = db.session.scalar(select(Call).where(Call.sid == message.call_sid))
+    timeline = db.session.scalars(
+        select(CallEvent).where(CallEvent.call_id == call.id).order_by(CallEvent.at, CallEvent.id)
+    ).all() if call else []  # fmt: skip
+    return render_template(
+        "message.html",
+        call=call,
+        timeline=timeline,
+        message=message,
+        words=message.words or [],
+        low=LOW_CONFIDENCE,
+        due=message.created_at + promise(),
+        others=others,
+        assigned=assigned,
+        notes=notes,
+        form=FlaskForm(),
+        statuses=list(CaseStatus),
+    )
+
+
+@bp.post("/inbox/<int:message_id>/assign")
+@login_required
+def assign(message_id: int) -> Response:
+    """Take the message: it is in hand, and mine."""
+    message = message_or_404(message_id)
+    message.assigned_agent_id = current_user.id
+    if message.case_status == CaseStatus.RECEIVED:
+        audit_case_status(message, CaseStatus.IN_PROGRESS, via="assign")
+        message.case_status = CaseStatus.IN_PROGRESS
+    db.session.commit()
+    return redirect(url_for("inbox.show", message_id=message_id))
+
+
+@bp.post("/inbox/<int:message_id>/status")
+@login_required
+def change_status(message_id: int) -> Response:
+    """Move the case on (the caller hears the new status by phone)."""
+    message = message_or_404(message_id)
+    value = request.form.get("status", "")
+    if value not in {s.value for s in CaseStatus}:
+        abort(400, "unknown status")
+    audit_case_status(message, CaseStatus(value), via="page")
+    set_case_status(message, CaseStatus(value))
+    if message.assigned_agent_id is None:
+        message.assigned_agent_id = current_user.id
+    db.session.commit()
+    return redirect(url_for("inbox.show", message_id=message_id))
+
+
+@bp.post("/inbox/<int:message_id>/notes")
+@login_required
+def add_note(message_id: int) -> Response:
+    """Keep a note on the message (plain text; shown escaped)."""
+    message = message_or_404(message_id)
+    body = request.form.get("body", "").strip()
+    if "\x00" in body:
+        abort(400, "a note cannot hold a NUL character")  # PostgreSQL text cannot store one
+    if body:
+        db.session.add(
+            Note(voicemail_id=message.id, agent_id=current_user.id, body=body[:NOTE_LIMIT])
+        )
+        db.session.commit()
+    return redirect(url_for("inbox.show", message_id=message_id))
+
+
+@bp.post("/inbox/<int:message_id>/alert")
+@login_required
+def alert(message_id: int) -> Response:
+    """Send an overdue message to a supervisor (e-mail and/or webhook)."""
+    message = message_or_404(message_id)
+    url = external_url("inbox.show", message_id=message.id)
+    try:
+        channels = send_alert(current_app.config, message, url, current_user.name)
+    except AlertError as exc:
+        flash(gettext("Could not alert a supervisor: %(why)s", why=str(exc)))
+    else:
+        flash(gettext("A supervisor was alerted (%(how)s).", how=", ".join(channels)))
+    return redirect(url_for("inbox.show", message_id=message_id))
+
+
+@bp.get("/inbox/<int:message_id>/audio")
+@login_required
+def audio(message_id: int) -> Response:
+    """The recording for the page's player (Range requests let it seek)."""
+    try:
+        response = audio_response(message_or_404(message_id))
+    except ApiError as exc:
+        abort(404, exc.message)
+    audit_recording(RECORDING_LISTEN, message_id)
+    return response
