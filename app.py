@@ -14,7 +14,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import api
 from ivr.callflow import webhooks as voice
-from ivr.callflow.menu import MenuError, load_menu
+from ivr.callflow.menu import MenuError
+from ivr.callflow.menu_file import load_menu
 from ivr.cli import agents, orders, tokens
 from ivr.database import db, migrate
 from ivr.hotline import Hotline

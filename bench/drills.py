@@ -53,7 +53,7 @@ sys.path.insert(0, str(REPO))
 
 from harness import BIN, free_port  # noqa: E402
 
-from ivr.callflow.menu import load_menu  # noqa: E402
+from ivr.callflow.menu_file import load_menu  # noqa: E402
 from ivr.settings import DEFAULT_MENU  # noqa: E402
 from ivr.simulator import (  # noqa: E402
     Caller,

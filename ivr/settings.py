@@ -1,4 +1,4 @@
-"""Configuration from the environment, with safe defaults for one machine."""
+"""Settings: every one read from the environment here, typed, checked, with safe defaults."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,6 +26,53 @@ OVERRIDES = re.compile(r"([a-z]{1,4}=[0-9A-Za-z.,_-]{1,32}(&[a-z]{1,4}=[0-9A-Za-
 
 # A webhook SharedKey's id as Twilio names it in X-Twilio-Webhooks-Signature-Settings.
 SHARED_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+class Settings(TypedDict):
+    """Every setting the service reads, typed: ``app.config`` holds these keys (and any
+    ``VOSK_MODEL_<LANG>``, read by the transcription registry). README lists what each means."""
+
+    HOTLINE_ENV: str
+    HOTLINE_DATA_DIR: str
+    SQLALCHEMY_DATABASE_URI: str
+    SECRET_KEY: str
+    PUBLIC_BASE_URL: str
+    HOTLINE_TRUST_PROXY: bool
+    HOTLINE_SESSION_HOURS: float
+    TWILIO_ACCOUNT_SID: str
+    TWILIO_AUTH_TOKEN: str
+    TWILIO_WEBHOOK_SHARED_KEYS: dict[str, str]
+    TWILIO_API_KEY_SID: str
+    TWILIO_API_KEY_SECRET: str
+    TWILIO_API_BASE_URL: str
+    HOTLINE_MENU: str
+    ORDER_LOOKUP_URL: str
+    ORDER_LOOKUP_TOKEN: str
+    ORDER_LOOKUP_TIMEOUT: float
+    TWILIO_CALLBACK_OVERRIDES: str
+    HOTLINE_MAX_REQUEST_BYTES: int
+    VOSK_MODEL: str
+    HOTLINE_WORKER: str
+    HOTLINE_WORKER_LEASE: float
+    HOTLINE_WORKER_MAX_ATTEMPTS: int
+    HOTLINE_WORKER_POLL: float
+    HOTLINE_MAX_RECORDING_BYTES: int
+    HOTLINE_MAX_RECORDING_SECONDS: float
+    HOTLINE_AUDIO_STORE: str
+    HOTLINE_DELETE_FROM_TWILIO: bool
+    HOTLINE_CALLER_ID: str
+    HOTLINE_WRAPUP_SECONDS: float
+    HOTLINE_ANSWER_TARGET: float
+    HOTLINE_SUPERVISOR_EMAIL: str
+    HOTLINE_SMTP_HOST: str
+    HOTLINE_SMTP_PORT: int
+    HOTLINE_SMTP_USER: str
+    HOTLINE_SMTP_PASSWORD: str
+    HOTLINE_SMTP_FROM: str
+    HOTLINE_SMTP_STARTTLS: bool
+    HOTLINE_ALERT_WEBHOOK: str
+    HOTLINE_LOG_FORMAT: str
+    HOTLINE_TIMEZONE: str
 
 
 class ConfigError(RuntimeError):
@@ -64,7 +111,7 @@ def shared_keys(raw: str) -> dict[str, str]:
     return keys
 
 
-def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting the service knows from ``env`` (``os.environ`` by default)."""
     env = os.environ if env is None else env
     mode = (env.get("HOTLINE_ENV") or "production").strip().lower()
@@ -80,7 +127,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     elif database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
 
-    settings: dict[str, Any] = {
+    settings: Settings = {
         "HOTLINE_ENV": mode,
         "HOTLINE_DATA_DIR": str(data_dir),
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -138,8 +185,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # figures count days and hours in the reader's zone.
         "HOTLINE_TIMEZONE": (env.get("HOTLINE_TIMEZONE") or "Asia/Shanghai").strip(),
     }
-    settings.update({k: v for k, v in env.items() if k.startswith("VOSK_MODEL_")})
-    return settings
+    # One model per menu language (VOSK_MODEL_ZH, …): keys the menu decides, so not in Settings.
+    models = {k: v for k, v in env.items() if k.startswith("VOSK_MODEL_")}
+    return cast(Settings, {**settings, **models})
 
 
 def check_settings(settings: Mapping[str, Any]) -> None:

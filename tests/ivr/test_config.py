@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 
 from app import create_app
 from ivr.callflow.menu import MenuError
-from ivr.settings import ConfigError, check_settings, settings_from_env
+from ivr.settings import ConfigError, Settings, check_settings, settings_from_env
 
 
 def test_defaults_for_one_machine(tmp_path: Path) -> None:
@@ -19,6 +20,24 @@ def test_defaults_for_one_machine(tmp_path: Path) -> None:
     assert settings["HOTLINE_ENV"] == "production"
     assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'hotline.sqlite'}"
     assert settings["HOTLINE_MENU"].endswith("ivr/callflow/menu.yaml")
+
+
+def test_every_setting_is_read_with_its_declared_type(tmp_path: Path) -> None:
+    env = {
+        "HOTLINE_DATA_DIR": str(tmp_path),
+        "HOTLINE_TRUST_PROXY": "yes",
+        "HOTLINE_SMTP_PORT": "2525",
+        "HOTLINE_SESSION_HOURS": "8",
+        "TWILIO_WEBHOOK_SHARED_KEYS": "KS1:a",
+        "VOSK_MODEL_ZH": "off",
+    }
+    settings = settings_from_env(env)
+    declared = typing.get_type_hints(Settings)
+    assert set(settings) - {"VOSK_MODEL_ZH"} == set(declared)
+    for name, kind in declared.items():
+        assert isinstance(settings[name], typing.get_origin(kind) or kind), name  # type: ignore[literal-required]
+    assert settings["HOTLINE_SMTP_PORT"] == 2525 and settings["HOTLINE_TRUST_PROXY"] is True
+    assert settings["VOSK_MODEL_ZH"] == "off"  # type: ignore[typeddict-item]
 
 
 def test_postgres_urls_get_the_psycopg_driver() -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ivr.callflow.menu import MenuError, load_menu, parse_menu
+from ivr.callflow.menu import MenuError
+from ivr.callflow.menu_file import load_menu, parse_menu
 from ivr.settings import DEFAULT_MENU
 
 

@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.callflow.menu import load_menu
+from ivr.callflow.menu_file import load_menu
 from ivr.settings import DEFAULT_MENU, settings_from_env
 from tests.conftest import Twilio
 from tests.factories import (
