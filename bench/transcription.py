@@ -86,9 +86,9 @@ from transcription_report import Context, CpuMeter, report  # noqa: E402
 from ivr.callflow.call_log import CallFacts, open_call  # noqa: E402
 from ivr.database import db  # noqa: E402
 from ivr.simulator.media import RecordingServer  # noqa: E402
+from ivr.twilio.rest import download_recording  # noqa: E402
 from voicemail.accuracy import character_error_rate  # noqa: E402
 from voicemail.audio import PcmAudio, decode, telephone_line  # noqa: E402
-from voicemail.fetch import download_recording  # noqa: E402
 from voicemail.models import Voicemail, VoicemailStatus  # noqa: E402
 from voicemail.recording import store_recording  # noqa: E402
 from voicemail.transcription import packaged_model_path  # noqa: E402
@@ -545,7 +545,7 @@ def time_stages(server: RecordingServer, clips: list[Clip], rounds: int = 3) -> 
     for _ in range(rounds):
         for url in urls:
             started = time.perf_counter()
-            data, _fmt = download_recording(
+            data = download_recording(
                 url, config=config, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN
             )
             fetched = time.perf_counter()

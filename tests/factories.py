@@ -26,8 +26,8 @@ from ivr.database import db
 from ivr.models import Call, Outcome, Presence, QueueEntry
 from ivr.queues.agents import create_agent, set_presence
 from tests.conftest import PUBLIC_BASE_URL, Twilio
+from tests.media_server import MediaHost, recording_url
 from tests.twiml import Doc
-from tests.voicemail.media_server import MediaHost, recording_url
 from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.search import index_message
 from voicemail.storage import FileStore

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import requests
 from flask import Flask
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -29,9 +28,8 @@ from ivr.clock import utcnow
 from ivr.database import db
 from ivr.hotline import menu_languages
 from ivr.ops.logs import bind_call
-from ivr.twilio.rest import credentials
-from voicemail.audio import AudioError, decode
-from voicemail.fetch import FetchError, credentials_refused, download_recording
+from ivr.twilio.rest import FetchError, credentials, delete_recording, download_recording
+from voicemail.audio import AudioError, decode, sniff_format
 from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.search import index_message
 from voicemail.storage import AudioStore, StorageError, read_audio, store_for
@@ -245,21 +243,14 @@ class Job:
 
     def _fetch_and_keep(self, session: Session, message: Voicemail) -> None:
         config = self.config
-        user, password = credentials(config)
-        data, fmt = download_recording(
-            message.recording_url,
-            config=config,
-            account_sid=user,
-            auth_token=password,
-            max_bytes=int(config["HOTLINE_MAX_RECORDING_BYTES"]),
-        )
+        data, fmt = fetch_audio(message.recording_url, config)
         path = self.store.save(message.id, fmt, data)
         _write(
             session, message.id, self.name, audio_path=path, audio_format=fmt, audio_bytes=len(data)
         )
         set_committed_value(message, "audio_path", path)  # written above; nothing to flush
         if config["HOTLINE_DELETE_FROM_TWILIO"]:
-            delete_from_twilio(message.recording_url, config)
+            delete_recording(message.recording_url, config)
 
     def retry_or_fail(
         self,
@@ -292,15 +283,20 @@ class Job:
         return VoicemailStatus.FAILED
 
 
-def delete_from_twilio(recording_url: str, config: Any) -> None:
-    """Delete the recording at Twilio once we hold our own copy (best effort)."""
-    if refused := credentials_refused(recording_url, config):
-        log.warning("not deleting %s at Twilio: %s", recording_url, refused)
-        return
-    try:
-        requests.delete(recording_url + ".json", auth=credentials(config), timeout=10)
-    except requests.RequestException as exc:
-        log.warning("could not delete %s at Twilio: %s", recording_url, exc)
+def fetch_audio(recording_url: str, config: Any) -> tuple[bytes, str]:
+    """The recording from Twilio and its audio format; a file that is not audio may be retried."""
+    user, password = credentials(config)
+    data = download_recording(
+        recording_url,
+        config=config,
+        account_sid=user,
+        auth_token=password,
+        max_bytes=int(config["HOTLINE_MAX_RECORDING_BYTES"]),
+    )
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise FetchError("the downloaded file is not audio", retry=True)
+    return data, fmt
 
 
 def make_job(app: Flask, registry: ModelRegistry | None = None) -> Job:

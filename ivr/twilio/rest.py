@@ -1,14 +1,27 @@
-"""The one place that calls Twilio's REST API (the simulator's, in tests)."""
+"""The one place that calls Twilio's REST API (the simulator's, in tests): calls, recordings.
+
+Recordings are downloaded with basic auth, timeouts and a size limit, and deleted once kept;
+whether the bytes are audio is for the caller to check (``voicemail/audio.py``).
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+import time
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
+from ivr.settings import is_loopback
+from ivr.text import whole_number
 from ivr.twilio.fields import CALL_SID
 
-# A CallSid as Twilio writes them (and the simulator copies).
+log = logging.getLogger(__name__)
+# api.twilio.com, and the regional hosts of Twilio's edge locations (api.dublin.ie1.twilio.com).
+TWILIO_MEDIA_HOST = re.compile(r"api(\.[a-z0-9-]+)*\.twilio\.com")
 
 
 class TwilioError(Exception):
@@ -57,3 +70,115 @@ def create_call(config: Any, *, to: str, from_: str, url: str, status_callback: 
     if not isinstance(sid, str) or not CALL_SID.fullmatch(sid):
         raise TwilioError(f"Twilio answered without a call sid: {str(sid)[:80]!r}")
     return sid
+
+
+class FetchError(Exception):
+    """The recording could not be fetched; ``retry`` says whether trying later may help."""
+
+    def __init__(self, reason: str, *, retry: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry
+
+
+def credentials_refused(url: str, config: Mapping[str, Any]) -> str | None:
+    """Why Twilio credentials must not go to ``url``, or None when they may.
+
+    Only Twilio's hosts and the configured API base, over https; plain http only to a loopback
+    API base (the offline simulator) outside production.
+    """
+    base = urlsplit(config["TWILIO_API_BASE_URL"])
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # "https://[::1/…" and the like
+        return "recording URL is malformed: not Twilio's"
+    ours = bool(host) and (
+        TWILIO_MEDIA_HOST.fullmatch(host or "") is not None or parts.netloc == base.netloc
+    )
+    if not ours:
+        return f"recording URL host {parts.netloc[:80]!r} is not Twilio's"
+    if parts.scheme == "https":
+        return None
+    if (
+        parts.scheme == "http"
+        and parts.netloc == base.netloc
+        and is_loopback(parts)
+        and config["HOTLINE_ENV"] != "production"
+    ):
+        return None
+    return f"recording URL {parts.scheme}://{parts.netloc[:80]} is not https"
+
+
+def download_recording(
+    url: str,
+    *,
+    config: Mapping[str, Any],
+    account_sid: str,
+    auth_token: str,
+    timeout: float = 10.0,
+    max_bytes: int = 64 * 1024 * 1024,
+    quick_retries: int = 2,
+) -> bytes:
+    """Fetch a recording's bytes. 404 and 5xx are retried a little here.
+
+    Twilio may announce a recording before the file can be downloaded; the worker reschedules
+    with backoff when these quick retries are not enough.
+    """
+    refused = credentials_refused(url, config)
+    if refused:
+        raise FetchError(refused, retry=False)
+    delay = 0.5
+    for attempt in range(quick_retries + 1):
+        try:
+            reply = requests.get(
+                url,
+                auth=(account_sid, auth_token),
+                timeout=timeout,
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            error = FetchError(f"recording download failed: {type(exc).__name__}", retry=True)
+        else:
+            with reply:
+                if reply.status_code == 200:
+                    return _read_limited(reply, max_bytes)
+                retry = reply.status_code == 404 or reply.status_code >= 500
+                if reply.status_code in (401, 403):
+                    reason = f"Twilio refused the credentials (HTTP {reply.status_code})"
+                else:
+                    reason = f"recording download answered HTTP {reply.status_code}"
+                error = FetchError(reason, retry=retry)
+        if not error.retry or attempt == quick_retries:
+            raise error
+        time.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")
+
+
+def _read_limited(reply: requests.Response, max_bytes: int) -> bytes:
+    length = reply.headers.get("Content-Length")
+    if (size := whole_number(length or "")) is not None and size > max_bytes:
+        raise FetchError(f"recording is larger than {max_bytes} bytes", retry=False)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in reply.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise FetchError(f"recording is larger than {max_bytes} bytes", retry=False)
+        chunks.append(chunk)
+    if size == 0:
+        raise FetchError("the downloaded recording is empty", retry=True)
+    return b"".join(chunks)
+
+
+def delete_recording(recording_url: str, config: Any) -> None:
+    """Delete the recording at Twilio once we hold our own copy (best effort)."""
+    if refused := credentials_refused(recording_url, config):
+        log.warning("not deleting %s at Twilio: %s", recording_url, refused)
+        return
+    try:
+        requests.delete(recording_url + ".json", auth=credentials(config), timeout=10)
+    except requests.RequestException as exc:
+        log.warning("could not delete %s at Twilio: %s", recording_url, exc)

@@ -8,8 +8,8 @@ import pytest
 import vosk
 
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
+from tests.media_server import MediaHost, media_host
 from tests.speech import Clip, all_clips
-from tests.voicemail.media_server import MediaHost, media_host
 from voicemail.transcription import ModelRegistry
 
 

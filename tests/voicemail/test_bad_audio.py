@@ -28,8 +28,8 @@ from tests.factories import (
     tone,
     use_media_host,
 )
+from tests.media_server import MediaHost
 from tests.speech import clip, speech
-from tests.voicemail.media_server import MediaHost
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import DEFAULT_MAX_SECONDS, AudioError, decode, telephone_line
 from voicemail.models import VoicemailStatus

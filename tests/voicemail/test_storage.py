@@ -27,8 +27,8 @@ from tests.factories import (
     tone_wav,
     use_media_host,
 )
+from tests.media_server import MediaHost
 from tests.speech import speech
-from tests.voicemail.media_server import MediaHost
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import telephone_line
 from voicemail.models import Voicemail, VoicemailAudio, VoicemailStatus

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from app import create_app
 from ivr.clock import utcnow
 from ivr.database import db
+from ivr.twilio.rest import FetchError
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, REPO, Twilio
 from tests.factories import (
     CLIP,
@@ -34,13 +35,13 @@ from tests.factories import (
     tone_wav,
     use_media_host,
 )
+from tests.media_server import MediaHost, media_host, recording_url
 from tests.speech import speech
-from tests.voicemail.media_server import MediaHost, media_host
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import telephone_line
 from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.search import matching
-from voicemail.worker import work
+from voicemail.worker import fetch_audio, work
 
 
 def vosk_reachable() -> bool:
@@ -169,6 +170,17 @@ def test_corrupt_audio_fails_with_a_reason_and_keeps_the_file(
     assert broken.status_reason
     assert broken.audio_path is not None
     assert good.status in {VoicemailStatus.TRANSCRIBED}  # the worker kept going
+
+
+def test_a_download_that_is_not_audio_is_tried_again(app: Flask, host: MediaHost) -> None:
+    ident = "RE" + "6" * 32
+    host.files[ident] = tone_wav()
+    host.bad_bytes[ident] = 1
+    url = recording_url(host, ident)
+    with pytest.raises(FetchError, match="not audio") as error:
+        fetch_audio(url, app.config)
+    assert error.value.retry is True
+    assert fetch_audio(url, app.config) == (host.files[ident], "wav")
 
 
 @pytest.mark.slow  # seconds: three full worker passes over the download

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from ivr.twilio.rest import FetchError, credentials_refused, download_recording
 from tests.factories import tone_wav
-from tests.voicemail.media_server import MediaHost, media_host, recording_url
-from voicemail.fetch import FetchError, credentials_refused, download_recording
+from tests.media_server import MediaHost, media_host, recording_url
 
 SID = "AC" + "0" * 32
 TOKEN = "media-token"
@@ -26,7 +26,7 @@ def config(api_base: str, env: str = "development") -> dict[str, str]:
     return {"TWILIO_API_BASE_URL": api_base, "HOTLINE_ENV": env}
 
 
-def fetch(host: MediaHost, **options: object) -> tuple[bytes, str]:
+def fetch(host: MediaHost, **options: object) -> bytes:
     return download_recording(
         recording_url(host, REC),
         config=config(host.base_url),
@@ -37,9 +37,7 @@ def fetch(host: MediaHost, **options: object) -> tuple[bytes, str]:
 
 
 def test_downloads_with_basic_auth(host: MediaHost) -> None:
-    data, fmt = fetch(host)
-    assert fmt == "wav"
-    assert data == host.files[REC]
+    assert fetch(host) == host.files[REC]
 
 
 def test_wrong_credentials_are_not_retried(host: MediaHost) -> None:
@@ -52,8 +50,7 @@ def test_wrong_credentials_are_not_retried(host: MediaHost) -> None:
 
 def test_not_ready_yet_is_retried_until_the_file_is_there(host: MediaHost) -> None:
     host.not_ready[REC] = 2
-    data, _ = fetch(host, quick_retries=2)
-    assert data == host.files[REC]
+    assert fetch(host, quick_retries=2) == host.files[REC]
     assert [status for _, status in host.hits] == [404, 404, 200]
 
 
@@ -63,14 +60,6 @@ def test_still_missing_after_quick_retries_asks_for_a_later_retry(host: MediaHos
         fetch(host, quick_retries=1)
     assert error.value.retry is True
     assert "HTTP 404" in error.value.reason
-
-
-def test_bad_bytes_once_then_audio(host: MediaHost) -> None:
-    host.bad_bytes[REC] = 1
-    with pytest.raises(FetchError, match="not audio") as error:
-        fetch(host)
-    assert error.value.retry is True
-    assert fetch(host)[0] == host.files[REC]
 
 
 def test_size_limit(host: MediaHost) -> None:
@@ -100,7 +89,7 @@ def test_plain_http_to_the_loopback_api_base_only_outside_production(host: Media
             auth_token=TOKEN,
         )
     assert host.hits == []
-    assert fetch(host)[0] == host.files[REC]
+    assert fetch(host) == host.files[REC]
 
 
 @pytest.mark.parametrize(
