@@ -19,6 +19,7 @@ from ivr.callflow.menu_file import load_menu
 from ivr.cli import agents, orders, tokens
 from ivr.database import db, migrate
 from ivr.hotline import Hotline
+from ivr.ops import health, metrics
 from ivr.ops.logs import init_logging
 from ivr.ops.metrics import init_metrics
 from ivr.ops.requests import read_body, refuse_nul_bytes
@@ -34,11 +35,13 @@ from ivr.web import tokens as tokens_page
 from ivr.web.forms import csrf
 from ivr.web.i18n import init_i18n
 from voicemail import api as voicemail_api
-from voicemail import call_back, health, metrics, recording
+from voicemail import call_back, recording
 from voicemail.cases import find_case_in
 from voicemail.cli import voicemail_cli
 from voicemail.demo import demo_command
 from voicemail.follow import follow_messages
+from voicemail.health import READINESS
+from voicemail.metrics import message_figures
 from voicemail.transcription import ModelRegistry
 from voicemail.web import figures, inbox
 from voicemail.worker import start_embedded_worker
@@ -73,6 +76,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         case_lookup=find_case_in,
         handlers={"voicemail": recording.record_message, "queue": enqueue_caller},
         follow_recordings=functools.partial(follow_messages, app),
+        readiness=READINESS,
+        metrics=(message_figures,),
     )
 
     db.init_app(app)

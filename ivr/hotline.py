@@ -1,11 +1,16 @@
-"""What the app wires into the call flow: the loaded menu, lookups, and node plug-ins."""
+"""What the app wires in: the loaded menu, lookups, node plug-ins, and what others add to pages.
+
+Other packages (voicemail) plug in here: ivr never imports them, nor names their endpoints.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from flask import current_app
+from prometheus_client.core import Metric
 from sqlalchemy.orm import Session
 
 from ivr.callflow.flow import Lookup, NodeHandler, StatusInfo
@@ -21,6 +26,23 @@ def no_cases(session: Session) -> Lookup:
     return find
 
 
+class Readiness(StrEnum):
+    """How ready the service is, as /readyz says it (worst of all checks wins)."""
+
+    READY = "ready"
+    DEGRADED = "degraded"  # takes calls, but something waits (e.g. a speech model is missing)
+    UNREADY = "unready"
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    """Facts a package adds to /readyz: ``facts`` writes them into the checks, says how ready."""
+
+    facts: Callable[[dict[str, object]], Readiness]
+    # Run only while the database answers; an error in it is reported as the database's.
+    reads_database: bool = False
+
+
 @dataclass
 class Hotline:
     """Per-app state shared by every request: loaded once at start-up."""
@@ -30,6 +52,9 @@ class Hotline:
     handlers: dict[str, NodeHandler] = field(default_factory=dict)
     # What `flask simulate call` does with the recordings a call left (voicemail follows them).
     follow_recordings: Callable[..., Iterable[str]] | None = None
+    # What /readyz and /metrics report beyond the database and the queues (voicemail's backlog).
+    readiness: Sequence[ReadinessCheck] = ()
+    metrics: Sequence[Callable[[], Iterable[Metric]]] = ()
 
 
 def hotline() -> Hotline:

@@ -1,17 +1,39 @@
-"""Prometheus metrics of the web processes: requests and their latency, per endpoint.
+"""``GET /metrics`` for Prometheus (an API token is required, as for the API).
 
-Under gunicorn with several processes, set ``PROMETHEUS_MULTIPROC_DIR`` (the Procfile does, via
-``ivr/ops/gunicorn_hooks.py``) so that a scrape of any process reports all of them. Figures kept in
-the database (queues, pending transcriptions) are read at scrape time by ``voicemail/metrics.py``.
+Request counts and latency come from the web processes: under gunicorn with several processes,
+set ``PROMETHEUS_MULTIPROC_DIR`` (the Procfile does, via ``ivr/ops/gunicorn_hooks.py``) so that a
+scrape of any process reports all of them. Figures kept in the database (queue sizes here;
+pending transcriptions and transcription seconds from ``Hotline.metrics``) are read at scrape
+time, so every web process of every machine reports the same, whole-service figures.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 
-from flask import Flask, Response, g, request
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from ivr.api.auth import token_required
+from ivr.api.errors import api_error
+from ivr.database import db
+from ivr.hotline import hotline
+from ivr.models import EntryState, QueueEntry, Scope
+
+bp = Blueprint("metrics", __name__)
+bp.register_error_handler(Exception, api_error)
 
 REQUESTS = Counter(
     "hotline_http_requests", "HTTP requests answered.", ["endpoint", "method", "status"]
@@ -50,3 +72,33 @@ def process_metrics() -> bytes:
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY)
+
+
+class ServiceFigures(Collector):
+    """Whole-service figures from the database: the queues, then what packages plug in."""
+
+    def collect(self) -> Iterator[Metric]:
+        waiting = GaugeMetricFamily(
+            "hotline_queue_waiting", "Callers waiting in each queue.", labels=["queue"]
+        )
+        rows = db.session.execute(
+            select(QueueEntry.queue, func.count())
+            .where(QueueEntry.state.in_((EntryState.WAITING, EntryState.OFFERED)))
+            .group_by(QueueEntry.queue)
+        )
+        for queue, count in rows:
+            waiting.add_metric([queue], count)
+        yield waiting
+        for figures in hotline().metrics:
+            yield from figures()
+
+
+@bp.get("/metrics")
+@token_required(Scope.METRICS)
+def metrics() -> Response:
+    """Prometheus text format: this service's processes, then the shared figures."""
+    registry = CollectorRegistry()
+    registry.register(ServiceFigures())
+    body = process_metrics() + generate_latest(registry)
+    db.session.commit()
+    return Response(body, content_type=CONTENT_TYPE_LATEST)
