@@ -1,4 +1,5 @@
-"""Agent pages on the call side: the live board (queues, presence, take next) and the call log."""
+"""Agent pages on the call side: the live board (queues, presence, take next), the call log and
+its CSV export."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
 
-from ivr.clock import local_day, utcnow
+from ivr.clock import iso, local_day, utcnow
 from ivr.database import db
 from ivr.hotline import hotline
 from ivr.models import Agent, Call, CallEvent, Outcome, Presence, QueueEntry
@@ -28,7 +29,10 @@ from ivr.queues.agents import AgentError, set_presence, take_next
 from ivr.queues.stats import queues_now
 from ivr.twilio.rest import TwilioError
 from ivr.twilio.urls import external_url
+from ivr.web.auth import supervisor_required
+from ivr.web.exports import csv_response
 from ivr.web.i18n import reader_zone
+from ivr.web.periods import period
 
 bp = Blueprint("board", __name__)
 CALLS_PAGE = 100
@@ -126,3 +130,20 @@ def call(sid: str) -> str:
     ).all()
     entries = db.session.scalars(select(QueueEntry).where(QueueEntry.call_id == found.id)).all()
     return render_template("call.html", call=found, events=events, entries=entries)
+
+
+@bp.get("/export/calls.csv")
+@supervisor_required
+def export_calls() -> Response:
+    """The period's calls as CSV."""
+    chosen = period()
+    calls = db.session.scalars(
+        select(Call)
+        .where(Call.started_at >= chosen.since, Call.started_at <= chosen.until)
+        .order_by(Call.started_at)
+    ).all()
+    header = ["sid", "from", "to", "started_at", "ended_at", "duration", "language", "menu_path",
+              "outcome", "rating"]  # fmt: skip
+    rows = [[c.sid, c.from_number, c.to_number, iso(c.started_at), iso(c.ended_at), c.duration,
+             c.language, " > ".join(c.path), c.outcome, c.rating] for c in calls]  # fmt: skip
+    return csv_response("calls.csv", header, rows)

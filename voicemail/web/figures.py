@@ -1,20 +1,19 @@
-"""The supervisors' figures page and CSV exports (calls, queues and messages together)."""
+"""The supervisors' figures page (calls, queues and messages together) and the messages CSV."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache, partial
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, render_template, request
-from flask_babel import gettext
+from flask import Blueprint, Response, current_app, render_template
 from sqlalchemy import ColumnElement, Float, Integer, and_, case, cast, extract, func, or_, select
 from sqlalchemy.orm import Session
 
-from ivr.clock import iso, local_day, utcnow
+from ivr.clock import iso
 from ivr.database import db
 from ivr.day_counts import Counting, Tally, tallied
 from ivr.hotline import hotline
@@ -22,48 +21,10 @@ from ivr.models import Call
 from ivr.queues.stats import period_stats
 from ivr.web.auth import supervisor_required
 from ivr.web.exports import csv_response
-from ivr.web.i18n import reader_zone
+from ivr.web.periods import period
 from voicemail.models import Voicemail
 
 bp = Blueprint("figures", __name__, template_folder="templates")
-MAX_DAYS = 92
-
-
-class Period(NamedTuple):
-    """The days a supervisor chose, in their time zone, and the UTC times they run between."""
-
-    first: date
-    last: date
-    zone: ZoneInfo
-    since: datetime
-    until: datetime
-    problem: str | None
-
-
-def period() -> Period:
-    """The chosen days (``from``/``to`` as YYYY-MM-DD) in the reader's time zone; today by default.
-
-    A day runs from midnight to midnight where the reader is (``local_day``).
-    """
-    zone = reader_zone()
-    first, last, problem = chosen_days(utcnow().astimezone(zone).date())
-    since, until = local_day(first, zone)[0], local_day(last, zone)[1]
-    return Period(first, last, zone, since, until - timedelta(microseconds=1), problem)
-
-
-def chosen_days(today: date) -> tuple[date, date, str | None]:
-    """The first and last day asked for, or today with the reason they could not be shown."""
-    try:
-        first = date.fromisoformat(request.args.get("from") or today.isoformat())
-        last = date.fromisoformat(request.args.get("to") or first.isoformat())
-    except ValueError:
-        return today, today, gettext("Dates must look like 2026-11-24; showing today.")
-    if not date.min < first <= last < date.max or (last - first).days > MAX_DAYS:
-        problem = gettext(
-            "Choose up to %(n)s days, the first not after the last; showing today.", n=MAX_DAYS
-        )
-        return today, today, problem
-    return first, last, None
 
 
 def answered_within(promise: timedelta, dialect: str) -> ColumnElement[bool]:
@@ -185,23 +146,6 @@ def figures() -> str:
         queues=period_stats(db.session, since, until, target),
         messages=message_figures(since, until),
     )
-
-
-@bp.get("/export/calls.csv")
-@supervisor_required
-def export_calls() -> Response:
-    """The period's calls as CSV."""
-    chosen = period()
-    calls = db.session.scalars(
-        select(Call)
-        .where(Call.started_at >= chosen.since, Call.started_at <= chosen.until)
-        .order_by(Call.started_at)
-    ).all()
-    header = ["sid", "from", "to", "started_at", "ended_at", "duration", "language", "menu_path",
-              "outcome", "rating"]  # fmt: skip
-    rows = [[c.sid, c.from_number, c.to_number, iso(c.started_at), iso(c.ended_at), c.duration,
-             c.language, " > ".join(c.path), c.outcome, c.rating] for c in calls]  # fmt: skip
-    return csv_response("calls.csv", header, rows)
 
 
 @bp.get("/export/messages.csv")
