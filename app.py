@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request
+from flask_babel import lazy_gettext as _l
+from flask_login import login_required
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response as BaseResponse
 
 from ivr import api
 from ivr.callflow import webhooks as voice
@@ -34,6 +37,7 @@ from ivr.web import auth, board
 from ivr.web import tokens as tokens_page
 from ivr.web.forms import csrf
 from ivr.web.i18n import init_i18n
+from ivr.web.nav import Navigation, PageLink, home_url, init_nav
 from voicemail import api as voicemail_api
 from voicemail import call_back, recording
 from voicemail.cases import find_case_in
@@ -47,6 +51,22 @@ from voicemail.web import figures, inbox
 from voicemail.worker import start_embedded_worker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The agents' pages of both packages, in the order the navigation shows them.
+NAVIGATION = Navigation(
+    home="inbox.index",
+    links=(
+        PageLink(_l("Inbox"), "inbox.index"),
+        PageLink(_l("Overdue"), "inbox.index", {"overdue": 1}),
+        PageLink(_l("Mine"), "inbox.index", {"mine": 1}),
+        PageLink(_l("Board"), "board.board"),
+        PageLink(_l("Calls"), "board.calls"),
+        PageLink(_l("Figures"), "figures.figures", supervisors_only=True),
+        PageLink(_l("API tokens"), "tokens.index", supervisors_only=True),
+        PageLink(_l("Agents"), "agents.index", supervisors_only=True),
+        PageLink(_l("Audit log"), "audit.index", supervisors_only=True),
+    ),
+    call_links=(PageLink(_l("messages from this call"), "inbox.index"),),
+)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -85,6 +105,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     auth.init_auth(app)
     init_i18n(app)
+    init_nav(app, NAVIGATION)
+    app.add_url_rule("/", endpoint="index", view_func=index)
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(board.bp)
@@ -117,6 +139,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.cli.add_command(group)
     app.register_error_handler(HTTPException, http_error)
     return app
+
+
+@login_required
+def index() -> BaseResponse:
+    """The app opens on the agents' home page (the inbox)."""
+    return redirect(home_url())
 
 
 def http_error(exc: HTTPException) -> Response:

@@ -38,6 +38,7 @@ from ivr.models import Agent, Role
 from ivr.queues.agents import AgentError, change_own_password, end_sessions
 from ivr.text import whole_number
 from ivr.web.forms import PageForm
+from ivr.web.nav import home_url
 from ivr.web.throttle import count_attempt, forget_failures, limits
 
 bp = Blueprint("auth", __name__)
@@ -156,7 +157,7 @@ def _safe_next(target: str | None) -> str:
         and not urlsplit(target).netloc
     ):
         return target
-    return url_for("inbox.index")
+    return home_url()
 
 
 @functools.cache

@@ -93,13 +93,6 @@ def filtered(query: Select[tuple[Voicemail]]) -> Select[tuple[Voicemail]]:
     return query
 
 
-@bp.get("/")
-@login_required
-def home() -> Response:
-    """The app opens on the inbox."""
-    return redirect(url_for("inbox.index"))
-
-
 @bp.get("/inbox")
 @login_required
 def index() -> str:

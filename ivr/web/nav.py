@@ -1,0 +1,47 @@
+"""The agents' navigation, as the app wires it: ivr's templates name no other package's pages.
+
+The app lists the links in order (voicemail's inbox and figures among the call side's pages) and
+says which page is home; ``base.html`` and ``call.html`` draw what they are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app, url_for
+
+
+@dataclass(frozen=True)
+class PageLink:
+    """A link to a page: its label (``lazy_gettext``, translated as drawn) and endpoint."""
+
+    label: str
+    endpoint: str
+    values: Mapping[str, object] = field(default_factory=dict)
+    supervisors_only: bool = False
+
+    def url(self, **more: object) -> str:
+        """The page's URL, with ``more`` query values (a call's page adds ``call``)."""
+        return url_for(self.endpoint, **self.values, **more)
+
+
+@dataclass(frozen=True)
+class Navigation:
+    """Where agents land, the links atop every page, and the links on a call's page."""
+
+    home: str  # the endpoint "/", the brand and signing in lead to
+    links: Sequence[PageLink]
+    # Each gets the call's sid as ``call``.
+    call_links: Sequence[PageLink] = ()
+
+
+def init_nav(app: Flask, navigation: Navigation) -> None:
+    """Give every template the app's navigation."""
+    app.extensions["hotline.nav"] = navigation
+    app.context_processor(lambda: {"navigation": navigation})
+
+
+def home_url() -> str:
+    """The page agents land on."""
+    return url_for(current_app.extensions["hotline.nav"].home)
