@@ -37,9 +37,9 @@ from ivr.queues.agents import (
     profile_of,
     set_password,
     set_presence,
-    take_next,
     update_profile,
 )
+from ivr.queues.entries import take_next
 from ivr.twilio.rest import TwilioError
 
 tokens = AppGroup("tokens", help="API tokens for other systems.")

@@ -49,11 +49,7 @@ SHARED_BY_VIEWS = {
     "voicemail.api": {"audio_response"},
 }
 # Imports that break a rule today, each with the work that removes it.
-KNOWN_EXCEPTIONS = {
-    # WORD and agent_language decide how an agent is spoken to; they are moving out of the
-    # queue webhooks into a module that decides (issue #14 point 2, the entries branch).
-    ("voicemail.call_back", "ivr.queues.webhooks"),
-}
+KNOWN_EXCEPTIONS: set[tuple[str, str]] = set()
 # `flask simulate` reads the app's settings (the development account): the simulator's one door.
 SIMULATOR_DOORS = {("ivr.simulator.cli", "ivr.settings")}
 SIMULATOR_USERS = {"app", "voicemail.demo"}  # the CLI command and the demo; tests and bench too

@@ -18,9 +18,9 @@ from ivr.callflow.webhooks import apologise
 from ivr.database import db, find
 from ivr.hotline import hotline
 from ivr.models import Agent, Call
-from ivr.queues.webhooks import WORD, agent_language
+from ivr.queues.agents import agent_language
 from ivr.text import whole_number
-from ivr.twilio.fields import field, twilio_number
+from ivr.twilio.fields import WORD, field, twilio_number
 from ivr.twilio.rest import TwilioError, create_call
 from ivr.twilio.signature import twilio_callback, twilio_webhook
 from ivr.twilio.twiml import speak, spell_digits, twiml

@@ -14,7 +14,8 @@ from ivr.api.paging import json_text
 from ivr.clock import iso
 from ivr.database import db
 from ivr.models import Agent, Presence, Scope
-from ivr.queues.agents import AgentError, active_agent, find_agent, set_presence, take_next
+from ivr.queues.agents import AgentError, active_agent, find_agent, set_presence
+from ivr.queues.entries import take_next
 from ivr.twilio.rest import TwilioError
 from ivr.twilio.urls import external_url
 

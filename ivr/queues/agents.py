@@ -1,29 +1,23 @@
-"""Agents: accounts, presence, and taking the caller who has waited longest."""
+"""Agents: accounts, passwords, skills, presence, and the language their whispers are in."""
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ivr.callflow.call_log import TERMINAL
 from ivr.callflow.menu import Menu
 from ivr.clock import site_timezone, utcnow
-from ivr.models import Agent, Call, EntryState, Presence, QueueEntry, Role
-from ivr.queues.waiting import caller_still_there, can_serve
-from ivr.twilio.rest import create_call
-from ivr.twilio.urls import with_overrides
+from ivr.hotline import hotline
+from ivr.models import Agent, Presence, Role
 
 log = logging.getLogger(__name__)
-OFFERABLE = (EntryState.WAITING, EntryState.CALLBACK)
-CLAIMED = (EntryState.OFFERED, EntryState.DIALING)
 E164 = re.compile(r"\+[0-9]{8,15}")
 MIN_PASSWORD = 8
 
@@ -140,7 +134,7 @@ def disable_agent(agent: Agent) -> None:
     """Switch an agent off: away, signed out everywhere, refused by sign-in, API and queues.
 
     If their phone rings with an offer, answering it only hangs up and the caller goes back in
-    line (ivr/queue_calls.py).
+    line (ivr/queues/entries.py).
     """
     if agent.disabled_at is None:
         agent.disabled_at = utcnow()
@@ -197,128 +191,21 @@ def ready(agent: Agent, now: datetime) -> bool:
     return active and agent.presence == Presence.AVAILABLE and not wrapping
 
 
-@dataclass(frozen=True)
-class Offer:
-    """A caller (or callback) handed to an agent."""
-
-    entry_id: int
-    call_sid: str
-    queue: str
-    callback: bool
-    waited: int
-
-
-def claim_longest_waiting(session: Session, agent: Agent, now: datetime) -> QueueEntry | None:
-    """Assign the agent the entry that has waited longest among queues they serve.
-
-    A compare-and-set on the entry's state means two agents taking at once never get the
-    same caller: the loser moves on to the next candidate.
-    """
-    candidates = session.scalars(
-        select(QueueEntry)
-        .where(
-            QueueEntry.state.in_(OFFERABLE),
-            QueueEntry.agent_id.is_(None),
-            # A callback is for a caller who has hung up; anyone else must still be on the line.
-            or_(QueueEntry.state == EntryState.CALLBACK, caller_still_there()),
-        )
-        .order_by(QueueEntry.entered_at, QueueEntry.id)
-    ).all()
-    for entry in candidates:
-        if not can_serve(agent, entry.topic, entry.language):
-            continue
-        offered = EntryState.OFFERED if entry.state == EntryState.WAITING else EntryState.DIALING
-        claimed = session.execute(
-            update(QueueEntry)
-            .where(
-                QueueEntry.id == entry.id,
-                QueueEntry.state == entry.state,
-                QueueEntry.agent_id.is_(None),
-            )
-            .values(state=offered, agent_id=agent.id, offered_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            session.refresh(entry)
-            return entry
-    return None
-
-
-def take_next(session: Session, agent: Agent, config: Any, urls: Any) -> Offer | None:
-    """Connect the agent to the caller who has waited longest (or call back the oldest request).
-
-    ``urls(endpoint, **values)`` builds the absolute URLs Twilio fetches for the agent's leg.
-    """
-    now = utcnow()
-    active_agent(agent)
-    if not ready(agent, now):
-        raise AgentError(f"{agent.name} is {agent.presence} and cannot take a caller now")
-    if not agent.phone:
-        raise AgentError(f"{agent.name} has no phone number to be called on")
-    entry = claim_longest_waiting(session, agent, now)
-    if entry is None:
-        session.commit()
-        return None
-    callback = entry.state == EntryState.DIALING
-    set_presence(agent, Presence.BUSY)
-    session.commit()
-    endpoint = "agent.callback" if callback else "agent.connect"
-    try:
-        sid = create_call(
-            config,
-            to=agent.phone,
-            from_=config.get("HOTLINE_CALLER_ID") or hotline_number(session, entry),
-            url=urls(endpoint, entry=entry.id, agent=agent.id),
-            status_callback=with_overrides(
-                urls("agent.status", entry=entry.id, agent=agent.id), config
-            ),
-        )
-    except Exception:
-        # Whatever went wrong, the caller goes back in line and the agent is free again.
-        session.rollback()
-        release(session, entry, agent, presence=Presence.AVAILABLE)
-        raise
-    # The leg may have dequeued someone already, and the bridge swapped this claim with
-    # another agent's (ivr/queue_calls.py): the sid goes on the entry the agent holds now;
-    # a bridged entry got it from Twilio's DequeingCallSid.
-    session.execute(
-        update(QueueEntry)
-        .where(QueueEntry.agent_id == agent.id, QueueEntry.state.in_(CLAIMED))
-        .values(agent_call_sid=sid)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    waited = int((now - entry.entered_at).total_seconds())
-    return Offer(entry.id, entry.call_sid, entry.queue, callback, waited)
-
-
-def hotline_number(session: Session, entry: QueueEntry) -> str:
-    """The number the caller dialled: what the agent's phone shows when no caller ID is set."""
-    call = session.get(Call, entry.call_id)
-    return call.to_number if call is not None and call.to_number else "anonymous"
-
-
-def release(
-    session: Session, entry: QueueEntry, agent: Agent | None, *, presence: Presence
-) -> None:
-    """Give an offered caller back to the queue (the agent did not answer or Twilio failed).
-
-    A caller whose call ended meanwhile is not put back: their stay ends as abandoned.
-    """
-    if entry.state == EntryState.OFFERED:
-        call = session.get(Call, entry.call_id)
-        gone = call is not None and call.status in TERMINAL
-        entry.state = EntryState.ABANDONED if gone else EntryState.WAITING
-    elif entry.state == EntryState.DIALING:
-        entry.state = EntryState.CALLBACK
-    entry.agent_id = None
-    entry.offered_at = None
-    if agent is not None:
-        set_presence(agent, presence)
-    session.commit()
-
-
 def finish_call(agent: Agent, wrapup_seconds: float) -> None:
     """After a conversation: available again once wrap-up is over."""
     set_presence(agent, Presence.AVAILABLE)
     agent.wrapup_until = utcnow() + timedelta(seconds=wrapup_seconds)
+
+
+def can_serve(agent: Agent, topic: str, language: str) -> bool:
+    """Whether the agent handles this topic and speaks this language."""
+    return topic in (agent.topics or []) and language in (agent.languages or [])
+
+
+def agent_language(agent: Agent | None) -> str:
+    """The menu language an agent hears their whispers in: their first one the menu speaks."""
+    menu = hotline().menu
+    for code in (agent.languages if agent else []) or []:
+        if code in menu.languages:
+            return code
+    return next(iter(menu.languages))

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from ivr.callflow.menu import Menu
 from ivr.day_counts import Tally, tallied
 from ivr.models import Agent, Call, EntryState, Presence, QueueEntry
-from ivr.queues.agents import ready
-from ivr.queues.waiting import WAITING, can_serve, queue_name
+from ivr.queues.agents import can_serve, ready
+from ivr.queues.entries import WAITING
+from ivr.queues.waiting import queue_name
 
 
 def queues_now(session: Session, menu: Menu, now: datetime) -> list[dict[str, Any]]:

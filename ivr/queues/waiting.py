@@ -4,39 +4,26 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.callflow.call_log import TERMINAL
 from ivr.callflow.flow import Flow
 from ivr.callflow.menu import Menu, Node
 from ivr.database import db
-from ivr.models import Agent, Call, EntryState, Presence, QueueEntry
+from ivr.models import Agent, Presence, QueueEntry
+from ivr.queues.agents import can_serve
+from ivr.queues.entries import WAITING, caller_still_there
 from ivr.twilio.twiml import speak
 from ivr.twilio.urls import external_url
 
 DEFAULT_HANDLE_SECONDS = 180.0
 RECENT_CALLS = 20
-WAITING = (EntryState.WAITING, EntryState.OFFERED)
-IN_QUEUE = (EntryState.WAITING, EntryState.OFFERED, EntryState.BRIDGED)
-# A stay that has ended never opens again: a late webhook must not bring a caller back.
-ENDED = (EntryState.DONE, EntryState.LEFT, EntryState.ABANDONED)
-
-
-def caller_still_there() -> ColumnElement[bool]:
-    """Entries whose call has no final status yet: a caller who hung up is waiting for no one."""
-    return ~exists().where(Call.id == QueueEntry.call_id, Call.status.in_(TERMINAL))
 
 
 def queue_name(topic: str, language: str) -> str:
     """Twilio's queue for a topic in a language, e.g. ``product-zh``."""
     return f"{topic}-{language}"
-
-
-def can_serve(agent: Agent, topic: str, language: str) -> bool:
-    """Whether the agent handles this topic and speaks this language."""
-    return topic in (agent.topics or []) and language in (agent.languages or [])
 
 
 def signed_in_agents(session: Session, topic: str, language: str) -> list[Agent]:
@@ -154,13 +141,3 @@ def leave_twiml(menu: Menu, lang: str, phrase: str | None) -> VoiceResponse:
         speak(response, menu.phrase(phrase, lang), menu.languages[lang])
     response.leave()
     return response
-
-
-def open_entry(session: Session, call_sid: str, queue: str) -> QueueEntry | None:
-    """The caller's current stay in ``queue``."""
-    return session.scalar(
-        select(QueueEntry)
-        .where(QueueEntry.call_sid == call_sid, QueueEntry.queue == queue)
-        .order_by(QueueEntry.id.desc())
-        .limit(1)
-    )

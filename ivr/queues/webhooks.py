@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
@@ -19,16 +18,26 @@ from ivr.callflow.webhooks import apologise, flow_for
 from ivr.clock import utcnow
 from ivr.database import db, find
 from ivr.hotline import hotline
-from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
-from ivr.queues.agents import finish_call, release
+from ivr.models import Agent, EntryState, Outcome, QueueEntry
+from ivr.queues.agents import agent_language
+from ivr.queues.entries import (
+    announced,
+    ask_to_leave,
+    bridge,
+    conversation_over,
+    enter,
+    held_by,
+    left_queue,
+    leg_ended,
+    open_entry,
+    refuse_disabled_agent,
+    time_out,
+)
 from ivr.queues.waiting import (
-    ENDED,
-    IN_QUEUE,
     announce_due,
     estimate_wait,
     handle_seconds,
     leave_twiml,
-    open_entry,
     queue_name,
     signed_in_agents,
     wait_twiml,
@@ -38,6 +47,7 @@ from ivr.twilio.fields import (
     CALL_SID,
     ONE_DAY,
     QUEUE_PLACES,
+    WORD,
     call_facts,
     field,
     int_arg,
@@ -54,7 +64,6 @@ agent_bp = Blueprint("agent", __name__, url_prefix="/voice/agent")
 for blueprint in (bp, agent_bp):
     blueprint.register_error_handler(Exception, apologise)
 
-WORD = re.compile(r"[a-z][a-z-]{1,30}")
 KEY = re.compile(r"[0-9*#]{0,8}")
 RATING = {"1", "2", "3", "4", "5"}
 
@@ -122,26 +131,12 @@ def wait() -> Response:
         # It must not put a caller who has gone back in line for an agent to be rung for.
         db.session.commit()
         return twiml(leave_twiml(menu, lang, None))
-    entry = open_entry(db.session, call.sid, name)
-    if entry is None or entry.state not in IN_QUEUE:
-        entry = QueueEntry(
-            call_id=call.id,
-            call_sid=call.sid,
-            queue=name,
-            topic=topic,
-            language=lang,
-            node=node.id,
-            from_number=call.from_number,
-        )
-        db.session.add(entry)
-        db.session.flush()
+    entry = enter(db.session, call, queue=name, topic=topic, language=lang, node=node.id)
     position = max(_number("QueuePosition", 1, high=QUEUE_PLACES), 1)
     waited = _number("QueueTime")
     key_url = external_url("queue.key", n=node.id, lang=lang)
-    if waited >= int(node.settings.get("max_wait", 600)) and entry.state == EntryState.WAITING:
-        if entry.leave_reason != "timeout":  # else Twilio's retry: the same answer, logged once
-            entry.leave_reason = "timeout"
-            log_event(db.session, call, "queue_timeout", node.id, queue=name, waited=waited)
+    max_wait = int(node.settings.get("max_wait", 600))
+    if time_out(db.session, call, entry, node=node.id, waited=waited, max_wait=max_wait):
         response = leave_twiml(menu, lang, "queue_timeout")
     else:
         announce = None
@@ -150,8 +145,7 @@ def wait() -> Response:
             handle = handle_seconds(db.session, topic, current_app.config["HOTLINE_WRAPUP_SECONDS"])
             estimate = estimate_wait(position, len(agents), handle)
             announce = (position, estimate)
-            entry.announced_wait = waited
-            entry.announcements += 1
+            announced(entry, waited)
             log_event(
                 db.session, call, "queue_position", node.id,
                 queue=name, position=position, estimate=estimate, waited=waited, agents=len(agents),
@@ -170,15 +164,10 @@ def key() -> Response:
     entry = open_entry(db.session, call.sid, queue_name(str(node.settings["queue"]), lang))
     digits = field("Digits", pattern=KEY)
     reason = {"1": "message", "2": "callback"}.get(digits)
-    if entry is None or reason is None or entry.state != EntryState.WAITING:
+    if entry is None or reason is None:
         return twiml(VoiceResponse())  # back to the wait loop
-    if entry.leave_reason == reason:
-        # Twilio's retry of this request: the same answer, logged once.
-        return twiml(leave_twiml(hotline().menu, lang, None))
-    entry.leave_reason = reason
-    log_event(
-        db.session, call, "queue_key", node.id, queue=entry.queue, digits=digits, chose=reason
-    )
+    if not ask_to_leave(db.session, call, entry, reason, node=node.id, digits=digits):
+        return twiml(VoiceResponse())
     db.session.commit()
     return twiml(leave_twiml(hotline().menu, lang, None))
 
@@ -196,37 +185,14 @@ def done() -> Response:
     flow = flow_for(call, step)
     flow.log("queue_left", node.id, result=result, waited=waited,
              reason=entry.leave_reason if entry else None)  # fmt: skip
-    if entry is not None and entry.left_at is None:
-        entry.left_at = utcnow()
-        entry.result = result
-        if entry.wait_seconds is None:
-            entry.wait_seconds = waited
-    if result == "bridged":
-        if entry is not None and entry.state not in ENDED:
-            entry.state = EntryState.DONE
+    became = left_queue(db.session, call, entry, result=result, waited=waited)
+    if became == "bridged":
         flow.outcome = Outcome.AGENT
-        call.outcome = Outcome.AGENT
         _ask_rating(flow.response, lang, step)
-    elif result == "hangup":
-        if entry is not None and entry.state in (EntryState.WAITING, EntryState.OFFERED):
-            if entry.agent_id is not None:  # an agent was being called for them: free the agent
-                release(
-                    db.session,
-                    entry,
-                    db.session.get(Agent, entry.agent_id),
-                    presence=Presence.AVAILABLE,
-                )
-            entry.state = EntryState.ABANDONED
-        if call.outcome in (None, Outcome.SELF_SERVICE):
-            call.outcome = Outcome.ABANDONED
-    elif result == "leave" and entry is not None and entry.leave_reason == "callback":
-        entry.state = EntryState.CALLBACK  # keeps entered_at: its place in line
-        call.outcome = Outcome.CALLBACK
+    elif became == "callback":
         flow.say("callback_confirmed")
         flow.response.hangup()
-    else:
-        if entry is not None and entry.state not in ENDED:
-            entry.state = EntryState.LEFT
+    elif became == "left":
         if result not in ("leave", "redirected"):
             flow.say("agents_busy")
         assert node.fallback is not None
@@ -324,23 +290,11 @@ def _leg_agent_row(entry: QueueEntry) -> Agent | None:
 
 def _disabled_leg(entry: QueueEntry) -> VoiceResponse | None:
     """A hang-up for an agent disabled while their phone rang; the caller goes back in line."""
-    agent = _leg_agent_row(entry)
-    if agent is None or agent.disabled_at is None:
+    if not refuse_disabled_agent(db.session, entry, _leg_agent_row(entry)):
         return None
-    if entry.agent_id == agent.id and entry.state in (EntryState.OFFERED, EntryState.DIALING):
-        release(db.session, entry, agent, presence=Presence.AWAY)
     response = VoiceResponse()
     response.hangup()
     return response
-
-
-def agent_language(agent: Agent | None) -> str:
-    """The menu language an agent hears their whispers in: their first one the menu speaks."""
-    menu = hotline().menu
-    for code in (agent.languages if agent else []) or []:
-        if code in menu.languages:
-            return code
-    return next(iter(menu.languages))
 
 
 @agent_bp.post("/connect")
@@ -375,41 +329,10 @@ def bridged() -> Response:
     call = open_call(db.session, call_facts())
     entry = open_entry(db.session, call.sid, offered.queue) or offered
     agent_id = _leg_agent() or offered.agent_id
-    if entry.state in ENDED and entry.bridged_at is None:
-        # A replay for a caller whose stay has ended: it never opens again.
-        return twiml(_connecting(entry))
-    if entry.bridged_at is not None and entry.agent_id == agent_id:
-        # Twilio's retry of this request (or a late one after the talk): the bridge is noted.
-        return twiml(_connecting(entry))
-    if entry.agent_id != agent_id:
-        # Dial+Queue takes the head of Twilio's queue: when two agents raced, this caller may
-        # be the one the other agent claimed. The two claims swap, so the log names who talks.
-        holder = db.session.scalar(
-            select(QueueEntry).where(
-                QueueEntry.agent_id == agent_id, QueueEntry.state == EntryState.OFFERED
-            )
-        )
-        if holder is not None and holder.id != entry.id:
-            # The agents' legs swap with the claims, or a re-offer of the holder would
-            # overwrite the only record of the leg that talks to this caller.
-            leg = holder.agent_call_sid
-            holder.agent_id, holder.agent_call_sid = entry.agent_id, entry.agent_call_sid
-            entry.agent_call_sid = leg
-            if holder.agent_id is None:
-                holder.state = EntryState.WAITING
-                holder.offered_at = None
-        entry.agent_id = agent_id
-    # Twilio names the leg that dequeued this caller: the one they talk to.
-    entry.agent_call_sid = field("DequeingCallSid", pattern=CALL_SID) or entry.agent_call_sid
-    entry.state = EntryState.BRIDGED
-    entry.bridged_at = utcnow()
-    entry.wait_seconds = _number(
-        "QueueTime", int((entry.bridged_at - entry.entered_at).total_seconds())
-    )
-    agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
-    log_event(db.session, call, "bridged", entry.node, queue=entry.queue,
-              agent=agent.name if agent else None, waited=entry.wait_seconds)  # fmt: skip
-    db.session.commit()
+    queue_time = twilio_number("QueueTime")
+    dequeuing = field("DequeingCallSid", pattern=CALL_SID)
+    if bridge(db.session, call, entry, agent_id, dequeuing_sid=dequeuing, queue_time=queue_time):
+        db.session.commit()
     return twiml(_connecting(entry))
 
 
@@ -425,42 +348,14 @@ def _connecting(entry: QueueEntry) -> VoiceResponse:
 @twilio_webhook
 def dialed() -> Response:
     """The agent's Dial ended: the conversation is over (or never happened)."""
-    entry = _entry()
-    agent_id = _leg_agent()
-    if agent_id is not None and entry.agent_id != agent_id:
-        # The claims were swapped at the bridge: the agent's conversation is the other entry.
-        entry = (
-            db.session.scalar(
-                select(QueueEntry)
-                .where(QueueEntry.agent_id == agent_id, QueueEntry.state == EntryState.BRIDGED)
-                .order_by(QueueEntry.bridged_at.desc())
-                .limit(1)
-            )
-            or entry
-        )
-    agent = db.session.get(Agent, entry.agent_id) if entry.agent_id else None
-    status = field("DialCallStatus", pattern=WORD)
-    talk = _number("DialCallDuration")
-    if status == "completed" and entry.state in (
-        EntryState.BRIDGED,
-        EntryState.DONE,
-        EntryState.DIALING,
-    ):
-        entry.talk_seconds = talk
-        if entry.state == EntryState.DIALING:  # a callback that reached the customer
-            entry.state = EntryState.DONE
-            call = db.session.get(Call, entry.call_id)
-            if call is not None:
-                log_event(db.session, call, "callback_done", entry.node,
-                          agent=agent.name if agent else None, talk=talk)  # fmt: skip
-        if agent is not None:
-            finish_call(agent, current_app.config["HOTLINE_WRAPUP_SECONDS"])
-        db.session.commit()
-    elif entry.state in (EntryState.OFFERED, EntryState.DIALING):
-        release(db.session, entry, agent, presence=Presence.AVAILABLE)
-    elif agent is not None:
-        finish_call(agent, current_app.config["HOTLINE_WRAPUP_SECONDS"])
-        db.session.commit()
+    entry = held_by(db.session, _entry(), _leg_agent(), EntryState.BRIDGED)
+    conversation_over(
+        db.session,
+        entry,
+        status=field("DialCallStatus", pattern=WORD),
+        talk=_number("DialCallDuration"),
+        wrapup=current_app.config["HOTLINE_WRAPUP_SECONDS"],
+    )
     response = VoiceResponse()
     response.hangup()
     return twiml(response)
@@ -473,25 +368,9 @@ def agent_status() -> Response:
     entry = _entry()
     status = field("CallStatus", pattern=WORD, required=True)
     agent = _leg_agent_row(entry)
-    if agent is not None and entry.agent_id != agent.id:
-        # The claims were swapped at a bridge: this leg's claim is another entry now.
-        entry = (
-            db.session.scalar(
-                select(QueueEntry)
-                .where(QueueEntry.agent_id == agent.id)
-                .order_by(QueueEntry.id.desc())
-            )
-            or entry
-        )
-    if status in {"no-answer", "busy", "failed", "canceled"} and entry.state in (
-        EntryState.OFFERED,
-        EntryState.DIALING,
-    ):
-        # An agent who does not pick up is marked away, so callers are not offered to them again.
-        release(db.session, entry, agent, presence=Presence.AWAY)
-    elif status == "completed" and agent is not None and agent.presence == Presence.BUSY:
-        finish_call(agent, current_app.config["HOTLINE_WRAPUP_SECONDS"])
-        db.session.commit()
+    entry = held_by(db.session, entry, agent.id if agent else None)
+    wrapup = current_app.config["HOTLINE_WRAPUP_SECONDS"]
+    leg_ended(db.session, entry, agent, status=status, wrapup=wrapup)
     return Response(status=204)
 
 

@@ -13,6 +13,8 @@ CALL_SID = re.compile(r"CA[0-9a-zA-Z]{32}")
 ACCOUNT_SID = re.compile(r"AC[0-9a-zA-Z]{32}")
 
 
+# A status or result word: QueueResult, DialCallStatus, CallStatus.
+WORD = re.compile(r"[a-z][a-z-]{1,30}")
 CALL_STATUS = re.compile(r"[a-z][a-z-]{1,20}")
 
 

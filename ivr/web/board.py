@@ -25,7 +25,8 @@ from ivr.clock import iso, local_day, utcnow
 from ivr.database import db
 from ivr.hotline import hotline
 from ivr.models import Agent, Call, CallEvent, Outcome, Presence, QueueEntry
-from ivr.queues.agents import AgentError, set_presence, take_next
+from ivr.queues.agents import AgentError, set_presence
+from ivr.queues.entries import take_next
 from ivr.queues.stats import queues_now
 from ivr.twilio.rest import TwilioError
 from ivr.twilio.urls import external_url

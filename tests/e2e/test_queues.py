@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from ivr.database import db
 from ivr.models import Presence, QueueEntry
 from ivr.queues.agents import create_agent, set_presence
-from ivr.queues.waiting import WAITING
+from ivr.queues.entries import WAITING
 from ivr.simulator import Caller, Hold, Press, Simulator, Wait
 from ivr.simulator.agents import Agent as ScriptedAgent
 from tests.factories import auth, make_token

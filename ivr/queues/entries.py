@@ -1,0 +1,418 @@
+"""A caller's stay in a queue, state by state: plain functions over the database.
+
+States (EntryState): waiting → offered (an agent's phone rings) → bridged → done; a caller who
+asks to be called back keeps their place as callback → dialing → done; a stay ends as left
+(message, timeout, full) or abandoned (hung up). Every change is a compare-and-set on the row's
+state, so two agents, or two processes, never take one caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, or_, select, update
+from sqlalchemy.orm import Session
+
+from ivr.callflow.call_log import TERMINAL, log_event
+from ivr.clock import utcnow
+from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
+from ivr.queues.agents import AgentError, active_agent, can_serve, finish_call, ready, set_presence
+from ivr.twilio.rest import create_call
+from ivr.twilio.urls import with_overrides
+
+OFFERABLE = (EntryState.WAITING, EntryState.CALLBACK)  # may be offered to an agent
+CLAIMED = (EntryState.OFFERED, EntryState.DIALING)  # an agent's phone rings for them
+WAITING = (EntryState.WAITING, EntryState.OFFERED)
+IN_QUEUE = (EntryState.WAITING, EntryState.OFFERED, EntryState.BRIDGED)
+# A stay that has ended never opens again: a late webhook must not bring a caller back.
+ENDED = (EntryState.DONE, EntryState.LEFT, EntryState.ABANDONED)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A caller (or callback) handed to an agent."""
+
+    entry_id: int
+    call_sid: str
+    queue: str
+    callback: bool
+    waited: int
+
+
+def reserve_agent(session: Session, agent: Agent, now: datetime) -> bool:
+    """Mark a ready agent busy, if they still are ready: a compare-and-set on their row.
+
+    Two requests for one agent at once (a double click, the board and the API) reserve them
+    once: an agent never holds two offers.
+    """
+    reserved = session.execute(
+        update(Agent)
+        .where(
+            Agent.id == agent.id,
+            Agent.presence == Presence.AVAILABLE,
+            Agent.disabled_at.is_(None),
+            or_(Agent.wrapup_until.is_(None), Agent.wrapup_until <= now),
+        )
+        .values(presence=Presence.BUSY, presence_at=now, wrapup_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(agent)
+    return reserved.rowcount == 1  # type: ignore[attr-defined]
+
+
+def offer(session: Session, agent: Agent, now: datetime) -> QueueEntry | None:
+    """Give a ready agent the longest-waiting caller (or call-back request) they can serve.
+
+    The agent is reserved first, then the caller claimed; each is a compare-and-set, so a caller
+    is never offered to two agents and an agent never holds two offers. With nobody to offer
+    (or the agent taken meanwhile) nothing changes. The caller commits.
+    """
+    before = agent.presence_at
+    if not reserve_agent(session, agent, now):
+        return None
+    entry = claim_longest_waiting(session, agent, now)
+    if entry is None:  # nobody for them: ready again, idle since as before
+        session.execute(
+            update(Agent)
+            .where(Agent.id == agent.id, Agent.presence == Presence.BUSY)
+            .values(presence=Presence.AVAILABLE, presence_at=before)
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(agent)
+    return entry
+
+
+def claim_longest_waiting(session: Session, agent: Agent, now: datetime) -> QueueEntry | None:
+    """Assign the agent the entry that has waited longest among queues they serve.
+
+    A compare-and-set on the entry's state means two agents taking at once never get the
+    same caller: the loser moves on to the next candidate.
+    """
+    candidates = session.scalars(
+        select(QueueEntry)
+        .where(
+            QueueEntry.state.in_(OFFERABLE),
+            QueueEntry.agent_id.is_(None),
+            # A callback is for a caller who has hung up; anyone else must still be on the line.
+            or_(QueueEntry.state == EntryState.CALLBACK, caller_still_there()),
+        )
+        .order_by(QueueEntry.entered_at, QueueEntry.id)
+    ).all()
+    for entry in candidates:
+        if not can_serve(agent, entry.topic, entry.language):
+            continue
+        offered = EntryState.OFFERED if entry.state == EntryState.WAITING else EntryState.DIALING
+        claimed = session.execute(
+            update(QueueEntry)
+            .where(
+                QueueEntry.id == entry.id,
+                QueueEntry.state == entry.state,
+                QueueEntry.agent_id.is_(None),
+            )
+            .values(state=offered, agent_id=agent.id, offered_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            session.refresh(entry)
+            return entry
+    return None
+
+
+def take_next(session: Session, agent: Agent, config: Any, urls: Any) -> Offer | None:
+    """Connect the agent to the caller who has waited longest (or call back the oldest request).
+
+    ``urls(endpoint, **values)`` builds the absolute URLs Twilio fetches for the agent's leg.
+    """
+    now = utcnow()
+    active_agent(agent)
+    if not ready(agent, now):
+        raise AgentError(f"{agent.name} is {agent.presence} and cannot take a caller now")
+    if not agent.phone:
+        raise AgentError(f"{agent.name} has no phone number to be called on")
+    entry = offer(session, agent, now)
+    session.commit()
+    if entry is None:
+        return None
+    callback = entry.state == EntryState.DIALING
+    endpoint = "agent.callback" if callback else "agent.connect"
+    try:
+        sid = create_call(
+            config,
+            to=agent.phone,
+            from_=config.get("HOTLINE_CALLER_ID") or hotline_number(session, entry),
+            url=urls(endpoint, entry=entry.id, agent=agent.id),
+            status_callback=with_overrides(
+                urls("agent.status", entry=entry.id, agent=agent.id), config
+            ),
+        )
+    except Exception:
+        # Whatever went wrong, the caller goes back in line and the agent is free again.
+        session.rollback()
+        release(session, entry, agent, presence=Presence.AVAILABLE)
+        raise
+    # The leg may have dequeued someone already, and the bridge swapped this claim with
+    # another agent's (``bridge``): the sid goes on the entry the agent holds now;
+    # a bridged entry got it from Twilio's DequeingCallSid.
+    session.execute(
+        update(QueueEntry)
+        .where(QueueEntry.agent_id == agent.id, QueueEntry.state.in_(CLAIMED))
+        .values(agent_call_sid=sid)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    waited = int((now - entry.entered_at).total_seconds())
+    return Offer(entry.id, entry.call_sid, entry.queue, callback, waited)
+
+
+def hotline_number(session: Session, entry: QueueEntry) -> str:
+    """The number the caller dialled: what the agent's phone shows when no caller ID is set."""
+    call = session.get(Call, entry.call_id)
+    return call.to_number if call is not None and call.to_number else "anonymous"
+
+
+def release(
+    session: Session, entry: QueueEntry, agent: Agent | None, *, presence: Presence
+) -> None:
+    """Give an offered caller back to the queue (the agent did not answer or Twilio failed).
+
+    A caller whose call ended meanwhile is not put back: their stay ends as abandoned.
+    """
+    if entry.state == EntryState.OFFERED:
+        call = session.get(Call, entry.call_id)
+        gone = call is not None and call.status in TERMINAL
+        entry.state = EntryState.ABANDONED if gone else EntryState.WAITING
+    elif entry.state == EntryState.DIALING:
+        entry.state = EntryState.CALLBACK
+    entry.agent_id = None
+    entry.offered_at = None
+    if agent is not None:
+        set_presence(agent, presence)
+    session.commit()
+
+
+def caller_still_there() -> ColumnElement[bool]:
+    """Entries whose call has no final status yet: a caller who hung up is waiting for no one."""
+    return ~exists().where(Call.id == QueueEntry.call_id, Call.status.in_(TERMINAL))
+
+
+def open_entry(session: Session, call_sid: str, queue: str) -> QueueEntry | None:
+    """The caller's current stay in ``queue``."""
+    return session.scalar(
+        select(QueueEntry)
+        .where(QueueEntry.call_sid == call_sid, QueueEntry.queue == queue)
+        .order_by(QueueEntry.id.desc())
+        .limit(1)
+    )
+
+
+def enter(
+    session: Session, call: Call, *, queue: str, topic: str, language: str, node: str
+) -> QueueEntry:
+    """The caller's open stay in ``queue``, or a new one (their first wait request)."""
+    entry = open_entry(session, call.sid, queue)
+    if entry is None or entry.state not in IN_QUEUE:
+        entry = QueueEntry(
+            call_id=call.id,
+            call_sid=call.sid,
+            queue=queue,
+            topic=topic,
+            language=language,
+            node=node,
+            from_number=call.from_number,
+        )
+        session.add(entry)
+        session.flush()
+    return entry
+
+
+def time_out(
+    session: Session, call: Call, entry: QueueEntry, *, node: str, waited: int, max_wait: int
+) -> bool:
+    """Whether a waiting caller has waited as long as the queue allows, and must leave it.
+
+    Noted once: Twilio's retry of the same request gets the same answer without a second event.
+    """
+    if waited < max_wait or entry.state != EntryState.WAITING:
+        return False
+    if entry.leave_reason != "timeout":
+        entry.leave_reason = "timeout"
+        log_event(session, call, "queue_timeout", node, queue=entry.queue, waited=waited)
+    return True
+
+
+def announced(entry: QueueEntry, waited: int) -> None:
+    """The caller was told their position and wait, ``waited`` seconds into it."""
+    entry.announced_wait = waited
+    entry.announcements += 1
+
+
+def ask_to_leave(
+    session: Session, call: Call, entry: QueueEntry, reason: str, *, node: str, digits: str
+) -> bool:
+    """A waiting caller chose to leave for ``reason`` ("message" or "callback") with a key.
+
+    False when they are no longer waiting (an agent is being rung for them): they stay.
+    """
+    if entry.state != EntryState.WAITING:
+        return False
+    if entry.leave_reason != reason:  # else Twilio's retry: logged once
+        entry.leave_reason = reason
+        log_event(session, call, "queue_key", node, queue=entry.queue, digits=digits, chose=reason)
+    return True
+
+
+def left_queue(
+    session: Session, call: Call, entry: QueueEntry | None, *, result: str, waited: int
+) -> str:
+    """Twilio's Enqueue action: the caller left the queue with ``result`` (its QueueResult).
+
+    Answers what became of the stay: "bridged" (talked to an agent), "abandoned" (hung up),
+    "callback" (keeps their place to be called back) or "left" (anything else).
+    """
+    if entry is not None and entry.left_at is None:
+        entry.left_at = utcnow()
+        entry.result = result
+        if entry.wait_seconds is None:
+            entry.wait_seconds = waited
+    if result == "bridged":
+        if entry is not None and entry.state not in ENDED:
+            entry.state = EntryState.DONE
+        call.outcome = Outcome.AGENT
+        return "bridged"
+    if result == "hangup":
+        if entry is not None:
+            abandon(session, entry)
+        if call.outcome in (None, Outcome.SELF_SERVICE):
+            call.outcome = Outcome.ABANDONED
+        return "abandoned"
+    if result == "leave" and entry is not None and entry.leave_reason == "callback":
+        entry.state = EntryState.CALLBACK  # keeps entered_at: its place in line
+        call.outcome = Outcome.CALLBACK
+        return "callback"
+    if entry is not None and entry.state not in ENDED:
+        entry.state = EntryState.LEFT
+    return "left"
+
+
+def abandon(session: Session, entry: QueueEntry) -> None:
+    """The caller hung up while waiting; an agent being rung for them is free again."""
+    if entry.state not in (EntryState.WAITING, EntryState.OFFERED):
+        return
+    if entry.agent_id is not None:
+        release(session, entry, session.get(Agent, entry.agent_id), presence=Presence.AVAILABLE)
+    entry.state = EntryState.ABANDONED
+
+
+def bridge(
+    session: Session,
+    call: Call,
+    entry: QueueEntry,
+    agent_id: int | None,
+    *,
+    dequeuing_sid: str,
+    queue_time: int | None,
+) -> bool:
+    """The caller of ``entry`` is about to talk to agent ``agent_id``: note who talks to whom.
+
+    False for a replay (the bridge is noted already, or the stay has ended): nothing changes.
+    """
+    if entry.state in ENDED and entry.bridged_at is None:
+        return False  # a stay that has ended never opens again
+    if entry.bridged_at is not None and entry.agent_id == agent_id:
+        return False  # Twilio's retry, or a late request after the talk
+    if entry.agent_id != agent_id:
+        # Dial+Queue takes the head of Twilio's queue: when two agents raced, this caller may
+        # be the one the other agent claimed. The two claims swap, so the log names who talks.
+        holder = session.scalar(
+            select(QueueEntry).where(
+                QueueEntry.agent_id == agent_id, QueueEntry.state == EntryState.OFFERED
+            )
+        )
+        if holder is not None and holder.id != entry.id:
+            # The agents' legs swap with the claims, or a re-offer of the holder would
+            # overwrite the only record of the leg that talks to this caller.
+            leg = holder.agent_call_sid
+            holder.agent_id, holder.agent_call_sid = entry.agent_id, entry.agent_call_sid
+            entry.agent_call_sid = leg
+            if holder.agent_id is None:
+                holder.state = EntryState.WAITING
+                holder.offered_at = None
+        entry.agent_id = agent_id
+    # Twilio names the leg that dequeued this caller: the one they talk to.
+    entry.agent_call_sid = dequeuing_sid or entry.agent_call_sid
+    entry.state = EntryState.BRIDGED
+    entry.bridged_at = utcnow()
+    entry.wait_seconds = (
+        queue_time
+        if queue_time is not None
+        else int((entry.bridged_at - entry.entered_at).total_seconds())
+    )
+    agent = session.get(Agent, entry.agent_id) if entry.agent_id else None
+    log_event(session, call, "bridged", entry.node, queue=entry.queue,
+              agent=agent.name if agent else None, waited=entry.wait_seconds)  # fmt: skip
+    return True
+
+
+def held_by(
+    session: Session, entry: QueueEntry, agent_id: int | None, *states: EntryState
+) -> QueueEntry:
+    """The entry agent ``agent_id`` holds now: claims swap at a bridge (see ``bridge``)."""
+    if agent_id is None or entry.agent_id == agent_id:
+        return entry
+    query = select(QueueEntry).where(QueueEntry.agent_id == agent_id)
+    if states:
+        query = query.where(QueueEntry.state.in_(states)).order_by(QueueEntry.bridged_at.desc())
+    else:
+        query = query.order_by(QueueEntry.id.desc())
+    return session.scalar(query.limit(1)) or entry
+
+
+def conversation_over(
+    session: Session, entry: QueueEntry, *, status: str, talk: int, wrapup: float
+) -> None:
+    """The agent's Dial ended with ``status``: a talk is over, or an offer came to nothing."""
+    agent = session.get(Agent, entry.agent_id) if entry.agent_id else None
+    if status == "completed" and entry.state in (
+        EntryState.BRIDGED,
+        EntryState.DONE,
+        EntryState.DIALING,
+    ):
+        entry.talk_seconds = talk
+        if entry.state == EntryState.DIALING:  # a callback that reached the customer
+            entry.state = EntryState.DONE
+            call = session.get(Call, entry.call_id)
+            if call is not None:
+                log_event(session, call, "callback_done", entry.node,
+                          agent=agent.name if agent else None, talk=talk)  # fmt: skip
+        if agent is not None:
+            finish_call(agent, wrapup)
+        session.commit()
+    elif entry.state in CLAIMED:
+        release(session, entry, agent, presence=Presence.AVAILABLE)
+    elif agent is not None:
+        finish_call(agent, wrapup)
+        session.commit()
+
+
+def leg_ended(
+    session: Session, entry: QueueEntry, agent: Agent | None, *, status: str, wrapup: float
+) -> None:
+    """The agent's leg reached a final ``status``: an agent who did not answer gives the
+    caller back and is marked away, so callers are not offered to them again."""
+    if status in {"no-answer", "busy", "failed", "canceled"} and entry.state in CLAIMED:
+        release(session, entry, agent, presence=Presence.AWAY)
+    elif status == "completed" and agent is not None and agent.presence == Presence.BUSY:
+        finish_call(agent, wrapup)
+        session.commit()
+
+
+def refuse_disabled_agent(session: Session, entry: QueueEntry, agent: Agent | None) -> bool:
+    """True when the agent on this leg was disabled while their phone rang: the caller goes
+    back in line and the agent stays away."""
+    if agent is None or agent.disabled_at is None:
+        return False
+    if entry.agent_id == agent.id and entry.state in CLAIMED:
+        release(session, entry, agent, presence=Presence.AWAY)
+    return True
