@@ -52,7 +52,11 @@ SHARED_BY_VIEWS = {
 KNOWN_EXCEPTIONS: set[tuple[str, str]] = set()
 # `flask simulate` reads the app's settings (the development account): the simulator's one door.
 SIMULATOR_DOORS = {("ivr.simulator.cli", "ivr.settings")}
-SIMULATOR_USERS = {"app", "voicemail.demo", "voicemail.demo_day"}  # the CLI command and the demo; tests and bench too
+SIMULATOR_USERS = {
+    "app",
+    "voicemail.demo",
+    "voicemail.demo_day",
+}  # the CLI command and the demo; tests and bench too
 
 ROUTE = re.compile(r"@\w+\.(get|post|put|patch|delete|route)\(|\.add_url_rule\(")
 URL_FOR = re.compile(r"""url_for\(\s*['"]([\w.]+)['"]""")
