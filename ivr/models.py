@@ -191,6 +191,8 @@ class Agent(UserMixin, db.Model):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Part of every session's id: raising it ends all of the agent's sessions, in every process.
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Offers of an automatic queue let ring out or declined in a row; answered ones reset it.
+    missed_offers: Mapped[int] = mapped_column(default=0, server_default="0")
 
     @property
     def is_active(self) -> bool:  # type: ignore[override]

@@ -14,7 +14,8 @@ from ivr.api.paging import json_text
 from ivr.clock import iso
 from ivr.database import db
 from ivr.models import Agent, Presence, Scope
-from ivr.queues.agents import AgentError, active_agent, find_agent, set_presence
+from ivr.queues.agents import AgentError, active_agent, choose_presence, find_agent
+from ivr.queues.distribution import distribute_now
 from ivr.queues.entries import take_next
 from ivr.twilio.rest import TwilioError
 from ivr.twilio.urls import external_url
@@ -61,8 +62,9 @@ def change_presence(name: str) -> Response:
     value = json_text("presence")
     if value not in {p.value for p in Presence}:
         raise ApiError(400, "presence must be one of " + ", ".join(p.value for p in Presence))
-    set_presence(agent, Presence(value))
+    choose_presence(agent, Presence(value))
     db.session.commit()
+    distribute_now()
     return jsonify(agent_json(agent))
 
 

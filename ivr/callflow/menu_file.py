@@ -250,7 +250,7 @@ _EXTRA = {
     "menu": set(),
     "order_status": set(),
     "case_status": set(),
-    "queue": {"queue", "max_size", "max_wait"},
+    "queue": {"queue", "max_size", "max_wait", "distribution", "ring_timeout", "max_misses"},
     "voicemail": {"category", "max_length", "finish_on_key"},
     "message": set(),
 }
@@ -370,6 +370,14 @@ def _check_links(
             value = node.settings.get(name, 1)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise fail(f"{name} must be a whole number above 0", name)
+        if node.settings.get("distribution", "manual") not in ("manual", "automatic"):
+            raise fail(
+                "distribution must be 'automatic' (ring free agents) or 'manual'", "distribution"
+            )
+        for name, low, high in (("ring_timeout", 5, 120), ("max_misses", 1, 10)):
+            value = node.settings.get(name, low)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise fail(f"{name} must be a whole number from {low} to {high}", name)
     if node.type == "voicemail":
         length = node.settings.get("max_length", 120)
         if isinstance(length, bool) or not isinstance(length, int) or not 5 <= length <= 3600:

@@ -184,6 +184,12 @@ def set_presence(agent: Agent, presence: Presence) -> None:
         agent.wrapup_until = None
 
 
+def choose_presence(agent: Agent, presence: Presence) -> None:
+    """An agent (or a supervisor for them) sets their presence: missed offers start again."""
+    set_presence(agent, presence)
+    agent.missed_offers = 0
+
+
 def ready(agent: Agent, now: datetime) -> bool:
     """Whether the agent can be offered a caller now (available and out of wrap-up)."""
     wrapping = agent.wrapup_until is not None and agent.wrapup_until > now

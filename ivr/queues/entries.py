@@ -8,6 +8,7 @@ state, so two agents, or two processes, never take one caller.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -73,14 +74,8 @@ def offer(session: Session, agent: Agent, now: datetime) -> QueueEntry | None:
     if not reserve_agent(session, agent, now):
         return None
     entry = claim_longest_waiting(session, agent, now)
-    if entry is None:  # nobody for them: ready again, idle since as before
-        session.execute(
-            update(Agent)
-            .where(Agent.id == agent.id, Agent.presence == Presence.BUSY)
-            .values(presence=Presence.AVAILABLE, presence_at=before)
-            .execution_options(synchronize_session=False)
-        )
-        session.refresh(agent)
+    if entry is None:  # nobody for them
+        _unreserve(session, agent, before)
     return entry
 
 
@@ -101,23 +96,49 @@ def claim_longest_waiting(session: Session, agent: Agent, now: datetime) -> Queu
         .order_by(QueueEntry.entered_at, QueueEntry.id)
     ).all()
     for entry in candidates:
-        if not can_serve(agent, entry.topic, entry.language):
-            continue
-        offered = EntryState.OFFERED if entry.state == EntryState.WAITING else EntryState.DIALING
-        claimed = session.execute(
-            update(QueueEntry)
-            .where(
-                QueueEntry.id == entry.id,
-                QueueEntry.state == entry.state,
-                QueueEntry.agent_id.is_(None),
-            )
-            .values(state=offered, agent_id=agent.id, offered_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            session.refresh(entry)
+        if can_serve(agent, entry.topic, entry.language) and claim(session, entry, agent, now):
             return entry
     return None
+
+
+def claim(session: Session, entry: QueueEntry, agent: Agent, now: datetime) -> bool:
+    """Offer this caller (or call-back request) to the agent, if nobody has meanwhile."""
+    offered = EntryState.OFFERED if entry.state == EntryState.WAITING else EntryState.DIALING
+    claimed = session.execute(
+        update(QueueEntry)
+        .where(
+            QueueEntry.id == entry.id,
+            QueueEntry.state == entry.state,
+            QueueEntry.state.in_(OFFERABLE),
+            QueueEntry.agent_id.is_(None),
+        )
+        .values(state=offered, agent_id=agent.id, offered_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(entry)
+    return claimed.rowcount == 1  # type: ignore[attr-defined]
+
+
+def offer_to(session: Session, entry: QueueEntry, agent: Agent, now: datetime) -> bool:
+    """Offer this caller to this agent: both compare-and-sets of ``offer``, for one pair."""
+    before = agent.presence_at
+    if not reserve_agent(session, agent, now):
+        return False
+    if claim(session, entry, agent, now):
+        return True
+    _unreserve(session, agent, before)
+    return False
+
+
+def _unreserve(session: Session, agent: Agent, idle_since: datetime) -> None:
+    """Ready again after a reservation that found nobody, idle since as before."""
+    session.execute(
+        update(Agent)
+        .where(Agent.id == agent.id, Agent.presence == Presence.BUSY)
+        .values(presence=Presence.AVAILABLE, presence_at=idle_since)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(agent)
 
 
 def take_next(session: Session, agent: Agent, config: Any, urls: Any) -> Offer | None:
@@ -135,6 +156,18 @@ def take_next(session: Session, agent: Agent, config: Any, urls: Any) -> Offer |
     session.commit()
     if entry is None:
         return None
+    return ring(session, entry, agent, config, urls)
+
+
+def ring(
+    session: Session, entry: QueueEntry, agent: Agent, config: Any, urls: Any, *, timeout: int = 30
+) -> Offer:
+    """Call the agent's phone for the caller offered to them (committed), ringing ``timeout`` s.
+
+    ``urls(endpoint, **values)`` builds the absolute URLs Twilio fetches for the agent's leg.
+    If Twilio cannot place the call, the caller goes back in line and the agent is free again.
+    """
+    now = entry.offered_at or utcnow()
     callback = entry.state == EntryState.DIALING
     endpoint = "agent.callback" if callback else "agent.connect"
     try:
@@ -143,6 +176,7 @@ def take_next(session: Session, agent: Agent, config: Any, urls: Any) -> Offer |
             to=agent.phone,
             from_=config.get("HOTLINE_CALLER_ID") or hotline_number(session, entry),
             url=urls(endpoint, entry=entry.id, agent=agent.id),
+            timeout=timeout,
             status_callback=with_overrides(
                 urls("agent.status", entry=entry.id, agent=agent.id), config
             ),
@@ -350,6 +384,8 @@ def bridge(
         else int((entry.bridged_at - entry.entered_at).total_seconds())
     )
     agent = session.get(Agent, entry.agent_id) if entry.agent_id else None
+    if agent is not None:
+        agent.missed_offers = 0  # answered: misses count in a row
     log_event(session, call, "bridged", entry.node, queue=entry.queue,
               agent=agent.name if agent else None, waited=entry.wait_seconds)  # fmt: skip
     return True
@@ -396,16 +432,32 @@ def conversation_over(
         session.commit()
 
 
+MISSED = frozenset({"no-answer", "busy", "failed", "canceled"})
+
+
 def leg_ended(
-    session: Session, entry: QueueEntry, agent: Agent | None, *, status: str, wrapup: float
-) -> None:
-    """The agent's leg reached a final ``status``: an agent who did not answer gives the
-    caller back and is marked away, so callers are not offered to them again."""
-    if status in {"no-answer", "busy", "failed", "canceled"} and entry.state in CLAIMED:
-        release(session, entry, agent, presence=Presence.AWAY)
-    elif status == "completed" and agent is not None and agent.presence == Presence.BUSY:
+    session: Session,
+    entry: QueueEntry,
+    agent: Agent | None,
+    *,
+    status: str,
+    wrapup: float,
+    after_miss: Callable[[Agent], Presence] | None = None,
+) -> bool:
+    """The agent's leg reached a final ``status``; True when an offer was missed.
+
+    An agent who did not answer gives the caller back and is marked away, so callers are not
+    offered to them again; ``after_miss(agent)`` may say otherwise (an automatic queue counts
+    misses in a row).
+    """
+    if status in MISSED and entry.state in CLAIMED:
+        presence = Presence.AWAY if agent is None or after_miss is None else after_miss(agent)
+        release(session, entry, agent, presence=presence)
+        return True
+    if status == "completed" and agent is not None and agent.presence == Presence.BUSY:
         finish_call(agent, wrapup)
         session.commit()
+    return False
 
 
 def refuse_disabled_agent(session: Session, entry: QueueEntry, agent: Agent | None) -> bool:

@@ -20,6 +20,7 @@ from ivr.database import db, find
 from ivr.hotline import hotline
 from ivr.models import Agent, EntryState, Outcome, QueueEntry
 from ivr.queues.agents import agent_language
+from ivr.queues.distribution import distribute_now, missed, rules_for
 from ivr.queues.entries import (
     announced,
     ask_to_leave,
@@ -152,6 +153,8 @@ def wait() -> Response:
             )  # fmt: skip
         response = wait_twiml(menu, lang, announce=announce, key_url=key_url)
     db.session.commit()
+    if entry.state == EntryState.WAITING and rules_for(menu, topic).automatic:
+        distribute_now()  # each hold-music request: a free agent is rung within one loop
     return twiml(response)
 
 
@@ -199,6 +202,8 @@ def done() -> Response:
         flow.enter(node.fallback)
     record_turn(db.session, call, step, flow.turn())
     db.session.commit()
+    if became == "callback":
+        distribute_now()
     return twiml(flow.response)
 
 
@@ -356,6 +361,7 @@ def dialed() -> Response:
         talk=_number("DialCallDuration"),
         wrapup=current_app.config["HOTLINE_WRAPUP_SECONDS"],
     )
+    distribute_now()  # the agent is free (after any wrap-up), or the offer came to nothing
     response = VoiceResponse()
     response.hangup()
     return twiml(response)
@@ -370,7 +376,10 @@ def agent_status() -> Response:
     agent = _leg_agent_row(entry)
     entry = held_by(db.session, entry, agent.id if agent else None)
     wrapup = current_app.config["HOTLINE_WRAPUP_SECONDS"]
-    leg_ended(db.session, entry, agent, status=status, wrapup=wrapup)
+    rules = rules_for(hotline().menu, entry.topic)
+    after_miss = functools.partial(missed, rules=rules) if rules.automatic else None
+    if leg_ended(db.session, entry, agent, status=status, wrapup=wrapup, after_miss=after_miss):
+        distribute_now()  # the next agent
     return Response(status=204)
 
 

@@ -54,8 +54,11 @@ def _post(config: Any, path: str, form: dict[str, str]) -> dict[str, Any]:
     return answer
 
 
-def create_call(config: Any, *, to: str, from_: str, url: str, status_callback: str) -> str:
-    """Place an outbound call whose TwiML comes from ``url``; return its CallSid."""
+def create_call(
+    config: Any, *, to: str, from_: str, url: str, status_callback: str, timeout: int = 30
+) -> str:
+    """Place an outbound call whose TwiML comes from ``url``, ringing ``timeout`` seconds; return
+    its CallSid."""
     form = {
         "To": to,
         "From": from_,
@@ -64,7 +67,7 @@ def create_call(config: Any, *, to: str, from_: str, url: str, status_callback: 
         "StatusCallback": status_callback,
         "StatusCallbackMethod": "POST",
         "StatusCallbackEvent": "completed",
-        "Timeout": "30",
+        "Timeout": str(timeout),
     }
     sid = _post(config, "/Calls.json", form).get("sid")
     if not isinstance(sid, str) or not CALL_SID.fullmatch(sid):

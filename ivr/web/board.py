@@ -25,7 +25,8 @@ from ivr.clock import iso, local_day, utcnow
 from ivr.database import db
 from ivr.hotline import hotline
 from ivr.models import Agent, Call, CallEvent, Outcome, Presence, QueueEntry
-from ivr.queues.agents import AgentError, set_presence
+from ivr.queues.agents import AgentError, choose_presence
+from ivr.queues.distribution import distribute_now
 from ivr.queues.entries import take_next
 from ivr.queues.stats import queues_now
 from ivr.twilio.rest import TwilioError
@@ -61,8 +62,9 @@ def presence() -> Response:
     """Switch my presence."""
     value = request.form.get("presence", "")
     if value in {p.value for p in Presence}:
-        set_presence(current_user, Presence(value))
+        choose_presence(current_user, Presence(value))
         db.session.commit()
+        distribute_now()
     return redirect(url_for("board.board"))
 
 

@@ -97,6 +97,9 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
         (lambda raw: raw["phrases"].pop("goodbye"), "phrase 'goodbye' is missing"),
         (lambda raw: raw.update(timezone="Mars/Olympus"), "unknown timezone"),
         (lambda raw: raw["nodes"]["closed"].update(next="closed"), "in a loop: closed -> closed"),
+        (lambda raw: raw["nodes"]["agent"].update(distribution="auto"), "distribution must be"),
+        (lambda raw: raw["nodes"]["agent"].update(ring_timeout=2), "ring_timeout must be"),
+        (lambda raw: raw["nodes"]["agent"].update(max_misses=True), "max_misses must be"),
     ],
 )
 def test_broken_menus_are_refused(tmp_path: Path, change, problem: str) -> None:

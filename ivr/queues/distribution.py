@@ -1,0 +1,140 @@
+"""Automatic distribution: a queue set ``distribution: automatic`` rings free agents by itself.
+
+The longest-waiting caller (call-back requests keep their place) is offered to the eligible agent
+idle longest: available, out of wrap-up, speaking the caller's language, serving the topic. An
+offer that rings out or is declined goes to the next agent; an agent who misses ``max_misses``
+offers in a row is set away. Each offer is the two compare-and-sets of ``entries.offer_to``, so
+any number of processes may distribute at once: a caller is never offered to two agents and an
+agent never holds two offers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ivr.callflow.menu import Menu
+from ivr.clock import utcnow
+from ivr.database import db
+from ivr.hotline import hotline
+from ivr.models import Agent, EntryState, Presence, QueueEntry
+from ivr.queues.agents import can_serve
+from ivr.queues.entries import OFFERABLE, Offer, caller_still_there, offer_to, ring
+from ivr.twilio.rest import TwilioError
+from ivr.twilio.urls import external_url
+
+log = logging.getLogger(__name__)
+NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class QueueRules:
+    """How a queue's callers reach agents (the queue node's settings in the menu)."""
+
+    automatic: bool = False
+    ring_timeout: int = 20  # seconds an agent's phone rings before the offer moves on
+    max_misses: int = 2  # offers missed in a row before the agent is set away
+
+
+def rules_for(menu: Menu, topic: str) -> QueueRules:
+    """The rules of the queue for ``topic``: from the first queue node that serves it."""
+    for node in menu.nodes.values():
+        if node.type == "queue" and node.settings.get("queue") == topic:
+            return QueueRules(
+                automatic=node.settings.get("distribution", "manual") == "automatic",
+                ring_timeout=int(node.settings.get("ring_timeout", 20)),
+                max_misses=int(node.settings.get("max_misses", 2)),
+            )
+    return QueueRules()
+
+
+def automatic_topics(menu: Menu) -> set[str]:
+    """The topics whose queues ring agents by themselves."""
+    topics = {str(n.settings.get("queue")) for n in menu.nodes.values() if n.type == "queue"}
+    return {topic for topic in topics if rules_for(menu, topic).automatic}
+
+
+def idle_since(agent: Agent) -> datetime:
+    """When the agent last became free: available, or out of wrap-up, whichever is later."""
+    return max(agent.presence_at or NEVER, agent.wrapup_until or NEVER)
+
+
+def distribute(session: Session, menu: Menu, config: Any, urls: Callable[..., str]) -> list[Offer]:
+    """Ring an eligible free agent for every waiting caller of an automatic queue that has one.
+
+    Called whenever a caller enters or waits on, an agent becomes available, or an offer fails.
+    Commits each offer before the agent's phone is rung.
+    """
+    topics = automatic_topics(menu)
+    if not topics:
+        return []
+    now = utcnow()
+    waiting = session.scalars(
+        select(QueueEntry)
+        .where(
+            QueueEntry.state.in_(OFFERABLE),
+            QueueEntry.agent_id.is_(None),
+            QueueEntry.topic.in_(topics),
+            or_(QueueEntry.state == EntryState.CALLBACK, caller_still_there()),
+        )
+        .order_by(QueueEntry.entered_at, QueueEntry.id)
+    ).all()
+    if not waiting:
+        session.commit()
+        return []
+    free = list(
+        session.scalars(
+            select(Agent).where(
+                Agent.presence == Presence.AVAILABLE,
+                Agent.disabled_at.is_(None),
+                Agent.phone != "",
+                or_(Agent.wrapup_until.is_(None), Agent.wrapup_until <= now),
+            )
+        )
+    )
+    free.sort(key=lambda agent: (idle_since(agent), agent.id))
+    offers = []
+    for entry in waiting:
+        rules = rules_for(menu, entry.topic)
+        for agent in [a for a in free if can_serve(a, entry.topic, entry.language)]:
+            if not offer_to(session, entry, agent, now):
+                if agent.presence != Presence.AVAILABLE:
+                    free.remove(agent)  # taken meanwhile (another process, take-next)
+                if entry.state not in OFFERABLE:
+                    break  # the caller was taken meanwhile
+                continue
+            free.remove(agent)
+            session.commit()
+            try:
+                offers.append(ring(session, entry, agent, config, urls, timeout=rules.ring_timeout))
+            except TwilioError:
+                log.warning("could not ring %s for queue entry %s", agent.name, entry.id)
+            break
+    session.commit()
+    return offers
+
+
+def distribute_now() -> None:
+    """``distribute`` for the running app, after a view committed its own change.
+
+    A failure here is logged and goes no further: the request that triggered it (a caller's
+    hold music, an agent's button) must not fail because an agent could not be rung.
+    """
+    try:
+        distribute(db.session, hotline().menu, current_app.config, external_url)
+    except Exception:
+        db.session.rollback()
+        log.exception("automatic distribution failed; the next trigger tries again")
+
+
+def missed(agent: Agent, rules: QueueRules) -> Presence:
+    """The agent let an automatic queue's offer ring out or declined it: away after too many."""
+    agent.missed_offers += 1
+    return Presence.AWAY if agent.missed_offers >= rules.max_misses else Presence.AVAILABLE

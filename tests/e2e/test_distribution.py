@@ -1,0 +1,139 @@
+"""Automatic distribution through the offline Twilio: free agents are rung without a button."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from ivr.database import db
+from ivr.models import Agent, Presence
+from ivr.queues.agents import create_agent, set_presence
+from ivr.settings import DEFAULT_MENU
+from ivr.simulator import Caller, Press, Simulator
+from ivr.simulator.agents import Agent as ScriptedAgent
+from tests.factories import auth, make_token
+
+PHONE = {"li": "+8613900000001", "wang": "+8613900000002", "kim": "+8613900000003"}
+
+
+@pytest.fixture
+def app_settings(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """The shipped menu with the product queue set to ring free agents by itself."""
+    menu = DEFAULT_MENU.read_text(encoding="utf-8")
+    marker = "    queue: product\n"
+    assert marker in menu
+    menu = menu.replace(
+        marker, marker + "    distribution: automatic\n    ring_timeout: 10\n    max_misses: 2\n"
+    )
+    path = tmp_path / "menu.yaml"
+    path.write_text(menu, encoding="utf-8")
+    app_settings.update(HOTLINE_MENU=str(path), HOTLINE_WRAPUP_SECONDS=0)
+    return app_settings
+
+
+def staff(app: Flask, phone: Simulator, name: str, *, answers: bool = True,
+          presence: Presence = Presence.AVAILABLE) -> None:  # fmt: skip
+    """An agent for Chinese product questions, and the scripted person at their phone."""
+    with app.app_context():
+        agent = create_agent(db.session, name, password="password1", phone=PHONE[name],
+                             languages=["zh"], topics=["product"])  # fmt: skip
+        set_presence(agent, presence)
+        db.session.commit()
+    phone.add_agent(ScriptedAgent(PHONE[name], answer_after=1.0, answers=answers, talk_seconds=20))
+
+
+def agent(app: Flask, name: str) -> Agent:
+    with app.app_context():
+        row = db.session.scalars(select(Agent).where(Agent.name == name)).one()
+        db.session.expunge(row)
+        return row
+
+
+def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def product_caller(n: int = 0) -> Caller:
+    return Caller(number=f"+861380000000{n}", script=[Press("1"), Press("1")])
+
+
+def test_a_caller_reaches_a_free_agent_without_anyone_pressing_take_next(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "li")
+    result = live_phone.start(product_caller()).result(timeout=90)
+    assert result.errors == [], result.transcript_text()
+    assert result.queue_result == "bridged" and result.bridged_to == PHONE["li"]
+    token = make_token(app)
+    record = client.get(f"/api/v1/calls/{result.sid}", headers=auth(token)).json
+    assert record["outcome"] == "agent"
+    bridged = [e for e in record["events"] if e["kind"] == "bridged"]
+    assert len(bridged) == 1 and bridged[0]["detail"]["agent"] == "li"
+    # Rung within the first hold-music loop, not after a wait for someone to press a button.
+    assert bridged[0]["detail"]["waited"] <= 15
+
+
+def test_an_offer_that_rings_out_goes_to_the_next_agent_and_misses_add_up(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "wang", answers=False)  # free longest: offered first
+    staff(app, live_phone, "li")
+    first = live_phone.start(product_caller(0)).result(timeout=120)
+    assert first.errors == [], first.transcript_text()
+    assert first.queue_result == "bridged" and first.bridged_to == PHONE["li"]
+    wang = agent(app, "wang")
+    assert wang.missed_offers == 1 and wang.presence == Presence.AVAILABLE
+    # li is talking or wrapping up with nobody else free: the next caller rings wang again,
+    # who misses a second time in a row and is set away; li takes the caller after the talk.
+    second = live_phone.start(product_caller(1)).result(timeout=180)
+    assert second.queue_result == "bridged" and second.bridged_to == PHONE["li"]
+    wang = agent(app, "wang")
+    assert wang.missed_offers == 2 and wang.presence == Presence.AWAY
+
+
+def test_an_agent_who_becomes_available_is_rung_for_the_caller_waiting(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "li", presence=Presence.BUSY)  # signed in, on another task
+    handle = live_phone.start(product_caller())
+    until(lambda: len(live_phone.queue_sids("product-zh")) == 1)
+    time.sleep(0.3)  # a few hold-music loops: nobody is free, nobody is rung
+    assert agent(app, "li").presence == Presence.BUSY
+    token = make_token(app)
+    reply = client.post(
+        "/api/v1/agents/li/presence", json={"presence": "available"}, headers=auth(token)
+    )
+    assert reply.status_code == 200
+    result = handle.result(timeout=90)
+    assert result.queue_result == "bridged" and result.bridged_to == PHONE["li"]
+
+
+def test_a_manual_queue_still_waits_for_take_next(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    with app.app_context():
+        create_agent(db.session, "kim", password="password1", phone=PHONE["kim"],
+                     languages=["zh"], topics=["payment"])  # fmt: skip
+        set_presence(db.session.scalars(select(Agent)).one(), Presence.AVAILABLE)
+        db.session.commit()
+    live_phone.add_agent(ScriptedAgent(PHONE["kim"], answer_after=1.0, talk_seconds=5))
+    handle = live_phone.start(Caller(number="+8613800000009", script=[Press("1"), Press("3")]))
+    until(lambda: len(live_phone.queue_sids("payment-zh")) == 1)
+    time.sleep(0.5)
+    assert agent(app, "kim").presence == Presence.AVAILABLE  # not rung: payment is manual
+    token = make_token(app)
+    offer = client.post("/api/v1/agents/kim/take-next", headers=auth(token)).json["offer"]
+    assert offer is not None
+    assert handle.result(timeout=90).bridged_to == PHONE["kim"]
