@@ -28,6 +28,7 @@ from ivr.ops.metrics import init_metrics
 from ivr.ops.requests import read_body, refuse_nul_bytes
 from ivr.ops.security import init_security_headers
 from ivr.queues import webhooks as queue_calls
+from ivr.queues.distribution import start_distributor
 from ivr.queues.waiting import enqueue_caller
 from ivr.settings import ConfigError, check_settings, development_secret, settings_from_env
 from ivr.simulator.cli import simulate
@@ -132,6 +133,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
                            voicemail_api.bp, call_back.voice_bp):  # fmt: skip
         csrf.exempt(machine_facing)
     app.extensions["hotline.models"] = ModelRegistry(app.config)
+    # Started by the first request, as the worker below: automatic queues notice wrap-ups ending.
+    app.before_request(functools.partial(start_distributor_hook, app))
     if app.config["HOTLINE_WORKER"] == "thread":
         # Started by the first request, so CLI commands (db upgrade…) never start one.
         app.before_request(lambda: start_embedded_worker(app) and None)
@@ -145,6 +148,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 def index() -> BaseResponse:
     """The app opens on the agents' home page (the inbox)."""
     return redirect(home_url())
+
+
+def start_distributor_hook(app: Flask) -> None:
+    """before_request: start this process's distribution tick (a hook must return None)."""
+    start_distributor(app)
 
 
 def http_error(exc: HTTPException) -> Response:

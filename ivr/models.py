@@ -193,6 +193,7 @@ class Agent(UserMixin, db.Model):
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     # Offers of an automatic queue let ring out or declined in a row; answered ones reset it.
     missed_offers: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # round robin
 
     @property
     def is_active(self) -> bool:  # type: ignore[override]

@@ -25,6 +25,7 @@ from werkzeug.test import TestResponse
 
 from app import MIGRATIONS, create_app
 from ivr.database import db
+from ivr.queues.distribution import stop_distributor
 from tests.loopback import RestCalls, serve
 from voicemail.worker import stop_embedded_worker
 
@@ -100,6 +101,7 @@ def app(app_settings: dict[str, Any]) -> Iterator[Flask]:
     app = create_app(app_settings)
     yield app
     stop_embedded_worker(app)
+    stop_distributor(app)
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:

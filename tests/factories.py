@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 from pydub import AudioSegment
@@ -25,6 +26,7 @@ from ivr.clock import utcnow
 from ivr.database import db
 from ivr.models import Call, Outcome, Presence, QueueEntry
 from ivr.queues.agents import create_agent, set_presence
+from ivr.settings import DEFAULT_MENU
 from tests.conftest import PUBLIC_BASE_URL, Twilio
 from tests.media_server import MediaHost, recording_url
 from tests.twiml import Doc
@@ -344,3 +346,8 @@ def use_media_host(app_settings: dict[str, Any], host: MediaHost) -> dict[str, A
         HOTLINE_WORKER_MAX_ATTEMPTS=3,
     )
     return app_settings
+
+
+def default_raw() -> dict:
+    """The shipped menu as the YAML parser reads it, to change one thing in a test."""
+    return yaml.safe_load(DEFAULT_MENU.read_text(encoding="utf-8"))

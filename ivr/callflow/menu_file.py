@@ -250,7 +250,15 @@ _EXTRA = {
     "menu": set(),
     "order_status": set(),
     "case_status": set(),
-    "queue": {"queue", "max_size", "max_wait", "distribution", "ring_timeout", "max_misses"},
+    "queue": {
+        "queue",
+        "max_size",
+        "max_wait",
+        "distribution",
+        "strategy",
+        "ring_timeout",
+        "max_misses",
+    },
     "voicemail": {"category", "max_length", "finish_on_key"},
     "message": set(),
 }
@@ -374,6 +382,8 @@ def _check_links(
             raise fail(
                 "distribution must be 'automatic' (ring free agents) or 'manual'", "distribution"
             )
+        if node.settings.get("strategy", "longest_idle") not in ("longest_idle", "round_robin"):
+            raise fail("strategy must be 'longest_idle' or 'round_robin'", "strategy")
         for name, low, high in (("ring_timeout", 5, 120), ("max_misses", 1, 10)):
             value = node.settings.get(name, low)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

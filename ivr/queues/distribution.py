@@ -1,7 +1,7 @@
 """Automatic distribution: a queue set ``distribution: automatic`` rings free agents by itself.
 
 The longest-waiting caller (call-back requests keep their place) is offered to the eligible agent
-idle longest: available, out of wrap-up, speaking the caller's language, serving the topic. An
+idle longest (or, with ``strategy: round_robin``, the one offered a caller least recently): available, out of wrap-up, speaking the caller's language, serving the topic. An
 offer that rings out or is declined goes to the next agent; an agent who misses ``max_misses``
 offers in a row is set away. Each offer is the two compare-and-sets of ``entries.offer_to``, so
 any number of processes may distribute at once: a caller is never offered to two agents and an
@@ -11,19 +11,20 @@ agent never holds two offers.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ivr.callflow.menu import Menu
 from ivr.clock import utcnow
 from ivr.database import db
-from ivr.hotline import hotline
+from ivr.hotline import Hotline, hotline
 from ivr.models import Agent, EntryState, Presence, QueueEntry
 from ivr.queues.agents import can_serve
 from ivr.queues.entries import OFFERABLE, Offer, caller_still_there, offer_to, ring
@@ -41,6 +42,7 @@ class QueueRules:
     automatic: bool = False
     ring_timeout: int = 20  # seconds an agent's phone rings before the offer moves on
     max_misses: int = 2  # offers missed in a row before the agent is set away
+    round_robin: bool = False  # else the agent free longest goes first
 
 
 def rules_for(menu: Menu, topic: str) -> QueueRules:
@@ -51,6 +53,7 @@ def rules_for(menu: Menu, topic: str) -> QueueRules:
                 automatic=node.settings.get("distribution", "manual") == "automatic",
                 ring_timeout=int(node.settings.get("ring_timeout", 20)),
                 max_misses=int(node.settings.get("max_misses", 2)),
+                round_robin=node.settings.get("strategy", "longest_idle") == "round_robin",
             )
     return QueueRules()
 
@@ -64,6 +67,13 @@ def automatic_topics(menu: Menu) -> set[str]:
 def idle_since(agent: Agent) -> datetime:
     """When the agent last became free: available, or out of wrap-up, whichever is later."""
     return max(agent.presence_at or NEVER, agent.wrapup_until or NEVER)
+
+
+def turn_order(agents: list[Agent], rules: QueueRules) -> list[Agent]:
+    """Who is offered first: free longest, or (round robin) offered least recently."""
+    if rules.round_robin:
+        return sorted(agents, key=lambda a: (a.last_offered_at or NEVER, idle_since(a), a.id))
+    return sorted(agents, key=lambda a: (idle_since(a), a.id))
 
 
 def distribute(session: Session, menu: Menu, config: Any, urls: Callable[..., str]) -> list[Offer]:
@@ -99,11 +109,11 @@ def distribute(session: Session, menu: Menu, config: Any, urls: Callable[..., st
             )
         )
     )
-    free.sort(key=lambda agent: (idle_since(agent), agent.id))
     offers = []
     for entry in waiting:
         rules = rules_for(menu, entry.topic)
-        for agent in [a for a in free if can_serve(a, entry.topic, entry.language)]:
+        eligible = [a for a in free if can_serve(a, entry.topic, entry.language)]
+        for agent in turn_order(eligible, rules):
             if not offer_to(session, entry, agent, now):
                 if agent.presence != Presence.AVAILABLE:
                     free.remove(agent)  # taken meanwhile (another process, take-next)
@@ -138,3 +148,42 @@ def missed(agent: Agent, rules: QueueRules) -> Presence:
     """The agent let an automatic queue's offer ring out or declined it: away after too many."""
     agent.missed_offers += 1
     return Presence.AWAY if agent.missed_offers >= rules.max_misses else Presence.AVAILABLE
+
+
+# An agent's wrap-up ends with no request to say so: a tick this often notices. Every process
+# ticks; the compare-and-sets make that safe, and a tick with nobody waiting is one query.
+TICK_SECONDS = 1.0
+
+
+def hotline_of(app: Flask) -> Hotline:
+    return app.extensions["hotline"]
+
+
+def start_distributor(app: Flask) -> bool:
+    """Tick ``distribute`` in this process if the menu has an automatic queue; once per app."""
+    if "hotline.distributor" in app.extensions or not automatic_topics(hotline_of(app).menu):
+        return False
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_tick, args=(app, stop), name="hotline-distributor", daemon=True
+    )
+    app.extensions["hotline.distributor"] = (thread, stop)
+    thread.start()
+    return True
+
+
+def stop_distributor(app: Flask) -> None:
+    """Stop this process's tick (tests, shutdown)."""
+    running = app.extensions.pop("hotline.distributor", None)
+    if running is not None:
+        thread, stop = running
+        stop.set()
+        thread.join(timeout=10)
+
+
+def _tick(app: Flask, stop: threading.Event) -> None:
+    while not stop.wait(TICK_SECONDS):
+        # url_for needs a request: the URLs Twilio fetches are absolute on PUBLIC_BASE_URL.
+        with app.test_request_context("/"):
+            distribute_now()
+            db.session.remove()

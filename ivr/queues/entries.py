@@ -56,7 +56,7 @@ def reserve_agent(session: Session, agent: Agent, now: datetime) -> bool:
             Agent.disabled_at.is_(None),
             or_(Agent.wrapup_until.is_(None), Agent.wrapup_until <= now),
         )
-        .values(presence=Presence.BUSY, presence_at=now, wrapup_until=None)
+        .values(presence=Presence.BUSY, presence_at=now, wrapup_until=None, last_offered_at=now)
         .execution_options(synchronize_session=False)
     )
     session.refresh(agent)
@@ -70,7 +70,7 @@ def offer(session: Session, agent: Agent, now: datetime) -> QueueEntry | None:
     is never offered to two agents and an agent never holds two offers. With nobody to offer
     (or the agent taken meanwhile) nothing changes. The caller commits.
     """
-    before = agent.presence_at
+    before = (agent.presence_at, agent.last_offered_at)
     if not reserve_agent(session, agent, now):
         return None
     entry = claim_longest_waiting(session, agent, now)
@@ -121,7 +121,7 @@ def claim(session: Session, entry: QueueEntry, agent: Agent, now: datetime) -> b
 
 def offer_to(session: Session, entry: QueueEntry, agent: Agent, now: datetime) -> bool:
     """Offer this caller to this agent: both compare-and-sets of ``offer``, for one pair."""
-    before = agent.presence_at
+    before = (agent.presence_at, agent.last_offered_at)
     if not reserve_agent(session, agent, now):
         return False
     if claim(session, entry, agent, now):
@@ -130,12 +130,12 @@ def offer_to(session: Session, entry: QueueEntry, agent: Agent, now: datetime) -
     return False
 
 
-def _unreserve(session: Session, agent: Agent, idle_since: datetime) -> None:
-    """Ready again after a reservation that found nobody, idle since as before."""
+def _unreserve(session: Session, agent: Agent, before: tuple[datetime, datetime | None]) -> None:
+    """Ready again after a reservation that found nobody: idle and last offered as before."""
     session.execute(
         update(Agent)
         .where(Agent.id == agent.id, Agent.presence == Presence.BUSY)
-        .values(presence=Presence.AVAILABLE, presence_at=idle_since)
+        .values(presence=Presence.AVAILABLE, presence_at=before[0], last_offered_at=before[1])
         .execution_options(synchronize_session=False)
     )
     session.refresh(agent)

@@ -18,7 +18,7 @@ from ivr.queues.agents import create_agent, set_presence
 from ivr.settings import DEFAULT_MENU
 from ivr.simulator import Caller, Press, Simulator
 from ivr.simulator.agents import Agent as ScriptedAgent
-from tests.factories import auth, make_token
+from tests.factories import auth, csrf, make_token, sign_in
 
 PHONE = {"li": "+8613900000001", "wang": "+8613900000002", "kim": "+8613900000003"}
 
@@ -101,6 +101,15 @@ def test_an_offer_that_rings_out_goes_to_the_next_agent_and_misses_add_up(
     assert second.queue_result == "bridged" and second.bridged_to == PHONE["li"]
     wang = agent(app, "wang")
     assert wang.missed_offers == 2 and wang.presence == Presence.AWAY
+    # wang's board says why, in wang's language, until wang is back.
+    sign_in(client, "wang", "password1")
+    board = client.get("/board", headers={"Accept-Language": "zh"}).get_data(as_text=True)
+    assert "您连续 2 次未接听分配给您的来电，已被设为离开" in board
+    client.post(
+        "/board/presence", data={"presence": "available", "csrf_token": csrf(client, "/board")}
+    )
+    assert agent(app, "wang").presence == Presence.AVAILABLE
+    assert "missed-notice" not in client.get("/board").get_data(as_text=True)
 
 
 def test_an_agent_who_becomes_available_is_rung_for_the_caller_waiting(

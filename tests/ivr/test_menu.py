@@ -11,10 +11,7 @@ import yaml
 from ivr.callflow.menu import MenuError
 from ivr.callflow.menu_file import load_menu, parse_menu
 from ivr.settings import DEFAULT_MENU
-
-
-def default_raw() -> dict:
-    return yaml.safe_load(DEFAULT_MENU.read_text(encoding="utf-8"))
+from tests.factories import default_raw
 
 
 def write(tmp_path: Path, raw: dict) -> Path:
@@ -100,6 +97,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
         (lambda raw: raw["nodes"]["agent"].update(distribution="auto"), "distribution must be"),
         (lambda raw: raw["nodes"]["agent"].update(ring_timeout=2), "ring_timeout must be"),
         (lambda raw: raw["nodes"]["agent"].update(max_misses=True), "max_misses must be"),
+        (lambda raw: raw["nodes"]["agent"].update(strategy="random"), "strategy must be"),
     ],
 )
 def test_broken_menus_are_refused(tmp_path: Path, change, problem: str) -> None:
