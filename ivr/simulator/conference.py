@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ivr.simulator.caller import Hangup, Wait
+from ivr.simulator.caller import Hangup, Hold, Wait
 from ivr.simulator.conferences import (
     DEFAULT_MUSIC,
     MAX_NAME_LENGTH,
@@ -105,6 +105,8 @@ def dial_conference(run: CallRun, noun: Verb, document: Document) -> tuple[str, 
 
 def stay(run: CallRun, participant: Participant) -> None:
     """How long the leg stays: the caller's Wait, a callee's talk time, else until removed."""
+    if run.script and isinstance(run.script[0], Hold):
+        run.script.pop(0)  # a queue's Hold: what follows is for after the queue
     if run.script and isinstance(run.script[0], Hangup):
         run.script.pop(0)
         run.set_deadline(0.0, Complete("hangs up"))
@@ -130,15 +132,17 @@ def sit(run: CallRun, participant: Participant) -> None:
     while True:
         with run.sim.lock:
             room = participant.conference
+            fetch = True
             if participant.hold:
                 music = participant.hold_url or DEFAULT_MUSIC
+                fetch = participant.hold_fetched
             elif not room.started:
                 music = participant.wait_url or ""
             else:
                 music = ""
         try:
             if music:
-                play_music(run, participant, music)
+                play_music(run, participant, music, fetch=fetch)
             else:
                 run.clock += SIT_SECONDS
         except Interrupted as stop:
@@ -146,11 +150,13 @@ def sit(run: CallRun, participant: Participant) -> None:
                 raise
 
 
-def play_music(run: CallRun, participant: Participant, url: str) -> None:
+def play_music(run: CallRun, participant: Participant, url: str, *, fetch: bool) -> None:
     """One pass of a waitUrl or HoldUrl: TwiML on the app is fetched, anything else played."""
     try:
         run.sim.address.app_path(url)
     except SimulatorError:
+        fetch = False
+    if not fetch:
         run.line("twilio", "play", url)
         run.clock += run.sim.play_seconds
         return

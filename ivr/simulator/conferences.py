@@ -58,6 +58,8 @@ class Participant:
     muted: bool = False
     hold: bool = False
     hold_url: str | None = None
+    # Twilio requests HoldUrl with GET unless told otherwise; the simulator only POSTs.
+    hold_fetched: bool = False
     coaching: bool = False
     call_sid_to_coach: str | None = None
     start_on_enter: bool = True

@@ -134,7 +134,7 @@ class ConferenceApi:
         try:
             callback = self.api.public_url(form, "StatusCallback")
             room_callback = self.api.public_url(form, "ConferenceStatusCallback")
-            timeout = float(form.get("Timeout") or 30)
+            timeout = float(form.get("Timeout") or 60)  # Participants' default, not Calls' 30
         except ValueError as exc:
             return error(400, str(exc))
         events = frozenset(form.get("StatusCallbackEvent", "completed").split()) or {"completed"}
@@ -262,6 +262,12 @@ class ConferenceApi:
         changes: list[str] = []
         if form.get("HoldUrl"):
             found.hold_url = form["HoldUrl"]
+            found.hold_fetched = form.get("HoldMethod", "GET").upper() == "POST"
+            if not found.hold_fetched:
+                found.run.result.warnings.append(
+                    f"HoldUrl {form['HoldUrl']}: Twilio requests it with GET (HoldMethod's "
+                    "default); the simulator only POSTs, so it played the URL as audio"
+                )
         if form.get("Hold") is not None and is_true(form["Hold"]) != found.hold:
             found.hold = is_true(form["Hold"])
             changes.append("participant-hold" if found.hold else "participant-unhold")

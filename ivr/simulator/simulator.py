@@ -180,7 +180,7 @@ class Simulator:
             return next((h for h in self.handles if h.sid == call_sid), None)
 
     def wait_idle(self, timeout: float = 60.0) -> None:
-        """Wait until every started call has ended (TimeoutError otherwise)."""
+        """Wait until every call has ended and rooms sent their callbacks (TimeoutError if not)."""
         with self.lock:
             handles = list(self.handles)
         for handle in handles:
@@ -189,6 +189,12 @@ class Simulator:
             more = [h for h in self.handles if h not in handles]
         if more:
             self.wait_idle(timeout)
+            return
+        # Conference callbacks go out from their own thread, which ends after conference-end.
+        with self.lock:
+            senders = [room.sender for room in self.conferences if room.sender is not None]
+        for sender in senders:
+            sender.join(timeout)
 
     def queue_sids(self, name: str) -> list[str]:
         """CallSids waiting in queue ``name``, front first."""
