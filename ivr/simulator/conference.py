@@ -60,6 +60,8 @@ def dial_conference(run: CallRun, noun: Verb, document: Document) -> tuple[str, 
     if events is None:
         run.fail(f"<Conference> bad statusCallbackEvent {noun.attr('statusCallbackEvent')!r}", "")
     callback = run.target(noun, "statusCallback", document) if noun.attr("statusCallback") else None
+    if noun.attr("record") not in ("", "do-not-record"):
+        run.result.warnings.append("<Conference record>: the simulator records no conference")
     sim = run.sim
     with sim.lock:
         room = sim.conferences.get_or_create(name, run.now())
@@ -92,7 +94,11 @@ def dial_conference(run: CallRun, noun: Verb, document: Document) -> tuple[str, 
         if isinstance(reason, Removed):
             run.line("twilio", "conference", f"out of {name}: {reason.why}")
             return "completed", "", round(run.clock - began)
-        if isinstance(reason, Complete) and reason.error is None:
+        if isinstance(reason, Complete) and reason.error is not None:
+            run.result.errors.append(reason.error)
+            run.line("twilio", "error", reason.error)
+            raise CallEnded from None
+        if isinstance(reason, Complete):
             run.hang_up(f"{reason.why} in conference {name}")
         raise
     except CallEnded:

@@ -13,6 +13,7 @@ from xml.sax.saxutils import quoteattr
 from ivr.simulator.conference import depart, end_room
 from ivr.simulator.conferences import Conference, Participant, wanted_events
 from ivr.simulator.control import Document, Failure, Removed
+from ivr.simulator.errors import SimulatorError
 from ivr.simulator.outbound import STATUS_EVENTS, OutboundCall
 from ivr.simulator.rest import ACCOUNT, Answer, error, page
 
@@ -230,6 +231,10 @@ class ConferenceApi:
 
     def update_participant(self, form: dict[str, str], conference: str, who: str) -> Answer:
         """``POST …/Participants/{CallSid or label}.json``: hold, mute, coach, announce."""
+        try:
+            announce = self.api.public_url(form, "AnnounceUrl")
+        except ValueError as exc:
+            return error(400, str(exc))
         with self.sim.lock:
             found, missing = self.participant(conference, who)
             if found is None:
@@ -251,7 +256,6 @@ class ConferenceApi:
             if {"participant-hold", "participant-unhold"} & set(changes):
                 room.wake(found)
             described = found.describe(self.account)
-        announce = form.get("AnnounceUrl")
         if announce:
             threading.Thread(target=self.announce, args=(found, announce), daemon=True).start()
         return 200, described
@@ -292,7 +296,7 @@ class ConferenceApi:
         event = "announcement-end"
         try:
             document = Document(url, run.load(run.send(url, run.params())))
-        except Failure:
+        except (Failure, SimulatorError):
             event = "announcement-fail"
         else:
             for verb in document.verbs:

@@ -17,7 +17,7 @@ SCALE = 0.02
 AGENT, SUPERVISOR = "+8613900000001", "+8613900000002"
 ROOM_TWIML = twiml(
     '<Dial action="/after"><Conference statusCallback="/conf/events" '
-    'statusCallbackEvent="start end join leave mute hold modify">{}</Conference></Dial>'
+    'statusCallbackEvent="start end join leave mute hold modify announcement">{}</Conference></Dial>'
 )
 
 
@@ -186,15 +186,21 @@ def test_hold_mute_coach_and_16027_then_the_room_ends_by_rest(
 
 
 @pytest.mark.parametrize(
-    ("agent", "status"),
+    ("agent", "statuses"),
     [
-        (Agent(AGENT, answers=False), "no-answer"),
-        (Agent(AGENT, busy=True), "busy"),
-        (Agent(AGENT, declines=True, answer_after=2), "busy"),
+        (
+            Agent(AGENT, answer_after=1, talk_seconds=3),
+            ["queued", "ringing", "in-progress", "completed"],
+        ),
+        (Agent(AGENT, answers=False), ["queued", "ringing", "no-answer"]),
+        (Agent(AGENT, busy=True), ["queued", "busy"]),
+        # Someone who rejects the call: Twilio has no "declined" status and reports busy.
+        (Agent(AGENT, declines=True, answer_after=2), ["queued", "ringing", "busy"]),
     ],
+    ids=["answers", "no-answer", "busy", "declines"],
 )
-def test_a_phone_that_does_not_answer_never_joins(
-    app: ToyApp, simulator: Build, agent: Agent, status: str
+def test_a_phone_rung_into_the_room_joins_only_if_it_answers(
+    app: ToyApp, simulator: Build, agent: Agent, statuses: list[str]
 ) -> None:
     sim = simulator(app, time_scale=SCALE)
     sim.add_agent(agent)
@@ -209,13 +215,17 @@ def test_a_phone_that_does_not_answer_never_joins(
         Timeout="5",
         StatusCallback=f"{PUBLIC}/agent/status",
         StatusCallbackEvent="initiated ringing answered completed",
+        Label="agent",
     )
+    assert added.status_code == 201 and added.json()["status"] == "queued"
     handle = sim.handle(added.json()["call_sid"])
-    assert handle is not None and handle.result().status == status
+    assert handle is not None and handle.result().status == statuses[-1]
     caller.result()
 
-    assert app.form("/agent/status")["CallStatus"] == status
-    assert [p.run.party for p in room(sim, "sales").everyone] == [caller.run.party]
+    assert [r.form["CallStatus"] for r in app.received if r.path == "/agent/status"] == statuses
+    joined = [p.name for p in room(sim, "sales").everyone]
+    answered = statuses[-1] == "completed"
+    assert joined == ([caller.run.party, "agent"] if answered else [caller.run.party])
 
 
 def test_the_room_ends_when_an_end_on_exit_participant_leaves(
@@ -305,3 +315,52 @@ def test_wait_music_silence_and_a_muted_participant(app: ToyApp, simulator: Buil
     beeps = [line.text for line in first.transcript if line.kind == "beep"]
     assert beeps[:1] == ["+8613800000003 joins"] and "+8613800000002 joins" not in beeps
     assert first.errors == second.errors == third.errors == []
+
+
+def test_announce_label_default_hold_method_and_a_call_moved_out(
+    app: ToyApp, simulator: Build
+) -> None:
+    app.pages["/announce"] = twiml("<Say>A supervisor is listening</Say>")
+    sim = simulator(app, time_scale=SCALE)
+    sim.add_agent(Agent(AGENT, answer_after=1, talk_seconds=600))
+    caller = sim.start(Caller(script=[Hold()]))
+    wait_until(lambda: present(sim, "sales") == 1)
+    sid = room(sim, "sales").sid
+    rest(
+        sim, "POST", f"Conferences/{sid}/Participants.json", From="+1", To=AGENT, Label="agent one"
+    )
+    wait_until(lambda: present(sim, "sales") == 2)
+    fetched = rest(sim, "GET", f"Conferences/{sid}/Participants/agent%20one.json").json()
+    agent_sid = fetched["call_sid"]
+    assert (fetched["label"], fetched["status"]) == ("agent one", "connected")
+    rest(
+        sim,
+        "POST",
+        f"Conferences/{sid}/Participants/{agent_sid}.json",
+        AnnounceUrl=f"{PUBLIC}/announce",
+    )
+    # HoldMethod defaults to GET at Twilio: the simulator plays the URL and says so.
+    rest(
+        sim,
+        "POST",
+        f"Conferences/{sid}/Participants/{agent_sid}.json",
+        Hold="true",
+        HoldUrl=f"{PUBLIC}/x",
+    )
+    wait_until(lambda: "announcement-end" in [e for e, _ in events(app)])
+    moved = rest(sim, "POST", f"Calls/{caller.sid}.json", Twiml=twiml("<Say>Moved</Say>"))
+    result = caller.result()
+    gone = rest(sim, "GET", f"Conferences/{sid}/Participants/{caller.sid}.json")
+    rest(sim, "POST", f"Conferences/{sid}.json", Status="completed")
+    sim.wait_idle()
+
+    agent = next(r for r in sim.outbound_results if r.sid == agent_sid)
+    assert [line.text for line in agent.transcript if line.kind == "announcement"] == [
+        "<Say> A supervisor is listening"
+    ]
+    assert any("HoldMethod" in warning for warning in agent.warnings)
+    assert "/x" not in app.paths()
+    assert moved.status_code == 200 and result.said() == ["Moved"]
+    assert gone.status_code == 404
+    assert "/after" not in app.paths()  # a call moved elsewhere does not ask the Dial action
+    assert [e for e, _ in events(app)][-1] == "conference-end"
