@@ -82,10 +82,11 @@ def dial_conference(run: CallRun, noun: Verb, document: Document) -> tuple[str, 
         if callback is not None and room.callback_url is None:
             # The room keeps the callback of the first participant that gives one.
             room.callback_url, room.callback_events = callback, events or frozenset()
+        run.line("twilio", "conference", f"joins {name} ({room.sid})")
         enter(participant)
-    run.line("twilio", "conference", f"joins {name} ({room.sid})")
     began = run.clock
     stay(run, participant)
+    leaving = run.deadline_reason
     try:
         sit(run, participant)
     except Interrupted as stop:
@@ -98,8 +99,11 @@ def dial_conference(run: CallRun, noun: Verb, document: Document) -> tuple[str, 
             run.result.errors.append(reason.error)
             run.line("twilio", "error", reason.error)
             raise CallEnded from None
+        if reason is leaving:
+            run.hang_up(f"{reason.why} in conference {name}")  # type: ignore[union-attr]
         if isinstance(reason, Complete):
-            run.hang_up(f"{reason.why} in conference {name}")
+            run.stopped(reason)
+            raise CallEnded from None
         raise
     except CallEnded:
         depart(participant, "left")
