@@ -92,9 +92,11 @@ def dial_conference(run: CallRun, noun: Verb, document: Document) -> tuple[str, 
     except Interrupted as stop:
         reason = stop.reason
         depart(participant, "left")
+        forget_room(run)
         if isinstance(reason, Removed):
             run.line("twilio", "conference", f"out of {name}: {reason.why}")
-            return "completed", "", round(run.clock - began)
+            # Twilio's DialCallStatus for a conference is "answered" (not "completed").
+            return "answered", "", round(run.clock - began)
         if isinstance(reason, Complete) and reason.error is not None:
             run.result.errors.append(reason.error)
             run.line("twilio", "error", reason.error)
@@ -107,6 +109,7 @@ def dial_conference(run: CallRun, noun: Verb, document: Document) -> tuple[str, 
         raise
     except CallEnded:
         depart(participant, "left")
+        forget_room(run)
         raise
     finally:
         run.deadline = run.deadline_reason = None
@@ -220,14 +223,19 @@ def leave_room(participant: Participant) -> None:
     room.participants.remove(participant)
     participant.status = "complete"
     room.date_updated = participant.run.now()
-    with participant.run.wakeup:
-        participant.run.interrupts[:] = [
-            r for r in participant.run.interrupts if not isinstance(r, ConferenceNews | Removed)
-        ]
+    forget_room(participant.run)
     room.event("participant-leave", participant)
     if participant.beep in ("true", "onExit"):
         for other in room.participants:
             other.run.line("twilio", "beep", f"{participant.name} leaves")
+
+
+def forget_room(run: CallRun) -> None:
+    """Drop news of a room the leg has left: a kick racing a redirect must not end new TwiML."""
+    with run.wakeup:
+        run.interrupts[:] = [
+            r for r in run.interrupts if not isinstance(r, ConferenceNews | Removed)
+        ]
 
 
 def end_room(room: Conference, reason: str, call_sid: str | None) -> None:

@@ -311,8 +311,8 @@ class ConferenceApi:
             found, missing = self.participant(conference, who)
             if found is None:
                 return missing  # type: ignore[return-value]
-        depart(found, "kicked")
-        found.run.interrupt(Removed("kicked through the REST API"))
+            depart(found, "kicked")
+            found.run.interrupt(Removed("kicked through the REST API"))
         return 204, None
 
 

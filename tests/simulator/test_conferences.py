@@ -177,7 +177,7 @@ def test_hold_mute_coach_and_16027_then_the_room_ends_by_rest(
     assert ended.json()["status"] == "completed"
     assert ended.json()["reason_conference_ended"] == "conference-ended-via-api"
     assert "Please hold" in result.said() and result.said()[-1] == "Goodbye"
-    assert app.form("/after")["DialCallStatus"] == "completed"
+    assert app.form("/after")["DialCallStatus"] == "answered"
     assert hearing(sim, "sales", "+8613800000001")[-1] == ((), f"{PUBLIC}/hold")
     names = [e for e, _ in events(app)]
     assert names.index("participant-mute") < names.index("participant-hold")
@@ -364,3 +364,18 @@ def test_announce_label_default_hold_method_and_a_call_moved_out(
     assert gone.status_code == 404
     assert "/after" not in app.paths()  # a call moved elsewhere does not ask the Dial action
     assert [e for e, _ in events(app)][-1] == "conference-end"
+
+
+def test_a_dialled_agent_who_declines_is_busy(app: ToyApp, simulator: Build) -> None:
+    app.pages["/voice/incoming"] = twiml(f'<Dial action="/after"><Number>{AGENT}</Number></Dial>')
+    sim = simulator(app)
+    sim.add_agent(Agent(AGENT, declines=True, answer_after=3))
+    result = sim.call(Caller())
+
+    dialled = app.form("/after")
+    assert (dialled["DialCallStatus"], dialled["DialCallDuration"]) == ("busy", "0")
+    assert result.said() == ["Goodbye"]
+    assert [line.text for line in result.transcript if line.kind == "dial"][-2:] == [
+        f"{AGENT}: declined",
+        f"{AGENT}: busy",
+    ]
