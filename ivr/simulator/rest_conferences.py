@@ -74,14 +74,13 @@ class ConferenceApi:
         return self.sim.conferences.by_sid(unquote(conference))
 
     def list_rooms(self, form: dict[str, str]) -> Answer:
-        """``GET Conferences.json``: FriendlyName and Status filters (Status defaults to live)."""
-        name = form.get("FriendlyName")
-        status = form.get("Status") or "in-progress"
+        """``GET Conferences.json``: every conference, or those FriendlyName and Status name."""
+        name, status = form.get("FriendlyName"), form.get("Status")
         with self.sim.lock:
             rooms = [
                 room.describe(self.account)
                 for room in self.sim.conferences
-                if room.status == status and (name is None or room.name == name)
+                if (status is None or room.status == status) and (name is None or room.name == name)
             ]
         uri = f"/2010-04-01/Accounts/{self.account}/Conferences.json"
         return 200, page("conferences", uri, rooms)

@@ -32,7 +32,8 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 def rest(sim: Simulator, method: str, path: str, **form: str) -> requests.Response:
     """A request to the simulator's REST API as the app makes it."""
     url = f"{sim.api_base_url}/2010-04-01/Accounts/{ACCOUNT}/{path}"
-    return requests.request(method, url, data=form, auth=(ACCOUNT, TOKEN), timeout=10)
+    where = {"params": form} if method == "GET" else {"data": form}
+    return requests.request(method, url, **where, auth=(ACCOUNT, TOKEN), timeout=10)
 
 
 def room(sim: Simulator, name: str) -> Conference:
@@ -262,7 +263,9 @@ def test_kicked_participant_goes_on_to_the_dial_action(app: ToyApp, simulator: B
     assert result.said() == ["Goodbye"]
     assert room(sim, "sales").reason_ended == "last-participant-kicked"
     assert rest(sim, "GET", f"Conferences/{sid}.json").json()["status"] == "completed"
-    assert rest(sim, "GET", "Conferences.json").json()["conferences"] == []
+    live = rest(sim, "GET", "Conferences.json", Status="in-progress").json()["conferences"]
+    everything = rest(sim, "GET", "Conferences.json").json()["conferences"]
+    assert live == [] and [c["sid"] for c in everything] == [sid]
 
 
 def test_a_caller_redirected_out_of_a_queue_can_join_a_room(app: ToyApp, simulator: Build) -> None:
