@@ -4,6 +4,7 @@ from ivr.simulator.addressing import SharedKey
 from ivr.simulator.agents import DEFAULT_CALLEE, Agent
 from ivr.simulator.call import VERB_HANDLERS
 from ivr.simulator.caller import Caller, Hangup, Hold, Press, Silence, Speak, Wait, parse_script
+from ivr.simulator.conferences import Conference, Heard, Participant
 from ivr.simulator.errors import SimulatorError
 from ivr.simulator.media import RecordingServer, audio_seconds, tone_wav
 from ivr.simulator.outbound import OutboundCall
@@ -20,11 +21,14 @@ __all__ = [
     "CallHandle",
     "CallResult",
     "Caller",
+    "Conference",
     "Hangup",
+    "Heard",
     "Hold",
     "HttpTransport",
     "Line",
     "OutboundCall",
+    "Participant",
     "Press",
     "RecordingServer",
     "Reply",

@@ -15,6 +15,8 @@ class Agent:
     answer_after: float = 2.0
     answers: bool = True
     busy: bool = False
+    # Rings for answer_after seconds, then the person rejects the call: Twilio reports "busy".
+    declines: bool = False
     talk_seconds: float = 30.0
     script: list[Action] = field(default_factory=list)
 
@@ -29,6 +31,8 @@ def ring_outcome(callee: Agent | None, timeout: float) -> tuple[str, float]:
         return "failed", 0.0
     if callee.busy:
         return "busy", 0.0
+    if callee.declines and callee.answer_after < timeout:
+        return "declined", callee.answer_after
     if not callee.answers or callee.answer_after >= timeout:
         return "no-answer", timeout
     return "answered", callee.answer_after

@@ -75,7 +75,19 @@ class Bridge:
     caller_gone: bool = False
 
 
-Reason = Redirect | Complete | PartyLeft | Bridge
+@dataclass(frozen=True)
+class ConferenceNews:
+    """A conference this leg is in changed (it started, or this leg was put on hold or back)."""
+
+
+@dataclass(frozen=True)
+class Removed:
+    """The leg is out of its conference (kicked, or the conference ended); the Dial goes on."""
+
+    why: str
+
+
+Reason = Redirect | Complete | PartyLeft | Bridge | ConferenceNews | Removed
 
 
 class Interrupted(Exception):

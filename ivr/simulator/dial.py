@@ -1,4 +1,4 @@
-"""<Dial>: take the head of a queue, or ring a number or client and talk to them."""
+"""<Dial>: take the head of a queue, ring a number or client and talk to them, or join a room."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ivr.simulator.agents import ring_outcome
 from ivr.simulator.caller import Caller
+from ivr.simulator.conference import dial_conference
 from ivr.simulator.control import (
     Bridge,
     CallEnded,
@@ -19,7 +20,7 @@ from ivr.simulator.twiml import Verb
 if TYPE_CHECKING:
     from ivr.simulator.call import CallRun
 
-DIAL_NOUNS = frozenset({"Queue", "Number", "Client"})
+DIAL_NOUNS = frozenset({"Queue", "Number", "Client", "Conference"})
 WHISPER_VERBS = frozenset({"Play", "Say", "Pause"})
 # How often (simulated seconds) an agent dialling an empty queue looks again.
 QUEUE_POLL_SECONDS = 0.5
@@ -28,17 +29,19 @@ Outcome = tuple[str, str, int]
 
 
 def dial(run: CallRun, verb: Verb, document: Document) -> Document | None:
-    """<Dial>: one <Queue>, <Number> or <Client> (or a bare number); then the action."""
+    """<Dial>: one <Queue>, <Number>, <Client> or <Conference> (or a bare number); the action."""
     nouns = [child for child in verb.children if child.name in DIAL_NOUNS]
     if not nouns and verb.text and not verb.children:
         nouns = [Verb("Number", text=verb.text)]
     if len(nouns) != 1 or len(verb.children) > 1:
-        run.unsupported(verb, " without exactly one <Queue>, <Number> or <Client>")
+        run.unsupported(verb, " without exactly one <Queue>, <Number>, <Client> or <Conference>")
     noun = nouns[0]
     timeout = run.number(verb, "timeout", 30.0, low=1)
     run.line("twilio", "dial", f"<{noun.name}> {noun.text}")
     if noun.name == "Queue":
         status, sid, duration = dial_queue(run, noun, timeout, document)
+    elif noun.name == "Conference":
+        status, sid, duration = dial_conference(run, noun, document)
     else:
         number = noun.text if noun.name == "Number" else f"client:{noun.text}"
         # Twilio shows the dialling leg's own From unless callerId says otherwise.
@@ -128,6 +131,9 @@ def dial_party(
         if outcome != "failed" and outcome != "busy":
             run.line("twilio", "ringing", number)
             run.clock += rang
+        if outcome == "declined":
+            run.line("twilio", "dial", f"{number}: declined")
+            outcome = "busy"  # Twilio has no declined status: the caller hears busy
         if outcome != "answered" or callee is None:
             run.line("twilio", "dial", f"{number}: {outcome}")
             leg.final_status = outcome

@@ -204,8 +204,9 @@ def dequeued(
     waited = member.wait_time()
     if isinstance(reason, Bridge):
         return bridged(run, member, reason, action_url)
-    if isinstance(reason, Redirect) and reason.dequeued:
-        # Twilio requests the action at once; the call then runs the Member update's URL instead.
+    if isinstance(reason, Redirect):
+        # A Members or Calls update: Twilio requests the action at once (QueueResult=redirected)
+        # and ignores its answer; the call then runs the update's Url or Twiml.
         run.line("twilio", "dequeue", f"{queue.name} after {waited}s (REST API)")
         run.result.queue_result, run.result.queue_time = "redirected", waited
         if action_url is not None:
@@ -219,7 +220,6 @@ def dequeued(
         else:
             run.line("caller", "hangup", f"{reason.why} in queue {queue.name}")
         return finish_queue(run, queue, action_url, "hangup", waited, gone=True)
-    # A Calls update takes the call out of the queue without asking the Enqueue action.
     raise Interrupted(reason)
 
 

@@ -130,8 +130,12 @@ class _MediaHandler(BaseHTTPRequestHandler):
         owner = self.server.owner
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
+        path, _, query = self.path.partition("?")
         form: dict[str, str] = {}
-        for name, value in parse_qsl(body, keep_blank_values=True):
+        # GET filters (FriendlyName, Status, PageSize) come in the query string, as Twilio's
+        # clients send them; a POST's fields in the body.
+        pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True)
+        for name, value in pairs:
             # Twilio's clients repeat list fields (StatusCallbackEvent): keep them all.
             form[name] = f"{form[name]} {value}" if name in form else value
         api = owner.api
@@ -139,7 +143,7 @@ class _MediaHandler(BaseHTTPRequestHandler):
             self._send(404, "application/json", b'{"status": 404, "message": "not found"}')
             return
         authorized = owner.authorized(self.headers.get("Authorization", ""))
-        status, answer = api.handle(method, self.path.split("?", 1)[0], form, authorized)
+        status, answer = api.handle(method, path, form, authorized)
         headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if status == 401 else {}
         body_bytes = b"" if answer is None else json.dumps(answer).encode()
         self._send(status, "application/json", body_bytes, headers)

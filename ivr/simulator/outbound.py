@@ -62,6 +62,11 @@ class OutboundRun(CallRun):
             self.line("twilio", "dial", f"{self.request.to}: no answer after {rang:g}s")
             self.final_status = "no-answer"
             raise CallEnded
+        if outcome == "declined":
+            # A callee who rejects the call is reported busy (no "declined" call status exists).
+            self.line("twilio", "dial", f"{self.request.to}: declined after {rang:g}s")
+            self.final_status = "busy"
+            raise CallEnded
         self.answered = True
         self.answered_at = self.clock
         self.call_status = "in-progress"

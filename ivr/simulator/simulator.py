@@ -9,11 +9,13 @@ from ivr.simulator.addressing import PublicAddress, SharedKey
 from ivr.simulator.agents import DEFAULT_CALLEE, Agent
 from ivr.simulator.call import CallRun
 from ivr.simulator.caller import Caller
+from ivr.simulator.conferences import ConferenceBook
 from ivr.simulator.control import Complete
 from ivr.simulator.media import RecordingServer
 from ivr.simulator.outbound import OutboundCall, OutboundRun
 from ivr.simulator.queues import QueueBook
 from ivr.simulator.rest import TwilioApi
+from ivr.simulator.rest_conferences import ConferenceApi
 from ivr.simulator.result import CallResult
 from ivr.simulator.timing import SharedClock
 from ivr.simulator.transport import Transport
@@ -105,11 +107,13 @@ class Simulator:
         # One lock guards queues, calls and every call's interruptions.
         self.lock = threading.RLock()
         self.queues = QueueBook()
+        self.conferences = ConferenceBook()
         self.agents: dict[str, Agent] = {}
         self.runs: dict[str, CallRun] = {}
         self.handles: list[CallHandle] = []
         self.outbound_results: list[CallResult] = []
         self.api = TwilioApi(self)
+        self.api.routes += ConferenceApi(self.api).routes()
         self._closed = False
         self._recordings = recording_server
         self._owns_recordings = recording_server is None
@@ -176,7 +180,7 @@ class Simulator:
             return next((h for h in self.handles if h.sid == call_sid), None)
 
     def wait_idle(self, timeout: float = 60.0) -> None:
-        """Wait until every started call has ended (TimeoutError otherwise)."""
+        """Wait until every call has ended and rooms sent their callbacks (TimeoutError if not)."""
         with self.lock:
             handles = list(self.handles)
         for handle in handles:
@@ -185,6 +189,12 @@ class Simulator:
             more = [h for h in self.handles if h not in handles]
         if more:
             self.wait_idle(timeout)
+            return
+        # Conference callbacks go out from their own thread, which ends after conference-end.
+        with self.lock:
+            senders = [room.sender for room in self.conferences if room.sender is not None]
+        for sender in senders:
+            sender.join(timeout)
 
     def queue_sids(self, name: str) -> list[str]:
         """CallSids waiting in queue ``name``, front first."""

@@ -335,7 +335,7 @@ def test_rest_api_lists_queue_members_and_redirects_one(hotline: Build) -> None:
     ]
 
 
-def test_calls_update_takes_a_waiting_caller_out_without_the_action(hotline: Build) -> None:
+def test_calls_update_takes_a_waiting_caller_out_through_the_action(hotline: Build) -> None:
     toy, sim = hotline()
     handle = sim.start(Caller())
     wait_until(lambda: len(sim.queue_sids("support")) == 1)
@@ -349,7 +349,9 @@ def test_calls_update_takes_a_waiting_caller_out_without_the_action(hotline: Bui
 
     assert reply.status_code == 200
     assert result.said()[-1] == "Moved"
-    assert toy.forms("/queue/done") == []
+    # Twilio asks the Enqueue action at once, ignores its TwiML and runs the update's instead.
+    assert [f["QueueResult"] for f in toy.forms("/queue/done")] == ["redirected"]
+    assert "Please rate us" not in result.said() and sim.queue_sids("support") == []
     missing = requests.post(
         f"{sim.api_base_url}/2010-04-01/Accounts/{ACCOUNT}/Calls/CA{'0' * 32}.json",
         data={"Status": "completed"},
