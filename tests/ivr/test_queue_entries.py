@@ -21,6 +21,7 @@ from ivr.queues.entries import (
     left_queue,
     leg_ended,
     offer,
+    offer_to,
     release,
     time_out,
 )
@@ -290,3 +291,123 @@ def test_an_ended_stay_is_never_offered_nor_bridged(app: Flask) -> None:
         assert offer(db.session, li, utcnow()) is None
         assert not bridge(db.session, call, entry, li.id, dequeuing_sid="", queue_time=3)
         assert entry.state == EntryState.LEFT
+
+
+def race(app: Flask, attempts: list[tuple[str, int]]) -> list[bool]:
+    """Offer each (agent name, entry id) at once from its own thread and session."""
+    start = threading.Barrier(len(attempts))
+    got: list[bool] = [False] * len(attempts)
+
+    def attempt(i: int, name: str, entry_id: int) -> None:
+        with app.app_context():
+            agent = agent_named(db.session, name)
+            entry = db.session.get(QueueEntry, entry_id)
+            start.wait()
+            got[i] = offer_to(db.session, entry, agent, utcnow())
+            db.session.commit()
+            db.session.remove()
+
+    threads = [threading.Thread(target=attempt, args=(i, *a)) for i, a in enumerate(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return got
+
+
+def test_one_caller_offered_to_two_agents_at_once_goes_to_one(app: Flask) -> None:
+    for name in ("li", "wang"):
+        add_agent(app, name, ["zh"], ["general"])
+    with app.app_context():
+        entry_id = waiting(db.session, "CA" + "1" * 32).id
+        idle_since = {n: agent_named(db.session, n).presence_at for n in ("li", "wang")}
+    got = race(app, [("li", entry_id), ("wang", entry_id)])
+    assert sorted(got) == [False, True], got
+    winner, loser = ("li", "wang") if got[0] else ("wang", "li")
+    with app.app_context():
+        entry = db.session.get(QueueEntry, entry_id)
+        assert entry.state == EntryState.OFFERED
+        assert entry.agent_id == agent_named(db.session, winner).id
+        assert agent_named(db.session, winner).presence == Presence.BUSY
+        # The loser is ready again and keeps their place among idle agents.
+        assert agent_named(db.session, loser).presence == Presence.AVAILABLE
+        assert agent_named(db.session, loser).presence_at == idle_since[loser]
+
+
+def test_one_agent_offered_two_callers_at_once_holds_one(app: Flask) -> None:
+    add_agent(app, "li", ["zh"], ["general"])
+    with app.app_context():
+        first = waiting(db.session, "CA" + "1" * 32, ago=20).id
+        second = waiting(db.session, "CA" + "2" * 32, ago=10).id
+    got = race(app, [("li", first), ("li", second)])
+    assert sorted(got) == [False, True], got
+    with app.app_context():
+        li = agent_named(db.session, "li")
+        held = db.session.scalars(select(QueueEntry).where(QueueEntry.agent_id == li.id)).all()
+        assert len(held) == 1 and held[0].state == EntryState.OFFERED
+        states = sorted(e.state for e in db.session.scalars(select(QueueEntry)))
+        assert states == [EntryState.OFFERED, EntryState.WAITING]
+        assert li.presence == Presence.BUSY
+
+
+def test_an_offer_to_a_caller_already_offered_or_ended_is_refused(app: Flask) -> None:
+    for name in ("li", "wang"):
+        add_agent(app, name, ["zh"], ["general"])
+    with app.app_context():
+        entry = waiting(db.session, "CA" + "1" * 32)
+        li, wang = agent_named(db.session, "li"), agent_named(db.session, "wang")
+        assert offer_to(db.session, entry, li, utcnow())
+        db.session.commit()
+        assert not offer_to(db.session, entry, wang, utcnow())
+        assert wang.presence == Presence.AVAILABLE and entry.agent_id == li.id
+        release(db.session, entry, li, presence=Presence.AVAILABLE)
+        call = db.session.get(Call, entry.call_id)
+        left_queue(db.session, call, entry, result="hangup", waited=5)
+        db.session.commit()
+        assert not offer_to(db.session, entry, wang, utcnow())
+        assert entry.state == EntryState.ABANDONED and wang.presence == Presence.AVAILABLE
+
+
+def test_leaving_for_a_message_a_full_queue_or_an_error_is_left(app: Flask) -> None:
+    with app.app_context():
+        for n, result in enumerate(("leave", "queue-full", "error", "system-error")):
+            entry = waiting(db.session, "CA" + str(n) * 32)
+            call = db.session.get(Call, entry.call_id)
+            if result == "leave":
+                assert ask_to_leave(db.session, call, entry, "message", node="q", digits="1")
+            assert left_queue(db.session, call, entry, result=result, waited=7) == "left"
+            assert entry.state == EntryState.LEFT and entry.result == result
+            assert entry.left_at is not None and entry.wait_seconds == 7
+            assert call.outcome is None
+        db.session.commit()
+
+
+def test_a_caller_being_offered_can_neither_leave_by_key_nor_time_out(app: Flask) -> None:
+    add_agent(app, "li", ["zh"], ["general"])
+    with app.app_context():
+        entry = waiting(db.session, "CA" + "1" * 32)
+        call = db.session.get(Call, entry.call_id)
+        offer(db.session, agent_named(db.session, "li"), utcnow())
+        db.session.commit()
+        assert not ask_to_leave(db.session, call, entry, "callback", node="q", digits="2")
+        assert not time_out(db.session, call, entry, node="q", waited=900, max_wait=600)
+        assert entry.state == EntryState.OFFERED and entry.leave_reason is None
+        assert "queue_key" not in events(db.session, call)
+
+
+def test_a_call_back_that_fails_goes_back_to_its_place(app: Flask) -> None:
+    add_agent(app, "li", ["zh"], ["general"])
+    with app.app_context():
+        entry = waiting(db.session, "CA" + "1" * 32, ago=300)
+        call = db.session.get(Call, entry.call_id)
+        ask_to_leave(db.session, call, entry, "callback", node="q", digits="2")
+        left_queue(db.session, call, entry, result="leave", waited=300)
+        call.status = "completed"
+        db.session.commit()
+        entered = entry.entered_at
+        li = agent_named(db.session, "li")
+        assert offer(db.session, li, utcnow()) is entry and entry.state == EntryState.DIALING
+        db.session.commit()
+        release(db.session, entry, li, presence=Presence.AVAILABLE)
+        assert entry.state == EntryState.CALLBACK and entry.agent_id is None
+        assert entry.entered_at == entered and li.presence == Presence.AVAILABLE
