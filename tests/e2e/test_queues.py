@@ -109,7 +109,10 @@ def test_three_callers_one_agent(app: Flask, client: FlaskClient, live_phone: Si
     )  # re-announced, moving up
     waits = [r.queue_time for r in results]
     # Offers go strictly in arrival order (above); who Twilio dequeues first is its own affair.
-    assert waits[0] < min(waits[1], waits[2])
+    # The last caller waits two conversations longer than the first; the second's wait against
+    # the first's depends on how long the machine took between their arrivals (simulated time
+    # runs 50 times faster, so a loaded machine stretches that gap).
+    assert waits[0] < waits[2]
     stats = client.get("/api/v1/stats", headers=auth(token)).json["total"]
     assert (stats["offered"], stats["answered"], stats["abandoned"]) == (3, 3, 0)
     assert stats["p90_wait"] >= stats["average_wait"] > 0
