@@ -89,6 +89,7 @@ def test_a_caller_reaches_a_free_agent_without_anyone_pressing_take_next(
         assert (entry.offered_at - entry.entered_at).total_seconds() < 5
 
 
+@pytest.mark.slow  # seconds of real time: the quick loop leaves it to the full run
 def test_an_offer_that_rings_out_goes_to_the_next_agent_and_misses_add_up(
     app: Flask, client: FlaskClient, live_phone: Simulator
 ) -> None:

@@ -80,6 +80,7 @@ def take_next(client: FlaskClient, token: str, name: str) -> dict | None:
     raise AssertionError(f"{name} never became free")
 
 
+@pytest.mark.slow  # seconds of real time: the quick loop leaves it to the full run
 def test_three_callers_one_agent(app: Flask, client: FlaskClient, live_phone: Simulator) -> None:
     staff(app, live_phone, "li", ["zh"], ["product"])
     token = make_token(app)
@@ -175,6 +176,7 @@ def test_callback_keeps_the_place_and_is_called(
     assert record["outcome"] == "callback"
 
 
+@pytest.mark.slow  # seconds of real time: the quick loop leaves it to the full run
 def test_two_agents_at_the_same_moment(
     app: Flask, client: FlaskClient, live_phone: Simulator
 ) -> None:

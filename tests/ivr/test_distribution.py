@@ -93,7 +93,7 @@ def test_an_agent_whose_wrap_up_ends_is_rung_with_no_request_to_say_so(app: Flas
     add_agent(app, "li", ["zh"], ["general"])
     with app.app_context():
         li = db.session.scalars(select(Agent)).one()
-        li.wrapup_until = utcnow() + timedelta(seconds=1.5)
+        li.wrapup_until = utcnow() + timedelta(seconds=0.3)
         phone = li.phone
         call = Call(sid="CA" + "1" * 32, from_number="+8613800000000", to_number="+8610100")
         db.session.add(call)

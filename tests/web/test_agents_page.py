@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
@@ -166,6 +167,7 @@ def test_wrong_passwords_are_throttled_and_unknown_names_answer_alike(
         assert failures == {"name:li": 0, "addr:127.0.0.1": 1, "name:nobody": 1}
 
 
+@pytest.mark.slow  # seconds of real time: the quick loop leaves it to the full run
 def test_one_address_guessing_many_names_is_throttled(app: Flask, client: FlaskClient) -> None:
     add(app, "li")
     client.environ_base["REMOTE_ADDR"] = "192.0.2.7"
@@ -175,6 +177,7 @@ def test_one_address_guessing_many_names_is_throttled(app: Flask, client: FlaskC
     assert sign_in(client, "li", "correct horse").status_code == 302
 
 
+@pytest.mark.slow  # seconds of real time: the quick loop leaves it to the full run
 def test_signing_in_to_ones_own_account_does_not_reset_guesses_at_others(
     app: Flask, client: FlaskClient
 ) -> None:

@@ -258,6 +258,7 @@ def test_the_same_listener_from_another_address_is_another_line(
     assert kept == [("agent:li", "127.0.0.1"), ("agent:li", "203.0.113.9")]
 
 
+@pytest.mark.slow  # seconds of real time: the quick loop leaves it to the full run
 def test_refused_sign_ins_do_not_fill_the_log(app: Flask, supervisor: str) -> None:
     sprayer = app.test_client()
     for attempt in range(30):  # a new name each time: cheap for the guesser once refused
