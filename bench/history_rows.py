@@ -226,7 +226,7 @@ def call_events(
     waited: int,
     rng: random.Random,
 ) -> list[dict[str, Any]]:
-    """The events a call of this shape logs, step by step, as ivr/calls.py writes them."""
+    """The events a call of this shape logs, step by step, as ivr/callflow/call_log.py writes them."""
     steps: list[list[tuple[str, str | None, dict[str, Any]]]] = [
         [("incoming", None, {"from": caller, "to": "+864008001234"}),
          ("node", "language", {"type": "language"})],

@@ -125,7 +125,7 @@ def create_floor() -> Flask:
     """The floor: what any durable webhook costs before it does anything of its own.
 
     It parses the form, checks X-Twilio-Signature, commits one row to the same database with the
-    app's own connection settings (``ivr.extensions``: WAL and synchronous=NORMAL on SQLite) and
+    app's own connection settings (``ivr.database``: WAL and synchronous=NORMAL on SQLite) and
     answers with the baseline's static TwiML.
     """
     import ivr.database  # noqa: F401  (the app's SQLite pragmas, for the same commit cost)

@@ -90,7 +90,10 @@ def imports(name: str) -> dict[str, set[str]]:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 taken.setdefault(alias.name, set())
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            # The rules read absolute names: a relative import would slip past every one.
+            raise AssertionError(f"{name} imports relatively; write the module's full name")
+        elif isinstance(node, ast.ImportFrom) and node.module:
             for alias in node.names:
                 # `from ivr.web import auth` imports the module ivr.web.auth.
                 submodule = f"{node.module}.{alias.name}"

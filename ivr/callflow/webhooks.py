@@ -84,7 +84,7 @@ def start_flow(step: int, caller: str, history: list[str], language: str | None)
 def _answer(node_id: str, step: int, act: Callable[[Flow, str], Turn]) -> Response:
     """Run the flow for one webhook at a node, log what it did once, and answer with TwiML.
 
-    The call is read first and written last, in one short transaction (see ``ivr.calls``).
+    The call is read first and written last, in one short transaction (see ``ivr.callflow.call_log``).
     """
     facts = call_facts()
     conn = db.session.connection()

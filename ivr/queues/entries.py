@@ -339,6 +339,14 @@ def abandon(session: Session, entry: QueueEntry) -> None:
     entry.state = EntryState.ABANDONED
 
 
+def bridge_replayed(entry: QueueEntry, agent_id: int | None) -> bool:
+    """Whether a bridge request changes nothing: the stay ended unbridged (it never opens
+    again), or this bridge is noted already (Twilio's retry, or a late request after the talk)."""
+    if entry.state in ENDED and entry.bridged_at is None:
+        return True
+    return entry.bridged_at is not None and entry.agent_id == agent_id
+
+
 def bridge(
     session: Session,
     call: Call,
@@ -352,10 +360,8 @@ def bridge(
 
     False for a replay (the bridge is noted already, or the stay has ended): nothing changes.
     """
-    if entry.state in ENDED and entry.bridged_at is None:
-        return False  # a stay that has ended never opens again
-    if entry.bridged_at is not None and entry.agent_id == agent_id:
-        return False  # Twilio's retry, or a late request after the talk
+    if bridge_replayed(entry, agent_id):
+        return False
     if entry.agent_id != agent_id:
         # Dial+Queue takes the head of Twilio's queue: when two agents raced, this caller may
         # be the one the other agent claimed. The two claims swap, so the log names who talks.

@@ -25,6 +25,7 @@ from ivr.queues.entries import (
     announced,
     ask_to_leave,
     bridge,
+    bridge_replayed,
     conversation_over,
     enter,
     held_by,
@@ -334,6 +335,8 @@ def bridged() -> Response:
     call = open_call(db.session, call_facts())
     entry = open_entry(db.session, call.sid, offered.queue) or offered
     agent_id = _leg_agent() or offered.agent_id
+    if bridge_replayed(entry, agent_id):
+        return twiml(_connecting(entry))  # its fields are not read again, as on the first time
     queue_time = twilio_number("QueueTime")
     dequeuing = field("DequeingCallSid", pattern=CALL_SID)
     if bridge(db.session, call, entry, agent_id, dequeuing_sid=dequeuing, queue_time=queue_time):

@@ -16,6 +16,7 @@ from ivr.queues.entries import (
     abandon,
     ask_to_leave,
     bridge,
+    bridge_replayed,
     conversation_over,
     enter,
     left_queue,
@@ -411,3 +412,18 @@ def test_a_call_back_that_fails_goes_back_to_its_place(app: Flask) -> None:
         release(db.session, entry, li, presence=Presence.AVAILABLE)
         assert entry.state == EntryState.CALLBACK and entry.agent_id is None
         assert entry.entered_at == entered and li.presence == Presence.AVAILABLE
+
+
+def test_a_replayed_bridge_is_known_before_its_fields_are_read(app: Flask) -> None:
+    add_agent(app, "li", ["zh"], ["general"])
+    with app.app_context():
+        entry = waiting(db.session, "CA" + "1" * 32)
+        call = db.session.get(Call, entry.call_id)
+        li = agent_named(db.session, "li")
+        offer(db.session, li, utcnow())
+        assert not bridge_replayed(entry, li.id)
+        bridge(db.session, call, entry, li.id, dequeuing_sid="", queue_time=3)
+        assert bridge_replayed(entry, li.id)
+        ended = waiting(db.session, "CA" + "2" * 32)
+        left_queue(db.session, db.session.get(Call, ended.call_id), ended, result="leave", waited=1)
+        assert bridge_replayed(ended, li.id)
