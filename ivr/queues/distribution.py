@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from ivr.callflow.menu import Menu
 from ivr.clock import utcnow
 from ivr.database import db
-from ivr.hotline import Hotline, hotline
+from ivr.hotline import hotline
 from ivr.models import Agent, EntryState, Presence, QueueEntry
 from ivr.queues.agents import can_serve
 from ivr.queues.entries import OFFERABLE, Offer, caller_still_there, offer_to, ring
@@ -155,14 +155,13 @@ def missed(agent: Agent, rules: QueueRules) -> Presence:
 TICK_SECONDS = 1.0
 
 
-def hotline_of(app: Flask) -> Hotline:
-    return app.extensions["hotline"]
-
-
 def start_distributor(app: Flask) -> bool:
     """Tick ``distribute`` in this process if the menu has an automatic queue; once per app."""
-    if "hotline.distributor" in app.extensions or not automatic_topics(hotline_of(app).menu):
+    if "hotline.distributor" in app.extensions:
         return False
+    with app.app_context():
+        if not automatic_topics(hotline().menu):
+            return False
     stop = threading.Event()
     thread = threading.Thread(
         target=_tick, args=(app, stop), name="hotline-distributor", daemon=True
