@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -60,6 +61,7 @@ def ready_to_call_back(
     return message_id
 
 
+@pytest.mark.slow  # seconds of real time: the quick loop leaves it to the full run
 def test_call_back_rings_the_agent_then_the_customer_and_answers_the_message(
     app: Flask, client: FlaskClient, live_phone: Simulator
 ) -> None:
@@ -95,6 +97,7 @@ def test_call_back_rings_the_agent_then_the_customer_and_answers_the_message(
     assert moves[0][3] == moves[1][3] and moves[0][3].startswith("agent:")
 
 
+@pytest.mark.slow  # seconds of real time: the quick loop leaves it to the full run
 def test_a_call_back_nobody_answers_is_noted_and_leaves_the_case_open(
     app: Flask, client: FlaskClient, live_phone: Simulator
 ) -> None:

@@ -157,6 +157,7 @@ def test_caller_who_gives_up(app: Flask, client: FlaskClient, live_phone: Simula
     assert client.get("/api/v1/queues", headers=auth(token)).json["data"][0]["waiting"] == 0
 
 
+@pytest.mark.slow  # seconds of real time: the quick loop leaves it to the full run
 def test_callback_keeps_the_place_and_is_called(
     app: Flask, client: FlaskClient, live_phone: Simulator
 ) -> None:
@@ -231,6 +232,7 @@ def test_agent_without_the_callers_language_is_never_offered_them(
     assert offer is None
 
 
+@pytest.mark.slow  # seconds of real time: the quick loop leaves it to the full run
 def test_a_replayed_bridge_and_key_are_noted_once(
     app: Flask, client: FlaskClient, live_phone: Simulator
 ) -> None:

@@ -94,6 +94,7 @@ def test_a_supervisor_disables_resets_and_reskills_an_agent(app: Flask) -> None:
     assert "重置密码" in page and "停用" in page
 
 
+@pytest.mark.slow  # seconds of real time: the quick loop leaves it to the full run
 def test_an_agent_changes_their_own_password_and_other_sessions_end(app: Flask) -> None:
     add(app, "li")
     here, elsewhere = app.test_client(), app.test_client()
