@@ -1,4 +1,5 @@
-"""The one place that calls Twilio's REST API (the simulator's, in tests): calls, recordings.
+"""The one place that calls Twilio's REST API (the simulator's, in tests): calls, conference
+participants, recordings.
 
 Recordings are downloaded with basic auth, timeouts and a size limit, and deleted once kept;
 whether the bytes are audio is for the caller to check (``voicemail/audio.py``).
@@ -25,7 +26,20 @@ TWILIO_MEDIA_HOST = re.compile(r"api(\.[a-z0-9-]+)*\.twilio\.com")
 
 
 class TwilioError(Exception):
-    """Twilio did not accept a REST request."""
+    """Twilio did not accept a REST request; ``code`` is Twilio's error code when it gave one
+    (21220: the call is not in progress; 16027: a whisper to a participant on hold)."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _error_code(reply: requests.Response) -> int | None:
+    try:
+        code = reply.json().get("code")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return code if isinstance(code, int) else None
 
 
 def credentials(config: Any) -> tuple[str, str]:
@@ -44,7 +58,10 @@ def _post(config: Any, path: str, form: dict[str, str]) -> dict[str, Any]:
     except requests.RequestException as exc:
         raise TwilioError(f"Twilio unreachable: {type(exc).__name__}") from exc
     if reply.status_code >= 300:
-        raise TwilioError(f"Twilio answered HTTP {reply.status_code}: {reply.text[:200]}")
+        raise TwilioError(
+            f"Twilio answered HTTP {reply.status_code}: {reply.text[:200]}",
+            code=_error_code(reply),
+        )
     try:
         answer = reply.json()
     except (ValueError, RecursionError) as exc:
@@ -73,6 +90,80 @@ def create_call(
     if not isinstance(sid, str) or not CALL_SID.fullmatch(sid):
         raise TwilioError(f"Twilio answered without a call sid: {str(sid)[:80]!r}")
     return sid
+
+
+def update_call(
+    config: Any, sid: str, *, url: str | None = None, status: str | None = None
+) -> None:
+    """Move a live call to the TwiML at ``url`` (out of a queue, say), or end it
+    (``status="completed"``)."""
+    form = {"Url": url, "Method": "POST"} if url else {}
+    if status:
+        form["Status"] = status
+    _post(config, f"/Calls/{sid}.json", form)
+
+
+def conference_path(conference: str, participant: str = "") -> str:
+    """The REST path of a conference (by sid or friendly name) or of one of its participants."""
+    path = f"/Conferences/{conference}/Participants"
+    return f"{path}/{participant}.json" if participant else f"{path}.json"
+
+
+def add_participant(
+    config: Any,
+    conference: str,
+    *,
+    to: str,
+    from_: str,
+    status_callback: str,
+    timeout: int = 30,
+    muted: bool = False,
+    coach: str | None = None,
+    end_on_exit: bool = False,
+    label: str | None = None,
+) -> str:
+    """Ring ``to`` into ``conference`` (muted: listens unheard; ``coach``: heard only by that
+    participant's call); return the new leg's CallSid."""
+    form = {
+        "From": from_,
+        "To": to,
+        "Timeout": str(timeout),
+        "Muted": str(muted).lower(),
+        "Beep": "false",
+        "StartConferenceOnEnter": "true",
+        "EndConferenceOnExit": str(end_on_exit).lower(),
+        "StatusCallback": status_callback,
+        "StatusCallbackMethod": "POST",
+        "StatusCallbackEvent": "completed",
+    }
+    if coach:
+        form.update(Coaching="true", CallSidToCoach=coach)
+    if label:
+        form["Label"] = label
+    sid = _post(config, conference_path(conference), form).get("call_sid")
+    if not isinstance(sid, str) or not CALL_SID.fullmatch(sid):
+        raise TwilioError(f"Twilio answered without a call sid: {str(sid)[:80]!r}")
+    return sid
+
+
+def update_participant(config: Any, conference: str, call_sid: str, **fields: str) -> None:
+    """Change a participant: ``Hold``/``HoldUrl``, ``Muted``, ``Coaching``/``CallSidToCoach``,
+    ``EndConferenceOnExit`` (Twilio's field names, values as Twilio reads them)."""
+    _post(config, conference_path(conference, call_sid), dict(fields))
+
+
+def remove_participant(config: Any, conference: str, call_sid: str) -> None:
+    """Take a participant out of the conference (their <Dial> ends and its action follows)."""
+    url = (
+        f"{config['TWILIO_API_BASE_URL']}/2010-04-01/Accounts/{config['TWILIO_ACCOUNT_SID']}"
+        + conference_path(conference, call_sid)
+    )
+    try:
+        reply = requests.delete(url, auth=credentials(config), timeout=10)
+    except requests.RequestException as exc:
+        raise TwilioError(f"Twilio unreachable: {type(exc).__name__}") from exc
+    if reply.status_code >= 300:
+        raise TwilioError(f"Twilio answered HTTP {reply.status_code}", code=_error_code(reply))
 
 
 class FetchError(Exception):
