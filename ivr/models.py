@@ -257,6 +257,9 @@ class QueueEntry(db.Model):
     # Twilio's QueueTime at the last announcement: the queue's own clock decides the next one.
     announced_wait: Mapped[int | None] = mapped_column()
     announcements: Mapped[int] = mapped_column(default=0)
+    # The call's step of the Enqueue action: webhooks after the queue are numbered from it.
+    step: Mapped[int | None] = mapped_column()
+    conference_sid: Mapped[str | None] = mapped_column(String(64))  # the conversation's room
 
 
 # The figures of a period, read from the index alone: every column period_stats groups by.

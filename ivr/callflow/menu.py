@@ -36,6 +36,7 @@ REQUIRED_PHRASES = (
     "after_call_offer",
     "agent_whisper",
     "callback_whisper",
+    "caller_gone",
 )
 
 

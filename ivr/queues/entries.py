@@ -1,6 +1,7 @@
 """A caller's stay in a queue, state by state: plain functions over the database.
 
-States (EntryState): waiting → offered (an agent's phone rings) → bridged → done; a caller who
+States (EntryState): waiting → offered (an agent's phone rings) → bridged (the agent answered;
+the caller is moved into the conversation's conference) → done; a caller who
 asks to be called back keeps their place as callback → dialing → done; a stay ends as left
 (message, timeout, full) or abandoned (hung up). Every change is a compare-and-set on the row's
 state, so two agents, or two processes, never take one caller.
@@ -186,12 +187,14 @@ def ring(
         session.rollback()
         release(session, entry, agent, presence=Presence.AVAILABLE)
         raise
-    # The leg may have dequeued someone already, and the bridge swapped this claim with
-    # another agent's (``bridge``): the sid goes on the entry the agent holds now;
-    # a bridged entry got it from Twilio's DequeingCallSid.
+    # The agent may have answered already (the bridge noted the same sid then).
     session.execute(
         update(QueueEntry)
-        .where(QueueEntry.agent_id == agent.id, QueueEntry.state.in_(CLAIMED))
+        .where(
+            QueueEntry.id == entry.id,
+            QueueEntry.agent_id == agent.id,
+            QueueEntry.agent_call_sid.is_(None),
+        )
         .values(agent_call_sid=sid)
         .execution_options(synchronize_session=False)
     )
@@ -242,7 +245,14 @@ def open_entry(session: Session, call_sid: str, queue: str) -> QueueEntry | None
 
 
 def enter(
-    session: Session, call: Call, *, queue: str, topic: str, language: str, node: str
+    session: Session,
+    call: Call,
+    *,
+    queue: str,
+    topic: str,
+    language: str,
+    node: str,
+    step: int | None = None,
 ) -> QueueEntry:
     """The caller's open stay in ``queue``, or a new one (their first wait request)."""
     entry = open_entry(session, call.sid, queue)
@@ -255,6 +265,7 @@ def enter(
             language=language,
             node=node,
             from_number=call.from_number,
+            step=step,
         )
         session.add(entry)
         session.flush()
@@ -302,7 +313,8 @@ def left_queue(
 ) -> str:
     """Twilio's Enqueue action: the caller left the queue with ``result`` (its QueueResult).
 
-    Answers what became of the stay: "bridged" (talked to an agent), "abandoned" (hung up),
+    Answers what became of the stay: "conversation" (moved into the agent's conference),
+    "bridged" (talked to an agent by a direct bridge), "abandoned" (hung up),
     "callback" (keeps their place to be called back) or "left" (anything else).
     """
     if entry is not None and entry.left_at is None:
@@ -310,6 +322,11 @@ def left_queue(
         entry.result = result
         if entry.wait_seconds is None:
             entry.wait_seconds = waited
+    if result == "redirected" and entry is not None and entry.state == EntryState.BRIDGED:
+        # Moved into the conversation's conference by the agent's answer (Twilio's clock).
+        entry.wait_seconds = waited
+        call.outcome = Outcome.AGENT
+        return "conversation"
     if result == "bridged":
         if entry is not None and entry.state not in ENDED:
             entry.state = EntryState.DONE
@@ -339,76 +356,70 @@ def abandon(session: Session, entry: QueueEntry) -> None:
     entry.state = EntryState.ABANDONED
 
 
-def bridge_replayed(entry: QueueEntry, agent_id: int | None) -> bool:
-    """Whether a bridge request changes nothing: the stay ended unbridged (it never opens
-    again), or this bridge is noted already (Twilio's retry, or a late request after the talk)."""
-    if entry.state in ENDED and entry.bridged_at is None:
-        return True
-    return entry.bridged_at is not None and entry.agent_id == agent_id
-
-
 def bridge(
-    session: Session,
-    call: Call,
-    entry: QueueEntry,
-    agent_id: int | None,
-    *,
-    dequeuing_sid: str,
-    queue_time: int | None,
-) -> bool:
-    """The caller of ``entry`` is about to talk to agent ``agent_id``: note who talks to whom.
+    session: Session, call: Call, entry: QueueEntry, agent: Agent, *, leg: str
+) -> str | None:
+    """The agent answered on ``leg``: the caller offered to them is theirs to talk to.
 
-    False for a replay (the bridge is noted already, or the stay has ended): nothing changes.
+    Answers "new" when the bridge is made now, "again" for Twilio's retry of the same answer, and
+    None when the caller is no longer offered to this agent (they hung up, or the offer moved on).
     """
-    if bridge_replayed(entry, agent_id):
-        return False
-    if entry.agent_id != agent_id:
-        # Dial+Queue takes the head of Twilio's queue: when two agents raced, this caller may
-        # be the one the other agent claimed. The two claims swap, so the log names who talks.
-        holder = session.scalar(
-            select(QueueEntry).where(
-                QueueEntry.agent_id == agent_id, QueueEntry.state == EntryState.OFFERED
-            )
+    if entry.state == EntryState.BRIDGED and entry.agent_id == agent.id:
+        return "again" if entry.agent_call_sid == leg else None
+    now = utcnow()
+    waited = int((now - entry.entered_at).total_seconds())
+    bridged = session.execute(
+        update(QueueEntry)
+        .where(
+            QueueEntry.id == entry.id,
+            QueueEntry.state == EntryState.OFFERED,
+            QueueEntry.agent_id == agent.id,
         )
-        if holder is not None and holder.id != entry.id:
-            # The agents' legs swap with the claims, or a re-offer of the holder would
-            # overwrite the only record of the leg that talks to this caller.
-            leg = holder.agent_call_sid
-            holder.agent_id, holder.agent_call_sid = entry.agent_id, entry.agent_call_sid
-            entry.agent_call_sid = leg
-            if holder.agent_id is None:
-                holder.state = EntryState.WAITING
-                holder.offered_at = None
-        entry.agent_id = agent_id
-    # Twilio names the leg that dequeued this caller: the one they talk to.
-    entry.agent_call_sid = dequeuing_sid or entry.agent_call_sid
-    entry.state = EntryState.BRIDGED
-    entry.bridged_at = utcnow()
-    entry.wait_seconds = (
-        queue_time
-        if queue_time is not None
-        else int((entry.bridged_at - entry.entered_at).total_seconds())
+        .values(state=EntryState.BRIDGED, bridged_at=now, wait_seconds=waited, agent_call_sid=leg)
+        .execution_options(synchronize_session=False)
     )
-    agent = session.get(Agent, entry.agent_id) if entry.agent_id else None
-    if agent is not None:
-        agent.missed_offers = 0  # answered: misses count in a row
-    log_event(session, call, "bridged", entry.node, queue=entry.queue,
-              agent=agent.name if agent else None, waited=entry.wait_seconds)  # fmt: skip
-    return True
+    session.refresh(entry)
+    if bridged.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    agent.missed_offers = 0  # answered: misses count in a row
+    log_event(session, call, "bridged", entry.node, queue=entry.queue, agent=agent.name,
+              waited=waited)  # fmt: skip
+    return "new"
 
 
-def held_by(
-    session: Session, entry: QueueEntry, agent_id: int | None, *states: EntryState
-) -> QueueEntry:
-    """The entry agent ``agent_id`` holds now: claims swap at a bridge (see ``bridge``)."""
-    if agent_id is None or entry.agent_id == agent_id:
-        return entry
-    query = select(QueueEntry).where(QueueEntry.agent_id == agent_id)
-    if states:
-        query = query.where(QueueEntry.state.in_(states)).order_by(QueueEntry.bridged_at.desc())
-    else:
-        query = query.order_by(QueueEntry.id.desc())
-    return session.scalar(query.limit(1)) or entry
+def unbridge(session: Session, call: Call, entry: QueueEntry, agent: Agent, *, gone: bool) -> None:
+    """The caller could not be moved to the agent who answered: back in line (or ended as
+    abandoned when ``gone``), and the agent free again. The caller commits."""
+    if entry.state != EntryState.BRIDGED or entry.agent_id != agent.id:
+        return
+    entry.state = EntryState.ABANDONED if gone else EntryState.WAITING
+    entry.agent_id = entry.offered_at = entry.bridged_at = entry.agent_call_sid = None
+    entry.wait_seconds = None
+    set_presence(agent, Presence.AVAILABLE)
+    log_event(session, call, "bridge_failed", entry.node, queue=entry.queue, agent=agent.name,
+              caller_gone=gone)  # fmt: skip
+
+
+def note_conference(session: Session, caller_sid: str, conference_sid: str) -> None:
+    """The conversation of caller ``caller_sid`` is in conference ``conference_sid`` (noted once)."""
+    if not conference_sid:
+        return
+    session.execute(
+        update(QueueEntry)
+        .where(
+            QueueEntry.call_sid == caller_sid,
+            QueueEntry.state == EntryState.BRIDGED,
+            QueueEntry.conference_sid.is_(None),
+        )
+        .values(conference_sid=conference_sid)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def talk_over(entry: QueueEntry) -> None:
+    """The caller's side of the conversation ended (they are back from the conference)."""
+    if entry.state == EntryState.BRIDGED:
+        entry.state = EntryState.DONE
 
 
 def conversation_over(
@@ -416,19 +427,26 @@ def conversation_over(
 ) -> None:
     """The agent's Dial ended with ``status``: a talk is over, or an offer came to nothing."""
     agent = session.get(Agent, entry.agent_id) if entry.agent_id else None
-    if status == "completed" and entry.state in (
+    # A <Dial><Number> ends "completed"; a <Dial><Conference> the agent was in, "answered".
+    if status in ("completed", "answered") and entry.state in (
         EntryState.BRIDGED,
         EntryState.DONE,
         EntryState.DIALING,
     ):
-        entry.talk_seconds = talk
+        # Told twice (the agent's Dial action and their leg's status): the first one counts.
+        talked = entry.talk_seconds is None
+        if talked:
+            entry.talk_seconds = talk
+        call = session.get(Call, entry.call_id)
+        name = agent.name if agent else None
         if entry.state == EntryState.DIALING:  # a callback that reached the customer
             entry.state = EntryState.DONE
-            call = session.get(Call, entry.call_id)
             if call is not None:
-                log_event(session, call, "callback_done", entry.node,
-                          agent=agent.name if agent else None, talk=talk)  # fmt: skip
-        if agent is not None:
+                log_event(session, call, "callback_done", entry.node, agent=name, talk=talk)
+        elif call is not None and talked:
+            entry.state = EntryState.DONE
+            log_event(session, call, "conversation_ended", entry.node, agent=name, talk=talk)
+        if agent is not None and talked:
             finish_call(agent, wrapup)
         session.commit()
     elif entry.state in CLAIMED:
@@ -448,6 +466,7 @@ def leg_ended(
     *,
     status: str,
     wrapup: float,
+    talk: int = 0,
     after_miss: Callable[[Agent], Presence] | None = None,
 ) -> bool:
     """The agent's leg reached a final ``status``; True when an offer was missed.
@@ -460,6 +479,12 @@ def leg_ended(
         presence = Presence.AWAY if agent is None or after_miss is None else after_miss(agent)
         release(session, entry, agent, presence=presence)
         return True
+    talking = entry.state in (EntryState.BRIDGED, EntryState.DONE) and entry.bridged_at is not None
+    ours = agent is not None and entry.agent_id == agent.id and entry.talk_seconds is None
+    if status == "completed" and talking and ours:
+        # The agent hung up in the conversation; their Dial action may not come (or come later).
+        conversation_over(session, entry, status="answered", talk=talk, wrapup=wrapup)
+        return False
     if status == "completed" and agent is not None and agent.presence == Presence.BUSY:
         finish_call(agent, wrapup)
         session.commit()

@@ -9,31 +9,33 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from ivr.callflow.call_log import TERMINAL, log_event, open_call, record_turn, step_logged
 from ivr.callflow.menu import Node
 from ivr.callflow.webhooks import apologise, flow_for
-from ivr.clock import utcnow
 from ivr.database import db, find
 from ivr.hotline import hotline
-from ivr.models import Agent, EntryState, Outcome, QueueEntry
+from ivr.models import Agent, Call, EntryState, Outcome, QueueEntry
 from ivr.queues.agents import agent_language
+from ivr.queues.conversation import agent_joins, caller_gone, caller_joins, caller_of, hold_music
 from ivr.queues.distribution import distribute_now, missed, rules_for
 from ivr.queues.entries import (
     announced,
     ask_to_leave,
     bridge,
-    bridge_replayed,
     conversation_over,
     enter,
-    held_by,
     left_queue,
     leg_ended,
+    note_conference,
     open_entry,
     refuse_disabled_agent,
+    talk_over,
     time_out,
+    unbridge,
 )
 from ivr.queues.waiting import (
     announce_due,
@@ -55,6 +57,7 @@ from ivr.twilio.fields import (
     int_arg,
     twilio_number,
 )
+from ivr.twilio.rest import TwilioError, update_call
 from ivr.twilio.signature import twilio_callback, twilio_webhook
 from ivr.twilio.twiml import speak, spell_digits, twiml
 from ivr.twilio.urls import external_url
@@ -67,6 +70,9 @@ for blueprint in (bp, agent_bp):
     blueprint.register_error_handler(Exception, apologise)
 
 KEY = re.compile(r"[0-9*#]{0,8}")
+EVENT_NAME = re.compile(r"[a-z-]{1,40}")
+CONFERENCE_NAME = re.compile(r"[\w-]{1,128}")
+CALL_NOT_LIVE = 21220  # Twilio: the call is not in progress, it cannot be redirected
 RATING = {"1", "2", "3", "4", "5"}
 
 
@@ -133,7 +139,8 @@ def wait() -> Response:
         # It must not put a caller who has gone back in line for an agent to be rung for.
         db.session.commit()
         return twiml(leave_twiml(menu, lang, None))
-    entry = enter(db.session, call, queue=name, topic=topic, language=lang, node=node.id)
+    entry = enter(db.session, call, queue=name, topic=topic, language=lang, node=node.id,
+                  step=step or None)  # fmt: skip
     position = max(_number("QueuePosition", 1, high=QUEUE_PLACES), 1)
     waited = _number("QueueTime")
     key_url = external_url("queue.key", n=node.id, lang=lang)
@@ -190,7 +197,9 @@ def done() -> Response:
     flow.log("queue_left", node.id, result=result, waited=waited,
              reason=entry.leave_reason if entry else None)  # fmt: skip
     became = left_queue(db.session, call, entry, result=result, waited=waited)
-    if became == "bridged":
+    if became == "conversation":
+        pass  # Twilio follows the call update to the conference; this answer is not played
+    elif became == "bridged":
         flow.outcome = Outcome.AGENT
         _ask_rating(flow.response, lang, step)
     elif became == "callback":
@@ -306,57 +315,123 @@ def _disabled_leg(entry: QueueEntry) -> VoiceResponse | None:
 @agent_bp.post("/connect")
 @twilio_webhook
 def connect() -> Response:
-    """The agent answered: tell them who is waiting, then take the head of that queue."""
+    """The agent answered: tell them who is waiting, and join them with the caller.
+
+    The caller is moved out of the queue into the conference named for their call, where the
+    agent joins; a caller who has gone meanwhile is announced and the agent is free again.
+    """
     entry = _entry()
     if (refused := _disabled_leg(entry)) is not None:
         return twiml(refused)
-    menu, lang = hotline().menu, agent_language(_leg_agent_row(entry))
-    waited = int((utcnow() - entry.entered_at).total_seconds())
+    agent = _leg_agent_row(entry)
+    menu, lang = hotline().menu, agent_language(agent)
+    call = db.session.get(Call, entry.call_id)
+    leg = field("CallSid", pattern=CALL_SID, required=True)
+    made = bridge(db.session, call, entry, agent, leg=leg) if agent and call else None
+    db.session.commit()
+    if made is None or agent is None or call is None:
+        return twiml(caller_gone(menu, lang))
+    if made == "new":
+        step = (entry.step or 0) + 1
+        try:
+            update_call(current_app.config, entry.call_sid,
+                        url=external_url("queue.join", entry=entry.id, s=step))  # fmt: skip
+        except TwilioError as exc:
+            log.warning("could not move caller %s to agent %s: %s", call.sid, agent.name, exc)
+            unbridge(db.session, call, entry, agent, gone=exc.code == CALL_NOT_LIVE)
+            db.session.commit()
+            distribute_now()
+            return twiml(caller_gone(menu, lang))
+    waited = entry.wait_seconds or 0
     text = menu.phrase(
         "agent_whisper", lang,
         topic=menu.name_of(menu.topics, entry.topic, lang),
         spoken=menu.name_of(menu.language_names, entry.language, lang),
         minutes=str(waited // 60), seconds=str(waited % 60),
     )  # fmt: skip
-    response = VoiceResponse()
-    speak(response, text, menu.languages[lang])
-    leg = {"entry": entry.id, "agent": request.args.get("agent", "")}
-    dial = response.dial(action=external_url("agent.dialed", **leg), method="POST")
-    dial.queue(entry.queue, url=external_url("agent.bridged", **leg), method="POST")
-    return twiml(response)
+    action = external_url("agent.dialed", entry=entry.id, agent=agent.id)
+    return twiml(agent_joins(menu, lang, text, entry.call_sid, action=action,
+                             label=f"agent-{agent.id}"))  # fmt: skip
 
 
-@agent_bp.post("/bridged")
+@bp.post("/join")
 @twilio_webhook
-@_answer_on_failure(VoiceResponse)  # nothing to say: the bridge goes ahead
-def bridged() -> Response:
-    """Played to the dequeued caller just before the bridge: note who talks to whom."""
-    offered = _entry()
+def join() -> Response:
+    """The caller, moved out of the queue by the agent's answer: into the conversation."""
+    entry = _entry()
     call = open_call(db.session, call_facts())
-    entry = open_entry(db.session, call.sid, offered.queue) or offered
-    agent_id = _leg_agent() or offered.agent_id
-    if bridge_replayed(entry, agent_id):
-        return twiml(_connecting(entry))  # its fields are not read again, as on the first time
-    queue_time = twilio_number("QueueTime")
-    dequeuing = field("DequeingCallSid", pattern=CALL_SID)
-    if bridge(db.session, call, entry, agent_id, dequeuing_sid=dequeuing, queue_time=queue_time):
+    step = int_arg("s", 1, low=1, high=10_000)
+    if entry.call_sid != call.sid or entry.state != EntryState.BRIDGED:
+        # Not (or no longer) this caller's conversation: back in line for the next agent.
+        turn = flow_for(call, step).enter(entry.node)
+        record_turn(db.session, call, step, turn)
         db.session.commit()
-    return twiml(_connecting(entry))
-
-
-def _connecting(entry: QueueEntry) -> VoiceResponse:
-    """What the dequeued caller hears just before the bridge."""
+        return twiml(turn.response)
+    db.session.commit()
     menu = hotline().menu
-    response = VoiceResponse()
-    speak(response, menu.phrase("queue_connecting", entry.language), menu.languages[entry.language])
-    return response
+    return twiml(
+        caller_joins(
+            menu, entry.language, call.sid,
+            action=external_url("queue.talked", entry=entry.id, s=step + 1),
+            music=external_url("queue.music"),
+            events=external_url("queue.conference"),
+        )
+    )  # fmt: skip
+
+
+@bp.post("/talked")
+@twilio_webhook
+def talked() -> Response:
+    """The caller's conference ended while they are still on the line: ask for a rating."""
+    entry = _entry()
+    call = open_call(db.session, call_facts())
+    step = int_arg("s", 1, low=1, high=10_000)
+    flow = flow_for(call, step)
+    talk_over(entry)
+    flow.outcome = Outcome.AGENT
+    _ask_rating(flow.response, entry.language, step)
+    record_turn(db.session, call, step, flow.turn())
+    db.session.commit()
+    return twiml(flow.response)
+
+
+@bp.post("/music")
+@twilio_webhook
+def music() -> Response:
+    """The conference's waitUrl and HoldUrl: music while the agent comes or the caller holds."""
+    return twiml(hold_music(hotline().menu))
+
+
+HOLD_EVENTS = {"participant-hold": "held", "participant-unhold": "resumed"}
+CONFERENCE_SID = re.compile(r"CF[0-9a-f]{32}")
+
+
+@bp.post("/conference", endpoint="conference")
+@twilio_callback
+def conference_events() -> Response:
+    """The conversation's conference reports: its sid is kept (Twilio changes participants by
+    it), and holds go on the caller's timeline."""
+    event = field("StatusCallbackEvent", pattern=EVENT_NAME, required=True)
+    caller = caller_of(field("FriendlyName", pattern=CONFERENCE_NAME))
+    if caller is None:
+        return Response(status=204)
+    if event in ("conference-start", "participant-join"):
+        note_conference(db.session, caller, field("ConferenceSid", pattern=CONFERENCE_SID))
+    elif (kind := HOLD_EVENTS.get(event)) is not None:
+        held = field("CallSid", pattern=CALL_SID)
+        call = db.session.scalar(select(Call).where(Call.sid == caller))
+        if call is not None:
+            log_event(db.session, call, kind, None, party="caller" if held == caller else "agent",
+                      call_sid=held)  # fmt: skip
+    db.session.commit()
+    return Response(status=204)
 
 
 @agent_bp.post("/dialed")
 @twilio_webhook
 def dialed() -> Response:
     """The agent's Dial ended: the conversation is over (or never happened)."""
-    entry = held_by(db.session, _entry(), _leg_agent(), EntryState.BRIDGED)
+    entry = _entry()
     conversation_over(
         db.session,
         entry,
@@ -377,11 +452,12 @@ def agent_status() -> Response:
     entry = _entry()
     status = field("CallStatus", pattern=WORD, required=True)
     agent = _leg_agent_row(entry)
-    entry = held_by(db.session, entry, agent.id if agent else None)
     wrapup = current_app.config["HOTLINE_WRAPUP_SECONDS"]
     rules = rules_for(hotline().menu, entry.topic)
     after_miss = functools.partial(missed, rules=rules) if rules.automatic else None
-    if leg_ended(db.session, entry, agent, status=status, wrapup=wrapup, after_miss=after_miss):
+    talk = _number("CallDuration")
+    if leg_ended(db.session, entry, agent, status=status, wrapup=wrapup, talk=talk,
+                 after_miss=after_miss):  # fmt: skip
         distribute_now()  # the next agent
     return Response(status=204)
 

@@ -175,7 +175,10 @@ class Conference:
     def refresh(self, at: float) -> None:
         """Note, for each participant whose hearing changed, what they hear from now on."""
         for listener in self.participants:
-            voices = tuple(p.name for p in self.participants if p.heard_by(listener))
+            speakers = [p for p in self.participants if p.heard_by(listener)]
+            voices = tuple(p.name for p in speakers)
+            heard = listener.run.result.heard_in_conference
+            heard.extend(p.run.party for p in speakers if p.run.party not in heard)
             music: str | None = None
             if listener.hold:
                 music = listener.hold_url or DEFAULT_MUSIC

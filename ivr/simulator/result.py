@@ -56,6 +56,13 @@ class CallResult:
     queue_result: str | None = None
     queue_time: int | None = None
     bridged_to: str | None = None
+    # The numbers this leg heard speak in a conference, in the order first heard.
+    heard_in_conference: list[str] = field(default_factory=list)
+
+    def talked_with(self) -> str | None:
+        """Whom the caller talked to: the agent of a queue bridge, else the first voice heard in
+        a conference."""
+        return self.bridged_to or next(iter(self.heard_in_conference), None)
 
     def transcript_text(self) -> str:
         """The transcript, one line per event."""

@@ -103,6 +103,28 @@ def update_call(
     _post(config, f"/Calls/{sid}.json", form)
 
 
+def live_conference(config: Any, name: str) -> str | None:
+    """The sid of the conference called ``name`` that is in progress, if there is one."""
+    url = f"{config['TWILIO_API_BASE_URL']}/2010-04-01/Accounts/{config['TWILIO_ACCOUNT_SID']}"
+    try:
+        reply = requests.get(
+            url + "/Conferences.json",
+            params={"FriendlyName": name, "Status": "in-progress"},
+            auth=credentials(config),
+            timeout=10,
+        )
+    except requests.RequestException as exc:
+        raise TwilioError(f"Twilio unreachable: {type(exc).__name__}") from exc
+    if reply.status_code >= 300:
+        raise TwilioError(f"Twilio answered HTTP {reply.status_code}", code=_error_code(reply))
+    try:
+        rooms = reply.json().get("conferences") or []
+    except (ValueError, AttributeError, RecursionError) as exc:
+        raise TwilioError("Twilio answered without JSON") from exc
+    sid = rooms[0].get("sid") if rooms and isinstance(rooms[0], dict) else None
+    return sid if isinstance(sid, str) else None
+
+
 def conference_path(conference: str, participant: str = "") -> str:
     """The REST path of a conference (by sid or friendly name) or of one of its participants."""
     path = f"/Conferences/{conference}/Participants"

@@ -75,7 +75,7 @@ def test_a_caller_reaches_a_free_agent_without_anyone_pressing_take_next(
     staff(app, live_phone, "li")
     result = live_phone.start(product_caller()).result(timeout=90)
     assert result.errors == [], result.transcript_text()
-    assert result.queue_result == "bridged" and result.bridged_to == PHONE["li"]
+    assert result.queue_result == "redirected" and result.talked_with() == PHONE["li"]
     token = make_token(app)
     record = client.get(f"/api/v1/calls/{result.sid}", headers=auth(token)).json
     assert record["outcome"] == "agent"
@@ -97,13 +97,13 @@ def test_an_offer_that_rings_out_goes_to_the_next_agent_and_misses_add_up(
     staff(app, live_phone, "li")
     first = live_phone.start(product_caller(0)).result(timeout=120)
     assert first.errors == [], first.transcript_text()
-    assert first.queue_result == "bridged" and first.bridged_to == PHONE["li"]
+    assert first.queue_result == "redirected" and first.talked_with() == PHONE["li"]
     wang = agent(app, "wang")
     assert wang.missed_offers == 1 and wang.presence == Presence.AVAILABLE
     # li is talking or wrapping up with nobody else free: the next caller rings wang again,
     # who misses a second time in a row and is set away; li takes the caller after the talk.
     second = live_phone.start(product_caller(1)).result(timeout=180)
-    assert second.queue_result == "bridged" and second.bridged_to == PHONE["li"]
+    assert second.queue_result == "redirected" and second.talked_with() == PHONE["li"]
     wang = agent(app, "wang")
     assert wang.missed_offers == 2 and wang.presence == Presence.AWAY
     # wang's board says why, in wang's language, until wang is back.
@@ -131,7 +131,7 @@ def test_an_agent_who_becomes_available_is_rung_for_the_caller_waiting(
     )
     assert reply.status_code == 200
     result = handle.result(timeout=90)
-    assert result.queue_result == "bridged" and result.bridged_to == PHONE["li"]
+    assert result.queue_result == "redirected" and result.talked_with() == PHONE["li"]
 
 
 def test_a_manual_queue_still_waits_for_take_next(
@@ -150,4 +150,4 @@ def test_a_manual_queue_still_waits_for_take_next(
     token = make_token(app)
     offer = client.post("/api/v1/agents/kim/take-next", headers=auth(token)).json["offer"]
     assert offer is not None
-    assert handle.result(timeout=90).bridged_to == PHONE["kim"]
+    assert handle.result(timeout=90).talked_with() == PHONE["kim"]

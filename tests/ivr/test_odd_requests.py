@@ -89,7 +89,9 @@ def test_signed_query_values_that_are_not_ascii_digits_get_a_4xx(
         "/voice/input/main?s=%C2%B2&a=0",
         "/voice/node/main?s=%D9%A3",
         "/voice/agent/status?entry=%C2%B2&agent=1",
-        "/voice/agent/bridged?entry=1&agent=9223372036854775808",
+        "/voice/agent/connect?entry=1&agent=9223372036854775808",
+        "/voice/queue/join?entry=%C2%B2&s=4",
+        "/voice/queue/talked?entry=1&s=%D9%A3",
         "/voice/message-call/status?message=%C2%B2&agent=1",
     ]:
         reply = twilio.post(path, completed)

@@ -16,7 +16,6 @@ from ivr.queues.entries import (
     abandon,
     ask_to_leave,
     bridge,
-    bridge_replayed,
     conversation_over,
     enter,
     left_queue,
@@ -25,6 +24,7 @@ from ivr.queues.entries import (
     offer_to,
     release,
     time_out,
+    unbridge,
 )
 from tests.factories import add_agent
 
@@ -221,34 +221,56 @@ def test_bridge_talk_and_wrap_up(app: Flask) -> None:
         offer(db.session, li, utcnow())
         db.session.commit()
         leg = "CA" + "9" * 32
-        assert bridge(db.session, call, entry, li.id, dequeuing_sid=leg, queue_time=41)
+        assert bridge(db.session, call, entry, li, leg=leg) == "new"
         assert entry.state == EntryState.BRIDGED and entry.agent_call_sid == leg
-        assert entry.wait_seconds == 41
-        assert not bridge(db.session, call, entry, li.id, dequeuing_sid=leg, queue_time=41)
+        assert 40 <= entry.wait_seconds <= 42
+        # Twilio's retry of the agent's answer changes nothing; another leg is not this one.
+        assert bridge(db.session, call, entry, li, leg=leg) == "again"
+        assert bridge(db.session, call, entry, li, leg="CA" + "8" * 32) is None
         assert events(db.session, call).count("bridged") == 1
-        assert left_queue(db.session, call, entry, result="bridged", waited=41) == "bridged"
-        assert entry.state == EntryState.DONE and call.outcome == Outcome.AGENT
-        conversation_over(db.session, entry, status="completed", talk=75, wrapup=30)
-        assert entry.talk_seconds == 75
+        # The call update moves the caller into the conference: Twilio's clock says the wait.
+        assert left_queue(db.session, call, entry, result="redirected", waited=41) == "conversation"
+        assert entry.state == EntryState.BRIDGED and entry.wait_seconds == 41
+        assert call.outcome == Outcome.AGENT
+        conversation_over(db.session, entry, status="answered", talk=75, wrapup=30)
+        assert entry.talk_seconds == 75 and entry.state == EntryState.DONE
         assert li.presence == Presence.AVAILABLE and li.wrapup_until > utcnow()
+        # The agent's leg status after the Dial action: told once, the first one counts.
+        leg_ended(db.session, entry, li, status="completed", wrapup=30, talk=80)
+        assert entry.talk_seconds == 75
+        assert events(db.session, call).count("conversation_ended") == 1
 
 
-def test_when_two_agents_raced_the_claims_swap_at_the_bridge(app: Flask) -> None:
+def test_a_caller_who_could_not_be_moved_goes_back_in_line(app: Flask) -> None:
+    add_agent(app, "li", ["zh"], ["general"])
+    with app.app_context():
+        entry = waiting(db.session, "CA" + "1" * 32, ago=20)
+        call = db.session.get(Call, entry.call_id)
+        li = agent_named(db.session, "li")
+        offer(db.session, li, utcnow())
+        assert bridge(db.session, call, entry, li, leg="CA" + "9" * 32) == "new"
+        unbridge(db.session, call, entry, li, gone=False)
+        db.session.commit()
+        assert (entry.state, entry.agent_id, entry.bridged_at) == (EntryState.WAITING, None, None)
+        assert li.presence == Presence.AVAILABLE
+        # Offered again and this time Twilio says the call has ended: abandoned, not back.
+        assert offer(db.session, li, utcnow()) is entry
+        assert bridge(db.session, call, entry, li, leg="CA" + "7" * 32) == "new"
+        unbridge(db.session, call, entry, li, gone=True)
+        assert entry.state == EntryState.ABANDONED
+        assert events(db.session, call).count("bridge_failed") == 2
+
+
+def test_an_agent_answering_for_a_caller_offered_to_another_bridges_nothing(app: Flask) -> None:
     for name in ("li", "wang"):
         add_agent(app, name, ["zh"], ["general"])
     with app.app_context():
-        first = waiting(db.session, "CA" + "1" * 32, ago=20)
-        second = waiting(db.session, "CA" + "2" * 32, ago=10)
+        entry = waiting(db.session, "CA" + "1" * 32, ago=20)
+        call = db.session.get(Call, entry.call_id)
         li, wang = agent_named(db.session, "li"), agent_named(db.session, "wang")
-        assert offer(db.session, li, utcnow()).id == first.id
-        assert offer(db.session, wang, utcnow()).id == second.id
-        first.agent_call_sid, second.agent_call_sid = "CA" + "a" * 32, "CA" + "b" * 32
-        db.session.commit()
-        # Twilio's queue hands its head (the first caller) to wang's leg, which answered first.
-        call = db.session.get(Call, first.call_id)
-        assert bridge(db.session, call, first, wang.id, dequeuing_sid="", queue_time=None)
-        assert first.agent_id == wang.id and first.agent_call_sid == "CA" + "b" * 32
-        assert second.agent_id == li.id and second.agent_call_sid == "CA" + "a" * 32
+        assert offer(db.session, li, utcnow()) is entry
+        assert bridge(db.session, call, entry, wang, leg="CA" + "b" * 32) is None
+        assert entry.state == EntryState.OFFERED and entry.agent_id == li.id
 
 
 def test_a_timeout_and_a_key_are_noted_once(app: Flask) -> None:
@@ -290,7 +312,7 @@ def test_an_ended_stay_is_never_offered_nor_bridged(app: Flask) -> None:
         db.session.commit()
         li = agent_named(db.session, "li")
         assert offer(db.session, li, utcnow()) is None
-        assert not bridge(db.session, call, entry, li.id, dequeuing_sid="", queue_time=3)
+        assert bridge(db.session, call, entry, li, leg="CA" + "9" * 32) is None
         assert entry.state == EntryState.LEFT
 
 
@@ -412,18 +434,3 @@ def test_a_call_back_that_fails_goes_back_to_its_place(app: Flask) -> None:
         release(db.session, entry, li, presence=Presence.AVAILABLE)
         assert entry.state == EntryState.CALLBACK and entry.agent_id is None
         assert entry.entered_at == entered and li.presence == Presence.AVAILABLE
-
-
-def test_a_replayed_bridge_is_known_before_its_fields_are_read(app: Flask) -> None:
-    add_agent(app, "li", ["zh"], ["general"])
-    with app.app_context():
-        entry = waiting(db.session, "CA" + "1" * 32)
-        call = db.session.get(Call, entry.call_id)
-        li = agent_named(db.session, "li")
-        offer(db.session, li, utcnow())
-        assert not bridge_replayed(entry, li.id)
-        bridge(db.session, call, entry, li.id, dequeuing_sid="", queue_time=3)
-        assert bridge_replayed(entry, li.id)
-        ended = waiting(db.session, "CA" + "2" * 32)
-        left_queue(db.session, db.session.get(Call, ended.call_id), ended, result="leave", waited=1)
-        assert bridge_replayed(ended, li.id)

@@ -130,20 +130,35 @@ def test_take_next_calls_the_agent_who_hears_topic_and_wait(
     [placed] = RestCalls.placed
     assert placed["To"] == "+8613900000002"
     assert placed["Url"].startswith("https://hotline.example.com/voice/agent/connect?entry=")
-    # The agent's leg: a whisper in the agent's language, then the head of the caller's queue.
+    # The agent's leg: a whisper in the agent's language, then the conference of the caller's
+    # call, into which the caller is moved out of the queue by a call update.
     agent_leg = {"CallSid": "CA" + "a" * 32, "From": "+10000000000", "To": placed["To"],
                  "CallStatus": "in-progress", "Direction": "outbound-api"}  # fmt: skip
     connect = Doc.parse(twilio.post(path_of(placed["Url"]), agent_leg).data)
     assert connect.said()[0][1].startswith("商品咨询，中文来电，已等待")
-    queue = connect.root.find("Dial/Queue")
-    assert queue is not None and queue.text == "product-zh"
-    # The caller is dequeued to the agent, talks, and then rates the call.
-    bridged = twilio.post(path_of(queue.get("url", "")), call_params(QueueTime="35"))
-    assert Doc.parse(bridged.data).said() == [("cmn-CN", "正在为您接通客服。")]
-    dial_action = path_of(connect.root.find("Dial").get("action", ""))  # type: ignore[union-attr]
-    twilio.post(dial_action, {**agent_leg, "DialCallStatus": "completed", "DialCallDuration": "95"})
+    room = connect.root.find("Dial/Conference")
+    assert room is not None and room.text == f"hotline-{SID}"
+    assert room.get("endConferenceOnExit") == "true"
+    moved = RestCalls.placed[1]
+    assert moved["path"].endswith(f"/Calls/{SID}.json")
+    assert path_of(moved["Url"]).startswith("/voice/queue/join?entry=")
+    # Twilio tells the Enqueue action the caller was redirected; the caller joins the room,
+    # hearing music until the agent is there, and the room ends when they hang up.
     action = path_of(doc.root.find("Enqueue").get("action", ""))  # type: ignore[union-attr]
-    rating = Doc.parse(twilio.post(action, call_params(QueueResult="bridged", QueueTime="35")).data)
+    ignored = twilio.post(action, call_params(QueueResult="redirected", QueueTime="35"))
+    assert ignored.status_code == 200
+    joined = Doc.parse(twilio.post(path_of(moved["Url"]), call_params()).data)
+    assert joined.said() == [("cmn-CN", "正在为您接通客服。")]
+    caller_room = joined.root.find("Dial/Conference")
+    assert caller_room is not None and caller_room.text == f"hotline-{SID}"
+    assert caller_room.get("startConferenceOnEnter") == "false"
+    assert caller_room.get("endConferenceOnExit") == "true"
+    assert "/voice/queue/music" in caller_room.get("waitUrl", "")
+    # The agent hangs up: their Dial ends, and the caller's Dial action asks for a rating.
+    dial_action = path_of(connect.root.find("Dial").get("action", ""))  # type: ignore[union-attr]
+    twilio.post(dial_action, {**agent_leg, "DialCallStatus": "answered", "DialCallDuration": "95"})
+    talked = path_of(joined.root.find("Dial").get("action", ""))  # type: ignore[union-attr]
+    rating = Doc.parse(twilio.post(talked, call_params(DialCallStatus="answered")).data)
     assert rating.said() == [("cmn-CN", "请为本次服务评分，非常满意请按5，非常不满意请按1。")]
     thanks = Doc.parse(
         twilio.post(path_of(rating.gather().get("action", "")), call_params(Digits="4")).data
@@ -163,10 +178,14 @@ def test_take_next_calls_the_agent_who_hears_topic_and_wait(
         assert agent.presence == Presence.AVAILABLE
     body = client.get(f"/api/v1/calls/{SID}", headers=auth(token)).json
     kinds = [e["kind"] for e in body["events"]]
-    for kind in ("queue_entered", "queue_position", "bridged", "queue_left", "rating"):
+    for kind in ("queue_entered", "queue_position", "bridged", "queue_left",
+                 "conversation_ended", "rating"):  # fmt: skip
         assert kind in kinds
     bridged_event = next(e for e in body["events"] if e["kind"] == "bridged")
-    assert bridged_event["detail"] == {"queue": "product-zh", "agent": "li", "waited": 35}
+    assert bridged_event["detail"]["queue"] == "product-zh"
+    assert bridged_event["detail"]["agent"] == "li"
+    ended = next(e for e in body["events"] if e["kind"] == "conversation_ended")
+    assert ended["detail"] == {"agent": "li", "talk": 95}
 
 
 def test_longest_waiting_first_and_never_twice(
@@ -270,10 +289,9 @@ def test_agent_legs_naming_no_agent_are_answered_for_the_entry(
     entry = parse_qs(urlsplit(placed["Url"]).query)["entry"][0]
     leg = {"CallSid": "CA" + "a" * 32, "To": placed["To"], "CallStatus": "completed"}
     for agent in ("2147483648", "2147483647", "99999999999"):
-        bridged = twilio.post(
-            f"/voice/agent/bridged?entry={entry}&agent={agent}", call_params(QueueTime="5")
-        )
-        assert Doc.parse(bridged.data).said() == [("cmn-CN", "正在为您接通客服。")], agent
+        connect = twilio.post(f"/voice/agent/connect?entry={entry}&agent={agent}", leg)
+        assert connect.status_code == 200, (agent, connect.data)
+        assert Doc.parse(connect.data).said(), agent  # joined, or told the talk is over
         status = twilio.post(f"/voice/agent/status?entry={entry}&agent={agent}", leg)
         assert status.status_code < 300, (agent, status.data)
     assert entries(app)[0].agent_id is not None

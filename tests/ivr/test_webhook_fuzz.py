@@ -36,6 +36,10 @@ ROUTES = [
     "/voice/queue/done?n=product&lang=en&s=4",
     "/voice/queue/rate?lang=zh&s=5",
     "/voice/queue/after?lang=zh&s=6",
+    "/voice/queue/join?entry=1&s=4",
+    "/voice/queue/talked?entry=1&s=5",
+    "/voice/queue/music",
+    "/voice/queue/conference",
     "/voice/agent/connect?entry=1",
     "/voice/agent/dialed?entry=1",
     "/voice/message-call/connect?message=1&agent=1",
@@ -46,7 +50,7 @@ FIELDS = [
     "CallSid", "From", "To", "CallStatus", "Digits", "CallDuration", "SequenceNumber", "CallerName",
     "RecordingSid", "RecordingUrl", "RecordingDuration", "RecordingStatus", "QueueResult",
     "QueuePosition", "QueueTime", "DialCallStatus", "DialCallDuration", "DialCallSid",
-    "SpeechResult",
+    "SpeechResult", "StatusCallbackEvent", "FriendlyName", "ConferenceSid", "Hold",
 ]  # fmt: skip
 text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=300
