@@ -1,4 +1,4 @@
-"""API routes for agents: list them, set presence, take the next caller."""
+"""API routes for agents: list them, set presence, take the next caller, act on the conversation."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from ivr.api.errors import ApiError
 from ivr.api.paging import json_text
 from ivr.clock import iso
 from ivr.database import db
+from ivr.hotline import hotline
 from ivr.models import Agent, Presence, Scope
 from ivr.queues.agents import AgentError, active_agent, choose_presence, find_agent
+from ivr.queues.controls import hang_up, hold, mute, transfer_to_queue
 from ivr.queues.distribution import distribute_now
 from ivr.queues.entries import take_next
 from ivr.twilio.rest import TwilioError
@@ -84,3 +86,33 @@ def take_next_caller(name: str) -> Response:
     return jsonify({"offer": {"entry": offer.entry_id, "call_sid": offer.call_sid,
                               "queue": offer.queue, "callback": offer.callback,
                               "waited": offer.waited}})  # fmt: skip
+
+
+CONTROLS = ("hold", "resume", "mute", "unmute", "hang_up", "transfer")
+
+
+@bp.post("/agents/<name>/conversation")
+@token_required(Scope.WRITE)
+def control_conversation(name: str) -> Response:
+    """Act on the agent's live conversation: hold, resume, mute, unmute, hang up, or transfer
+    the caller to another queue (``queue``: a queue node of the menu)."""
+    agent = _agent(name)
+    action = json_text("action")
+    if action not in CONTROLS:
+        raise ApiError(400, f"action must be one of {', '.join(CONTROLS)}")
+    config = current_app.config
+    try:
+        if action in ("hold", "resume"):
+            entry = hold(db.session, agent, config, external_url, on=action == "hold")
+        elif action in ("mute", "unmute"):
+            entry = mute(db.session, agent, config, on=action == "mute")
+        elif action == "hang_up":
+            entry = hang_up(db.session, agent, config)
+        else:
+            node = json_text("queue") or ""
+            entry = transfer_to_queue(db.session, agent, hotline().menu, node, config, external_url)
+    except AgentError as exc:
+        raise ApiError(409, str(exc)) from None
+    except TwilioError as exc:
+        raise ApiError(502, str(exc)) from None
+    return jsonify({"action": action, "call_sid": entry.call_sid, "queue": entry.queue})

@@ -206,6 +206,26 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"presence": {"type": "string", "enum": ["available", "busy", "away"]}},
     },
     "Offer": {"type": "object", "required": ["offer"]},
+    "Control": {
+        "type": "object",
+        "required": ["action"],
+        "properties": {
+            "action": {
+                "type": "string",
+                "enum": ["hold", "resume", "mute", "unmute", "hang_up", "transfer"],
+            },
+            "queue": {"type": "string", "description": "for transfer: a queue node of the menu"},
+        },
+    },
+    "Controlled": {
+        "type": "object",
+        "required": ["action", "call_sid", "queue"],
+        "properties": {
+            "action": {"type": "string"},
+            "call_sid": {"type": "string"},
+            "queue": {"type": "string"},
+        },
+    },
 }
 
 
@@ -383,6 +403,26 @@ def _described() -> dict[str, Any]:
                             "the agent cannot take a caller now (busy, away or disabled)"
                         ),
                         "502": _error("Twilio refused the call"),
+                        **COMMON,
+                    },
+                }
+            },
+            "/agents/{name}/conversation": {
+                "post": {
+                    "summary": "Hold, resume, mute, unmute, hang up or transfer the agent's call",
+                    "parameters": [agent_name],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Control"}}
+                        },
+                    },
+                    "responses": {
+                        "200": _json("what was done, to which call", "Controlled"),
+                        "400": _error("unknown action"),
+                        "404": _error("no such agent"),
+                        "409": _error("the agent is not in a conversation, or no such queue"),
+                        "502": _error("Twilio refused the change"),
                         **COMMON,
                     },
                 }

@@ -1,0 +1,136 @@
+"""Conversations on conferences through the offline Twilio: the agent holds, mutes, transfers to
+another queue and hangs up, and the caller's timeline says each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from ivr.database import db
+from ivr.models import EntryState, Presence, QueueEntry
+from ivr.queues.agents import create_agent, set_presence
+from ivr.settings import DEFAULT_MENU
+from ivr.simulator import Caller, Press, Simulator
+from ivr.simulator.agents import Agent as ScriptedAgent
+from ivr.simulator.conferences import Participant
+from tests.e2e.test_distribution import until
+from tests.factories import auth, make_token
+
+LI, WANG = "+8613900000001", "+8613900000002"
+
+
+@pytest.fixture
+def app_settings(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """The shipped menu with the product and payment queues ringing free agents by themselves."""
+    menu = DEFAULT_MENU.read_text(encoding="utf-8")
+    for topic in ("product", "payment"):
+        marker = f"    queue: {topic}\n"
+        assert marker in menu
+        menu = menu.replace(marker, marker + "    distribution: automatic\n")
+    path = tmp_path / "menu.yaml"
+    path.write_text(menu, encoding="utf-8")
+    app_settings.update(HOTLINE_MENU=str(path), HOTLINE_WRAPUP_SECONDS=0)
+    return app_settings
+
+
+def staff(app: Flask, phone: Simulator, name: str, number: str, topic: str, talk: float) -> None:
+    with app.app_context():
+        agent = create_agent(db.session, name, password="password1", phone=number,
+                             languages=["zh"], topics=[topic])  # fmt: skip
+        set_presence(agent, Presence.AVAILABLE)
+        db.session.commit()
+    phone.add_agent(ScriptedAgent(number, answer_after=1.0, talk_seconds=talk))
+
+
+def participant(phone: Simulator, call_sid: str) -> Callable[[], Participant | None]:
+    """The caller's leg as the stand-in's conference holds it now."""
+
+    def find() -> Participant | None:
+        with phone.lock:
+            return phone.conferences.participant_of(call_sid)
+
+    return find
+
+
+def test_hold_mute_transfer_and_hang_up_on_a_live_conversation(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    # li would talk for an hour of simulated time: the conversation lasts until acted on.
+    staff(app, live_phone, "li", LI, "product", talk=3600)
+    staff(app, live_phone, "wang", WANG, "payment", talk=3600)
+    token = make_token(app)
+    handle = live_phone.start(Caller(number="+8613800000009", script=[Press("1"), Press("1")]))
+
+    def act(name: str, **body: str) -> dict[str, Any]:
+        reply = client.post(f"/api/v1/agents/{name}/conversation", json=body, headers=auth(token))
+        assert reply.status_code == 200, reply.json
+        return reply.json
+
+    def in_room_with(number: str) -> bool:
+        return number in handle.run.result.heard_in_conference
+
+    until(lambda: in_room_with(LI))
+    caller = participant(live_phone, handle.sid)
+    room = f"hotline-{handle.sid}"
+    assert caller() is not None and caller().conference.name == room  # type: ignore[union-attr]
+
+    act("li", action="hold")
+    until(lambda: caller() is not None and caller().hold)  # type: ignore[union-attr]
+    act("li", action="resume")
+    until(lambda: caller() is not None and not caller().hold)  # type: ignore[union-attr]
+    act("li", action="mute")
+    with live_phone.lock:
+        agent_leg = next(p for p in caller().conference.participants if p.run.party == LI)  # type: ignore[union-attr]
+        assert agent_leg.muted
+    act("li", action="unmute")
+    # A queue that is not in the menu is refused; the payment queue takes the caller.
+    reply = client.post("/api/v1/agents/li/conversation", json={"action": "transfer",
+                        "queue": "nowhere"}, headers=auth(token))  # fmt: skip
+    assert reply.status_code == 409
+    act("li", action="transfer", queue="payment")
+    until(lambda: in_room_with(WANG))
+    assert handle.run.result.heard_in_conference == [LI, WANG]
+    act("wang", action="hang_up")
+    result = handle.result(timeout=60)
+    assert result.errors == [], result.transcript_text()
+    # After the agent hangs up, the caller is asked to rate the conversation.
+    assert "请为本次服务评分，非常满意请按5，非常不满意请按1。" in result.said()
+
+    record = client.get(f"/api/v1/calls/{result.sid}", headers=auth(token)).json
+    kinds = [e["kind"] for e in record["events"]]
+    assert kinds.count("bridged") == 2 and kinds.count("conversation_ended") == 2
+    for kind in ("held", "resumed", "transferred"):
+        assert kinds.count(kind) == 1, kinds
+    transferred = next(e for e in record["events"] if e["kind"] == "transferred")
+    assert transferred["detail"] == {"agent": "li", "to": "payment", "how": "blind"}
+    assert [e["detail"]["agent"] for e in record["events"] if e["kind"] == "bridged"] == [
+        "li",
+        "wang",
+    ]
+    with app.app_context():
+        stays = db.session.scalars(select(QueueEntry).order_by(QueueEntry.id)).all()
+        assert [(s.queue, s.state) for s in stays] == [
+            ("product-zh", EntryState.DONE),
+            ("payment-zh", EntryState.DONE),
+        ]
+        assert all(s.talk_seconds is not None for s in stays)
+
+
+def test_controls_need_a_conversation(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        create_agent(db.session, "li", password="password1", phone=LI, languages=["zh"],
+                     topics=["product"])  # fmt: skip
+        db.session.commit()
+    token = make_token(app)
+    reply = client.post("/api/v1/agents/li/conversation", json={"action": "hold"},
+                        headers=auth(token))  # fmt: skip
+    assert reply.status_code == 409 and "not in a conversation" in reply.json["error"]["message"]
+    reply = client.post("/api/v1/agents/li/conversation", json={"action": "dance"},
+                        headers=auth(token))  # fmt: skip
+    assert reply.status_code == 400
