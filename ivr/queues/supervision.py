@@ -62,6 +62,11 @@ def _seconds(now: datetime, since: datetime | None) -> int | None:
     return None if since is None else max(0, int((now - since).total_seconds()))
 
 
+def _until(now: datetime, end: datetime | None) -> int | None:
+    """Seconds left until ``end``; None once it has passed."""
+    return int((end - now).total_seconds()) if end is not None and end > now else None
+
+
 @dataclass(frozen=True)
 class OnCall:
     """A supervisor on a conversation now, and how."""
@@ -115,9 +120,7 @@ def live_agents(session: Session, now: datetime) -> list[dict[str, Any]]:
             "presence": agent.presence,
             "since": iso(agent.presence_at),
             "for": _seconds(now, agent.presence_at),
-            "wrapup": _seconds(agent.wrapup_until, now)
-            if agent.wrapup_until and agent.wrapup_until > now
-            else None,
+            "wrapup": _until(now, agent.wrapup_until),
             "call": None,
         }
         if entry is not None:
