@@ -34,7 +34,7 @@ from ivr.settings import ConfigError, check_settings, development_secret, settin
 from ivr.simulator.cli import simulate
 from ivr.web import agents as agents_page
 from ivr.web import audit as audit_page
-from ivr.web import auth, board
+from ivr.web import auth, board, live
 from ivr.web import tokens as tokens_page
 from ivr.web.forms import csrf
 from ivr.web.i18n import init_i18n
@@ -61,6 +61,7 @@ NAVIGATION = Navigation(
         PageLink(_l("Mine"), "inbox.index", {"mine": 1}),
         PageLink(_l("Board"), "board.board"),
         PageLink(_l("Calls"), "board.calls"),
+        PageLink(_l("Live"), "live.page", supervisors_only=True),
         PageLink(_l("Figures"), "figures.figures", supervisors_only=True),
         PageLink(_l("API tokens"), "tokens.index", supervisors_only=True),
         PageLink(_l("Agents"), "agents.index", supervisors_only=True),
@@ -111,6 +112,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(board.bp)
+    app.register_blueprint(live.bp)
+    app.register_blueprint(live.voice_bp)
     app.register_blueprint(tokens_page.bp)
     app.register_blueprint(agents_page.bp)
     app.register_blueprint(audit_page.bp)
@@ -130,7 +133,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(call_back.voice_bp)
     # Twilio and API clients prove themselves with signatures and tokens, not browser cookies.
     for machine_facing in (voice.bp, queue_calls.bp, queue_calls.agent_bp, recording.bp, api.bp,
-                           voicemail_api.bp, call_back.voice_bp):  # fmt: skip
+                           voicemail_api.bp, call_back.voice_bp, live.voice_bp):  # fmt: skip
         csrf.exempt(machine_facing)
     app.extensions["hotline.models"] = ModelRegistry(app.config)
     # Started by the first request, as the worker below: automatic queues notice wrap-ups ending.

@@ -227,6 +227,7 @@ class EntryState(StrEnum):
     DIALING = "dialing"  # an agent is calling them back
     DONE = "done"  # answered (or called back)
     LEFT = "left"  # left without an agent: message, timeout, queue full
+    MOVED = "moved"  # a supervisor moved the caller to another queue (a new stay there)
     ABANDONED = "abandoned"  # hung up while waiting
 
 

@@ -29,7 +29,7 @@ CLAIMED = (EntryState.OFFERED, EntryState.DIALING)  # an agent's phone rings for
 WAITING = (EntryState.WAITING, EntryState.OFFERED)
 IN_QUEUE = (EntryState.WAITING, EntryState.OFFERED, EntryState.BRIDGED)
 # A stay that has ended never opens again: a late webhook must not bring a caller back.
-ENDED = (EntryState.DONE, EntryState.LEFT, EntryState.ABANDONED)
+ENDED = (EntryState.DONE, EntryState.LEFT, EntryState.ABANDONED, EntryState.MOVED)
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,9 @@ def enter(
 ) -> QueueEntry:
     """The caller's open stay in ``queue``, or a new one (their first wait request)."""
     entry = open_entry(session, call.sid, queue)
-    if entry is None or entry.state not in IN_QUEUE:
+    # A moved caller's hold music may be asked for once more before Twilio takes them out.
+    leaving = entry is not None and entry.state == EntryState.MOVED and entry.left_at is None
+    if entry is None or (entry.state not in IN_QUEUE and not leaving):
         entry = QueueEntry(
             call_id=call.id,
             call_sid=call.sid,
@@ -314,8 +316,9 @@ def left_queue(
     """Twilio's Enqueue action: the caller left the queue with ``result`` (its QueueResult).
 
     Answers what became of the stay: "conversation" (moved into the agent's conference),
-    "bridged" (talked to an agent by a direct bridge), "abandoned" (hung up),
-    "callback" (keeps their place to be called back) or "left" (anything else).
+    "bridged" (talked to an agent by a direct bridge), "abandoned" (hung up), "callback" (keeps
+    their place to be called back), "moved" (a supervisor moved them to another queue:
+    ``ivr.queues.supervision``) or "left" (anything else).
     """
     if entry is not None and entry.left_at is None:
         entry.left_at = utcnow()
@@ -327,6 +330,8 @@ def left_queue(
         entry.wait_seconds = waited
         call.outcome = Outcome.AGENT
         return "conversation"
+    if entry is not None and entry.state == EntryState.MOVED:
+        return "moved"  # the update's URL puts them in the other queue; this answer is ignored
     if result == "bridged":
         if entry is not None and entry.state not in ENDED:
             entry.state = EntryState.DONE

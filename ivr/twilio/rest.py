@@ -104,25 +104,30 @@ def update_call(
 
 
 def live_conference(config: Any, name: str) -> str | None:
-    """The sid of the conference called ``name`` that is in progress, if there is one."""
-    url = f"{config['TWILIO_API_BASE_URL']}/2010-04-01/Accounts/{config['TWILIO_ACCOUNT_SID']}"
+    """The ConferenceSid of the conference called ``name`` that is in progress, if any.
+
+    Participants are added by name, but changed only through the conference's sid.
+    """
+    url = (
+        f"{config['TWILIO_API_BASE_URL']}/2010-04-01/Accounts/{config['TWILIO_ACCOUNT_SID']}"
+        "/Conferences.json"
+    )
+    query = {"FriendlyName": name, "Status": "in-progress"}
     try:
-        reply = requests.get(
-            url + "/Conferences.json",
-            params={"FriendlyName": name, "Status": "in-progress"},
-            auth=credentials(config),
-            timeout=10,
-        )
+        reply = requests.get(url, params=query, auth=credentials(config), timeout=10)
     except requests.RequestException as exc:
         raise TwilioError(f"Twilio unreachable: {type(exc).__name__}") from exc
     if reply.status_code >= 300:
         raise TwilioError(f"Twilio answered HTTP {reply.status_code}", code=_error_code(reply))
     try:
-        rooms = reply.json().get("conferences") or []
+        rooms = reply.json().get("conferences")
     except (ValueError, AttributeError, RecursionError) as exc:
-        raise TwilioError("Twilio answered without JSON") from exc
-    sid = rooms[0].get("sid") if rooms and isinstance(rooms[0], dict) else None
-    return sid if isinstance(sid, str) else None
+        raise TwilioError("Twilio answered without a list of conferences") from exc
+    for room in rooms if isinstance(rooms, list) else []:
+        sid = room.get("sid") if isinstance(room, dict) else None
+        if isinstance(sid, str) and sid.startswith("CF"):
+            return sid
+    return None
 
 
 def conference_path(conference: str, participant: str = "") -> str:

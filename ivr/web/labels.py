@@ -41,6 +41,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "done": _l("done"),
         "left": _l("left"),
         "abandoned": _l("abandoned"),
+        "moved": _l("moved"),
     },
     "case_status": {
         "received": _l("received"),
@@ -82,7 +83,13 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "case_status": _l("case status changed"),
         "recording_listen": _l("recording listened to"),
         "recording_download": _l("recording downloaded"),
+        "supervisor_join": _l("supervisor joined a call"),
+        "supervisor_mode": _l("supervisor switched mode on a call"),
+        "caller_move": _l("waiting caller moved to another queue"),
+        "presence_set": _l("agent's presence set by a supervisor"),
     },
+    "mode": {"monitor": _l("monitor"), "whisper": _l("whisper"), "barge": _l("barge")},
+    "live_call": {"talking": _l("talking"), "ringing": _l("ringing")},
 }
 
 
