@@ -219,3 +219,26 @@ def test_the_api_files_a_wrapup_and_shows_it_on_the_call_and_in_the_csv(
     # A note that starts like a formula is kept inert for spreadsheets.
     assert (row["disposition"], row["wrapup_agent"]) == ("delivery", "li")
     assert row["wrapup_note"] == "parcel lost, =resent"
+
+
+def test_a_callback_the_agent_made_is_wrapped_up_like_a_call_they_took(app: Flask) -> None:
+    staff(app)
+    talked(app, sid=SID)
+    with app.app_context():  # then li called back a customer who had asked for it
+        li = db.session.scalars(select(Agent)).one()
+        call = Call(sid=OTHER_SID, from_number="+8613800003333", status="completed",
+                    outcome=Outcome.CALLBACK, language="zh")  # fmt: skip
+        db.session.add(call)
+        db.session.flush()
+        now = utcnow()
+        db.session.add(QueueEntry(
+            call_id=call.id, call_sid=OTHER_SID, queue="product-zh", topic="product",
+            language="zh", node="product", state=EntryState.DONE, agent_id=li.id,
+            entered_at=now - timedelta(minutes=20), offered_at=now, talk_seconds=40,
+        ))  # fmt: skip
+        finish_call(li, 600)
+        db.session.commit()
+        assert to_wrap_up(db.session, li).call_sid == OTHER_SID
+        save_wrapup(db.session, call, li, hotline().menu, disposition="resolved", note="")
+        db.session.commit()
+        assert ready(li, utcnow())
