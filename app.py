@@ -36,6 +36,7 @@ from ivr.web import agents as agents_page
 from ivr.web import audit as audit_page
 from ivr.web import auth, board, live
 from ivr.web import tokens as tokens_page
+from ivr.web import wrapup as wrapup_page
 from ivr.web.forms import csrf
 from ivr.web.i18n import init_i18n
 from ivr.web.nav import Navigation, PageLink, home_url, init_nav
@@ -114,6 +115,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(board.bp)
     app.register_blueprint(live.bp)
     app.register_blueprint(live.voice_bp)
+    app.register_blueprint(wrapup_page.bp)
     app.register_blueprint(tokens_page.bp)
     app.register_blueprint(agents_page.bp)
     app.register_blueprint(audit_page.bp)

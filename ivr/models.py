@@ -76,6 +76,25 @@ class CallEvent(db.Model):
     call: Mapped[Call] = relationship(back_populates="events")
 
 
+class Wrapup(db.Model):
+    """What an agent filed after a call: a disposition code from the menu and a note.
+
+    One per call and agent: saving again replaces it, so a double submit leaves one row.
+    """
+
+    __tablename__ = "wrapups"
+    __table_args__ = (UniqueConstraint("call_id", "agent_id", name="uq_wrapups_call_agent"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    disposition: Mapped[str] = mapped_column(String(40), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    agent: Mapped[Agent] = relationship()
+
+
 # Calls of one outcome, newest first (the call list's filter); also every lookup by outcome.
 Index("ix_calls_outcome_started_at", Call.outcome, Call.started_at)
 # The figures' calls per hour and outcome, read from the index alone.

@@ -11,16 +11,26 @@ from sqlalchemy import Select, or_, select
 from ivr.api import bp
 from ivr.api.auth import token_required
 from ivr.api.errors import ApiError
-from ivr.api.paging import filter_choice, filter_dates, filter_exact, newest_first_page, parse_when
+from ivr.api.paging import (
+    filter_choice,
+    filter_dates,
+    filter_exact,
+    json_text,
+    newest_first_page,
+    parse_when,
+)
 from ivr.clock import iso, utcnow
 from ivr.database import db
 from ivr.hotline import hotline
-from ivr.models import Call, CallEvent, Outcome, Scope
+from ivr.models import Call, CallEvent, Outcome, Scope, Wrapup
+from ivr.queues.agents import AgentError, active_agent, find_agent
+from ivr.queues.distribution import distribute_now
 from ivr.queues.stats import period_stats, queues_now
+from ivr.queues.wrapups import check_disposition, save_wrapup, wrapup_json, wrapups_by_call
 
 
-def call_json(call: Call) -> dict[str, Any]:
-    """A call as the API shows it."""
+def call_json(call: Call, wrapups: list[Wrapup] | None = None) -> dict[str, Any]:
+    """A call as the API shows it, with the agents' wrap-ups."""
     return {
         "sid": call.sid,
         "from": call.from_number,
@@ -35,6 +45,7 @@ def call_json(call: Call) -> dict[str, Any]:
         "menu_path": call.path,
         "outcome": call.outcome,
         "rating": call.rating,
+        "wrapups": [wrapup_json(w) for w in wrapups or []],
     }
 
 
@@ -57,7 +68,9 @@ def filter_calls(query: Select[tuple[Call]]) -> Select[tuple[Call]]:
 def list_calls() -> Response:
     """Calls, newest first, a page at a time (``next_cursor`` fetches the next page)."""
     page, next_cursor = newest_first_page(filter_calls(select(Call)), Call.started_at, Call.id)
-    return jsonify({"data": [call_json(c) for c in page], "next_cursor": next_cursor})
+    wrapups = wrapups_by_call(db.session, [c.id for c in page])
+    data = [call_json(c, wrapups.get(c.id)) for c in page]
+    return jsonify({"data": data, "next_cursor": next_cursor})
 
 
 @bp.get("/calls/<sid>")
@@ -70,7 +83,38 @@ def get_call(sid: str) -> Response:
     events = db.session.scalars(
         select(CallEvent).where(CallEvent.call_id == call.id).order_by(CallEvent.at, CallEvent.id)
     ).all()
-    return jsonify({**call_json(call), "events": [event_json(e) for e in events]})
+    wrapups = wrapups_by_call(db.session, [call.id]).get(call.id)
+    return jsonify({**call_json(call, wrapups), "events": [event_json(e) for e in events]})
+
+
+@bp.post("/calls/<sid>/wrapup")
+@token_required(Scope.WRITE)
+def file_wrapup(sid: str) -> Response:
+    """File an agent's wrap-up on the call (again: it replaces theirs); the agent is free at once.
+
+    ``{"agent": NAME, "disposition": CODE, "note": TEXT}``; the codes are the menu's.
+    """
+    call = db.session.scalar(select(Call).where(Call.sid == sid[:64]))
+    if call is None:
+        raise ApiError(404, f"no call {sid[:64]}")
+    try:
+        agent = find_agent(db.session, (json_text("agent") or "")[:64])
+    except AgentError as exc:
+        raise ApiError(404, str(exc)) from None
+    menu = hotline().menu
+    try:
+        disposition = check_disposition(menu, json_text("disposition") or "")
+    except AgentError as exc:
+        raise ApiError(400, str(exc)) from None
+    try:
+        row = save_wrapup(db.session, call, active_agent(agent), menu,
+                          disposition=disposition, note=json_text("note") or "")  # fmt: skip
+    except AgentError as exc:
+        db.session.rollback()
+        raise ApiError(409, str(exc)) from None
+    db.session.commit()
+    distribute_now()
+    return jsonify(wrapup_json(row))
 
 
 @bp.get("/queues")

@@ -96,6 +96,26 @@ SCHEMAS: dict[str, Any] = {
             "menu_path": {"type": "array", "items": {"type": "string"}},
             "outcome": NULLABLE_STRING,
             "rating": NULLABLE_INT,
+            "wrapups": {"type": "array", "items": {"$ref": "#/components/schemas/Wrapup"}},
+        },
+    },
+    "Wrapup": {
+        "type": "object",
+        "required": ["agent", "disposition", "note", "saved_at"],
+        "properties": {
+            "agent": {"type": "string"},
+            "disposition": {"type": "string", "description": "a code from the menu's dispositions"},
+            "note": {"type": "string"},
+            "saved_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "WrapupInput": {
+        "type": "object",
+        "required": ["agent", "disposition"],
+        "properties": {
+            "agent": {"type": "string", "description": "the agent who talked to the caller"},
+            "disposition": {"type": "string", "description": "a code from the menu's dispositions"},
+            "note": {"type": "string", "maxLength": 2000},
         },
     },
     "Event": {
@@ -255,7 +275,7 @@ def _described() -> dict[str, Any]:
                     "scheme": "bearer",
                     "description": "A token from `flask --app app tokens create NAME --scopes "
                     "read,write` or the tokens page. Scopes: read (every GET here), write (case "
-                    "status, presence, take-next), metrics (/metrics, outside this API).",
+                    "status, presence, take-next, wrap-ups), metrics (/metrics, outside this API).",
                 }
             },
             "schemas": SCHEMAS,
@@ -288,6 +308,33 @@ def _described() -> dict[str, Any]:
                     "responses": {
                         "200": _json("the call", "CallDetail"),
                         "404": _error("no such call"),
+                        **COMMON,
+                    },
+                }
+            },
+            "/calls/{sid}/wrapup": {
+                "post": {
+                    "summary": "File an agent's wrap-up on the call (again: it replaces theirs)",
+                    "parameters": [
+                        {
+                            "name": "sid",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/WrapupInput"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json("the wrap-up as saved", "Wrapup"),
+                        "404": _error("no such call or agent"),
+                        "409": _error("the agent did not talk to this caller, or is disabled"),
                         **COMMON,
                     },
                 }

@@ -113,6 +113,8 @@ class Menu:
     hold_music: str = ""
     topics: dict[str, dict[str, str]] = field(default_factory=dict)
     language_names: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Wrap-up disposition codes, in the file's order, each with a name per language.
+    dispositions: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def name_of(self, table: dict[str, dict[str, str]], key: str, language: str) -> str:
         """A topic's or language's name in ``language`` (the key itself if unnamed)."""

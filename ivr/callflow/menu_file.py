@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,32 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
     return mapping
 
 
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> list[Any]:
+    sequence = _LineList(loader.construct_sequence(node, deep=True))
+    sequence.line = node.start_mark.line + 1
+    sequence.item_lines = [item.start_mark.line + 1 for item in node.value]
+    return sequence
+
+
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 class _LineDict(dict[str, Any]):
     line: int = 0
     key_lines: dict[str, int] = {}  # noqa: RUF012 (set per instance by the loader)
+
+
+class _LineList(list[Any]):
+    line: int = 0
+    item_lines: list[int] = []  # noqa: RUF012 (set per instance by the loader)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A line to name in an error, for a value that is not a mapping."""
+
+    line: int
 
 
 class _Checker:
@@ -239,7 +260,40 @@ def parse_menu(raw: Any, source: str = "menu") -> Menu:
         hold_music=str(top.get("hold_music") or ""),
         topics=statuses["topics"],
         language_names=statuses["language_names"],
+        dispositions=_dispositions(check, top, languages),
     )
+
+
+def _dispositions(
+    check: _Checker, top: Any, languages: dict[str, Voice]
+) -> dict[str, dict[str, str]]:
+    """The wrap-up codes: a list of ``{code: CODE, LANG: NAME, …}``, a name in every language."""
+    items = top.get("dispositions") or []
+    if not isinstance(items, list):
+        raise check.fail(
+            top, "dispositions must be a list of {code: …, zh: …, en: …}", key="dispositions"
+        )
+    found: dict[str, dict[str, str]] = {}
+    lines = getattr(items, "item_lines", [])
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            line = lines[index] if index < len(lines) else 0
+            raise check.fail(_Place(line), "each disposition must be {code: …, zh: …, en: …}")
+        code = item.get("code")
+        if not isinstance(code, str) or not re.fullmatch(r"[a-z0-9_]{1,40}", code):
+            raise check.fail(item, f"disposition code {code!r} must be a-z, 0-9 and _ (at most 40)")
+        if code in found:
+            raise check.fail(item, f"disposition '{code}' is listed twice")
+        names = {str(k): v for k, v in item.items() if k != "code"}
+        for lang in names:
+            if lang not in languages:
+                problem = f"disposition '{code}': unknown language '{lang}'; the menu has {', '.join(languages)}"
+                raise check.fail(item, problem, key=lang)
+        for lang in languages:
+            if not isinstance(names.get(lang), str) or not names[lang].strip():
+                raise check.fail(item, f"disposition '{code}' has no name for language '{lang}'")
+        found[code] = {lang: names[lang].strip() for lang in languages}
+    return found
 
 
 _COMMON = {"type", "prompt", "next", "fallback", "hours", "closed", "max_attempts", "options"}

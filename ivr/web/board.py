@@ -29,6 +29,7 @@ from ivr.queues.agents import AgentError, choose_presence
 from ivr.queues.distribution import distribute_now
 from ivr.queues.entries import take_next
 from ivr.queues.stats import queues_now
+from ivr.queues.wrapups import wrapup_cells, wrapups_by_call
 from ivr.twilio.rest import TwilioError
 from ivr.twilio.urls import external_url
 from ivr.web.auth import supervisor_required
@@ -146,7 +147,9 @@ def export_calls() -> Response:
         .order_by(Call.started_at)
     ).all()
     header = ["sid", "from", "to", "started_at", "ended_at", "duration", "language", "menu_path",
-              "outcome", "rating"]  # fmt: skip
+              "outcome", "rating", "disposition", "wrapup_note", "wrapup_agent"]  # fmt: skip
+    wrapups = wrapups_by_call(db.session, [c.id for c in calls])
     rows = [[c.sid, c.from_number, c.to_number, iso(c.started_at), iso(c.ended_at), c.duration,
-             c.language, " > ".join(c.path), c.outcome, c.rating] for c in calls]  # fmt: skip
+             c.language, " > ".join(c.path), c.outcome, c.rating, *wrapup_cells(wrapups.get(c.id))]
+            for c in calls]  # fmt: skip
     return csv_response("calls.csv", header, rows)

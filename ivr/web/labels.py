@@ -65,7 +65,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "scope": {"read": _l("read"), "write": _l("write"), "metrics": _l("metrics")},
     "scope_help": {
         "read": _l("calls, messages and their audio"),
-        "write": _l("case status, presence, take next"),
+        "write": _l("case status, presence, take next, wrap-ups"),
         "metrics": _l("Prometheus /metrics"),
     },
     "action": {

@@ -168,3 +168,55 @@ def test_an_error_names_the_line_of_the_mistake_itself(
         load_menu(path)
     assert f", line {line + 1}: " in str(error.value)
     assert problem in str(error.value)
+
+
+def test_the_shipped_menu_names_every_disposition_in_both_languages() -> None:
+    menu = load_menu(DEFAULT_MENU)
+    assert list(menu.dispositions)[:3] == ["resolved", "follow_up", "order_issue"]
+    assert menu.name_of(menu.dispositions, "refund", "zh") == "退款"
+    assert menu.name_of(menu.dispositions, "wrong_number", "en") == "Wrong number"
+    assert all(set(names) == {"zh", "en"} for names in menu.dispositions.values())
+
+
+REFUND = "{code: refund, zh: 退款, en: Refund}"
+
+
+@pytest.mark.parametrize(
+    ("mistake", "problem"),
+    [
+        ("{code: refund, zh: 退款, en: Refund, fr: Remboursement}",
+         "disposition 'refund': unknown language 'fr'; the menu has zh, en"),
+        ("{code: refund, zh: 退款}", "disposition 'refund' has no name for language 'en'"),
+        ("{code: refund, zh: 退款, en: '  '}", "disposition 'refund' has no name for language 'en'"),
+        ("{code: resolved, zh: 退款, en: Refund}", "disposition 'resolved' is listed twice"),
+        ("{code: Refund!, zh: 退款, en: Refund}", "disposition code 'Refund!' must be a-z"),
+        ("{zh: 退款, en: Refund}", "disposition code None must be a-z"),
+        ("refund", "each disposition must be {code: …, zh: …, en: …}"),
+        # In block style the line is the mistaken key's own, not the item's first.
+        ("code: refund\n    zh: 退款\n    en: Refund\n    fr: Remboursement",
+         "unknown language 'fr'"),
+    ],
+)  # fmt: skip
+def test_a_broken_disposition_is_refused_with_its_line(
+    tmp_path: Path, mistake: str, problem: str
+) -> None:
+    text = DEFAULT_MENU.read_text(encoding="utf-8")
+    assert REFUND in text
+    edited = text.replace(REFUND, mistake, 1)
+    offending = mistake.splitlines()[-1].strip()
+    line = next(n for n, x in enumerate(edited.splitlines()) if offending in x)
+    path = tmp_path / "menu.yaml"
+    path.write_text(edited, encoding="utf-8")
+    with pytest.raises(MenuError) as error:
+        load_menu(path)
+    assert f", line {line + 1}: " in str(error.value)
+    assert problem in str(error.value)
+
+
+def test_dispositions_must_be_a_list_and_may_be_left_out(tmp_path: Path) -> None:
+    raw = default_raw()
+    raw["dispositions"] = {"resolved": {"zh": "已解决", "en": "Resolved"}}
+    with pytest.raises(MenuError, match="dispositions must be a list"):
+        load_menu(write(tmp_path, raw))
+    del raw["dispositions"]
+    assert load_menu(write(tmp_path, raw)).dispositions == {}
