@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import struct
+import tempfile
 import wave
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -327,8 +328,30 @@ def agent(app: Flask) -> None:
         db.session.commit()
 
 
+_MANUAL_MENU: list[str] = []
+
+
+def manual_menu() -> str:
+    """The shipped menu with every queue set ``distribution: manual`` (agents press "Take next"),
+    written once per test process."""
+    if not _MANUAL_MENU:
+        text = re.sub(
+            r"^(    queue: \w+\n)",
+            r"\1    distribution: manual\n",
+            DEFAULT_MENU.read_text("utf-8"),
+            flags=re.M,
+        )
+        folder = Path(tempfile.mkdtemp(prefix="hotline-menu-"))
+        (folder / "menu.yaml").write_text(text, encoding="utf-8")
+        _MANUAL_MENU.append(str(folder / "menu.yaml"))
+    return _MANUAL_MENU[0]
+
+
 def use_rest(app_settings: dict[str, Any], rest: str) -> dict[str, Any]:
-    """Settings that place calls through Twilio's REST stand-in (the ``rest`` fixture)."""
+    """Settings that place calls through Twilio's REST stand-in (the ``rest`` fixture), with the
+    shipped menu's queues manual (unless a test gives its own menu): these tests press
+    "Take next" themselves and read each REST call the app makes."""
+    app_settings.setdefault("HOTLINE_MENU", manual_menu())
     app_settings.update(
         TWILIO_API_BASE_URL=rest, HOTLINE_ENV="development", HOTLINE_WRAPUP_SECONDS=0
     )

@@ -432,7 +432,7 @@ def _check_links(
             value = node.settings.get(name, 1)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise fail(f"{name} must be a whole number above 0", name)
-        if node.settings.get("distribution", "manual") not in ("manual", "automatic"):
+        if node.settings.get("distribution", "automatic") not in ("manual", "automatic"):
             raise fail(
                 "distribution must be 'automatic' (ring free agents) or 'manual'", "distribution"
             )

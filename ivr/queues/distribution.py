@@ -1,4 +1,5 @@
-"""Automatic distribution: a queue set ``distribution: automatic`` rings free agents by itself.
+"""Automatic distribution (every queue's default): free agents are rung by the hotline itself;
+a queue set ``distribution: manual`` waits for an agent to press "Take next".
 
 The longest-waiting caller (call-back requests keep their place) is offered to the eligible agent
 idle longest (or, with ``strategy: round_robin``, the one offered a caller least recently): available, out of wrap-up, speaking the caller's language, serving the topic. An
@@ -19,6 +20,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ivr.callflow.menu import Menu
@@ -39,7 +41,7 @@ NEVER = datetime.min.replace(tzinfo=UTC)
 class QueueRules:
     """How a queue's callers reach agents (the queue node's settings in the menu)."""
 
-    automatic: bool = False
+    automatic: bool = True
     ring_timeout: int = 20  # seconds an agent's phone rings before the offer moves on
     max_misses: int = 2  # offers missed in a row before the agent is set away
     round_robin: bool = False  # else the agent free longest goes first
@@ -50,7 +52,7 @@ def rules_for(menu: Menu, topic: str) -> QueueRules:
     for node in menu.nodes.values():
         if node.type == "queue" and node.settings.get("queue") == topic:
             return QueueRules(
-                automatic=node.settings.get("distribution", "manual") == "automatic",
+                automatic=node.settings.get("distribution", "automatic") == "automatic",
                 ring_timeout=int(node.settings.get("ring_timeout", 20)),
                 max_misses=int(node.settings.get("max_misses", 2)),
                 round_robin=node.settings.get("strategy", "longest_idle") == "round_robin",
@@ -139,6 +141,10 @@ def distribute_now() -> None:
     """
     try:
         distribute(db.session, hotline().menu, current_app.config, external_url)
+    except DBAPIError as exc:
+        # The database is away (or restarting): /readyz says so; one line per attempt is enough.
+        db.session.rollback()
+        log.warning("automatic distribution could not reach the database: %s", type(exc.orig))
     except Exception:
         db.session.rollback()
         log.exception("automatic distribution failed; the next trigger tries again")

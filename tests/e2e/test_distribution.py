@@ -25,13 +25,14 @@ PHONE = {"li": "+8613900000001", "wang": "+8613900000002", "kim": "+861390000000
 
 @pytest.fixture
 def app_settings(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """The shipped menu with the product queue set to ring free agents by itself."""
+    """The shipped menu with the product queue ringing agents within 10 s, payment manual."""
     menu = DEFAULT_MENU.read_text(encoding="utf-8")
     marker = "    queue: product\n"
     assert marker in menu
     menu = menu.replace(
         marker, marker + "    distribution: automatic\n    ring_timeout: 10\n    max_misses: 2\n"
     )
+    menu = menu.replace("    queue: payment\n", "    queue: payment\n    distribution: manual\n")
     path = tmp_path / "menu.yaml"
     path.write_text(menu, encoding="utf-8")
     app_settings.update(HOTLINE_MENU=str(path), HOTLINE_WRAPUP_SECONDS=0)

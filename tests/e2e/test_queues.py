@@ -19,7 +19,7 @@ from ivr.queues.agents import create_agent, set_presence
 from ivr.queues.entries import WAITING
 from ivr.simulator import Caller, Hold, Press, Simulator, Wait
 from ivr.simulator.agents import Agent as ScriptedAgent
-from tests.factories import auth, make_token
+from tests.factories import auth, make_token, manual_menu
 
 PHONE = {"li": "+8613900000001", "wang": "+8613900000002", "kim": "+8613900000003"}
 POSITION = re.compile(r"您现在排在第 (\d+) 位")
@@ -27,7 +27,8 @@ POSITION = re.compile(r"您现在排在第 (\d+) 位")
 
 @pytest.fixture
 def app_settings(app_settings: dict[str, Any]) -> dict[str, Any]:
-    app_settings.update(HOTLINE_WRAPUP_SECONDS=0)
+    """Queues served by "Take next" (automatic distribution: test_distribution.py)."""
+    app_settings.update(HOTLINE_WRAPUP_SECONDS=0, HOTLINE_MENU=manual_menu())
     return app_settings
 
 

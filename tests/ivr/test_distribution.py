@@ -63,17 +63,24 @@ def test_misses_in_a_row_set_the_agent_away_at_the_limit() -> None:
     assert missed(li, rules) == Presence.AWAY and li.missed_offers == 2
 
 
-def test_a_queue_node_is_manual_unless_it_says_otherwise() -> None:
+def test_a_queue_node_is_automatic_unless_it_says_manual() -> None:
     raw = default_raw()
     menu = parse_menu(raw)
-    assert automatic_topics(menu) == set()
+    topics = {n.settings["queue"] for n in menu.nodes.values() if n.type == "queue"}
+    assert topics and automatic_topics(menu) == topics
     topic = raw["nodes"]["agent"]["queue"]
-    raw["nodes"]["agent"].update(distribution="automatic", ring_timeout=15, strategy="round_robin")
-    menu = parse_menu(raw)
-    assert automatic_topics(menu) == {topic}
     assert rules_for(menu, topic) == QueueRules(
+        automatic=True, ring_timeout=20, max_misses=2, round_robin=False
+    )
+    raw["nodes"]["agent"].update(ring_timeout=15, strategy="round_robin")
+    assert rules_for(parse_menu(raw), topic) == QueueRules(
         automatic=True, ring_timeout=15, max_misses=2, round_robin=True
     )
+    for node in raw["nodes"].values():
+        if node.get("type") == "queue":
+            node["distribution"] = "manual"
+    menu = parse_menu(raw)
+    assert automatic_topics(menu) == set() and not rules_for(menu, topic).automatic
 
 
 @pytest.fixture
