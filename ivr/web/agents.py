@@ -19,6 +19,7 @@ from ivr.queues.agents import (
     menu_topics,
     profile_of,
     set_password,
+    signed_out,
     update_profile,
 )
 from ivr.web.auth import supervisor_required
@@ -92,6 +93,7 @@ def reset_password(agent_id: int) -> tuple[str, int] | Response:
         set_password(agent, request.form.get("password", "")[:256])
     except AgentError as exc:
         return _refused(agent, exc)
+    signed_out(agent)
     audit(PASSWORD_RESET, target=f"agent:{agent.name}")
     db.session.commit()
     flash(gettext("%(name)s has a new password and was signed out.", name=agent.name))
