@@ -25,6 +25,7 @@ from ivr.clock import iso, local_day, utcnow
 from ivr.database import db
 from ivr.hotline import hotline
 from ivr.models import Agent, Call, CallEvent, Outcome, Presence, QueueEntry
+from ivr.queues.agent_history import presences_now
 from ivr.queues.agents import AgentError, choose_presence
 from ivr.queues.distribution import distribute_now
 from ivr.queues.entries import take_next
@@ -43,9 +44,14 @@ CALLS_PAGE = 100
 @bp.get("/board")
 @login_required
 def board() -> str:
-    """Queues now, my presence, and the take-next button."""
-    return render_template("board.html", queues=queues_now(db.session, hotline().menu, utcnow()),
-                           presences=list(Presence))  # fmt: skip
+    """Queues now, my presence, the take-next button, and every agent's presence."""
+    now = utcnow()
+    agents = db.session.scalars(
+        select(Agent).where(Agent.disabled_at.is_(None)).order_by(Agent.name)
+    ).all()
+    return render_template("board.html", queues=queues_now(db.session, hotline().menu, now),
+                           presences=list(Presence), agents=agents, now=now,
+                           presence_of=presences_now(db.session, agents, now))  # fmt: skip
 
 
 @bp.get("/board.json")
