@@ -106,7 +106,7 @@ def performance(
     session: Session, since: datetime, until: datetime, target: float, now: datetime
 ) -> dict[str, Any]:
     """Per agent and per queue, for offers, answers and events between ``since`` and ``until``."""
-    names = dict(session.execute(select(Agent.id, Agent.name)).tuples().all())
+    names = dict(session.execute(select(Agent.id, Agent.name)).all())
     agents: dict[str, Tally] = defaultdict(Tally)
     queues: dict[str, Tally] = defaultdict(Tally)
 
@@ -237,9 +237,9 @@ def _count_events(
             select(QueueEntry.call_id, QueueEntry.queue)
             .where(QueueEntry.call_id.in_(calls), QueueEntry.bridged_at.is_not(None))
             .order_by(QueueEntry.bridged_at)
-        ).tuples()
+        ).all()
     )
-    ends = dict(session.execute(select(Call.id, Call.ended_at).where(Call.id.in_(calls))).tuples())
+    ends = dict(session.execute(select(Call.id, Call.ended_at).where(Call.id.in_(calls))).all())
     known = set(names.values())
 
     def tallies(call_id: int, agent: str) -> list[Tally]:
