@@ -215,8 +215,11 @@ def finish_call(agent: Agent, wrapup_seconds: float) -> None:
     """After a conversation: busy in wrap-up, then available once it is over.
 
     Both changes are kept now, the second dated when the wrap-up ends, so no request has to
-    come at that moment; a change in between removes it (``set_presence``).
+    come at that moment; a change in between removes it (``set_presence``). An agent who went
+    away during the call (signed out, their session ran out, chose it) stays away.
     """
+    if agent.presence == Presence.AWAY:
+        return
     now = utcnow()
     until = now + timedelta(seconds=wrapup_seconds)
     free = agent.presence == Presence.AVAILABLE and not wrapping(agent, now)

@@ -95,14 +95,16 @@ def test_a_change_during_wrap_up_ends_it_there(app: Flask) -> None:
         offer(db.session, li, utcnow())
         db.session.commit()
         answered(db.session, entry, li, talk=10, wrapup=300)
+        # The Dial's end and the leg's status both finish the call: one wrap-up, not two.
+        finish_call(li, 300)
+        db.session.commit()
+        assert [reason for _, reason in history(db.session, li)].count("wrapup") == 1
+        assert history(db.session, li)[-1] == ("available", "call_over")
         choose_presence(li, Presence.AWAY)
         db.session.commit()
         later = presences_now(db.session, [li], utcnow() + timedelta(minutes=10))[li.id]
         assert (later.presence, later.reason) == ("away", "chosen")
         assert history(db.session, li)[-2:] == [("busy", "wrapup"), ("away", "chosen")]
-        # The Dial's end and the leg's status both finish the call: one wrap-up, not two.
-        finish_call(li, 0)
-        assert history(db.session, li)[-1] == ("available", "call_over")
 
 
 def test_missed_and_withdrawn_offers_are_kept_with_why(app: Flask) -> None:
@@ -234,3 +236,21 @@ def test_figures_per_agent_and_queue_add_up_to_what_happened(app: Flask) -> None
     assert (product["callers"], product["missed"], product["transfers"], product["talk"]) == (
         1, 0, 1, 90)  # fmt: skip
     assert general["abandonment"] == 0.0 and general["average_rating"] == 5.0
+
+
+def test_an_agent_whose_session_ran_out_during_a_call_stays_away_after_it(app: Flask) -> None:
+    add_agent(app, "li", ["zh"], ["general"])
+    with app.app_context():
+        li = named(db.session, "li")
+        entry = waiting(db.session, 1)
+        offer(db.session, li, utcnow())
+        db.session.commit()
+        call = db.session.get(Call, entry.call_id)
+        bridge(db.session, call, entry, li.id, dequeuing_sid="CA" + "9" * 32, queue_time=5)
+        li.session_expires_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+        assert expire_sessions(db.session, utcnow()) == [li]
+        db.session.commit()
+        conversation_over(db.session, entry, status="completed", talk=30, wrapup=30)
+        assert li.presence == Presence.AWAY and li.wrapup_until is None
+        assert history(db.session, li)[-2:] == [("busy", "talking"), ("away", "session_expired")]
