@@ -116,6 +116,10 @@ def presence_now(agent: Agent, change: PresenceChange | None, now: datetime) -> 
     """The agent's presence now, from their latest change (busy through a wrap-up)."""
     if agent.disabled_at is not None:
         return PresenceNow(Presence.AWAY, "disabled", agent.disabled_at)
+    expired = agent.session_expires_at
+    if expired is not None and expired <= now and agent.presence != Presence.AWAY:
+        # The tick sets them away (where a queue distributes by itself); they are away already.
+        return PresenceNow(Presence.AWAY, "session_expired", expired)
     if change is not None and change.presence == agent.presence:
         return PresenceNow(agent.presence, change.reason, change.began_at)
     if change is not None and change.reason == "wrapup" and agent.presence == Presence.AVAILABLE:

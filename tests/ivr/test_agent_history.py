@@ -158,6 +158,12 @@ def test_agents_whose_session_ran_out_are_set_away(app: Flask) -> None:
         assert named(db.session, "wang").presence == Presence.AVAILABLE
         assert named(db.session, "kim").presence == Presence.AVAILABLE
         assert expire_sessions(db.session, now) == []  # once
+        # Shown away as soon as the session runs out, before any tick.
+        wang = named(db.session, "wang")
+        later = now + timedelta(hours=2)
+        shown = presences_now(db.session, [wang], later)[wang.id]
+        assert (shown.presence, shown.reason, shown.since) == ("away", "session_expired",
+                                                               wang.session_expires_at)  # fmt: skip
 
 
 def event(session: Session, call_id: int, kind: str, at: object, **detail: object) -> None:

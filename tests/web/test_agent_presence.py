@@ -103,6 +103,8 @@ def test_the_board_and_the_agents_page_show_presence_why_and_how_long(
     assert presence_cell(client.get("/board", headers=zh).get_data(as_text=True), "li") == (
         "忙碌 · 已 12 分钟"
     )
+    live = {a["name"]: a for a in client.get("/board.json", headers=zh).json["agents"]}
+    assert (live["li"]["presence"], live["li"]["text"]) == ("busy", "忙碌 · 已 12 分钟")
     page = client.get("/agents").get_data(as_text=True)
     assert presence_cell(page, "li") == "busy · for 12 min"
     # wang never chose: away since the account was made.
