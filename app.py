@@ -35,6 +35,7 @@ from ivr.simulator.cli import simulate
 from ivr.web import agents as agents_page
 from ivr.web import audit as audit_page
 from ivr.web import auth, board, live
+from ivr.web import performance as performance_page
 from ivr.web import tokens as tokens_page
 from ivr.web import wrapup as wrapup_page
 from ivr.web.forms import csrf
@@ -64,6 +65,7 @@ NAVIGATION = Navigation(
         PageLink(_l("Calls"), "board.calls"),
         PageLink(_l("Live"), "live.page", supervisors_only=True),
         PageLink(_l("Figures"), "figures.figures", supervisors_only=True),
+        PageLink(_l("Agents and queues"), "performance.index", supervisors_only=True),
         PageLink(_l("API tokens"), "tokens.index", supervisors_only=True),
         PageLink(_l("Agents"), "agents.index", supervisors_only=True),
         PageLink(_l("Audit log"), "audit.index", supervisors_only=True),
@@ -119,6 +121,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(tokens_page.bp)
     app.register_blueprint(agents_page.bp)
     app.register_blueprint(audit_page.bp)
+    app.register_blueprint(performance_page.bp)
     app.register_blueprint(figures.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)

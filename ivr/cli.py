@@ -37,6 +37,7 @@ from ivr.queues.agents import (
     profile_of,
     set_password,
     set_presence,
+    signed_out,
     update_profile,
 )
 from ivr.queues.entries import take_next
@@ -264,6 +265,7 @@ def password_command(name: str, password: str) -> None:
         set_password(agent, password)
     except AgentError as exc:
         raise click.ClickException(str(exc)) from None
+    signed_out(agent)
     audit(PASSWORD_RESET, actor="cli", target=f"agent:{agent.name}")
     db.session.commit()
     click.echo(f"{agent.name} has a new password; their sessions have ended")

@@ -213,6 +213,9 @@ class Agent(UserMixin, db.Model):
     # Offers of an automatic queue let ring out or declined in a row; answered ones reset it.
     missed_offers: Mapped[int] = mapped_column(default=0, server_default="0")
     last_offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # round robin
+    # When the agent's latest web session ends (sign-in plus its lifetime); None when signed
+    # out or never signed in on the web. The distributor sets the agent away once it passes.
+    session_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def is_active(self) -> bool:  # type: ignore[override]
@@ -293,3 +296,59 @@ Index(
     QueueEntry.wait_seconds,
     QueueEntry.call_id,
 )
+
+
+class PresenceChange(db.Model):
+    """One change of an agent's presence: what it became, why, and from when.
+
+    A wrap-up writes two rows at once, the second (available again) dated when it ends; a change
+    during the wrap-up removes that second row. The rows in order give each state's length.
+    """
+
+    __tablename__ = "agent_presence_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    presence: Mapped[Presence] = mapped_column(String(16))
+    # chosen, ringing, talking, wrapup, call_over, missed, withdrawn, failed, signed_out,
+    # session_expired, disabled
+    reason: Mapped[str] = mapped_column(String(32))
+    began_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The caller being rung for, talked to or wrapped up after.
+    entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queue_entries.id", ondelete="SET NULL")
+    )
+
+
+Index("ix_agent_presence_changes_agent", PresenceChange.agent_id, PresenceChange.began_at)
+Index("ix_agent_presence_changes_began_at", PresenceChange.began_at)
+
+
+class OfferOutcome(StrEnum):
+    """How an offer of a caller to an agent ended."""
+
+    ANSWERED = "answered"
+    MISSED = "missed"  # rang out, busy, declined, or the agent's leg failed
+    WITHDRAWN = "withdrawn"  # the caller hung up while the agent's phone rang
+
+
+class AgentOffer(db.Model):
+    """A caller in line offered to an agent (their phone rang), and how it ended."""
+
+    __tablename__ = "agent_offers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("queue_entries.id", ondelete="CASCADE"))
+    queue: Mapped[str] = mapped_column(String(64))
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[OfferOutcome | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32), default="")  # Twilio's, for a missed one
+
+
+# An agent's open offer (at most one), found at its end.
+Index("ix_agent_offers_agent_open", AgentOffer.agent_id, AgentOffer.ended_at)
+Index("ix_agent_offers_offered_at", AgentOffer.offered_at)
+# The hold, resume and transfer events of a period, for the figures per agent and queue.
+Index("ix_call_events_kind_at", CallEvent.kind, CallEvent.at)

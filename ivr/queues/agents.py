@@ -16,6 +16,7 @@ from ivr.callflow.menu import Menu
 from ivr.clock import site_timezone, utcnow
 from ivr.hotline import hotline
 from ivr.models import Agent, Presence, Role
+from ivr.queues.agent_history import forget_planned, last_entry, note_presence
 
 log = logging.getLogger(__name__)
 E164 = re.compile(r"\+[0-9]{8,15}")
@@ -138,7 +139,7 @@ def disable_agent(agent: Agent) -> None:
     """
     if agent.disabled_at is None:
         agent.disabled_at = utcnow()
-    set_presence(agent, Presence.AWAY)
+    set_presence(agent, Presence.AWAY, "disabled")
     end_sessions(agent)
 
 
@@ -176,10 +177,19 @@ def active_agent(agent: Agent) -> Agent:
     return agent
 
 
-def set_presence(agent: Agent, presence: Presence) -> None:
-    """Switch an agent between available, busy and away (a disabled agent stays away)."""
-    agent.presence = Presence.AWAY if agent.disabled_at is not None else presence
-    agent.presence_at = utcnow()
+def set_presence(agent: Agent, presence: Presence, reason: str = "chosen") -> None:
+    """Switch an agent between available, busy and away (a disabled agent stays away).
+
+    A change is kept with its ``reason``; a change during a wrap-up ends it.
+    """
+    now = utcnow()
+    presence = Presence.AWAY if agent.disabled_at is not None else presence
+    if presence != agent.presence or (presence != Presence.AVAILABLE and wrapping(agent, now)):
+        if wrapping(agent, now):
+            forget_planned(agent, now)
+        note_presence(agent, presence, reason, now)
+    agent.presence = presence
+    agent.presence_at = now
     if agent.presence != Presence.AVAILABLE:
         agent.wrapup_until = None
 
@@ -190,17 +200,64 @@ def choose_presence(agent: Agent, presence: Presence) -> None:
     agent.missed_offers = 0
 
 
+def wrapping(agent: Agent, now: datetime) -> bool:
+    """Whether the agent is in wrap-up after a call (busy, though their row says available)."""
+    return agent.wrapup_until is not None and agent.wrapup_until > now
+
+
 def ready(agent: Agent, now: datetime) -> bool:
     """Whether the agent can be offered a caller now (available and out of wrap-up)."""
-    wrapping = agent.wrapup_until is not None and agent.wrapup_until > now
     active = agent.disabled_at is None
-    return active and agent.presence == Presence.AVAILABLE and not wrapping
+    return active and agent.presence == Presence.AVAILABLE and not wrapping(agent, now)
 
 
 def finish_call(agent: Agent, wrapup_seconds: float) -> None:
-    """After a conversation: available again once wrap-up is over."""
-    set_presence(agent, Presence.AVAILABLE)
-    agent.wrapup_until = utcnow() + timedelta(seconds=wrapup_seconds)
+    """After a conversation: busy in wrap-up, then available once it is over.
+
+    Both changes are kept now, the second dated when the wrap-up ends, so no request has to
+    come at that moment; a change in between removes it (``set_presence``). An agent who went
+    away during the call (signed out, their session ran out, chose it) stays away.
+    """
+    if agent.presence == Presence.AWAY:
+        return
+    now = utcnow()
+    until = now + timedelta(seconds=wrapup_seconds)
+    free = agent.presence == Presence.AVAILABLE and not wrapping(agent, now)
+    if wrapping(agent, now):  # noted already (the Dial's end, then the leg's status): moved on
+        forget_planned(agent, now)
+    elif wrapup_seconds > 0:
+        note_presence(agent, Presence.BUSY, "wrapup", now, last_entry(agent, now))
+    if wrapup_seconds > 0 or not free:
+        note_presence(agent, Presence.AVAILABLE, "call_over", until)
+    agent.presence = Presence.AVAILABLE
+    agent.presence_at = now
+    agent.wrapup_until = until
+
+
+def sign_out(agent: Agent) -> None:
+    """The agent signs out: every session ends and they are away until they are back."""
+    end_sessions(agent)
+    signed_out(agent)
+
+
+def signed_out(agent: Agent) -> None:
+    """The agent's sessions were ended (sign-out, a password reset): away, offered no caller."""
+    agent.session_expires_at = None
+    set_presence(agent, Presence.AWAY, "signed_out")
+
+
+def expire_sessions(session: Session, now: datetime) -> list[Agent]:
+    """Set away every agent whose web session has run out (the caller commits)."""
+    expired = session.scalars(
+        select(Agent).where(
+            Agent.session_expires_at <= now,
+            Agent.presence != Presence.AWAY,
+        )
+    ).all()
+    for agent in expired:
+        agent.session_expires_at = None
+        set_presence(agent, Presence.AWAY, "session_expired")
+    return list(expired)
 
 
 def can_serve(agent: Agent, topic: str, language: str) -> bool:

@@ -28,7 +28,7 @@ from ivr.clock import utcnow
 from ivr.database import db
 from ivr.hotline import hotline
 from ivr.models import Agent, EntryState, Presence, QueueEntry
-from ivr.queues.agents import can_serve
+from ivr.queues.agents import can_serve, expire_sessions
 from ivr.queues.entries import OFFERABLE, Offer, caller_still_there, offer_to, ring
 from ivr.twilio.rest import TwilioError
 from ivr.twilio.urls import external_url
@@ -108,6 +108,8 @@ def distribute(session: Session, menu: Menu, config: Any, urls: Callable[..., st
                 Agent.disabled_at.is_(None),
                 Agent.phone != "",
                 or_(Agent.wrapup_until.is_(None), Agent.wrapup_until <= now),
+                # Until the tick sets them away: a session that ran out rings no phone.
+                or_(Agent.session_expires_at.is_(None), Agent.session_expires_at > now),
             )
         )
     )
@@ -157,7 +159,7 @@ def missed(agent: Agent, rules: QueueRules) -> Presence:
 
 
 # An agent's wrap-up ends with no request to say so: a tick this often notices. Every process
-# ticks; the compare-and-sets make that safe, and a tick with nobody waiting is one query.
+# ticks; the compare-and-sets make that safe, and a quiet tick is two small queries.
 TICK_SECONDS = 1.0
 
 
@@ -186,9 +188,20 @@ def stop_distributor(app: Flask) -> None:
         thread.join(timeout=10)
 
 
+def away_when_expired() -> None:
+    """Set away the agents whose web session ran out; a failure waits for the next tick."""
+    try:
+        expire_sessions(db.session, utcnow())
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("could not set away the agents whose session ran out")
+
+
 def _tick(app: Flask, stop: threading.Event) -> None:
     while not stop.wait(TICK_SECONDS):
         # url_for needs a request: the URLs Twilio fetches are absolute on PUBLIC_BASE_URL.
         with app.test_request_context("/"):
+            away_when_expired()
             distribute_now()
             db.session.remove()

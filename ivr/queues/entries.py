@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ivr.callflow.call_log import TERMINAL, log_event
 from ivr.clock import utcnow
 from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
+from ivr.queues.agent_history import offer_answered, offer_given_back, offer_made
 from ivr.queues.agents import AgentError, active_agent, can_serve, finish_call, ready, set_presence
 from ivr.twilio.rest import create_call
 from ivr.twilio.urls import with_overrides
@@ -117,7 +118,10 @@ def claim(session: Session, entry: QueueEntry, agent: Agent, now: datetime) -> b
         .execution_options(synchronize_session=False)
     )
     session.refresh(entry)
-    return claimed.rowcount == 1  # type: ignore[attr-defined]
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    offer_made(session, entry, agent, now)
+    return True
 
 
 def offer_to(session: Session, entry: QueueEntry, agent: Agent, now: datetime) -> bool:
@@ -185,7 +189,7 @@ def ring(
     except Exception:
         # Whatever went wrong, the caller goes back in line and the agent is free again.
         session.rollback()
-        release(session, entry, agent, presence=Presence.AVAILABLE)
+        release(session, entry, agent, presence=Presence.AVAILABLE, why="failed")
         raise
     # The agent may have answered already (the bridge noted the same sid then).
     session.execute(
@@ -210,11 +214,17 @@ def hotline_number(session: Session, entry: QueueEntry) -> str:
 
 
 def release(
-    session: Session, entry: QueueEntry, agent: Agent | None, *, presence: Presence
+    session: Session,
+    entry: QueueEntry,
+    agent: Agent | None,
+    *,
+    presence: Presence,
+    why: str = "missed",
 ) -> None:
     """Give an offered caller back to the queue (the agent did not answer or Twilio failed).
 
-    A caller whose call ended meanwhile is not put back: their stay ends as abandoned.
+    A caller whose call ended meanwhile is not put back: their stay ends as abandoned. ``why``
+    (Twilio's status of the agent's leg, "failed", "withdrawn", "disabled") is kept with the offer.
     """
     if entry.state == EntryState.OFFERED:
         call = session.get(Call, entry.call_id)
@@ -225,7 +235,7 @@ def release(
     entry.agent_id = None
     entry.offered_at = None
     if agent is not None:
-        set_presence(agent, presence)
+        set_presence(agent, presence, offer_given_back(session, entry, agent, why, utcnow()))
     session.commit()
 
 
@@ -357,7 +367,8 @@ def abandon(session: Session, entry: QueueEntry) -> None:
     if entry.state not in (EntryState.WAITING, EntryState.OFFERED):
         return
     if entry.agent_id is not None:
-        release(session, entry, session.get(Agent, entry.agent_id), presence=Presence.AVAILABLE)
+        agent = session.get(Agent, entry.agent_id)
+        release(session, entry, agent, presence=Presence.AVAILABLE, why="withdrawn")
     entry.state = EntryState.ABANDONED
 
 
@@ -387,6 +398,7 @@ def bridge(
     if bridged.rowcount != 1:  # type: ignore[attr-defined]
         return None
     agent.missed_offers = 0  # answered: misses count in a row
+    offer_answered(session, entry, agent, now)
     log_event(session, call, "bridged", entry.node, queue=entry.queue, agent=agent.name,
               waited=waited)  # fmt: skip
     return "new"
@@ -400,7 +412,7 @@ def unbridge(session: Session, call: Call, entry: QueueEntry, agent: Agent, *, g
     entry.state = EntryState.ABANDONED if gone else EntryState.WAITING
     entry.agent_id = entry.offered_at = entry.bridged_at = entry.agent_call_sid = None
     entry.wait_seconds = None
-    set_presence(agent, Presence.AVAILABLE)
+    set_presence(agent, Presence.AVAILABLE, "withdrawn")
     log_event(session, call, "bridge_failed", entry.node, queue=entry.queue, agent=agent.name,
               caller_gone=gone)  # fmt: skip
 
@@ -455,7 +467,7 @@ def conversation_over(
             finish_call(agent, wrapup)
         session.commit()
     elif entry.state in CLAIMED:
-        release(session, entry, agent, presence=Presence.AVAILABLE)
+        release(session, entry, agent, presence=Presence.AVAILABLE, why=status)
     elif agent is not None:
         finish_call(agent, wrapup)
         session.commit()
@@ -482,7 +494,7 @@ def leg_ended(
     """
     if status in MISSED and entry.state in CLAIMED:
         presence = Presence.AWAY if agent is None or after_miss is None else after_miss(agent)
-        release(session, entry, agent, presence=presence)
+        release(session, entry, agent, presence=presence, why=status)
         return True
     talking = entry.state in (EntryState.BRIDGED, EntryState.DONE) and entry.bridged_at is not None
     ours = agent is not None and entry.agent_id == agent.id and entry.talk_seconds is None
@@ -502,5 +514,5 @@ def refuse_disabled_agent(session: Session, entry: QueueEntry, agent: Agent | No
     if agent is None or agent.disabled_at is None:
         return False
     if entry.agent_id == agent.id and entry.state in CLAIMED:
-        release(session, entry, agent, presence=Presence.AWAY)
+        release(session, entry, agent, presence=Presence.AWAY, why="disabled")
     return True

@@ -9,9 +9,11 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from ivr.audit import AGENT_DISABLE, AGENT_ENABLE, AGENT_UPDATE, PASSWORD_RESET, audit
+from ivr.clock import utcnow
 from ivr.database import db, find
 from ivr.hotline import hotline
 from ivr.models import Agent
+from ivr.queues.agent_history import presences_now
 from ivr.queues.agents import (
     AgentError,
     disable_agent,
@@ -19,6 +21,7 @@ from ivr.queues.agents import (
     menu_topics,
     profile_of,
     set_password,
+    signed_out,
     update_profile,
 )
 from ivr.web.auth import supervisor_required
@@ -29,8 +32,10 @@ bp = Blueprint("agents", __name__)
 def _page(status: int = 200) -> tuple[str, int]:
     menu = hotline().menu
     rows = db.session.scalars(select(Agent).order_by(Agent.name)).all()
+    now = utcnow()
     return render_template("agents.html", agents=rows, languages=sorted(menu.languages),
-                           topics=menu_topics(menu)), status  # fmt: skip
+                           topics=menu_topics(menu), now=now,
+                           presence_of=presences_now(db.session, rows, now)), status  # fmt: skip
 
 
 def _agent(agent_id: int) -> Agent:
@@ -92,6 +97,7 @@ def reset_password(agent_id: int) -> tuple[str, int] | Response:
         set_password(agent, request.form.get("password", "")[:256])
     except AgentError as exc:
         return _refused(agent, exc)
+    signed_out(agent)
     audit(PASSWORD_RESET, target=f"agent:{agent.name}")
     db.session.commit()
     flash(gettext("%(name)s has a new password and was signed out.", name=agent.name))

@@ -35,7 +35,7 @@ from ivr.audit import PASSWORD_CHANGE, SIGN_IN, SIGN_IN_FAILED, audit, audit_thr
 from ivr.clock import site_timezone, time_zones, utcnow
 from ivr.database import db, find
 from ivr.models import Agent, Role
-from ivr.queues.agents import AgentError, change_own_password, end_sessions
+from ivr.queues.agents import AgentError, change_own_password, sign_out
 from ivr.text import whole_number
 from ivr.web.forms import PageForm
 from ivr.web.nav import home_url
@@ -186,7 +186,11 @@ def start_session(agent: Agent) -> None:
     if language:
         session["lang"] = language
     session.permanent = True
-    session[SIGNED_IN_AT] = int(utcnow().timestamp())
+    now = utcnow()
+    session[SIGNED_IN_AT] = int(now.timestamp())
+    # The latest session's end: the distributor sets the agent away when it passes.
+    agent.session_expires_at = now + current_app.config["PERMANENT_SESSION_LIFETIME"]
+    db.session.commit()
     login_user(agent)
 
 
@@ -228,9 +232,10 @@ def login() -> tuple[str, int] | str | Response:
 def logout() -> Response:
     """Sign out (a POST, so a link elsewhere cannot sign an agent out).
 
-    The agent's sessions end on the server too: a copy of the cookie no longer signs anyone in.
+    The agent's sessions end on the server too: a copy of the cookie no longer signs anyone in;
+    and the agent is away, so no caller is offered to them.
     """
-    end_sessions(current_user)
+    sign_out(current_user)
     db.session.commit()
     logout_user()
     session.clear()

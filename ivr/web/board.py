@@ -10,6 +10,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    get_template_attribute,
     jsonify,
     redirect,
     render_template,
@@ -18,6 +19,7 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
 
@@ -25,6 +27,7 @@ from ivr.clock import iso, local_day, utcnow
 from ivr.database import db
 from ivr.hotline import hotline
 from ivr.models import Agent, Call, CallEvent, Outcome, Presence, QueueEntry
+from ivr.queues.agent_history import presences_now
 from ivr.queues.agents import AgentError, choose_presence
 from ivr.queues.distribution import distribute_now
 from ivr.queues.entries import take_next
@@ -44,17 +47,35 @@ CALLS_PAGE = 100
 @bp.get("/board")
 @login_required
 def board() -> str:
-    """Queues now, my presence, and the take-next button."""
-    return render_template("board.html", queues=queues_now(db.session, hotline().menu, utcnow()),
-                           presences=list(Presence))  # fmt: skip
+    """Queues now, my presence, the take-next button, and every agent's presence."""
+    now = utcnow()
+    agents = _agents()
+    return render_template("board.html", queues=queues_now(db.session, hotline().menu, now),
+                           presences=list(Presence), agents=agents, now=now,
+                           presence_of=presences_now(db.session, agents, now))  # fmt: skip
+
+
+def _agents() -> list[Agent]:
+    return list(
+        db.session.scalars(select(Agent).where(Agent.disabled_at.is_(None)).order_by(Agent.name))
+    )
 
 
 @bp.get("/board.json")
 @login_required
 def board_json() -> Response:
-    """The board's figures, for the page to refresh itself."""
-    return jsonify({"queues": queues_now(db.session, hotline().menu, utcnow()),
-                    "presence": current_user.presence})  # fmt: skip
+    """The board's figures and each agent's presence, for the page to refresh itself."""
+    now = utcnow()
+    agents = _agents()
+    shown = get_template_attribute("_presence.html", "presence_for")
+    presence_of = presences_now(db.session, agents, now)
+    return jsonify({
+        "queues": queues_now(db.session, hotline().menu, now),
+        "presence": current_user.presence,
+        "agents": [{"name": a.name, "presence": presence_of[a.id].presence,
+                    "reason": presence_of[a.id].reason,
+                    "text": Markup(shown(presence_of[a.id], now)).striptags()} for a in agents],
+    })  # fmt: skip
 
 
 @bp.post("/board/presence")

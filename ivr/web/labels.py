@@ -14,6 +14,19 @@ from markupsafe import Markup, escape
 LABELS: dict[str, dict[str, LazyString]] = {
     "role": {"agent": _l("agent"), "supervisor": _l("supervisor")},
     "presence": {"available": _l("available"), "busy": _l("busy"), "away": _l("away")},
+    # Why an agent's presence changed (ivr/queues/agent_history.py).
+    "presence_reason": {
+        "ringing": _l("phone ringing"),
+        "talking": _l("talking"),
+        "wrapup": _l("wrap-up"),
+        "call_over": _l("call over"),
+        "missed": _l("missed a call"),
+        "withdrawn": _l("caller hung up"),
+        "failed": _l("call failed"),
+        "signed_out": _l("signed out"),
+        "session_expired": _l("session expired"),
+        "disabled": _l("disabled"),
+    },
     "outcome": {
         "self_service": _l("self_service"),
         "agent": _l("agent"),

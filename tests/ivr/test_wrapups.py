@@ -45,6 +45,7 @@ def talked(app: Flask, name: str = "li", sid: str = SID, *, wrapup: float = 600)
             node="product", state=EntryState.DONE, agent_id=agent.id, offered_at=now,
             bridged_at=now, entered_at=now - timedelta(seconds=30), talk_seconds=20,
         ))  # fmt: skip
+        set_presence(agent, Presence.BUSY, "talking")  # as they were while talking
         finish_call(agent, wrapup)
         db.session.commit()
 

@@ -178,6 +178,9 @@ def test_pages_work_under_the_content_security_policy(
         db.session.execute(update(Agent).values(presence=Presence.AVAILABLE))
         db.session.commit()
     wait_until(page, f"{available}.some((c) => c.textContent === '1')", 10)
+    # And each agent's presence with it.
+    wait_until(page, "document.querySelector('#agents .presence-now[data-presence=available]')"
+                     " !== null", 10)  # fmt: skip
     assert violations() == []
 
     page.goto(f"{live_server}/tokens")

@@ -19,7 +19,8 @@ def test_every_kind_of_answer_carries_the_headers(app: Flask, client: FlaskClien
     token = make_token(app)
     assert_protected(client.get("/login").headers)
     sign_in(client, "zhang")
-    for path in ("/inbox", "/board", "/board.json", "/calls", "/figures", "/tokens", "/audit",
+    for path in ("/inbox", "/board", "/board.json", "/calls", "/figures", "/figures/agents",
+                 "/export/agents.csv", "/tokens", "/audit",
                  "/me", "/static/style.css", "/healthz", "/nowhere"):  # fmt: skip
         with client.get(path) as reply:
             assert_protected(reply.headers)

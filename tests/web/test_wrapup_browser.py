@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from ivr.clock import utcnow
 from ivr.database import db
-from ivr.models import Agent, Call, EntryState, Outcome, QueueEntry, Wrapup
-from ivr.queues.agents import create_agent, finish_call
+from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry, Wrapup
+from ivr.queues.agents import create_agent, finish_call, set_presence
 from tests.factories import CHROMIUM
 
 pytestmark = [
@@ -58,6 +58,7 @@ def test_the_board_shows_the_form_when_a_talk_ends_and_saving_frees_the_agent(
             node="product", state=EntryState.DONE, agent_id=agent.id, offered_at=now,
             bridged_at=now, entered_at=now - timedelta(seconds=30),
         ))  # fmt: skip
+        set_presence(agent, Presence.BUSY, "talking")  # as they were while talking
         finish_call(agent, 600)
         db.session.commit()
 

@@ -20,6 +20,13 @@
         row.querySelector(".signed").textContent = q.agents_signed_in;
         row.classList.toggle("busy", q.waiting > 0 && q.agents_available === 0);
       }
+      for (const a of data.agents || []) {
+        const shown = document.querySelector(`#agents tr[data-agent="${CSS.escape(a.name)}"] .presence-now`);
+        if (!shown) continue;
+        shown.textContent = a.text;
+        shown.dataset.presence = a.presence;
+        shown.dataset.reason = a.reason;
+      }
     } catch (error) {
       // A dropped connection is retried on the next tick.
     }
