@@ -21,18 +21,16 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import click
-import requests
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from ivr.api.tokens import create_token
 from ivr.callflow.orders import import_orders
 from ivr.clock import utcnow
 from ivr.database import db
-from ivr.models import Agent, ApiToken, Call, Presence, Role, Scope
+from ivr.models import Agent, Call, Presence, Role
 from ivr.queues.agents import create_agent, set_presence
 from ivr.simulator import Agent as ScriptedAgent
 from ivr.simulator import (
@@ -61,7 +59,6 @@ ARRIVAL_SECONDS = 8.0
 # Calls in progress at most, for two cores.
 AT_ONCE = 60
 DEFAULT_CALLS = 300
-TOKEN_NAME = "demo-agents"
 ORDER_STATUSES = ["pending", "shipped", "in_transit", "out_for_delivery", "delivered", "cancelled",
                   "returned"]  # fmt: skip
 CARRIERS = ["SF Express", "JD Logistics", "ZTO", "YTO", "China Post"]
@@ -129,31 +126,6 @@ def served(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
-
-
-class AgentDesk:
-    """One scripted agent pressing "take next" through the API whenever they are free."""
-
-    def __init__(self, base_url: str, token: str, name: str, stop: threading.Event) -> None:
-        self.url = f"{base_url}/api/v1/agents/{name}/take-next"
-        self.headers = {"Authorization": f"Bearer {token}"}
-        self.stop = stop
-        self.taken = 0
-        self.refused = ""  # why the API would not let this desk work, if it would not
-        self.thread = threading.Thread(target=self._main, name=f"desk-{name}", daemon=True)
-
-    def _main(self) -> None:
-        with requests.Session() as session:
-            session.trust_env = False  # loopback only, whatever proxy the environment names
-            while not self.stop.is_set():
-                reply = session.post(self.url, headers=self.headers, timeout=15)
-                if reply.status_code in (401, 403):
-                    self.refused = f"take-next answered {reply.status_code}: {reply.text[:200]}"
-                    return
-                if reply.status_code == 200 and reply.json().get("offer"):
-                    self.taken += 1
-                # Busy, wrapping up or nobody waiting: look again in a moment.
-                self.stop.wait(0.05)
 
 
 def prepare(app: Flask, report: DemoReport, force: bool) -> None:
@@ -231,7 +203,6 @@ def play_the_day(
         last_message = db.session.scalar(select(func.max(Voicemail.id))) or 0
         orders = make_orders(rng)
         import_orders(db.session, orders)
-        token = create_token(db.session, TOKEN_NAME, [Scope.WRITE])  # take-next for the desks
         db.session.commit()
     choose_model(app, report)
     clips = speech_clips()
@@ -251,7 +222,6 @@ def play_the_day(
         # Wrap-up passes on the simulator's clock, not the wall's.
         HOTLINE_WRAPUP_SECONDS=float(config["HOTLINE_WRAPUP_SECONDS"]) * TIME_SCALE,
     )
-    stop = threading.Event()
     started = time.monotonic()
     try:
         with served(app) as url:
@@ -267,39 +237,30 @@ def play_the_day(
                 time_scale=TIME_SCALE,
             )
             with simulator:
-                desks = []
+                # The agents are available: the hotline rings their phones for each caller.
                 for member in STAFF:
                     simulator.add_agent(ScriptedAgent(member.phone, answer_after=4.0,
                                                       talk_seconds=member.talk_seconds))  # fmt: skip
-                    if member.role == Role.AGENT:
-                        desks.append(AgentDesk(url, token, member.name, stop))
-                for desk in desks:
-                    desk.thread.start()
                 mix = CallMix(rng, [o["order_number"] for o in orders], clips,
                               lambda: case_numbers(app))  # fmt: skip
                 # The day's last few callers ask to be called back after the agents went home:
                 # the board opens on their requests.
                 late = calls // 100
                 place_calls(simulator, (mix.caller() for _ in range(calls - late)), rng, echo)
-                stop.set()
-                for desk in desks:
-                    desk.thread.join(timeout=20)
-                    if desk.refused:
-                        raise click.ClickException(f"demo: an agent could not work: {desk.refused}")
+                simulator.wait_idle(timeout=120)
+                off_the_phones(app)
                 place_calls(simulator, (mix.caller("callback") for _ in range(late)), rng, echo)
                 simulator.wait_idle(timeout=120)
         echo(f"demo: {calls} calls played in {time.monotonic() - started:.0f} s; transcribing…")
         stop_embedded_worker(app)
         transcribe_all(app)
     finally:
-        stop.set()
         media.close()
     with app.app_context():
         now = utcnow()
         window = working_window(now, ZoneInfo(config["HOTLINE_TIMEZONE"]))
         spread_over_the_day(rng, window, now, after=last_call)
         work_the_inbox(rng, now, after=last_message)
-        db.session.execute(delete(ApiToken).where(ApiToken.name == TOKEN_NAME))
         db.session.commit()
         report.window = window
         report.calls = db.session.scalar(select(func.count()).select_from(Call)) or 0
@@ -312,6 +273,15 @@ def play_the_day(
             ).all()  # type: ignore[arg-type]
         )
     return report
+
+
+def off_the_phones(app: Flask) -> None:
+    """The agents go to their end-of-day meeting: signed in (callers may still queue and ask to
+    be called back) but busy, so nobody is rung."""
+    with app.app_context():
+        for agent in db.session.scalars(select(Agent).where(Agent.role == Role.AGENT)):
+            set_presence(agent, Presence.BUSY)
+        db.session.commit()
 
 
 def transcribe_all(app: Flask, workers: int = 2) -> None:

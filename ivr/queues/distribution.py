@@ -193,6 +193,9 @@ def away_when_expired() -> None:
     try:
         expire_sessions(db.session, utcnow())
         db.session.commit()
+    except DBAPIError as exc:  # the database away or busy: the next tick tries again
+        db.session.rollback()
+        log.warning("could not look for expired sessions: %s", type(exc.orig))
     except Exception:
         db.session.rollback()
         log.exception("could not set away the agents whose session ran out")

@@ -13,14 +13,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from ivr.database import db
-from ivr.models import EntryState, Presence, QueueEntry
+from ivr.models import EntryState, Presence, QueueEntry, Role
 from ivr.queues.agents import create_agent, set_presence
 from ivr.settings import DEFAULT_MENU
 from ivr.simulator import Caller, Press, Simulator
 from ivr.simulator.agents import Agent as ScriptedAgent
 from ivr.simulator.conferences import Participant
 from tests.e2e.test_distribution import until
-from tests.factories import auth, make_token
+from tests.factories import auth, csrf, make_token, sign_in
 
 LI, WANG = "+8613900000001", "+8613900000002"
 
@@ -134,3 +134,56 @@ def test_controls_need_a_conversation(app: Flask, client: FlaskClient) -> None:
     reply = client.post("/api/v1/agents/li/conversation", json={"action": "dance"},
                         headers=auth(token))  # fmt: skip
     assert reply.status_code == 400
+
+
+def test_a_supervisor_monitors_whispers_and_barges_into_a_distributed_conversation(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "li", LI, "product", talk=3600)
+    boss_phone = "+8613900000099"
+    with app.app_context():
+        create_agent(db.session, "boss", password="password1", phone=boss_phone,
+                     role=Role.SUPERVISOR)  # fmt: skip
+        db.session.commit()
+    live_phone.add_agent(ScriptedAgent(boss_phone, answer_after=1.0, talk_seconds=3600))
+    handle = live_phone.start(Caller(number="+8613800000007", script=[Press("1"), Press("1")]))
+    until(lambda: LI in handle.run.result.heard_in_conference)
+    with app.app_context():
+        entry = db.session.scalars(select(QueueEntry)).one()
+        assert entry.state == EntryState.BRIDGED and entry.conference_sid is not None
+        entry_id, agent_leg = entry.id, entry.agent_call_sid
+    sign_in(client, "boss", "password1")
+
+    def supervise(mode: str) -> None:
+        reply = client.post(f"/live/calls/{entry_id}/supervise",
+                            data={"mode": mode, "csrf_token": csrf(client, "/live")})  # fmt: skip
+        assert reply.status_code == 302
+
+    def boss() -> Participant | None:
+        with live_phone.lock:
+            room = live_phone.conferences.participant_of(handle.sid)
+            if room is None:
+                return None
+            return next((p for p in room.conference.participants if p.run.party == boss_phone),
+                        None)  # fmt: skip
+
+    supervise("monitor")
+    until(lambda: boss() is not None)
+    with live_phone.lock:
+        assert boss().muted and not boss().coaching  # type: ignore[union-attr]
+    supervise("whisper")
+    until(lambda: boss() is not None and boss().coaching)  # type: ignore[union-attr]
+    with live_phone.lock:
+        assert boss().call_sid_to_coach == agent_leg and not boss().muted  # type: ignore[union-attr]
+        assert boss_phone not in handle.run.result.heard_in_conference  # the caller never heard
+    supervise("barge")
+    until(lambda: boss_phone in handle.run.result.heard_in_conference)
+    reply = client.post("/api/v1/agents/li/conversation", json={"action": "hang_up"},
+                        headers=auth(make_token(app)))  # fmt: skip
+    assert reply.status_code == 200
+    result = handle.result(timeout=60)
+    assert result.errors == [], result.transcript_text()
+    record = client.get(f"/api/v1/calls/{result.sid}", headers=auth(make_token(app))).json
+    modes = [e["detail"]["mode"] for e in record["events"]
+             if e["kind"] in ("supervisor_joined", "supervisor_mode")]  # fmt: skip
+    assert modes == ["monitor", "whisper", "barge"]
