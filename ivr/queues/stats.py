@@ -28,6 +28,13 @@ def queues_now(session: Session, menu: Menu, now: datetime) -> list[dict[str, An
     waiting = session.scalars(
         select(QueueEntry).where(QueueEntry.state.in_((*WAITING, EntryState.CALLBACK)))
     ).all()
+    return queue_rows(menu, agents, waiting, now)
+
+
+def queue_rows(
+    menu: Menu, agents: Sequence[Agent], waiting: Iterable[QueueEntry], now: datetime
+) -> list[dict[str, Any]]:
+    """The figures of ``queues_now`` from the signed-in agents and the entries not yet served."""
     by_queue: dict[str, list[QueueEntry]] = defaultdict(list)
     for entry in waiting:
         by_queue[entry.queue].append(entry)
