@@ -4,7 +4,7 @@
   const table = document.getElementById("queues");
   if (!table) return;
   const pop = document.getElementById("pop");
-  const presence = document.getElementById("presence-now");
+  const presences = document.querySelectorAll("button[name=presence]");
   let etag = null;
   let state = null;
   let skew = 0; // server clock minus browser clock, in ms
@@ -101,7 +101,7 @@
       row.querySelector(".signed").textContent = q.agents_signed_in;
       row.classList.toggle("busy", q.waiting > 0 && q.agents_available === 0);
     }
-    presence.textContent = presence.dataset[data.presence] || data.presence;
+    for (const button of presences) button.classList.toggle("on", button.value === data.presence);
     drawPop(data.pop);
   }
 
