@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,13 @@ WITH_AGENT = (EntryState.OFFERED, EntryState.DIALING, EntryState.BRIDGED)
 EARLIER_CALLS = 5
 
 
+# Only the columns the board reads: plain rows, not ORM objects, for a poll every second per agent.
+ENTRY_COLUMNS = (QueueEntry.id, QueueEntry.queue, QueueEntry.state, QueueEntry.entered_at,
+                 QueueEntry.agent_id, QueueEntry.offered_at)  # fmt: skip
+AGENT_COLUMNS = (Agent.presence, Agent.wrapup_until, Agent.disabled_at, Agent.languages,
+                 Agent.topics)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class BoardState:
     """What one agent's board must show now, in a form that changes only when something happens.
@@ -38,21 +45,22 @@ class BoardState:
     presence: str
     presence_at: str | None
     wrapup_until: str | None
-    entry: QueueEntry | None = field(compare=False)
+    entry_id: int | None  # the entry offered to or bridged with the agent, if any
+    entry_state: str | None
 
     @property
     def version(self) -> str:
         """A short fingerprint of the state (the board's ETag)."""
-        mine = None if self.entry is None else (self.entry.id, self.entry.state)
-        facts = [self.queues, self.presence, self.presence_at, self.wrapup_until, mine]
+        facts = [self.queues, self.presence, self.presence_at, self.wrapup_until, self.entry_id,
+                 self.entry_state]  # fmt: skip
         return hashlib.sha1(json.dumps(facts, default=str).encode()).hexdigest()[:20]
 
 
 def board_state(session: Session, agent: Agent, menu: Menu, now: datetime) -> BoardState:
     """The board of ``agent`` now, from two indexed queries (entries by state, agents present)."""
-    entries = session.scalars(select(QueueEntry).where(QueueEntry.state.in_(ON_BOARDS))).all()
-    agents = session.scalars(
-        select(Agent).where(Agent.presence != Presence.AWAY, Agent.disabled_at.is_(None))
+    entries = session.execute(select(*ENTRY_COLUMNS).where(QueueEntry.state.in_(ON_BOARDS))).all()
+    agents = session.execute(
+        select(*AGENT_COLUMNS).where(Agent.presence != Presence.AWAY, Agent.disabled_at.is_(None))
     ).all()
     oldest: dict[str, datetime] = {}
     for entry in entries:
@@ -72,7 +80,8 @@ def board_state(session: Session, agent: Agent, menu: Menu, now: datetime) -> Bo
         presence_at=iso(agent.presence_at),
         wrapup_until=iso(agent.wrapup_until) if agent.wrapup_until and agent.wrapup_until > now
         else None,
-        entry=entry,
+        entry_id=entry.id if entry else None,
+        entry_state=str(entry.state) if entry else None,
     )  # fmt: skip
 
 

@@ -66,15 +66,17 @@ def board_json() -> Response:
 def live() -> Response:
     """What my board must show now; polled every second, 304 while nothing changed."""
     now = utcnow()
-    state = board_state(db.session, current_user, hotline().menu, now)
+    # The agent itself, not the proxy: the state reads its fields for every entry.
+    state = board_state(db.session, current_user._get_current_object(), hotline().menu, now)
     language = str(get_locale().language)
     version = f"{state.version}-{language}"  # the pop's names are in the reader's language
     if request.if_none_match.contains(version):
         reply = Response(status=304)
     else:
         pop = None
-        if state.entry is not None:
-            pop = shown(screen_pop(db.session, state.entry, hotline().menu, language,
+        entry = db.session.get(QueueEntry, state.entry_id) if state.entry_id else None
+        if entry is not None:
+            pop = shown(screen_pop(db.session, entry, hotline().menu, language,
                                    hotline().caller_links))  # fmt: skip
         reply = jsonify({"queues": state.queues, "presence": state.presence,
                          "presence_at": state.presence_at, "wrapup_until": state.wrapup_until,

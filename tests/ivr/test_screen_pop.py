@@ -107,7 +107,7 @@ def test_the_board_state_holds_still_until_something_happens(app: Flask, twilio:
     with app.app_context():
         li = db.session.scalars(select(Agent).where(Agent.name == "li")).one()
         empty = board_state(db.session, li, hotline().menu, utcnow())
-        assert empty.entry is None and empty.presence == "available"
+        assert empty.entry_id is None and empty.presence == "available"
         product = next(q for q in empty.queues if q["queue"] == "product-zh")
         assert product["waiting"] == 0 and product["agents_available"] == 2
     wait_loop(twilio, call_in(twilio, "1", "1"))
@@ -120,16 +120,16 @@ def test_the_board_state_holds_still_until_something_happens(app: Flask, twilio:
         entered = db.session.scalars(select(QueueEntry)).one().entered_at
         assert product["waiting"] == 1
         assert datetime.fromisoformat(product["oldest_at"]) == entered.astimezone(UTC)
-        assert first.entry is None  # waiting, but not for li
+        assert first.entry_id is None  # waiting, but not for li
     offer(app, "wang")
     with app.app_context():
         li, wang = (db.session.scalars(select(Agent).where(Agent.name == n)).one()
                     for n in ("li", "wang"))  # fmt: skip
-        assert board_state(db.session, li, hotline().menu, utcnow()).entry is None
+        assert board_state(db.session, li, hotline().menu, utcnow()).entry_id is None
         ringing = board_state(db.session, wang, hotline().menu, utcnow())
-        assert ringing.entry is not None and ringing.entry.state == EntryState.OFFERED
+        assert ringing.entry_id is not None and ringing.entry_state == EntryState.OFFERED
     offer(app, "wang", EntryState.BRIDGED)
     with app.app_context():
         wang = db.session.scalars(select(Agent).where(Agent.name == "wang")).one()
         talking = board_state(db.session, wang, hotline().menu, utcnow())
-        assert talking.entry is not None and talking.version != ringing.version
+        assert talking.entry_state == EntryState.BRIDGED and talking.version != ringing.version
