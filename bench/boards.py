@@ -31,7 +31,6 @@ import http.client
 import multiprocessing
 import re
 import secrets
-import statistics
 import subprocess
 import tempfile
 import threading
@@ -107,6 +106,15 @@ class Webhooks:
 
 def one_call(port: int, n: int, hold: float, seen: Webhooks) -> None:
     """A caller who chooses Chinese, then product questions, waits ``hold`` s and hangs up."""
+    try:
+        call_steps(port, n, hold, seen)
+    except (OSError, RuntimeError, ET.ParseError) as exc:
+        log(f"call {n} failed: {exc!r}")
+        seen.add(0.0, 0)  # counted as status 0
+
+
+def call_steps(port: int, n: int, hold: float, seen: Webhooks) -> None:
+    """The webhooks of one call, each timed."""
     sid = f"CA{secrets.token_hex(16)}"
     params = twilio_params(sid, f"+8613{n:09d}", "CN", "ringing")
     took, status, twiml = post(port, "/voice/incoming", params)
@@ -126,9 +134,9 @@ def one_call(port: int, n: int, hold: float, seen: Webhooks) -> None:
     seen.add(took, status)
 
 
-def send_calls(port: int, rate: float, seconds: float, first: int, hold: float) -> Webhooks:
+def send_calls(port: int, rate: float, seconds: float, first: int, hold: float,
+               seen: Webhooks) -> None:  # fmt: skip
     """Start ``rate`` calls a second for ``seconds`` (each on its own thread, as they come)."""
-    seen = Webhooks()
     threads = []
     started = time.monotonic()
     for n in range(int(rate * seconds)):
@@ -140,7 +148,6 @@ def send_calls(port: int, rate: float, seconds: float, first: int, hold: float) 
         threads.append(thread)
     for thread in threads:
         thread.join()
-    return seen
 
 
 # -- boards -----------------------------------------------------------------------------------
@@ -245,7 +252,35 @@ def create_agents(env: dict[str, str], count: int) -> list[str]:
     return names
 
 
-def phase(server: Server, args: argparse.Namespace, first: int, boards: list[str]) -> dict[str, object]:  # fmt: skip
+@dataclass
+class Run:
+    """What one kind of run measured, over its rounds."""
+
+    webhooks: Webhooks = field(default_factory=Webhooks)
+    polls: list[tuple[float, int]] = field(default_factory=list)
+    server_cpu: float = 0.0
+
+    def summary(self) -> dict[str, object]:
+        """Counts and percentiles for the table."""
+        hooks = self.webhooks.seconds
+        polls = [s for s, _ in self.polls]
+        return {
+            "webhooks": len(hooks),
+            "statuses": dict(sorted(self.webhooks.statuses.items())),
+            "p50": ms(hooks, 0.5),
+            "p99": ms(hooks, 0.99),
+            "max": max(hooks) * 1000,
+            "polls": len(polls),
+            "poll_statuses": dict(sorted(Counter(status for _, status in self.polls).items())),
+            "poll_p50": ms(polls, 0.5) if polls else None,
+            "poll_p99": ms(polls, 0.99) if polls else None,
+            "poll_max": max(polls) * 1000 if polls else None,
+            "server_cpu": self.server_cpu,
+        }
+
+
+def phase(server: Server, args: argparse.Namespace, first: int, boards: list[str], run: Run
+          ) -> None:  # fmt: skip
     """Send the calls for ``args.seconds``, with the boards polling if any are given."""
     context = multiprocessing.get_context("spawn")
     ready, go, results = context.Event(), context.Event(), context.Queue()
@@ -256,28 +291,14 @@ def phase(server: Server, args: argparse.Namespace, first: int, boards: list[str
         process.start()
         if not ready.wait(300):
             raise RuntimeError("the boards did not sign in")
+        time.sleep(2)  # the sign-ins' password hashing is over before the clock starts
         go.set()
     cpu = server.cpu_seconds()
-    seen = send_calls(server.port, args.calls_per_second, args.seconds, first, args.hold)
-    cpu = server.cpu_seconds() - cpu
-    polls: list[tuple[float, int]] = []
+    send_calls(server.port, args.calls_per_second, args.seconds, first, args.hold, run.webhooks)
+    run.server_cpu += server.cpu_seconds() - cpu
     if process is not None:
-        polls = results.get(timeout=120)
+        run.polls.extend(results.get(timeout=120))
         process.join()
-    return {
-        "webhooks": len(seen.seconds),
-        "statuses": dict(seen.statuses),
-        "p50": ms(seen.seconds, 0.5),
-        "p99": ms(seen.seconds, 0.99),
-        "max": max(seen.seconds) * 1000,
-        "mean": statistics.fmean(seen.seconds) * 1000,
-        "polls": len(polls),
-        "poll_statuses": dict(Counter(status for _, status in polls)),
-        "poll_p50": ms([s for s, _ in polls], 0.5) if polls else None,
-        "poll_p99": ms([s for s, _ in polls], 0.99) if polls else None,
-        "poll_max": max(s for s, _ in polls) * 1000 if polls else None,
-        "server_cpu": cpu,
-    }
 
 
 def main() -> None:
@@ -288,6 +309,7 @@ def main() -> None:
     parser.add_argument("--calls-per-second", type=float, default=4.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--hold", type=float, default=5.0, help="seconds each caller waits")
+    parser.add_argument("--rounds", type=int, default=2, help="alone, beside: how many times")
     args = parser.parse_args()
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     with tempfile.TemporaryDirectory(prefix="bench-boards-") as tmp_name:
@@ -311,15 +333,19 @@ def main() -> None:
                        check=True, capture_output=True)  # fmt: skip
         log(f"creating {args.boards} agents")
         names = create_agents(env, args.boards)
+        alone, beside = Run(), Run()
         with gunicorn(APP_SPEC, env, tmp / "app.log") as server:
             log("warming up")
-            send_calls(server.port, args.calls_per_second, WARMUP_SECONDS, 0, args.hold)
-            log(f"webhooks alone, {args.seconds:g} s")
-            alone = phase(server, args, 100_000, [])
-            log(f"webhooks beside {args.boards} boards, {args.seconds:g} s")
-            beside = phase(server, args, 200_000, names)
+            send_calls(server.port, args.calls_per_second, WARMUP_SECONDS, 0, args.hold,
+                       Webhooks())  # fmt: skip
+            # Alternated, so that whatever else the machine does falls on both kinds of run.
+            for round_ in range(args.rounds):
+                log(f"round {round_ + 1}: webhooks alone, {args.seconds:g} s")
+                phase(server, args, 100_000 * (2 * round_ + 1), [], alone)
+                log(f"round {round_ + 1}: webhooks beside {args.boards} boards, {args.seconds:g} s")
+                phase(server, args, 100_000 * (2 * round_ + 2), names, beside)
             command = server.command
-        print(report(args, database, alone, beside, command, load_before))
+        print(report(args, database, alone.summary(), beside.summary(), command, load_before))
 
 
 def report(args: argparse.Namespace, database: str, alone: dict[str, object],
@@ -335,9 +361,10 @@ def report(args: argparse.Namespace, database: str, alone: dict[str, object],
 
     return "\n".join([
         f"Webhooks beside live boards — {database}; {cpu_model()}; code {code_version()}; "
-        f"load before {load_before}",
+        f"load before {load_before}, after {' '.join(Path('/proc/loadavg').read_text().split()[:3])}",
         f"Server: `{' '.join(Path(w).name if i == 0 else w for i, w in enumerate(command))}`",
-        f"{args.calls_per_second:g} calls/s × 5 webhooks for {args.seconds:g} s, each caller "
+        f"{args.rounds} × ({args.seconds:g} s alone, {args.seconds:g} s beside the boards), "
+        f"{args.calls_per_second:g} calls/s × 5 webhooks, each caller "
         f"waiting {args.hold:g} s in the product queue; "
         f"{args.boards} boards polling /board/live.json once a second with their ETag.",
         "",
