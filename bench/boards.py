@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing
+import os
 import re
 import secrets
 import subprocess
@@ -218,7 +219,8 @@ def run_boards(port: int, names: list[str], seconds: float, ready: multiprocessi
         thread.start()
     for thread in threads:
         thread.join()
-    results.put([p for board in polls for p in board])
+    used = os.times()
+    results.put(([p for board in polls for p in board], used.user + used.system))
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -259,6 +261,10 @@ class Run:
     webhooks: Webhooks = field(default_factory=Webhooks)
     polls: list[tuple[float, int]] = field(default_factory=list)
     server_cpu: float = 0.0
+    client_cpu: float = 0.0  # the boards' process
+    # Seconds the web processes spent on each webhook, from gunicorn's access log: the client's
+    # latency less these is the time a webhook waited for a free process (or for the CPU).
+    in_server: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         """Counts and percentiles for the table."""
@@ -276,6 +282,9 @@ class Run:
             "poll_p99": ms(polls, 0.99) if polls else None,
             "poll_max": max(polls) * 1000 if polls else None,
             "server_cpu": self.server_cpu,
+            "client_cpu": self.client_cpu,
+            "in_server_p50": ms(self.in_server, 0.5),
+            "in_server_p99": ms(self.in_server, 0.99),
         }
 
 
@@ -294,11 +303,25 @@ def phase(server: Server, args: argparse.Namespace, first: int, boards: list[str
         time.sleep(2)  # the sign-ins' password hashing is over before the clock starts
         go.set()
     cpu = server.cpu_seconds()
+    logged = access_log(server).stat().st_size
     send_calls(server.port, args.calls_per_second, args.seconds, first, args.hold, run.webhooks)
     run.server_cpu += server.cpu_seconds() - cpu
     if process is not None:
-        run.polls.extend(results.get(timeout=120))
+        polls, client_cpu = results.get(timeout=120)
+        run.polls.extend(polls)
+        run.client_cpu += client_cpu
         process.join()
+    with access_log(server).open() as lines:
+        lines.seek(logged)
+        for line in lines:
+            method, path, seconds = line.split()
+            if method == "POST" and path.startswith("/voice/"):
+                run.in_server.append(float(seconds))
+
+
+def access_log(server: Server) -> Path:
+    """Where gunicorn logs each request's method, path and seconds in the web process."""
+    return server.log.with_name("access.log")
 
 
 def main() -> None:
@@ -334,7 +357,14 @@ def main() -> None:
         log(f"creating {args.boards} agents")
         names = create_agents(env, args.boards)
         alone, beside = Run(), Run()
-        with gunicorn(APP_SPEC, env, tmp / "app.log") as server:
+        (tmp / "access.log").touch()
+        logged = (
+            "--access-logfile",
+            str(tmp / "access.log"),
+            "--access-logformat",
+            "%(m)s %(U)s %(L)s",
+        )
+        with gunicorn(APP_SPEC, env, tmp / "app.log", *logged) as server:
             log("warming up")
             send_calls(server.port, args.calls_per_second, WARMUP_SECONDS, 0, args.hold,
                        Webhooks())  # fmt: skip
@@ -357,7 +387,8 @@ def report(args: argparse.Namespace, database: str, alone: dict[str, object],
                 f"| {r['statuses']} | {r['polls']} | {r['poll_statuses'] or '-'} | "
                 + (f"{r['poll_p50']:.1f} / {r['poll_p99']:.1f} / {r['poll_max']:.1f}"
                    if r["polls"] else "-")
-                + f" | {r['server_cpu']:.1f} s |")  # fmt: skip
+                + f" | {r['in_server_p50']:.1f} / {r['in_server_p99']:.1f} "
+                + f"| {r['server_cpu']:.1f} s | {r['client_cpu']:.1f} s |")  # fmt: skip
 
     return "\n".join([
         f"Webhooks beside live boards — {database}; {cpu_model()}; code {code_version()}; "
@@ -369,8 +400,9 @@ def report(args: argparse.Namespace, database: str, alone: dict[str, object],
         f"{args.boards} boards polling /board/live.json once a second with their ETag.",
         "",
         "| run | webhooks | webhook p50 / p99 / max ms | webhook statuses | board polls "
-        "| poll statuses | poll p50 / p99 / max ms | server CPU |",
-        "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: |",
+        "| poll statuses | poll p50 / p99 / max ms | webhook in the web process p50 / p99 ms "
+        "| server CPU | boards' client CPU |",
+        "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |",
         row("webhooks alone", alone),
         row(f"webhooks + {args.boards} boards", beside),
     ])  # fmt: skip
