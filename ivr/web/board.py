@@ -69,7 +69,8 @@ def live() -> Response:
     # The agent itself, not the proxy: the state reads its fields for every entry.
     state = board_state(db.session, current_user._get_current_object(), hotline().menu, now)
     language = str(get_locale().language)
-    version = f"{state.version}-{language}"  # the pop's names are in the reader's language
+    # The pop's names and times are in the reader's language and time zone.
+    version = f"{state.version}-{language}-{reader_zone().key}"
     if request.if_none_match.contains(version):
         reply = Response(status=304)
     else:

@@ -44,8 +44,8 @@ def test_the_board_shows_the_caller_while_the_phone_rings_then_the_conversation(
                           languages=["zh"], topics=["product"])  # fmt: skip
         set_presence(li, Presence.AVAILABLE)
         db.session.commit()
-    # Simulated time runs 50 times faster: the phone rings 1.5 s, the talk lasts 1 s.
-    live_phone.add_agent(ScriptedAgent(PHONE, answer_after=75, talk_seconds=50))
+    # Simulated time runs 50 times faster: the phone rings 2 s, the talk lasts 1 s.
+    live_phone.add_agent(ScriptedAgent(PHONE, answer_after=100, talk_seconds=50))
     sign_in(client, "li", "password1")
     handle = live_phone.start(Caller(number=CALLER, script=[Press("1"), Press("1")]))
     seen: list[tuple[str, float]] = []  # (what the board showed, when), each change once
