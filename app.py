@@ -51,6 +51,7 @@ from voicemail.health import READINESS
 from voicemail.metrics import message_figures
 from voicemail.transcription import ModelRegistry
 from voicemail.web import figures, inbox
+from voicemail.web.caller_links import messages_and_cases
 from voicemail.worker import start_embedded_worker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -103,6 +104,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         follow_recordings=functools.partial(follow_messages, app),
         readiness=READINESS,
         metrics=(message_figures,),
+        caller_links=messages_and_cases,
     )
 
     db.init_app(app)

@@ -26,6 +26,11 @@ def no_cases(session: Session) -> Lookup:
     return find
 
 
+def no_caller_links(session: Session, number: str) -> Sequence[tuple[str, str]]:
+    """What a caller left elsewhere when nothing else is wired in: nothing."""
+    return ()
+
+
 class Readiness(StrEnum):
     """How ready the service is, as /readyz says it (worst of all checks wins)."""
 
@@ -55,6 +60,9 @@ class Hotline:
     # What /readyz and /metrics report beyond the database and the queues (voicemail's backlog).
     readiness: Sequence[ReadinessCheck] = ()
     metrics: Sequence[Callable[[], Iterable[Metric]]] = ()
+    # The screen pop's links to what a number left beyond its calls (voicemail: messages and
+    # open cases), as (label, url), labels in the reader's language; called in a request.
+    caller_links: Callable[[Session, str], Sequence[tuple[str, str]]] = no_caller_links
 
 
 def hotline() -> Hotline:

@@ -28,10 +28,29 @@ def queues_now(session: Session, menu: Menu, now: datetime) -> list[dict[str, An
     waiting = session.scalars(
         select(QueueEntry).where(QueueEntry.state.in_((*WAITING, EntryState.CALLBACK)))
     ).all()
-    by_queue: dict[str, list[QueueEntry]] = defaultdict(list)
+    return queue_rows(menu, agents, waiting, now)
+
+
+def queue_rows(menu: Menu, agents: Sequence[Any], waiting: Iterable[Any], now: datetime
+               ) -> list[dict[str, Any]]:  # fmt: skip
+    """The figures of ``queues_now`` from the agents present and the entries not yet served.
+
+    Agents and entries may be rows of their columns: the agents' presence, wrap-up, disabling,
+    languages and topics; the entries' queue, state and entry time.
+    """
+    by_queue: dict[str, list[Any]] = defaultdict(list)
     for entry in waiting:
         by_queue[entry.queue].append(entry)
     topics = sorted({str(n.settings["queue"]) for n in menu.nodes.values() if n.type == "queue"})
+    # Each agent's readiness once, not once per queue: the live boards ask every second.
+    signed_in: Counter[tuple[str, str]] = Counter()
+    available: Counter[tuple[str, str]] = Counter()
+    for agent in agents:
+        free = ready(agent, now)
+        for skill in ((t, lang) for t in topics for lang in menu.languages):
+            if can_serve(agent, *skill):
+                signed_in[skill] += 1
+                available[skill] += free
     rows = []
     for topic in topics:
         for lang in menu.languages:
@@ -47,10 +66,8 @@ def queues_now(session: Session, menu: Menu, now: datetime) -> list[dict[str, An
                     "waiting": len(in_line),
                     "callbacks_waiting": sum(e.state == EntryState.CALLBACK for e in entries),
                     "longest_wait": int((now - oldest).total_seconds()) if oldest else 0,
-                    "agents_available": sum(
-                        ready(a, now) and can_serve(a, topic, lang) for a in agents
-                    ),
-                    "agents_signed_in": sum(can_serve(a, topic, lang) for a in agents),
+                    "agents_available": available[topic, lang],
+                    "agents_signed_in": signed_in[topic, lang],
                 }
             )
     return rows

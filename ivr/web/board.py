@@ -17,7 +17,8 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import or_, select
@@ -31,17 +32,21 @@ from ivr.queues.agent_history import presences_now
 from ivr.queues.agents import AgentError, choose_presence
 from ivr.queues.distribution import distribute_now
 from ivr.queues.entries import take_next
+from ivr.queues.screen_pop import ScreenPop, board_state, screen_pop
 from ivr.queues.stats import queues_now
 from ivr.queues.wrapups import wrapup_cells, wrapups_by_call
 from ivr.twilio.rest import TwilioError
 from ivr.twilio.urls import external_url
 from ivr.web.auth import supervisor_required
 from ivr.web.exports import csv_response
-from ivr.web.i18n import reader_zone
+from ivr.web.i18n import localtime, reader_zone
+from ivr.web.labels import label
 from ivr.web.periods import period
 
 bp = Blueprint("board", __name__)
 CALLS_PAGE = 100
+# What the screen pop says of an order number the lookup did not find a status for.
+LOOKUP_RESULTS = {"not_found": _l("not found"), "failed": _l("lookup failed")}
 
 
 @bp.get("/board")
@@ -76,6 +81,53 @@ def board_json() -> Response:
                     "reason": presence_of[a.id].reason,
                     "text": Markup(shown(presence_of[a.id], now)).striptags()} for a in agents],
     })  # fmt: skip
+
+
+@bp.get("/board/live.json")
+@login_required
+def live() -> Response:
+    """What my board must show now; polled every second, 304 while nothing changed."""
+    now = utcnow()
+    # The agent itself, not the proxy: the state reads its fields for every entry.
+    state = board_state(db.session, current_user._get_current_object(), hotline().menu, now)
+    language = str(get_locale().language)
+    # The pop's names and times are in the reader's language and time zone.
+    version = f"{state.version}-{language}-{reader_zone().key}"
+    if request.if_none_match.contains(version):
+        reply = Response(status=304)
+    else:
+        pop = None
+        entry = db.session.get(QueueEntry, state.entry_id) if state.entry_id else None
+        if entry is not None:
+            pop = shown(screen_pop(db.session, entry, hotline().menu, language,
+                                   hotline().caller_links))  # fmt: skip
+        reply = jsonify({"queues": state.queues, "presence": state.presence,
+                         "presence_at": state.presence_at, "wrapup_until": state.wrapup_until,
+                         "pop": pop})  # fmt: skip
+    reply.set_etag(version)
+    reply.headers["Cache-Control"] = "no-cache, private"
+    # The page counts waits from the server's clock, not from the browser's.
+    reply.headers["X-Server-Time"] = f"{now.timestamp():.3f}"
+    return reply
+
+
+def shown(pop: ScreenPop) -> dict[str, object]:
+    """The screen pop with the words and times the page shows, in the reader's language."""
+    data = pop.as_json()
+    data["call_url"] = url_for("board.call", sid=pop.call_sid)
+    data["path"] = " › ".join(pop.path)
+    data["orders"] = [
+        {"number": o.number, "status": o.status or str(LOOKUP_RESULTS.get(o.result, o.result))}
+        for o in pop.orders
+    ]
+    data["earlier"] = [
+        {"url": url_for("board.call", sid=c.sid), "when": localtime(c.started_at),
+         "outcome": str(label("outcome", c.outcome)) if c.outcome else "",
+         "rating": c.rating}
+        for c in pop.earlier
+    ]  # fmt: skip
+    data["links"] = [{"label": text, "url": url} for text, url in pop.links]
+    return data
 
 
 @bp.post("/board/presence")

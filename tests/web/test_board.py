@@ -7,11 +7,21 @@ from datetime import UTC, datetime
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event, select
 
 from ivr.database import db
-from ivr.models import Call
+from ivr.models import Agent, Call, EntryState, QueueEntry
 from tests.conftest import Twilio
-from tests.factories import SID, agent, call_params, csrf, sign_in
+from tests.factories import (
+    SID,
+    add_agent,
+    agent,
+    call_params,
+    csrf,
+    sign_in,
+    to_queue,
+    wait_loop,
+)
 
 
 def test_board_shows_queues_and_switches_presence(app: Flask, client: FlaskClient) -> None:
@@ -110,3 +120,41 @@ def test_the_call_log_searches_numbers_literally(app: Flask, client: FlaskClient
         "number=%5C1_": [f"CA{1:032d}"],
         "number=1234": [f"CA{0:032d}"],
     }
+
+
+def test_the_live_board_answers_304_until_something_changes_and_pops_my_caller(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    sign_in(client, "li", "password1")
+    first = client.get("/board/live.json")
+    assert first.status_code == 200 and first.json["pop"] is None
+    assert first.json["presence"] == "available" and first.headers["X-Server-Time"]
+    tag = first.headers["ETag"]
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        same = client.get("/board/live.json", headers={"If-None-Match": tag})
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert same.status_code == 304 and same.data == b""
+    # Signing in (the session's agent) and the two queries of the state; nothing else.
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) <= 3
+    wait_loop(twilio, to_queue(twilio))
+    moved = client.get("/board/live.json", headers={"If-None-Match": tag})
+    assert moved.status_code == 200 and moved.headers["ETag"] != tag
+    product = next(q for q in moved.json["queues"] if q["queue"] == "product-zh")
+    assert product["waiting"] == 1 and product["oldest_at"]
+    with app.app_context():
+        entry = db.session.scalars(select(QueueEntry)).one()
+        entry.state = EntryState.OFFERED
+        entry.agent_id = db.session.scalars(select(Agent.id).where(Agent.name == "li")).one()
+        db.session.commit()
+    pop = client.get("/board/live.json", headers={"Accept-Language": "zh"}).json["pop"]
+    assert (pop["state"], pop["language"], pop["topic"]) == ("offered", "中文", "商品咨询")
+    assert pop["call_url"] == f"/calls/{SID}" and pop["path"] == "language › main › product"
+    english = client.get("/board/live.json").json["pop"]
+    assert (english["language"], english["topic"]) == ("Chinese", "product question")
