@@ -63,7 +63,7 @@ def test_the_board_shows_the_caller_while_the_phone_rings_then_the_conversation(
             assert reply.status_code == 304
         time.sleep(0.1)
     result = handle.result(timeout=60)
-    assert result.queue_result == "bridged" and result.bridged_to == PHONE, seen
+    assert result.queue_result == "redirected" and result.talked_with() == PHONE, seen
     shown = [s for s, _ in seen]
     assert shown[:1] == ["nobody"], seen
     assert f"offered {CALLER} product question" in shown, seen

@@ -62,7 +62,7 @@ def test_the_board_shows_the_form_when_a_talk_ends_and_saving_frees_the_agent(
         finish_call(agent, 600)
         db.session.commit()
 
-    page.wait_for_selector("#wrapup", timeout=10_000)  # the board reloads by itself
+    page.wait_for_selector("#wrapup", timeout=10_000)  # the board shows it by itself
     assert page.locator("#wrapup").get_attribute("data-call") == SID
     page.select_option("select[name=disposition]", "follow_up")
     page.fill("textarea[name=note]", "call back tomorrow")

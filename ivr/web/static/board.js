@@ -76,7 +76,7 @@
       if (row) row.querySelector(".longest").textContent = clock(since(q.oldest_at));
     }
     document.getElementById("presence-for").textContent = clock(since(state.presence_at));
-    const wrapup = document.getElementById("wrapup");
+    const wrapup = document.getElementById("wrapup-timer");
     wrapup.hidden = !state.wrapup_until || since(state.wrapup_until) >= 0;
     if (!wrapup.hidden) {
       document.getElementById("wrapup-left").textContent = clock(-since(state.wrapup_until));
@@ -116,8 +116,21 @@
         etag = reply.headers.get("ETag");
         draw(await reply.json());
       }
+    } catch (error) {
+      // A dropped connection is retried on the next tick.
+    }
+    tick();
+  }
+  // Everyone's presence (the agents table) changes less often: every few seconds is enough.
+  async function refreshAgents() {
+    try {
+      const reply = await fetch("/board.json", { headers: { Accept: "application/json" } });
+      if (!reply.ok) return;
+      const data = await reply.json();
       for (const a of data.agents || []) {
-        const shown = document.querySelector(`#agents tr[data-agent="${CSS.escape(a.name)}"] .presence-now`);
+        const shown = document.querySelector(
+          `#agents tr[data-agent="${CSS.escape(a.name)}"] .presence-now`,
+        );
         if (!shown) continue;
         shown.textContent = a.text;
         shown.dataset.presence = a.presence;
@@ -126,8 +139,8 @@
     } catch (error) {
       // A dropped connection is retried on the next tick.
     }
-    tick();
   }
   refresh();
   setInterval(refresh, window.BOARD_REFRESH_MS || 1000);
+  if (document.getElementById("agents")) setInterval(refreshAgents, window.AGENTS_REFRESH_MS || (window.BOARD_REFRESH_MS || 1000) * 5);
 })();

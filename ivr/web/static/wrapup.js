@@ -1,14 +1,25 @@
-// After a conversation the board shows the wrap-up form: it reloads once the call to wrap up
-// changes, unless the agent is typing in a form.
+// After a conversation the board shows the wrap-up form: when the call to wrap up changes, the
+// form is fetched from the board and put in its place (the page is not reloaded), unless the
+// agent is typing in a form.
 (function () {
-  const shown = (document.getElementById("wrapup") || {}).dataset || {};
+  const slot = document.getElementById("wrapup-slot");
+  if (!slot) return;
+  function shown() {
+    const form = document.getElementById("wrapup");
+    return form ? form.dataset.call : "";
+  }
   async function check() {
     try {
       const reply = await fetch("/board/wrapup.json", { headers: { Accept: "application/json" } });
       if (!reply.ok) return;
       const data = await reply.json();
       const typing = document.activeElement && document.activeElement.form;
-      if ((data.call || "") !== (shown.call || "") && !typing) window.location.reload();
+      if ((data.call || "") === shown() || typing) return;
+      const page = await fetch("/board", { headers: { Accept: "text/html" } });
+      if (!page.ok) return;
+      const fresh = new DOMParser().parseFromString(await page.text(), "text/html");
+      const replacement = fresh.getElementById("wrapup-slot");
+      if (replacement) slot.replaceChildren(...replacement.childNodes);
     } catch (error) {
       // A dropped connection is retried on the next tick.
     }
