@@ -283,6 +283,10 @@ class QueueEntry(db.Model):
     # The call's step of the Enqueue action: webhooks after the queue are numbered from it.
     step: Mapped[int | None] = mapped_column()
     conference_sid: Mapped[str | None] = mapped_column(String(64))  # the conversation's room
+    # The agent id whose transfer offered this stay (None: the queue offered it). No foreign key:
+    # SQLite would rebuild the table under its figures triggers, and agents are disabled, not
+    # deleted.
+    transferred_from: Mapped[int | None] = mapped_column()
 
 
 # The figures of a period, read from the index alone: every column period_stats groups by.

@@ -13,10 +13,9 @@ from ivr.api.errors import ApiError
 from ivr.api.paging import json_text
 from ivr.clock import iso
 from ivr.database import db
-from ivr.hotline import hotline
 from ivr.models import Agent, Presence, Scope
 from ivr.queues.agents import AgentError, active_agent, choose_presence, find_agent
-from ivr.queues.controls import hang_up, hold, mute, transfer_to_queue
+from ivr.queues.controls import act
 from ivr.queues.distribution import distribute_now
 from ivr.queues.entries import take_next
 from ivr.twilio.rest import TwilioError
@@ -88,31 +87,27 @@ def take_next_caller(name: str) -> Response:
                               "waited": offer.waited}})  # fmt: skip
 
 
-CONTROLS = ("hold", "resume", "mute", "unmute", "hang_up", "transfer")
+CONTROLS = ("hold", "resume", "mute", "unmute", "hang_up", "transfer", "consult", "hand_over",
+            "three_way", "add_number")  # fmt: skip
 
 
 @bp.post("/agents/<name>/conversation")
 @token_required(Scope.WRITE)
 def control_conversation(name: str) -> Response:
-    """Act on the agent's live conversation: hold, resume, mute, unmute, hang up, or transfer
-    the caller to another queue (``queue``: a queue node of the menu)."""
+    """Act on the agent's live conversation: hold, resume, mute, unmute, hang up; transfer the
+    caller to a queue (``queue``: a queue node) or an agent (``agent``); consult an agent, then
+    hand over or make it a three-way call; add a phone number (``number``)."""
     agent = _agent(name)
     action = json_text("action")
     if action not in CONTROLS:
         raise ApiError(400, f"action must be one of {', '.join(CONTROLS)}")
-    config = current_app.config
     try:
-        if action in ("hold", "resume"):
-            entry = hold(db.session, agent, config, external_url, on=action == "hold")
-        elif action in ("mute", "unmute"):
-            entry = mute(db.session, agent, config, on=action == "mute")
-        elif action == "hang_up":
-            entry = hang_up(db.session, agent, config)
-        else:
-            node = json_text("queue") or ""
-            entry = transfer_to_queue(db.session, agent, hotline().menu, node, config, external_url)
+        entry = act(agent, action, queue=json_text("queue"), agent=json_text("agent"),
+                    number=json_text("number"))  # fmt: skip
     except AgentError as exc:
+        db.session.rollback()
         raise ApiError(409, str(exc)) from None
     except TwilioError as exc:
+        db.session.rollback()
         raise ApiError(502, str(exc)) from None
     return jsonify({"action": action, "call_sid": entry.call_sid, "queue": entry.queue})

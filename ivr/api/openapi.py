@@ -232,9 +232,22 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "action": {
                 "type": "string",
-                "enum": ["hold", "resume", "mute", "unmute", "hang_up", "transfer"],
+                "enum": [
+                    "hold",
+                    "resume",
+                    "mute",
+                    "unmute",
+                    "hang_up",
+                    "transfer",
+                    "consult",
+                    "hand_over",
+                    "three_way",
+                    "add_number",
+                ],
             },
-            "queue": {"type": "string", "description": "for transfer: a queue node of the menu"},
+            "queue": {"type": "string", "description": "transfer: a queue node of the menu"},
+            "agent": {"type": "string", "description": "transfer or consult: an agent's name"},
+            "number": {"type": "string", "description": "add_number: +86… (international)"},
         },
     },
     "Controlled": {
@@ -456,7 +469,7 @@ def _described() -> dict[str, Any]:
             },
             "/agents/{name}/conversation": {
                 "post": {
-                    "summary": "Hold, resume, mute, unmute, hang up or transfer the agent's call",
+                    "summary": "Act on the agent's live call: hold, mute, hang up, transfer, consult, add",
                     "parameters": [agent_name],
                     "requestBody": {
                         "required": True,
@@ -468,7 +481,10 @@ def _described() -> dict[str, Any]:
                         "200": _json("what was done, to which call", "Controlled"),
                         "400": _error("unknown action"),
                         "404": _error("no such agent"),
-                        "409": _error("the agent is not in a conversation, or no such queue"),
+                        "409": _error(
+                            "the agent is not in a conversation; no such queue or agent; "
+                            "the other agent is not free"
+                        ),
                         "502": _error("Twilio refused the change"),
                         **COMMON,
                     },

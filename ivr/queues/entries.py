@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 
 from ivr.callflow.call_log import TERMINAL, log_event
 from ivr.clock import utcnow
-from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
+from ivr.models import Agent, Call, CallEvent, EntryState, Outcome, Presence, QueueEntry
 from ivr.queues.agent_history import offer_answered, offer_given_back, offer_made
 from ivr.queues.agents import AgentError, active_agent, can_serve, finish_call, ready, set_presence
 from ivr.twilio.rest import create_call
 from ivr.twilio.urls import with_overrides
 
+STARTED = "conversation_started"  # the event: an agent and the caller are in the room together
 OFFERABLE = (EntryState.WAITING, EntryState.CALLBACK)  # may be offered to an agent
 CLAIMED = (EntryState.OFFERED, EntryState.DIALING)  # an agent's phone rings for them
 WAITING = (EntryState.WAITING, EntryState.OFFERED)
@@ -226,7 +227,9 @@ def release(
     A caller whose call ended meanwhile is not put back: their stay ends as abandoned. ``why``
     (Twilio's status of the agent's leg, "failed", "withdrawn", "disabled") is kept with the offer.
     """
-    if entry.state == EntryState.OFFERED:
+    if entry.state == EntryState.OFFERED and entry.conference_sid is not None:
+        entry.state = EntryState.LEFT  # a consultation: the caller is still with the first agent
+    elif entry.state == EntryState.OFFERED:
         call = session.get(Call, entry.call_id)
         gone = call is not None and call.status in TERMINAL
         entry.state = EntryState.ABANDONED if gone else EntryState.WAITING
@@ -281,6 +284,8 @@ def enter(
         )
         session.add(entry)
         session.flush()
+    elif entry.step is None:
+        entry.step = step  # a stay a transfer opened before the caller's first wait request
     return entry
 
 
@@ -404,15 +409,24 @@ def bridge(
     return "new"
 
 
-def unbridge(session: Session, call: Call, entry: QueueEntry, agent: Agent, *, gone: bool) -> None:
-    """The caller could not be moved to the agent who answered: back in line (or ended as
-    abandoned when ``gone``), and the agent free again. The caller commits."""
+def unbridge(
+    session: Session,
+    call: Call,
+    entry: QueueEntry,
+    agent: Agent,
+    *,
+    gone: bool,
+    presence: Presence = Presence.AVAILABLE,
+) -> None:
+    """The caller could not be moved to the agent who answered, or the agent left before reaching
+    them: back in line with their place (or ended as abandoned when ``gone``), and the agent
+    ``presence`` again. The caller commits."""
     if entry.state != EntryState.BRIDGED or entry.agent_id != agent.id:
         return
     entry.state = EntryState.ABANDONED if gone else EntryState.WAITING
     entry.agent_id = entry.offered_at = entry.bridged_at = entry.agent_call_sid = None
     entry.wait_seconds = None
-    set_presence(agent, Presence.AVAILABLE, "withdrawn")
+    set_presence(agent, presence, "withdrawn" if presence == Presence.AVAILABLE else "missed")
     log_event(session, call, "bridge_failed", entry.node, queue=entry.queue, agent=agent.name,
               caller_gone=gone)  # fmt: skip
 
@@ -431,6 +445,48 @@ def note_conference(session: Session, caller_sid: str, conference_sid: str) -> N
         .values(conference_sid=conference_sid)
         .execution_options(synchronize_session=False)
     )
+
+
+def joined_consultation(session: Session, caller_sid: str, agent_id: int, leg: str) -> None:
+    """The agent consulted for caller ``caller_sid`` answered and is in the room: their stay is
+    bridged (warm transfer)."""
+    entry = session.scalar(
+        select(QueueEntry).where(
+            QueueEntry.call_sid == caller_sid,
+            QueueEntry.agent_id == agent_id,
+            QueueEntry.state == EntryState.OFFERED,
+            QueueEntry.conference_sid.is_not(None),
+        )
+    )
+    agent = session.get(Agent, agent_id)
+    call = session.get(Call, entry.call_id) if entry is not None else None
+    if entry is None or agent is None or call is None:
+        return
+    if bridge(session, call, entry, agent, leg=leg) == "new":
+        log_event(session, call, STARTED, entry.node)  # in the room with the caller now
+
+
+def conversation_started(session: Session, entry: QueueEntry) -> bool:
+    """Whether the agent who answered for ``entry`` was ever in the room with the caller (the
+    conference reported its start after the answer)."""
+    if entry.bridged_at is None:
+        return False
+    return session.scalar(
+        select(exists().where(
+            CallEvent.call_id == entry.call_id,
+            CallEvent.kind == STARTED,
+            CallEvent.at >= entry.bridged_at,
+        ))
+    ) or False  # fmt: skip
+
+
+def stranded(session: Session, entry: QueueEntry, agent: Agent | None) -> bool:
+    """Whether ``agent``'s leg ended after answering for ``entry`` but before reaching the room,
+    leaving the caller alone in it."""
+    return (
+        entry.state == EntryState.BRIDGED and agent is not None and entry.agent_id == agent.id
+        and not conversation_started(session, entry)
+    )  # fmt: skip
 
 
 def talk_over(entry: QueueEntry) -> None:

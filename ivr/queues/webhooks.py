@@ -18,21 +18,26 @@ from ivr.callflow.menu import Node
 from ivr.callflow.webhooks import apologise, flow_for
 from ivr.database import db, find
 from ivr.hotline import hotline
-from ivr.models import Agent, Call, EntryState, Outcome, QueueEntry
+from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
 from ivr.queues.agents import agent_language
+from ivr.queues.controls import consult_missed, free_the_room
 from ivr.queues.conversation import agent_joins, caller_gone, caller_joins, caller_of, hold_music
 from ivr.queues.distribution import distribute_now, missed, rules_for
 from ivr.queues.entries import (
+    CLAIMED,
+    STARTED,
     announced,
     ask_to_leave,
     bridge,
     conversation_over,
     enter,
+    joined_consultation,
     left_queue,
     leg_ended,
     note_conference,
     open_entry,
     refuse_disabled_agent,
+    stranded,
     talk_over,
     time_out,
     unbridge,
@@ -373,7 +378,7 @@ def join() -> Response:
         caller_joins(
             menu, entry.language, call.sid,
             action=external_url("queue.talked", entry=entry.id, s=step + 1),
-            music=external_url("queue.music"),
+            music=external_url("queue.music", entry=entry.id),
             events=external_url("queue.conference"),
         )
     )  # fmt: skip
@@ -387,6 +392,13 @@ def talked() -> Response:
     call = open_call(db.session, call_facts())
     step = int_arg("s", 1, low=1, high=10_000)
     flow = flow_for(call, step)
+    if entry.state in (EntryState.WAITING, EntryState.OFFERED):
+        # The agent left before reaching the room (during the whisper): back in line, where the
+        # stay waits with its place.
+        turn = flow.enter(entry.node)
+        record_turn(db.session, call, step, turn)
+        db.session.commit()
+        return twiml(turn.response)
     talk_over(entry)
     flow.outcome = Outcome.AGENT
     _ask_rating(flow.response, entry.language, step)
@@ -398,12 +410,26 @@ def talked() -> Response:
 @bp.post("/music")
 @twilio_webhook
 def music() -> Response:
-    """The conference's waitUrl and HoldUrl: music while the agent comes or the caller holds."""
+    """The conference's waitUrl and HoldUrl: music while the agent comes or the caller holds.
+
+    A caller whose agent left before reaching the room (their stay is waiting again) is taken
+    out of it, back to the queue.
+    """
+    ident = whole_number(request.args.get("entry", ""))
+    entry = None if ident is None else find(QueueEntry, ident)
+    if (
+        entry is not None
+        and entry.state == EntryState.WAITING
+        and entry.call_sid == field("CallSid", pattern=CALL_SID)
+    ):
+        free_the_room(current_app.config, entry)
     return twiml(hold_music(hotline().menu))
 
 
 HOLD_EVENTS = {"participant-hold": "held", "participant-unhold": "resumed"}
 CONFERENCE_SID = re.compile(r"CF[0-9a-f]{32}")
+LABEL = re.compile(r"[\w-]{1,64}")
+CONSULT = re.compile(r"consult-([0-9]{1,9})")
 
 
 @bp.post("/conference", endpoint="conference")
@@ -417,6 +443,13 @@ def conference_events() -> Response:
         return Response(status=204)
     if event in ("conference-start", "participant-join"):
         note_conference(db.session, caller, field("ConferenceSid", pattern=CONFERENCE_SID))
+        call = db.session.scalar(select(Call).where(Call.sid == caller))
+        if event == "conference-start" and call is not None:
+            log_event(db.session, call, STARTED, None)  # the agent is in the room: they talk
+        consulted = CONSULT.fullmatch(field("ParticipantLabel", pattern=LABEL))
+        if event == "participant-join" and consulted:
+            joined_consultation(db.session, caller, int(consulted[1]),
+                                field("CallSid", pattern=CALL_SID, required=True))  # fmt: skip
     elif (kind := HOLD_EVENTS.get(event)) is not None:
         held = field("CallSid", pattern=CALL_SID)
         call = db.session.scalar(select(Call).where(Call.sid == caller))
@@ -456,8 +489,22 @@ def agent_status() -> Response:
     rules = rules_for(hotline().menu, entry.topic)
     after_miss = functools.partial(missed, rules=rules) if rules.automatic else None
     talk = _number("CallDuration")
-    if leg_ended(db.session, entry, agent, status=status, wrapup=wrapup, talk=talk,
-                 after_miss=after_miss):  # fmt: skip
+    consulting = entry.conference_sid is not None and entry.state in CLAIMED
+    if status == "completed" and stranded(db.session, entry, agent):
+        # The agent hung up before reaching the room: the caller goes back in line, keeping
+        # their place; the room (empty but for them) is ended so that they hear the queue again.
+        call = db.session.get(Call, entry.call_id)
+        assert call is not None and agent is not None
+        # As good as a missed offer: an automatic queue counts it towards setting them away.
+        presence = after_miss(agent) if after_miss else Presence.AVAILABLE
+        unbridge(db.session, call, entry, agent, gone=False, presence=presence)
+        db.session.commit()
+        free_the_room(current_app.config, entry)
+        distribute_now()
+    elif leg_ended(db.session, entry, agent, status=status, wrapup=wrapup, talk=talk,
+                   after_miss=after_miss):  # fmt: skip
+        if consulting:
+            consult_missed(current_app.config, entry)
         distribute_now()  # the next agent
     return Response(status=204)
 

@@ -130,6 +130,11 @@ def live_conference(config: Any, name: str) -> str | None:
     return None
 
 
+def end_conference(config: Any, sid: str) -> None:
+    """End conference ``sid``: everyone in it is taken out (their <Dial> actions follow)."""
+    _post(config, f"/Conferences/{sid}.json", {"Status": "completed"})
+
+
 def conference_path(conference: str, participant: str = "") -> str:
     """The REST path of a conference (by sid or friendly name) or of one of its participants."""
     path = f"/Conferences/{conference}/Participants"
@@ -142,7 +147,7 @@ def add_participant(
     *,
     to: str,
     from_: str,
-    status_callback: str,
+    status_callback: str | None = None,
     timeout: int = 30,
     muted: bool = False,
     coach: str | None = None,
@@ -159,10 +164,10 @@ def add_participant(
         "Beep": "false",
         "StartConferenceOnEnter": "true",
         "EndConferenceOnExit": str(end_on_exit).lower(),
-        "StatusCallback": status_callback,
-        "StatusCallbackMethod": "POST",
-        "StatusCallbackEvent": "completed",
     }
+    if status_callback:
+        form.update(StatusCallback=status_callback, StatusCallbackMethod="POST",
+                    StatusCallbackEvent="completed")  # fmt: skip
     if coach:
         form.update(Coaching="true", CallSidToCoach=coach)
     if label:

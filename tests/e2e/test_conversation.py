@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from ivr.database import db
-from ivr.models import EntryState, Presence, QueueEntry, Role
+from ivr.models import Agent, CallEvent, EntryState, Presence, QueueEntry, Role
 from ivr.queues.agents import create_agent, set_presence
 from ivr.settings import DEFAULT_MENU
 from ivr.simulator import Caller, Press, Simulator
@@ -187,3 +187,127 @@ def test_a_supervisor_monitors_whispers_and_barges_into_a_distributed_conversati
     modes = [e["detail"]["mode"] for e in record["events"]
              if e["kind"] in ("supervisor_joined", "supervisor_mode")]  # fmt: skip
     assert modes == ["monitor", "whisper", "barge"]
+
+
+def test_a_blind_transfer_to_an_agent_and_one_who_does_not_answer(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "li", LI, "product", talk=3600)
+    staff(app, live_phone, "wang", WANG, "product", talk=3600)
+    token = make_token(app)
+    with app.app_context():  # wang is busy at first: the caller goes to li
+        set_presence(db.session.scalars(select(Agent).where(Agent.name == "wang")).one(),
+                     Presence.BUSY)  # fmt: skip
+        db.session.commit()
+    handle = live_phone.start(Caller(number="+8613800000005", script=[Press("1"), Press("1")]))
+    until(lambda: LI in handle.run.result.heard_in_conference)
+    # wang is not free: the transfer is refused and nothing changes.
+    reply = client.post("/api/v1/agents/li/conversation", json={"action": "transfer",
+                        "agent": "wang"}, headers=auth(token))  # fmt: skip
+    assert reply.status_code == 409 and "not free" in reply.json["error"]["message"]
+    client.post("/api/v1/agents/wang/presence", json={"presence": "available"},
+                headers=auth(token))  # fmt: skip
+    reply = client.post("/api/v1/agents/li/conversation", json={"action": "transfer",
+                        "agent": "wang"}, headers=auth(token))  # fmt: skip
+    assert reply.status_code == 200, reply.json
+    until(lambda: WANG in handle.run.result.heard_in_conference)
+    client.post("/api/v1/agents/wang/conversation", json={"action": "hang_up"},
+                headers=auth(token))  # fmt: skip
+    result = handle.result(timeout=60)
+    assert result.errors == [], result.transcript_text()
+    record = client.get(f"/api/v1/calls/{result.sid}", headers=auth(token)).json
+    transferred = [e["detail"] for e in record["events"] if e["kind"] == "transferred"]
+    assert transferred == [{"agent": "li", "to": "wang", "how": "blind"}]
+    with app.app_context():
+        stays = db.session.scalars(select(QueueEntry).order_by(QueueEntry.id)).all()
+        li_id = db.session.scalars(select(Agent.id).where(Agent.name == "li")).one()
+        assert [(s.state, s.transferred_from) for s in stays] == [
+            (EntryState.DONE, None),
+            (EntryState.DONE, li_id),
+        ]
+
+
+@pytest.mark.slow  # the consulted phone rings out: seconds of real time
+def test_a_blind_transfer_nobody_answers_leaves_the_caller_in_line_for_anyone(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "li", LI, "product", talk=3600)
+    with app.app_context():
+        create_agent(db.session, "wang", password="password1", phone=WANG, languages=["zh"],
+                     topics=["product"])  # fmt: skip
+        set_presence(db.session.scalars(select(Agent).where(Agent.name == "wang")).one(),
+                     Presence.AVAILABLE)  # fmt: skip
+        db.session.commit()
+    live_phone.add_agent(ScriptedAgent(WANG, answers=False))
+    token = make_token(app)
+    handle = live_phone.start(Caller(number="+8613800000004", script=[Press("1"), Press("1")]))
+    until(lambda: LI in handle.run.result.heard_in_conference)
+    reply = client.post("/api/v1/agents/li/conversation", json={"action": "transfer",
+                        "agent": "wang"}, headers=auth(token))  # fmt: skip
+    assert reply.status_code == 200, reply.json
+    # wang lets it ring out; li, free again after the transfer, is offered the caller.
+    until(lambda: _started(app) == 2, timeout=60)  # li is back in the room with them
+    with app.app_context():
+        last = db.session.scalars(select(QueueEntry).order_by(QueueEntry.id.desc())).first()
+        assert last is not None
+        assert db.session.get(Agent, last.agent_id).name == "li"  # type: ignore[union-attr]
+    client.post("/api/v1/agents/li/conversation", json={"action": "hang_up"}, headers=auth(token))
+    result = handle.result(timeout=60)
+    assert result.errors == [], result.transcript_text()
+
+
+def _started(app: Flask) -> int:
+    """How many conversations of the call have begun (an agent in the room with the caller)."""
+    with app.app_context():
+        kinds = db.session.scalars(select(CallEvent.kind)).all()
+        return kinds.count("conversation_started")
+
+
+def test_a_warm_transfer_consults_then_hands_over_and_a_number_joins(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "li", LI, "product", talk=3600)
+    staff(app, live_phone, "wang", WANG, "payment", talk=3600)
+    courier = "+8613700000001"
+    live_phone.add_agent(ScriptedAgent(courier, answer_after=1.0, talk_seconds=3600))
+    token = make_token(app)
+
+    def act(name: str, **body: str) -> None:
+        reply = client.post(f"/api/v1/agents/{name}/conversation", json=body, headers=auth(token))
+        assert reply.status_code == 200, reply.json
+
+    handle = live_phone.start(Caller(number="+8613800000003", script=[Press("1"), Press("1")]))
+    until(lambda: LI in handle.run.result.heard_in_conference)
+    caller = participant(live_phone, handle.sid)
+    reply = client.post("/api/v1/agents/li/conversation", json={"action": "hand_over"},
+                        headers=auth(token))  # fmt: skip
+    assert reply.status_code == 409  # nobody consulted yet
+    act("li", action="consult", agent="wang")
+    # The caller holds while li and wang talk; the caller never hears wang before the hand-over.
+    until(lambda: _agents_in_room(live_phone, handle.sid) == {LI, WANG})
+    assert caller().hold  # type: ignore[union-attr]
+    assert WANG not in handle.run.result.heard_in_conference
+    act("li", action="hand_over")
+    until(lambda: WANG in handle.run.result.heard_in_conference)
+    until(lambda: _agents_in_room(live_phone, handle.sid) == {WANG})
+    act("wang", action="add_number", number=courier)
+    until(lambda: courier in handle.run.result.heard_in_conference)
+    act("wang", action="hang_up")
+    result = handle.result(timeout=60)
+    assert result.errors == [], result.transcript_text()
+    assert "请为本次服务评分，非常满意请按5，非常不满意请按1。" in result.said()
+    record = client.get(f"/api/v1/calls/{result.sid}", headers=auth(token)).json
+    kinds = [e["kind"] for e in record["events"]]
+    assert kinds.count("conversation_ended") == 2 and "consulting" in kinds
+    transferred = [e["detail"] for e in record["events"] if e["kind"] == "transferred"]
+    assert transferred == [{"agent": "li", "to": "wang", "how": "warm"}]
+    added = [e["detail"] for e in record["events"] if e["kind"] == "number_added"]
+    assert added == [{"agent": "wang", "number": courier}]
+
+
+def _agents_in_room(phone: Simulator, call_sid: str) -> set[str]:
+    with phone.lock:
+        found = phone.conferences.participant_of(call_sid)
+        if found is None:
+            return set()
+        return {p.run.party for p in found.conference.participants if p.call_sid != call_sid}

@@ -294,4 +294,38 @@ def test_agent_legs_naming_no_agent_are_answered_for_the_entry(
         assert Doc.parse(connect.data).said(), agent  # joined, or told the talk is over
         status = twilio.post(f"/voice/agent/status?entry={entry}&agent={agent}", leg)
         assert status.status_code < 300, (agent, status.data)
-    assert entries(app)[0].agent_id is not None
+    # The legs were li's (the entry's agent): li left before reaching the room, so the caller
+    # is back in line and li is free.
+    assert (entries(app)[0].state, entries(app)[0].agent_id) == (EntryState.WAITING, None)
+    with app.app_context():
+        assert db.session.scalars(select(Agent)).one().presence == Presence.AVAILABLE
+
+
+def test_an_agent_who_hangs_up_before_reaching_the_room_gives_the_caller_back_their_place(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    doc = to_queue(twilio)
+    wait_loop(twilio, doc)
+    client.post("/api/v1/agents/li/take-next", headers=auth(make_token(app)))
+    placed = RestCalls.placed[0]
+    leg = {"CallSid": "CA" + "a" * 32, "To": placed["To"], "CallStatus": "in-progress"}
+    twilio.post(path_of(placed["Url"]), leg)  # li answers; the caller is moved to the room
+    joined = Doc.parse(twilio.post(path_of(RestCalls.placed[1]["Url"]), call_params()).data)
+    [before] = entries(app)
+    # li hangs up during the whisper: the room never starts.
+    twilio.post(path_of(placed["StatusCallback"]), {**leg, "CallStatus": "completed"})
+    [entry] = entries(app)
+    assert (entry.state, entry.agent_id, entry.entered_at) == (
+        EntryState.WAITING, None, before.entered_at)  # fmt: skip
+    with app.app_context():
+        assert db.session.scalars(select(Agent)).one().presence == Presence.AVAILABLE
+        kinds = [e.kind for e in db.session.scalars(select(Call)).one().events]
+        assert "bridge_failed" in kinds and "conversation_started" not in kinds
+    # The room ends (the hotline asked Twilio to), and the caller's Dial action puts them back
+    # in the queue, in the same stay: no rating for a talk that never was.
+    talked = path_of(joined.root.find("Dial").get("action", ""))  # type: ignore[union-attr]
+    again = Doc.parse(twilio.post(talked, call_params(DialCallStatus="answered")).data)
+    assert "Enqueue" in again.verbs() and "请为本次服务评分" not in str(again.said())
+    wait_loop(twilio, again)
+    assert [e.id for e in entries(app)] == [entry.id]
