@@ -34,7 +34,7 @@ from ivr.settings import ConfigError, check_settings, development_secret, settin
 from ivr.simulator.cli import simulate
 from ivr.web import agents as agents_page
 from ivr.web import audit as audit_page
-from ivr.web import auth, board, live
+from ivr.web import auth, board, controls, live
 from ivr.web import performance as performance_page
 from ivr.web import tokens as tokens_page
 from ivr.web import wrapup as wrapup_page
@@ -117,6 +117,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(board.bp)
+    app.register_blueprint(controls.bp)
     app.register_blueprint(live.bp)
     app.register_blueprint(live.voice_bp)
     app.register_blueprint(wrapup_page.bp)

@@ -15,7 +15,7 @@ from ivr.clock import iso
 from ivr.database import db
 from ivr.models import Agent, Presence, Scope
 from ivr.queues.agents import AgentError, active_agent, choose_presence, find_agent
-from ivr.queues.controls import act
+from ivr.queues.controls import CONTROLS, act
 from ivr.queues.distribution import distribute_now
 from ivr.queues.entries import take_next
 from ivr.twilio.rest import TwilioError
@@ -85,10 +85,6 @@ def take_next_caller(name: str) -> Response:
     return jsonify({"offer": {"entry": offer.entry_id, "call_sid": offer.call_sid,
                               "queue": offer.queue, "callback": offer.callback,
                               "waited": offer.waited}})  # fmt: skip
-
-
-CONTROLS = ("hold", "resume", "mute", "unmute", "hang_up", "transfer", "consult", "hand_over",
-            "three_way", "add_number")  # fmt: skip
 
 
 @bp.post("/agents/<name>/conversation")

@@ -296,6 +296,10 @@ def consult_missed(config: Any, entry: QueueEntry) -> None:
         update_participant(config, entry.conference_sid, entry.call_sid, Hold="false")
 
 
+CONTROLS = ("hold", "resume", "mute", "unmute", "hang_up", "transfer", "consult", "hand_over",
+            "three_way", "add_number")  # fmt: skip
+
+
 def act(by: Agent, action: str, **values: str | None) -> QueueEntry:
     """One control of agent ``by`` by name, for the views (API and board); ``values``: queue,
     agent (the other agent's name), number."""

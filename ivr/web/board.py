@@ -55,9 +55,12 @@ def board() -> str:
     """Queues now, my presence, the take-next button, and every agent's presence."""
     now = utcnow()
     agents = _agents()
-    return render_template("board.html", queues=queues_now(db.session, hotline().menu, now),
+    menu = hotline().menu
+    return render_template("board.html", queues=queues_now(db.session, menu, now),
                            presences=list(Presence), agents=agents, now=now,
-                           presence_of=presences_now(db.session, agents, now))  # fmt: skip
+                           presence_of=presences_now(db.session, agents, now),
+                           transfer_queues=[n for n in menu.nodes.values() if n.type == "queue"],
+                           transfer_agents=[a for a in agents if a.id != current_user.id])  # fmt: skip
 
 
 def _agents() -> list[Agent]:

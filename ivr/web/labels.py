@@ -15,6 +15,19 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "role": {"agent": _l("agent"), "supervisor": _l("supervisor")},
     "presence": {"available": _l("available"), "busy": _l("busy"), "away": _l("away")},
     # Why an agent's presence changed (ivr/queues/agent_history.py).
+    # What an agent did to their live conversation (ivr/queues/controls.py).
+    "control": {
+        "hold": _l("caller on hold"),
+        "resume": _l("caller back from hold"),
+        "mute": _l("your line muted"),
+        "unmute": _l("your line unmuted"),
+        "hang_up": _l("call ended"),
+        "transfer": _l("caller transferred"),
+        "consult": _l("the other agent's phone rings; the caller holds"),
+        "hand_over": _l("caller handed over"),
+        "three_way": _l("three-way call"),
+        "add_number": _l("the number is called into the conversation"),
+    },
     "presence_reason": {
         "ringing": _l("phone ringing"),
         "talking": _l("talking"),

@@ -311,3 +311,32 @@ def _agents_in_room(phone: Simulator, call_sid: str) -> set[str]:
         if found is None:
             return set()
         return {p.run.party for p in found.conference.participants if p.call_sid != call_sid}
+
+
+def test_the_board_s_controls_hold_and_transfer_the_caller(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "li", LI, "product", talk=3600)
+    staff(app, live_phone, "wang", WANG, "payment", talk=3600)
+    sign_in(client, "li", "password1")
+    zh = {"Accept-Language": "zh"}
+    # Nothing to act on yet: a clear message, in the reader's language.
+    reply = client.post("/board/call/hold", data={"csrf_token": csrf(client, "/board")},
+                        headers=zh, follow_redirects=True)  # fmt: skip
+    assert "未完成：li 当前没有通话" in reply.get_data(as_text=True)
+    handle = live_phone.start(Caller(number="+8613800000002", script=[Press("1"), Press("1")]))
+    until(lambda: LI in handle.run.result.heard_in_conference)
+    board = client.get("/board", headers=zh).get_data(as_text=True)
+    assert 'class="call-controls"' in board and "转接给" in board
+    reply = client.post("/board/call/hold", data={"csrf_token": csrf(client, "/board")},
+                        headers=zh, follow_redirects=True)  # fmt: skip
+    assert "已完成：来电者已保持。" in reply.get_data(as_text=True)
+    caller = participant(live_phone, handle.sid)
+    until(lambda: caller() is not None and caller().hold)  # type: ignore[union-attr]
+    client.post("/board/call/transfer", headers=zh,
+                data={"target": "queue:payment", "csrf_token": csrf(client, "/board")})  # fmt: skip
+    until(lambda: WANG in handle.run.result.heard_in_conference)
+    reply = client.post("/api/v1/agents/wang/conversation", json={"action": "hang_up"},
+                        headers=auth(make_token(app)))  # fmt: skip
+    assert reply.status_code == 200
+    assert handle.result(timeout=60).errors == []
