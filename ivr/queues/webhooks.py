@@ -453,9 +453,17 @@ def conference_events() -> Response:
     elif (kind := HOLD_EVENTS.get(event)) is not None:
         held = field("CallSid", pattern=CALL_SID)
         call = db.session.scalar(select(Call).where(Call.sid == caller))
+        talking = db.session.scalar(
+            select(Agent.name)
+            .join(QueueEntry, QueueEntry.agent_id == Agent.id)
+            .where(QueueEntry.call_sid == caller, QueueEntry.state == EntryState.BRIDGED)
+            .order_by(QueueEntry.bridged_at.desc())
+            .limit(1)
+        )
         if call is not None:
-            log_event(db.session, call, kind, None, party="caller" if held == caller else "agent",
-                      call_sid=held)  # fmt: skip
+            # ``agent``: whose conversation it is (the figures add its hold time to them).
+            log_event(db.session, call, kind, None, agent=talking,
+                      party="caller" if held == caller else "agent", call_sid=held)  # fmt: skip
     db.session.commit()
     return Response(status=204)
 

@@ -3,6 +3,8 @@ another queue and hangs up, and the caller's timeline says each."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,8 @@ def test_hold_mute_transfer_and_hang_up_on_a_live_conversation(
     assert kinds.count("bridged") == 2 and kinds.count("conversation_ended") == 2
     for kind in ("held", "resumed", "transferred"):
         assert kinds.count(kind) == 1, kinds
+    held = next(e for e in record["events"] if e["kind"] == "held")
+    assert held["detail"]["agent"] == "li" and held["detail"]["party"] == "caller"
     transferred = next(e for e in record["events"] if e["kind"] == "transferred")
     assert transferred["detail"] == {"agent": "li", "to": "payment", "how": "blind"}
     assert [e["detail"]["agent"] for e in record["events"] if e["kind"] == "bridged"] == [
@@ -120,6 +124,19 @@ def test_hold_mute_transfer_and_hang_up_on_a_live_conversation(
             ("payment-zh", EntryState.DONE),
         ]
         assert all(s.talk_seconds is not None for s in stays)
+    # The supervisor's figures per agent say what happened: li answered, held once and
+    # transferred once; wang answered the transferred caller.
+    with app.app_context():
+        create_agent(db.session, "boss", password="password1", role=Role.SUPERVISOR)
+        db.session.commit()
+    sign_in(client, "boss", "password1")
+    rows = csv.DictReader(io.StringIO(
+        client.get("/export/agents.csv").get_data(as_text=True).lstrip("\ufeff")))  # fmt: skip
+    by_name = {row["agent"]: row for row in rows}
+    li, wang = by_name["li"], by_name["wang"]
+    assert (li["offered"], li["answered"], li["holds"], li["transfers"]) == ("1", "1", "1", "1")
+    assert (wang["offered"], wang["answered"], wang["missed"]) == ("1", "1", "0")
+    assert float(wang["talk"]) > 0  # (hold seconds: real time, here a few milliseconds)
 
 
 def test_controls_need_a_conversation(app: Flask, client: FlaskClient) -> None:
