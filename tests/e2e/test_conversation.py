@@ -165,10 +165,10 @@ def test_a_supervisor_monitors_whispers_and_barges_into_a_distributed_conversati
     live_phone.add_agent(ScriptedAgent(boss_phone, answer_after=1.0, talk_seconds=3600))
     handle = live_phone.start(Caller(number="+8613800000007", script=[Press("1"), Press("1")]))
     until(lambda: LI in handle.run.result.heard_in_conference)
-    with app.app_context():
-        entry = db.session.scalars(select(QueueEntry)).one()
-        assert entry.state == EntryState.BRIDGED and entry.conference_sid is not None
-        entry_id, agent_leg = entry.id, entry.agent_call_sid
+    until(lambda: _stay(app).conference_sid is not None)  # the room's first report has come
+    entry = _stay(app)
+    assert entry.state == EntryState.BRIDGED
+    entry_id, agent_leg = entry.id, entry.agent_call_sid
     sign_in(client, "boss", "password1")
 
     def supervise(mode: str) -> None:
@@ -302,6 +302,7 @@ def test_a_warm_transfer_consults_then_hands_over_and_a_number_joins(
     act("li", action="consult", agent="wang")
     # The caller holds while li and wang talk; the caller never hears wang before the hand-over.
     until(lambda: _agents_in_room(live_phone, handle.sid) == {LI, WANG})
+    until(lambda: _stay(app).state == EntryState.BRIDGED)  # the app heard wang join the room
     assert caller().hold  # type: ignore[union-attr]
     assert WANG not in handle.run.result.heard_in_conference
     act("li", action="hand_over")
@@ -320,6 +321,15 @@ def test_a_warm_transfer_consults_then_hands_over_and_a_number_joins(
     assert transferred == [{"agent": "li", "to": "wang", "how": "warm"}]
     added = [e["detail"] for e in record["events"] if e["kind"] == "number_added"]
     assert added == [{"agent": "wang", "number": courier}]
+
+
+def _stay(app: Flask) -> QueueEntry:
+    """The caller's latest stay, as the app holds it now."""
+    with app.app_context():
+        entry = db.session.scalars(select(QueueEntry).order_by(QueueEntry.id.desc())).first()
+        assert entry is not None
+        db.session.expunge(entry)
+        return entry
 
 
 def _agents_in_room(phone: Simulator, call_sid: str) -> set[str]:

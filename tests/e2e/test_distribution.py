@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,13 +13,18 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.serving import make_server
 
+from app import create_app
 from ivr.database import db
-from ivr.models import Agent, Presence, QueueEntry
+from ivr.models import Agent, AgentOffer, Presence, QueueEntry
 from ivr.queues.agents import create_agent, set_presence
+from ivr.queues.distribution import stop_distributor
 from ivr.settings import DEFAULT_MENU
 from ivr.simulator import Caller, Press, Simulator
 from ivr.simulator.agents import Agent as ScriptedAgent
+from ivr.simulator.transport import HttpTransport
+from tests.e2e.conftest import simulator_for
 from tests.factories import auth, csrf, make_token, sign_in
 
 PHONE = {"li": "+8613900000001", "wang": "+8613900000002", "kim": "+8613900000003"}
@@ -152,3 +159,54 @@ def test_a_manual_queue_still_waits_for_take_next(
     offer = client.post("/api/v1/agents/kim/take-next", headers=auth(token)).json["offer"]
     assert offer is not None
     assert handle.result(timeout=90).talked_with() == PHONE["kim"]
+
+
+@pytest.mark.slow  # a dozen callers through two app instances: seconds of real time
+def test_two_machines_on_one_database_offer_each_caller_once_and_each_agent_one_at_a_time(
+    app: Flask, app_settings: dict[str, Any], live_server: str, media: Any
+) -> None:
+    """A second app instance on the same database (another machine behind the load balancer):
+    Twilio's requests alternate between the two, and each distributes over the whole database."""
+    other = create_app(app_settings)
+    server = make_server("127.0.0.1", 0, other, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    machines = [HttpTransport(live_server), HttpTransport(f"http://127.0.0.1:{server.server_port}")]
+    served = [0, 0]
+
+    class Balancer:
+        """Each request to the next machine in turn."""
+
+        def post(self, path_and_query: str, form: dict[str, str], headers: dict[str, str]) -> Any:
+            n = sum(served) % 2
+            served[n] += 1
+            return machines[n].post(path_and_query, form, headers)
+
+    phone = simulator_for(Balancer(), media, time_scale=0.02)
+    try:
+        for name in ("li", "wang", "kim"):
+            staff(app, phone, name)
+        handles = [phone.start(product_caller(n)) for n in range(9)]
+        results = [h.result(timeout=240) for h in handles]
+    finally:
+        phone.close()
+        stop_distributor(other)
+        server.shutdown()
+        thread.join(timeout=5)
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    assert all(r.errors == [] for r in results), [r.errors for r in results]
+    assert {r.talked_with() for r in results} <= set(PHONE.values())
+    assert all(r.talked_with() for r in results)
+    assert min(served) > 50  # both machines did their share
+    with app.app_context():
+        offers = db.session.scalars(select(AgentOffer).order_by(AgentOffer.offered_at)).all()
+        answered = [o for o in offers if o.outcome == "answered"]
+        assert sorted(o.entry_id for o in answered) == sorted({o.entry_id for o in answered})
+        assert len(answered) == 9  # each caller answered once
+        for agent_id in {o.agent_id for o in offers}:
+            mine = [o for o in offers if o.agent_id == agent_id]
+            for earlier, later in itertools.pairwise(mine):
+                # An agent's next offer starts after the last one ended: never two at once.
+                assert earlier.ended_at is not None and earlier.ended_at <= later.offered_at
