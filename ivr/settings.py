@@ -61,6 +61,7 @@ class Settings(TypedDict):
     HOTLINE_AUDIO_STORE: str
     HOTLINE_DELETE_FROM_TWILIO: bool
     HOTLINE_CALLER_ID: str
+    HOTLINE_DIAL_PREFIXES: str
     HOTLINE_WRAPUP_SECONDS: float
     HOTLINE_ANSWER_TARGET: float
     HOTLINE_SUPERVISOR_EMAIL: str
@@ -170,6 +171,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         "HOTLINE_AUDIO_STORE": (env.get("HOTLINE_AUDIO_STORE") or "files").strip().lower(),
         "HOTLINE_DELETE_FROM_TWILIO": _flag(env.get("HOTLINE_DELETE_FROM_TWILIO")),
         "HOTLINE_CALLER_ID": env.get("HOTLINE_CALLER_ID", ""),
+        # Numbers an agent may call into a conversation start with one of these (toll fraud).
+        "HOTLINE_DIAL_PREFIXES": env.get("HOTLINE_DIAL_PREFIXES", "+86"),
         "HOTLINE_WRAPUP_SECONDS": _number(env, "HOTLINE_WRAPUP_SECONDS", 30.0),
         "HOTLINE_ANSWER_TARGET": _number(env, "HOTLINE_ANSWER_TARGET", 20.0),
         "HOTLINE_SUPERVISOR_EMAIL": env.get("HOTLINE_SUPERVISOR_EMAIL", ""),

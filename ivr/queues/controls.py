@@ -45,7 +45,6 @@ from ivr.queues.entries import hotline_number, reserve_agent, ring, talk_over
 from ivr.twilio.rest import (
     TwilioError,
     add_participant,
-    end_conference,
     live_conference,
     update_call,
     update_participant,
@@ -173,7 +172,8 @@ def transfer_to_agent(
     if not can_serve(target, entry.topic, entry.language):
         raise AgentError("%(name)s does not serve this caller's queue", name=target.name)
     _target(session, agent, target)
-    stay = _second_stay(session, entry, agent, target)
+    # The caller's next Enqueue is numbered after the conversation's steps (as ``url`` below).
+    stay = _second_stay(session, entry, agent, target, step=(entry.step or 0) + 4)
     session.commit()
     url = urls("voice.enter_node", node_id=entry.node, lang=entry.language,
                s=(entry.step or 0) + 3)  # fmt: skip
@@ -213,6 +213,7 @@ def consult(
         )  # fmt: skip
     except TwilioError:
         _undo_offer(session, stay, target)
+        consult_missed(config, stay)  # the caller may be on hold already
         raise
     stay.agent_call_sid = leg
     call = session.get(Call, entry.call_id)
@@ -268,6 +269,10 @@ def add_number(session: Session, agent: Agent, number: str, config: Any) -> Queu
     if not E164.fullmatch(number):
         raise AgentError("%(number)s is not a phone number in international form (+86…)",
                          number=number[:20])  # fmt: skip
+    allowed = [p.strip() for p in config["HOTLINE_DIAL_PREFIXES"].split(",") if p.strip()]
+    if not any(number.startswith(prefix) for prefix in allowed):
+        raise AgentError("the hotline may not call %(number)s (allowed: %(prefixes)s)",
+                         number=number, prefixes=", ".join(allowed) or "-")  # fmt: skip
     room = _room(config, entry)
     add_participant(config, room, to=number,
                     from_=config.get("HOTLINE_CALLER_ID") or hotline_number(session, entry),
@@ -279,21 +284,26 @@ def add_number(session: Session, agent: Agent, number: str, config: Any) -> Queu
     return entry
 
 
-def free_the_room(config: Any, entry: QueueEntry) -> None:
-    """End the conference of a caller whose agent never arrived (their Dial action puts them back
-    in line); best effort: a room that has ended already needs nothing."""
+def back_in_line(config: Any, entry: QueueEntry) -> None:
+    """Move a caller whose agent never reached the room back to their queue, where their stay
+    waits with its place (best effort: whatever room state they are in, a call update works)."""
+    url = external_url("voice.enter_node", node_id=entry.node, lang=entry.language,
+                       s=(entry.step or 0) + 3)  # fmt: skip
     try:
-        sid = entry.conference_sid or live_conference(config, conference_name(entry.call_sid))
-        if sid:
-            end_conference(config, sid)
+        update_call(config, entry.call_sid, url=url)
     except TwilioError as exc:
-        log.info("conference of %s not ended: %s", entry.call_sid, exc)
+        log.info("caller %s not moved back to the queue: %s", entry.call_sid, exc)
 
 
 def consult_missed(config: Any, entry: QueueEntry) -> None:
-    """The consulted agent did not answer: the caller, held for it, hears the first agent again."""
-    if entry.conference_sid:
+    """The consulted agent did not answer: the caller, held for it, hears the first agent again
+    (best effort: the first agent can still resume them)."""
+    if not entry.conference_sid:
+        return
+    try:
         update_participant(config, entry.conference_sid, entry.call_sid, Hold="false")
+    except TwilioError as exc:
+        log.info("caller %s not taken off hold: %s", entry.call_sid, exc)
 
 
 CONTROLS = ("hold", "resume", "mute", "unmute", "hang_up", "transfer", "consult", "hand_over",

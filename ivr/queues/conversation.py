@@ -54,12 +54,13 @@ def caller_joins(
 
 
 def agent_joins(
-    menu: Menu, lang: str, whisper: str, call_sid: str, *, action: str, label: str
+    menu: Menu, lang: str, whisper: str, call_sid: str, *, action: str, label: str, events: str
 ) -> VoiceResponse:
     """The agent who answered: the whisper, then the caller's room (it starts with them).
 
     The agent leaving ends the conversation (the caller goes on to rate it); a transfer first
-    lets the leaving agent go without ending it.
+    lets the leaving agent go without ending it. The room reports to ``events`` whoever opens
+    it (the agent may be there before the caller).
     """
     response = VoiceResponse()
     speak(response, whisper, menu.languages[lang])
@@ -70,6 +71,9 @@ def agent_joins(
         end_conference_on_exit=True,
         beep=False,
         participant_label=label,
+        status_callback=events,
+        status_callback_method="POST",
+        status_callback_event=EVENTS,
     )
     return response
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -171,8 +172,10 @@ def start_distributor(app: Flask) -> bool:
         if not automatic_topics(hotline().menu):
             return False
     stop = threading.Event()
+    # The tick holds the app weakly: an app that is dropped (a test's, a reloaded one) takes its
+    # tick with it instead of leaving it to run against a database that is gone.
     thread = threading.Thread(
-        target=_tick, args=(app, stop), name="hotline-distributor", daemon=True
+        target=_tick, args=(weakref.ref(app), stop), name="hotline-distributor", daemon=True
     )
     app.extensions["hotline.distributor"] = (thread, stop)
     thread.start()
@@ -201,10 +204,14 @@ def away_when_expired() -> None:
         log.exception("could not set away the agents whose session ran out")
 
 
-def _tick(app: Flask, stop: threading.Event) -> None:
+def _tick(app_ref: weakref.ref[Flask], stop: threading.Event) -> None:
     while not stop.wait(TICK_SECONDS):
+        app = app_ref()
+        if app is None:
+            return
         # url_for needs a request: the URLs Twilio fetches are absolute on PUBLIC_BASE_URL.
         with app.test_request_context("/"):
             away_when_expired()
             distribute_now()
             db.session.remove()
+        del app  # not held while waiting: a dropped app ends the loop

@@ -284,8 +284,8 @@ def enter(
         )
         session.add(entry)
         session.flush()
-    elif entry.step is None:
-        entry.step = step  # a stay a transfer opened before the caller's first wait request
+    elif step is not None and (entry.step is None or step > entry.step):
+        entry.step = step  # back in line (a new Enqueue), or a stay a transfer opened for them
     return entry
 
 
@@ -344,6 +344,11 @@ def left_queue(
         # Moved into the conversation's conference by the agent's answer (Twilio's clock).
         entry.wait_seconds = waited
         call.outcome = Outcome.AGENT
+        return "conversation"
+    if result == "redirected" and entry is not None and entry.state in WAITING:
+        # A move for a conversation that has come to nothing since (the agent left before the
+        # room): the stay waits on, with its place.
+        entry.left_at = entry.result = None
         return "conversation"
     if entry is not None and entry.state == EntryState.MOVED:
         return "moved"  # the update's URL puts them in the other queue; this answer is ignored
@@ -425,7 +430,7 @@ def unbridge(
         return
     entry.state = EntryState.ABANDONED if gone else EntryState.WAITING
     entry.agent_id = entry.offered_at = entry.bridged_at = entry.agent_call_sid = None
-    entry.wait_seconds = None
+    entry.wait_seconds = entry.left_at = entry.result = None
     set_presence(agent, presence, "withdrawn" if presence == Presence.AVAILABLE else "missed")
     log_event(session, call, "bridge_failed", entry.node, queue=entry.queue, agent=agent.name,
               caller_gone=gone)  # fmt: skip
@@ -496,9 +501,21 @@ def talk_over(entry: QueueEntry) -> None:
 
 
 def conversation_over(
-    session: Session, entry: QueueEntry, *, status: str, talk: int, wrapup: float
+    session: Session,
+    entry: QueueEntry,
+    *,
+    status: str,
+    talk: int,
+    wrapup: float,
+    agent_id: int | None = None,
 ) -> None:
-    """The agent's Dial ended with ``status``: a talk is over, or an offer came to nothing."""
+    """The agent's Dial ended with ``status``: a talk is over, or an offer came to nothing.
+
+    ``agent_id``: the agent whose Dial it was; a late one, for a caller offered to someone else
+    since, changes nothing.
+    """
+    if agent_id is not None and entry.agent_id != agent_id:
+        return
     agent = session.get(Agent, entry.agent_id) if entry.agent_id else None
     # A <Dial><Number> ends "completed"; a <Dial><Conference> the agent was in, "answered".
     if status in ("completed", "answered") and entry.state in (
@@ -506,10 +523,18 @@ def conversation_over(
         EntryState.DONE,
         EntryState.DIALING,
     ):
-        # Told twice (the agent's Dial action and their leg's status): the first one counts.
-        talked = entry.talk_seconds is None
-        if talked:
-            entry.talk_seconds = talk
+        # Told twice (the agent's Dial action and their leg's status, maybe on two machines at
+        # once): the first one counts, by a compare-and-set.
+        talked = (
+            session.execute(
+                update(QueueEntry)
+                .where(QueueEntry.id == entry.id, QueueEntry.talk_seconds.is_(None))
+                .values(talk_seconds=talk)
+                .execution_options(synchronize_session=False)
+            ).rowcount  # type: ignore[attr-defined]
+            == 1
+        )
+        session.refresh(entry)
         call = session.get(Call, entry.call_id)
         name = agent.name if agent else None
         if entry.state == EntryState.DIALING:  # a callback that reached the customer
@@ -540,6 +565,7 @@ def leg_ended(
     status: str,
     wrapup: float,
     talk: int = 0,
+    leg: str = "",
     after_miss: Callable[[Agent], Presence] | None = None,
 ) -> bool:
     """The agent's leg reached a final ``status``; True when an offer was missed.
@@ -548,9 +574,18 @@ def leg_ended(
     offered to them again; ``after_miss(agent)`` may say otherwise (an automatic queue counts
     misses in a row).
     """
-    if status in MISSED and entry.state in CLAIMED:
+    # Only this leg's own offer: a late status must not withdraw another agent's.
+    ours = (agent is None or entry.agent_id == agent.id) and (
+        not leg or not entry.agent_call_sid or entry.agent_call_sid == leg
+    )
+    if status in MISSED and entry.state in CLAIMED and ours:
         presence = Presence.AWAY if agent is None or after_miss is None else after_miss(agent)
         release(session, entry, agent, presence=presence, why=status)
+        return True
+    if status == "completed" and entry.state == EntryState.OFFERED and ours and agent is not None:
+        # Answered, but never bridged (the connect failed, or a consulted agent left before
+        # reaching the room): the caller is given back, as after a missed offer.
+        release(session, entry, agent, presence=Presence.AVAILABLE, why="unbridged")
         return True
     talking = entry.state in (EntryState.BRIDGED, EntryState.DONE) and entry.bridged_at is not None
     ours = agent is not None and entry.agent_id == agent.id and entry.talk_seconds is None

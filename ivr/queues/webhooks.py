@@ -20,7 +20,7 @@ from ivr.database import db, find
 from ivr.hotline import hotline
 from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
 from ivr.queues.agents import agent_language
-from ivr.queues.controls import consult_missed, free_the_room
+from ivr.queues.controls import back_in_line, consult_missed
 from ivr.queues.conversation import agent_joins, caller_gone, caller_joins, caller_of, hold_music
 from ivr.queues.distribution import distribute_now, missed, rules_for
 from ivr.queues.entries import (
@@ -203,7 +203,7 @@ def done() -> Response:
              reason=entry.leave_reason if entry else None)  # fmt: skip
     became = left_queue(db.session, call, entry, result=result, waited=waited)
     if became == "conversation":
-        pass  # Twilio follows the call update to the conference; this answer is not played
+        pass  # Twilio follows the call update; this answer is not played
     elif became == "bridged":
         flow.outcome = Outcome.AGENT
         _ask_rating(flow.response, lang, step)
@@ -356,7 +356,8 @@ def connect() -> Response:
     )  # fmt: skip
     action = external_url("agent.dialed", entry=entry.id, agent=agent.id)
     return twiml(agent_joins(menu, lang, text, entry.call_sid, action=action,
-                             label=f"agent-{agent.id}"))  # fmt: skip
+                             label=f"agent-{agent.id}",
+                             events=external_url("queue.conference")))  # fmt: skip
 
 
 @bp.post("/join")
@@ -422,7 +423,7 @@ def music() -> Response:
         and entry.state == EntryState.WAITING
         and entry.call_sid == field("CallSid", pattern=CALL_SID)
     ):
-        free_the_room(current_app.config, entry)
+        back_in_line(current_app.config, entry)
     return twiml(hold_music(hotline().menu))
 
 
@@ -479,6 +480,7 @@ def dialed() -> Response:
         status=field("DialCallStatus", pattern=WORD),
         talk=_number("DialCallDuration"),
         wrapup=current_app.config["HOTLINE_WRAPUP_SECONDS"],
+        agent_id=_leg_agent(),
     )
     distribute_now()  # the agent is free (after any wrap-up), or the offer came to nothing
     response = VoiceResponse()
@@ -507,10 +509,10 @@ def agent_status() -> Response:
         presence = after_miss(agent) if after_miss else Presence.AVAILABLE
         unbridge(db.session, call, entry, agent, gone=False, presence=presence)
         db.session.commit()
-        free_the_room(current_app.config, entry)
+        back_in_line(current_app.config, entry)
         distribute_now()
     elif leg_ended(db.session, entry, agent, status=status, wrapup=wrapup, talk=talk,
-                   after_miss=after_miss):  # fmt: skip
+                   leg=field("CallSid", pattern=CALL_SID), after_miss=after_miss):  # fmt: skip
         if consulting:
             consult_missed(current_app.config, entry)
         distribute_now()  # the next agent

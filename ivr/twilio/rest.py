@@ -130,11 +130,6 @@ def live_conference(config: Any, name: str) -> str | None:
     return None
 
 
-def end_conference(config: Any, sid: str) -> None:
-    """End conference ``sid``: everyone in it is taken out (their <Dial> actions follow)."""
-    _post(config, f"/Conferences/{sid}.json", {"Status": "completed"})
-
-
 def conference_path(conference: str, participant: str = "") -> str:
     """The REST path of a conference (by sid or friendly name) or of one of its participants."""
     path = f"/Conferences/{conference}/Participants"

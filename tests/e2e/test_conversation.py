@@ -308,6 +308,10 @@ def test_a_warm_transfer_consults_then_hands_over_and_a_number_joins(
     act("li", action="hand_over")
     until(lambda: WANG in handle.run.result.heard_in_conference)
     until(lambda: _agents_in_room(live_phone, handle.sid) == {WANG})
+    # Only numbers the hotline may call (HOTLINE_DIAL_PREFIXES, +86 by default): no toll fraud.
+    reply = client.post("/api/v1/agents/wang/conversation", headers=auth(token),
+                        json={"action": "add_number", "number": "+2399999999"})  # fmt: skip
+    assert reply.status_code == 409 and "may not call" in reply.json["error"]["message"]
     act("wang", action="add_number", number=courier)
     until(lambda: courier in handle.run.result.heard_in_conference)
     act("wang", action="hang_up")

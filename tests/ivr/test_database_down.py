@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
+from ivr.queues.distribution import stop_distributor
 from tests.conftest import Twilio, settings
 from tests.factories import call_params
 from tests.twiml import Doc
@@ -23,9 +25,11 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def down(tmp_path: Path) -> Flask:
+def down(tmp_path: Path) -> Iterator[Flask]:
     url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/hotline?connect_timeout=2"
-    return create_app(settings(tmp_path, url))
+    app = create_app(settings(tmp_path, url))
+    yield app
+    stop_distributor(app)  # its tick would go on trying the closed port
 
 
 @pytest.fixture

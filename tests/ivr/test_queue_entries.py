@@ -434,3 +434,37 @@ def test_a_call_back_that_fails_goes_back_to_its_place(app: Flask) -> None:
         release(db.session, entry, li, presence=Presence.AVAILABLE)
         assert entry.state == EntryState.CALLBACK and entry.agent_id is None
         assert entry.entered_at == entered and li.presence == Presence.AVAILABLE
+
+
+def test_an_answered_offer_that_never_bridged_gives_the_caller_back(app: Flask) -> None:
+    """The agent answered (their connect failed, or they hung up at once): the leg's completed
+    status gives the caller back instead of leaving them offered for ever."""
+    add_agent(app, "li", ["zh"], ["general"])
+    with app.app_context():
+        entry = waiting(db.session, "CA" + "1" * 32, ago=30)
+        li = agent_named(db.session, "li")
+        assert offer(db.session, li, utcnow()) is entry
+        entry.agent_call_sid = leg = "CA" + "9" * 32
+        db.session.commit()
+        assert leg_ended(db.session, entry, li, status="completed", wrapup=0, leg=leg)
+        assert (entry.state, entry.agent_id) == (EntryState.WAITING, None)
+        assert li.presence == Presence.AVAILABLE
+
+
+def test_late_reports_of_one_agent_leave_another_agent_s_offer_alone(app: Flask) -> None:
+    for name in ("li", "wang"):
+        add_agent(app, name, ["zh"], ["general"])
+    with app.app_context():
+        entry = waiting(db.session, "CA" + "1" * 32, ago=30)
+        li, wang = agent_named(db.session, "li"), agent_named(db.session, "wang")
+        assert offer_to(db.session, entry, wang, utcnow())
+        entry.agent_call_sid = "CA" + "b" * 32
+        db.session.commit()
+        # li's earlier leg: its Dial action and a repeated no-answer arrive late.
+        conversation_over(db.session, entry, status="answered", talk=5, wrapup=0, agent_id=li.id)
+        assert not leg_ended(db.session, entry, li, status="no-answer", wrapup=0,
+                             leg="CA" + "a" * 32)  # fmt: skip
+        assert not leg_ended(db.session, entry, wang, status="no-answer", wrapup=0,
+                             leg="CA" + "a" * 32)  # fmt: skip
+        db.session.refresh(entry)
+        assert (entry.state, entry.agent_id) == (EntryState.OFFERED, wang.id)

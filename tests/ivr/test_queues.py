@@ -221,7 +221,12 @@ def test_agent_who_does_not_answer_gives_the_caller_back(
     wait_loop(twilio, to_queue(twilio))
     client.post("/api/v1/agents/li/take-next", headers=auth(make_token(app)))
     [placed] = RestCalls.placed
-    status = {"CallSid": "CA" + "a" * 32, "CallStatus": "no-answer", "To": placed["To"]}
+    leg = "CA" + f"{1:032x}"  # the sid the REST stand-in gave the agent's call
+    # Another leg's late status (a call the agent had before) changes nothing.
+    late = {"CallSid": "CA" + "a" * 32, "CallStatus": "no-answer", "To": placed["To"]}
+    assert twilio.post(path_of(placed["StatusCallback"]), late).status_code == 204
+    assert entries(app)[0].state == EntryState.OFFERED
+    status = {"CallSid": leg, "CallStatus": "no-answer", "To": placed["To"]}
     assert twilio.post(path_of(placed["StatusCallback"]), status).status_code == 204
     [entry] = entries(app)
     assert (entry.state, entry.agent_id) == (EntryState.WAITING, None)
@@ -322,8 +327,12 @@ def test_an_agent_who_hangs_up_before_reaching_the_room_gives_the_caller_back_th
         assert db.session.scalars(select(Agent)).one().presence == Presence.AVAILABLE
         kinds = [e.kind for e in db.session.scalars(select(Call)).one().events]
         assert "bridge_failed" in kinds and "conversation_started" not in kinds
-    # The room ends (the hotline asked Twilio to), and the caller's Dial action puts them back
-    # in the queue, in the same stay: no rating for a talk that never was.
+    # The hotline moves the caller back to the queue's node (Twilio redirects the call)...
+    moved = RestCalls.placed[2]
+    assert moved["path"].endswith(f"/Calls/{SID}.json")
+    assert path_of(moved["Url"]).startswith("/voice/node/product?")
+    # ...and were the room's end to come first, the caller's Dial action puts them back in the
+    # queue all the same, in the same stay: no rating for a talk that never was.
     talked = path_of(joined.root.find("Dial").get("action", ""))  # type: ignore[union-attr]
     again = Doc.parse(twilio.post(talked, call_params(DialCallStatus="answered")).data)
     assert "Enqueue" in again.verbs() and "请为本次服务评分" not in str(again.said())
