@@ -485,13 +485,24 @@ def conversation_started(session: Session, entry: QueueEntry) -> bool:
     ) or False  # fmt: skip
 
 
-def stranded(session: Session, entry: QueueEntry, agent: Agent | None) -> bool:
-    """Whether ``agent``'s leg ended after answering for ``entry`` but before reaching the room,
-    leaving the caller alone in it."""
+def never_reached(session: Session, entry: QueueEntry) -> bool:
+    """Whether the conversation of ``entry`` ended without the agent ever being in the room with
+    the caller (they hung up during the whisper): the caller still waits in it."""
     return (
-        entry.state == EntryState.BRIDGED and agent is not None and entry.agent_id == agent.id
+        entry.state == EntryState.DONE and entry.bridged_at is not None
         and not conversation_started(session, entry)
     )  # fmt: skip
+
+
+def reopen(session: Session, call: Call, entry: QueueEntry) -> None:
+    """Back in line with their place, for a caller whose agent never reached the room."""
+    agent = session.get(Agent, entry.agent_id) if entry.agent_id else None
+    log_event(session, call, "bridge_failed", entry.node, queue=entry.queue,
+              agent=agent.name if agent else None, caller_gone=False)  # fmt: skip
+    entry.state = EntryState.WAITING
+    entry.agent_id = entry.offered_at = entry.bridged_at = entry.agent_call_sid = None
+    entry.wait_seconds = entry.left_at = entry.result = entry.talk_seconds = None
+    entry.conference_sid = None
 
 
 def talk_over(entry: QueueEntry) -> None:

@@ -18,7 +18,7 @@ from ivr.callflow.menu import Node
 from ivr.callflow.webhooks import apologise, flow_for
 from ivr.database import db, find
 from ivr.hotline import hotline
-from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
+from ivr.models import Agent, Call, EntryState, Outcome, QueueEntry
 from ivr.queues.agents import agent_language
 from ivr.queues.controls import back_in_line, consult_missed
 from ivr.queues.conversation import agent_joins, caller_gone, caller_joins, caller_of, hold_music
@@ -34,10 +34,11 @@ from ivr.queues.entries import (
     joined_consultation,
     left_queue,
     leg_ended,
+    never_reached,
     note_conference,
     open_entry,
     refuse_disabled_agent,
-    stranded,
+    reopen,
     talk_over,
     time_out,
     unbridge,
@@ -393,6 +394,8 @@ def talked() -> Response:
     call = open_call(db.session, call_facts())
     step = int_arg("s", 1, low=1, high=10_000)
     flow = flow_for(call, step)
+    if never_reached(db.session, entry):
+        reopen(db.session, call, entry)
     if entry.state in (EntryState.WAITING, EntryState.OFFERED):
         # The agent left before reaching the room (during the whisper): back in line, where the
         # stay waits with its place.
@@ -413,16 +416,18 @@ def talked() -> Response:
 def music() -> Response:
     """The conference's waitUrl and HoldUrl: music while the agent comes or the caller holds.
 
-    A caller whose agent left before reaching the room (their stay is waiting again) is taken
-    out of it, back to the queue.
+    A caller who still waits in the room after their agent's leg ended (the agent hung up during
+    the whisper) is put back in line with their place and moved out of the room to the queue:
+    the caller's own requests say so, whatever order Twilio's other reports come in.
     """
     ident = whole_number(request.args.get("entry", ""))
     entry = None if ident is None else find(QueueEntry, ident)
-    if (
-        entry is not None
-        and entry.state == EntryState.WAITING
-        and entry.call_sid == field("CallSid", pattern=CALL_SID)
-    ):
+    call = open_call(db.session, call_facts())
+    if entry is not None and entry.call_sid == call.sid and never_reached(db.session, entry):
+        reopen(db.session, call, entry)
+        db.session.commit()
+        distribute_now()
+    if entry is not None and entry.call_sid == call.sid and entry.state == EntryState.WAITING:
         back_in_line(current_app.config, entry)
     return twiml(hold_music(hotline().menu))
 
@@ -500,19 +505,8 @@ def agent_status() -> Response:
     after_miss = functools.partial(missed, rules=rules) if rules.automatic else None
     talk = _number("CallDuration")
     consulting = entry.conference_sid is not None and entry.state in CLAIMED
-    if status == "completed" and stranded(db.session, entry, agent):
-        # The agent hung up before reaching the room: the caller goes back in line, keeping
-        # their place; the room (empty but for them) is ended so that they hear the queue again.
-        call = db.session.get(Call, entry.call_id)
-        assert call is not None and agent is not None
-        # As good as a missed offer: an automatic queue counts it towards setting them away.
-        presence = after_miss(agent) if after_miss else Presence.AVAILABLE
-        unbridge(db.session, call, entry, agent, gone=False, presence=presence)
-        db.session.commit()
-        back_in_line(current_app.config, entry)
-        distribute_now()
-    elif leg_ended(db.session, entry, agent, status=status, wrapup=wrapup, talk=talk,
-                   leg=field("CallSid", pattern=CALL_SID), after_miss=after_miss):  # fmt: skip
+    if leg_ended(db.session, entry, agent, status=status, wrapup=wrapup, talk=talk,
+                 leg=field("CallSid", pattern=CALL_SID), after_miss=after_miss):  # fmt: skip
         if consulting:
             consult_missed(current_app.config, entry)
         distribute_now()  # the next agent

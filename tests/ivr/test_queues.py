@@ -149,6 +149,11 @@ def test_take_next_calls_the_agent_who_hears_topic_and_wait(
     assert ignored.status_code == 200
     joined = Doc.parse(twilio.post(path_of(moved["Url"]), call_params()).data)
     assert joined.said() == [("cmn-CN", "正在为您接通客服。")]
+    # The room reports its start when li is in it with the caller.
+    room_report = {"AccountSid": call_params()["AccountSid"], "ConferenceSid": "CF" + "1" * 32,
+                   "FriendlyName": f"hotline-{SID}", "CallSid": agent_leg["CallSid"],
+                   "StatusCallbackEvent": "conference-start", "SequenceNumber": "1"}  # fmt: skip
+    assert twilio.post("/voice/queue/conference", room_report).status_code == 204
     caller_room = joined.root.find("Dial/Conference")
     assert caller_room is not None and caller_room.text == f"hotline-{SID}"
     assert caller_room.get("startConferenceOnEnter") == "false"
@@ -299,9 +304,8 @@ def test_agent_legs_naming_no_agent_are_answered_for_the_entry(
         assert Doc.parse(connect.data).said(), agent  # joined, or told the talk is over
         status = twilio.post(f"/voice/agent/status?entry={entry}&agent={agent}", leg)
         assert status.status_code < 300, (agent, status.data)
-    # The legs were li's (the entry's agent): li left before reaching the room, so the caller
-    # is back in line and li is free.
-    assert (entries(app)[0].state, entries(app)[0].agent_id) == (EntryState.WAITING, None)
+    # The legs were li's (the entry's agent): their end is li's, and li is free again.
+    assert entries(app)[0].agent_id is not None
     with app.app_context():
         assert db.session.scalars(select(Agent)).one().presence == Presence.AVAILABLE
 
@@ -314,25 +318,28 @@ def test_an_agent_who_hangs_up_before_reaching_the_room_gives_the_caller_back_th
     wait_loop(twilio, doc)
     client.post("/api/v1/agents/li/take-next", headers=auth(make_token(app)))
     placed = RestCalls.placed[0]
-    leg = {"CallSid": "CA" + "a" * 32, "To": placed["To"], "CallStatus": "in-progress"}
+    leg = {"CallSid": "CA" + f"{1:032x}", "To": placed["To"], "CallStatus": "in-progress"}
     twilio.post(path_of(placed["Url"]), leg)  # li answers; the caller is moved to the room
     joined = Doc.parse(twilio.post(path_of(RestCalls.placed[1]["Url"]), call_params()).data)
     [before] = entries(app)
-    # li hangs up during the whisper: the room never starts.
+    # li hangs up during the whisper: their leg ends, no conference ever started.
     twilio.post(path_of(placed["StatusCallback"]), {**leg, "CallStatus": "completed"})
+    # The caller, still waiting in the room, asks for its music: they are put back in line with
+    # their place, and moved out of the room to the queue's node.
+    music = joined.root.find("Dial/Conference").get("waitUrl", "")  # type: ignore[union-attr]
+    twilio.post(path_of(music), call_params())
     [entry] = entries(app)
     assert (entry.state, entry.agent_id, entry.entered_at) == (
         EntryState.WAITING, None, before.entered_at)  # fmt: skip
+    moved = RestCalls.placed[2]
+    assert moved["path"].endswith(f"/Calls/{SID}.json")
+    assert path_of(moved["Url"]).startswith("/voice/node/product?")
     with app.app_context():
         assert db.session.scalars(select(Agent)).one().presence == Presence.AVAILABLE
         kinds = [e.kind for e in db.session.scalars(select(Call)).one().events]
         assert "bridge_failed" in kinds and "conversation_started" not in kinds
-    # The hotline moves the caller back to the queue's node (Twilio redirects the call)...
-    moved = RestCalls.placed[2]
-    assert moved["path"].endswith(f"/Calls/{SID}.json")
-    assert path_of(moved["Url"]).startswith("/voice/node/product?")
-    # ...and were the room's end to come first, the caller's Dial action puts them back in the
-    # queue all the same, in the same stay: no rating for a talk that never was.
+    # Had the room ended first, the caller's Dial action would put them back in the queue all
+    # the same, in the same stay: no rating for a talk that never was.
     talked = path_of(joined.root.find("Dial").get("action", ""))  # type: ignore[union-attr]
     again = Doc.parse(twilio.post(talked, call_params(DialCallStatus="answered")).data)
     assert "Enqueue" in again.verbs() and "请为本次服务评分" not in str(again.said())
