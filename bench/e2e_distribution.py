@@ -160,6 +160,8 @@ class Distribution:
     worst: list[Stretch]
     signed_in: int  # agents with a web session (the bench has none)
     misses: dict[str, int]  # agent name -> offers missed
+    # Idle-eligible seconds by how the agent idle longest at a stretch's start became free.
+    by_cause: dict[str, float]
 
 
 def seconds(value: datetime | None, origin: datetime) -> float | None:
@@ -215,6 +217,7 @@ def check_distribution(engine: Engine, origin: datetime, end: datetime) -> Distr
         for a in agents.values()
     }
     waits: list[float] = []
+    by_cause: dict[str, float] = defaultdict(float)
     worst: list[Stretch] = []
     after_hangup: list[str] = []
     for e in rows["entries"]:
@@ -226,6 +229,8 @@ def check_distribution(engine: Engine, origin: datetime, end: datetime) -> Distr
         someone_idle = union([i for a in eligible for i in idle[a.id]])
         stretches = intersect(subtract(waiting, offered), someone_idle)
         waits.append(measure(stretches))
+        for s, t in stretches:
+            by_cause[cause(s, eligible, idle)] += t - s
         if stretches:
             s, t = max(stretches, key=lambda i: i[1] - i[0])
             names = [f"{a.name} ({a.reason_at(s)})" for a in eligible
@@ -264,7 +269,16 @@ def check_distribution(engine: Engine, origin: datetime, end: datetime) -> Distr
         worst=worst[:3],
         signed_in=signed_in,
         misses=dict(misses),
+        by_cause=dict(by_cause),
     )
+
+
+def cause(at: float, eligible: list[AgentRow], idle: dict[int, list[Interval]]) -> str:
+    """Why an agent was free at ``at``: the reason of the eligible agent idle longest then."""
+    since = [(i[0], a) for a in eligible for i in idle[a.id] if i[0] <= at < i[1]]
+    if not since:
+        return "?"
+    return min(since, key=lambda pair: pair[0])[1].reason_at(at)
 
 
 def overlaps(
@@ -322,6 +336,13 @@ def report_distribution(options: Options, figures: Figures, seen: Observed) -> N
     if not options.manual:
         figures.check(p99 < GOAL_P99, f"idle-eligible wait p99 {p99:.2f} s ≥ {GOAL_P99:g} s")
     figures.check(not found.signed_in, "an agent signed in or was disabled (not reconstructed)")
+    figures.add(
+        "idle-eligible seconds by how the agent idle longest became free",
+        ", ".join(
+            f"{why} {n:.1f}" for why, n in sorted(found.by_cause.items(), key=lambda i: -i[1])
+        )
+        or "none",
+    )
     for stretch in found.worst:
         figures.notes.append(
             f"longest idle-eligible stretch of entry {stretch.entry}: {stretch.seconds:.2f} s "
