@@ -178,7 +178,7 @@ def check_calls(
         figures.check(
             not any(s.startswith("5") or s == "unreachable" for s in taken), "take-next failed"
         )
-    check_conversations(figures, seen, results, rows)
+    check_conversations(figures, seen, results, rows, {s: c["outcome"] for s, c in logged.items()})
     return figures.check(
         not missing and not open_calls and len(sids) == len(seen.planned) == len(logged),
         "not every call is logged with a final status",
@@ -186,19 +186,30 @@ def check_calls(
 
 
 def check_conversations(
-    figures: Figures, seen: Observed, results: list[tuple[PlannedCall, CallResult]], rows: Rows
+    figures: Figures,
+    seen: Observed,
+    results: list[tuple[PlannedCall, CallResult]],
+    rows: Rows,
+    outcome_of: dict[str, str],
 ) -> None:
-    """Every caller who talked to an agent heard that agent in a conference (not a queue bridge),
-    the call log's ``bridged`` event names the agent whose number they heard, and the agent's leg
-    on their queue entry heard them."""
+    """Every caller who talked to an agent (heard one, or logged with the outcome ``agent``)
+    heard that agent in a conference (not a queue bridge), the call log's ``bridged`` event names
+    the agent whose number they heard, and the agent's leg on their queue entry heard them.
+
+    A caller who hung up as the agent answered has a ``bridged`` event but heard nobody: counted
+    apart, not a failure."""
     phone_of = {desk.name: desk.phone for desk in seen.desks}
     with seen.sim.lock:
         legs = {r.sid: r for r in seen.sim.outbound_results if r.direction == "outbound-api"}
-    talked = wrong = 0
+    talked = wrong = gone = 0
     for call, result in results:
         named = rows.bridged_agent.get(result.sid)
         heard = result.talked_with()
-        if named is None and heard is None:
+        if heard is None and outcome_of.get(result.sid) != "agent":
+            if named is not None:
+                gone += 1
+                last = " | ".join(line.render().strip() for line in result.transcript[-3:])
+                figures.notes.append(f"caller {result.sid} hung up as {named} answered: {last}")
             continue
         talked += 1
         leg = legs.get(rows.leg_of_caller.get(result.sid) or "")
@@ -214,8 +225,8 @@ def check_conversations(
             figures.notes.append(f"caller {result.sid}: {problem}")
     figures.add(
         "agents' legs placed / callers who talked to an agent / in a conference with the agent "
-        "the call log names",
-        f"{len(legs)} / {talked} / {talked - wrong}",
+        "the call log names (callers who hung up as the agent answered)",
+        f"{len(legs)} / {talked} / {talked - wrong} ({gone})",
     )
     figures.check(not wrong, "some callers did not talk to the agent the call log names")
 
