@@ -208,8 +208,9 @@ def check_conversations(
         if heard is None and outcome_of.get(result.sid) != "agent":
             if named is not None:
                 gone += 1
-                last = " | ".join(line.render().strip() for line in result.transcript[-3:])
-                figures.notes.append(f"caller {result.sid} hung up as {named} answered: {last}")
+                figures.notes.append(
+                    f"caller {result.sid} hung up as {named} answered: {tail(result)}"
+                )
             continue
         talked += 1
         leg = legs.get(rows.leg_of_caller.get(result.sid) or "")
@@ -222,13 +223,20 @@ def check_conversations(
             problem = "the agent's leg on the queue entry did not hear them"
         if problem:
             wrong += 1
-            figures.notes.append(f"caller {result.sid}: {problem}")
+            figures.notes.append(f"caller {result.sid}: {problem}; {tail(result)}")
+            if leg is not None:
+                figures.notes.append(f"  their agent's leg {leg.sid}: {tail(leg)}")
     figures.add(
         "agents' legs placed / callers who talked to an agent / in a conference with the agent "
         "the call log names (callers who hung up as the agent answered)",
         f"{len(legs)} / {talked} / {talked - wrong} ({gone})",
     )
     figures.check(not wrong, "some callers did not talk to the agent the call log names")
+
+
+def tail(result: CallResult, lines: int = 4) -> str:
+    """The last lines of a leg's transcript, on one line."""
+    return " | ".join(line.render().strip() for line in result.transcript[-lines:])
 
 
 @dataclass
