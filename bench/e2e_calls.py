@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -14,6 +15,7 @@ import requests
 from harness import REPO
 
 from ivr.simulator import (
+    Agent,
     Caller,
     CallHandle,
     Hangup,
@@ -89,20 +91,68 @@ def plan_calls(
     return planned
 
 
+# The agents' skills and habits, cycled: (languages, topics, what they do when their phone rings).
+# Every language and topic has agents who answer; four agents miss their offers (two let the
+# phone ring out, two decline), are set away after two misses in a row, and come back.
+STAFF = [
+    ("zh", "product,general", "answers"),
+    ("zh", "product,general", "answers"),
+    ("zh", "product", "rings_out"),
+    ("zh", "payment,general", "answers"),
+    ("zh", "payment", "answers"),
+    ("zh", "after_sales,general", "answers"),
+    ("zh", "after_sales", "answers"),
+    ("zh", "product,payment", "answers"),
+    ("zh", "after_sales,payment", "answers"),
+    ("zh", "general", "declines"),
+    ("zh,en", "product,payment,after_sales,general", "answers"),
+    ("zh,en", "product,general", "answers"),
+    ("zh,en", "payment,after_sales", "answers"),
+    ("zh,en", "product,after_sales", "rings_out"),
+    ("zh,en", "general,payment", "answers"),
+    ("zh,en", "product,payment,after_sales,general", "answers"),
+    ("en", "product,general", "answers"),
+    ("en", "payment,after_sales", "declines"),
+    ("en", "product,payment,after_sales,general", "answers"),
+    ("en", "general,after_sales", "answers"),
+]
+
+
 @dataclass
 class AgentDesk:
-    """A scripted agent who presses "take next" whenever free; what the API answered."""
+    """An agent: skills, their phone's habit, and (``--manual``) what take-next answered."""
 
     name: str
     phone: str
+    languages: str = "zh,en"
+    topics: str = ",".join(sorted(set(TOPIC_KEYS.values())))
+    habit: str = "answers"  # "answers", "rings_out" or "declines"
     offers: int = 0
-    statuses: Counter[int] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+
+    def phone_agent(self, rng: random.Random) -> Agent:
+        """The scripted person at the agent's phone (the simulator's seconds)."""
+        return Agent(
+            self.phone,
+            answer_after=rng.uniform(1.0, 4.0),
+            answers=self.habit != "rings_out",
+            declines=self.habit == "declines",
+            talk_seconds=rng.uniform(40, 90),
+        )
+
+
+def staff(count: int) -> list[AgentDesk]:
+    """``count`` agents with the skills and habits of STAFF, cycled."""
+    return [
+        AgentDesk(f"agent{n:02d}", f"+86139{n:04d}0000", *STAFF[n % len(STAFF)])
+        for n in range(count)
+    ]
 
 
 def drive_agents(
     desks: list[AgentDesk], base_url: str, token: str, stop: threading.Event
 ) -> list[threading.Thread]:
-    """One thread per agent: take the next caller, again and again, until ``stop``."""
+    """``--manual``: one thread per agent pressing take-next again and again, until ``stop``."""
 
     def loop(desk: AgentDesk) -> None:
         api = Api(base_url, token)  # a session of its own, as each agent has a browser
@@ -110,10 +160,10 @@ def drive_agents(
             try:
                 reply = api.post(f"/api/v1/agents/{desk.name}/take-next")
             except requests.RequestException:
-                desk.statuses[0] += 1
+                desk.statuses["unreachable"] += 1
                 stop.wait(1.0)
                 continue
-            desk.statuses[reply.status_code] += 1
+            desk.statuses[str(reply.status_code)] += 1
             if reply.status_code == 200 and reply.json().get("offer"):
                 desk.offers += 1
                 stop.wait(0.2)
@@ -124,6 +174,30 @@ def drive_agents(
     for thread in threads:
         thread.start()
     return threads
+
+
+def back_to_desk(
+    desks: list[AgentDesk], base_url: str, token: str, stop: threading.Event, every: float
+) -> threading.Thread:
+    """Agents set away for missing offers make themselves available again every ``every`` s."""
+
+    def loop() -> None:
+        api = Api(base_url, token)
+        missers = {desk.name: desk for desk in desks if desk.habit != "answers"}
+        while not stop.wait(every):
+            try:
+                listed = api.get("/api/v1/agents").json()["data"]
+                for agent in listed:
+                    if agent["name"] in missers and agent["presence"] == "away":
+                        body = {"presence": "available"}
+                        reply = api.post(f"/api/v1/agents/{agent['name']}/presence", body)
+                        missers[agent["name"]].statuses[f"back {reply.status_code}"] += 1
+            except (requests.RequestException, ValueError, KeyError) as exc:
+                print(f"agents could not come back: {exc!r}", file=sys.stderr)
+
+    thread = threading.Thread(target=loop, name="back-to-desk")
+    thread.start()
+    return thread
 
 
 class Api:

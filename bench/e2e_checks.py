@@ -4,7 +4,7 @@ say about a run (bench/end_to_end.py runs it and reports)."""
 from __future__ import annotations
 
 import contextlib
-import math
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
+from e2e_distribution import percentile, report_distribution
 from sqlalchemy import inspect, text
 
 from ivr.simulator import CallResult
@@ -32,7 +33,6 @@ ONCE_PER_CALL = (
     "bridged",
     "language",
 )
-BRIDGED_CALLER = re.compile(r"\((CA[0-9a-zA-Z]{32})\)")
 WORKER_DONE = re.compile(r"voicemail (\d+): (\w+)")
 # Lines of the processes' logs that show trouble (the service logs JSON, gunicorn plain text).
 LOG_PROBLEMS = {
@@ -41,14 +41,6 @@ LOG_PROBLEMS = {
     "deadlocks": re.compile(r"deadlock detected"),
     "worker timeouts": re.compile(r"WORKER TIMEOUT"),
 }
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile of ``values`` (0 for none)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def call_result(call: PlannedCall) -> tuple[CallResult | None, str | None]:
@@ -70,7 +62,7 @@ def verify(options: Options, figures: Figures, seen: Observed) -> None:
     )
     results = check_simulator(options, figures, seen)
     rows = database_rows(seen.db)
-    every_call_logged = check_calls(figures, seen, results, rows)
+    every_call_logged = check_calls(options, figures, seen, results, rows)
     once = check_messages(figures, seen, rows, kinds["voicemail"])
     check_audio(figures, seen, rows)
     figures.add(
@@ -81,6 +73,7 @@ def verify(options: Options, figures: Figures, seen: Observed) -> None:
         not rows.doubled_events and not rows.doubled_entries, "something was recorded twice"
     )
     figures.notes += [f"doubled: {sid} {kind} ×{n}" for sid, kind, n in rows.doubled_events[:5]]
+    report_distribution(options, figures, seen)
     check_processes(figures, seen)
     figures.verdict = every_call_logged and once
 
@@ -141,12 +134,16 @@ def check_simulator(
 
 
 def check_calls(
-    figures: Figures, seen: Observed, results: list[tuple[PlannedCall, CallResult]], rows: Rows
+    options: Options,
+    figures: Figures,
+    seen: Observed,
+    results: list[tuple[PlannedCall, CallResult]],
+    rows: Rows,
 ) -> bool:
     """Every inbound CallSid in /api/v1/calls, finished, with the outcome its script leads to.
 
-    The agents' legs (placed by take-next through the REST API) are not calls of the call log:
-    each leg that talked to a caller must be on that caller's queue entry.
+    The agents' legs (placed through the REST API) are not calls of the call log; they are
+    checked against the callers they talked to (``check_conversations``).
     """
     logged = {call["sid"]: call for call in seen.api.pages("/api/v1/calls")}
     sids = [result.sid for _, result in results]
@@ -170,36 +167,76 @@ def check_calls(
     figures.add("outcomes", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     figures.check(not unexpected, "some calls ended with an unexpected outcome")
     figures.notes += unexpected[:5]
-    taken: Counter[int] = Counter()
-    for desk in seen.desks:
-        taken.update(desk.statuses)
-    figures.add(
-        "queue callers taken by agents",
-        f"{outcomes.get('agent', 0)} ({sum(d.offers for d in seen.desks)} offers; take-next "
-        "answered " + ", ".join(f"{n}× {status}" for status, n in sorted(taken.items())) + ")",
-    )
-    figures.check(not any(s >= 500 or s == 0 for s in taken), "take-next failed")
-    with seen.sim.lock:
-        legs = [r for r in seen.sim.outbound_results if r.direction == "outbound-api"]
-    talked = {}  # caller's CallSid -> the agent leg that talked to them
-    for leg in legs:
-        for line in leg.transcript:
-            if line.kind == "bridged" and (found := BRIDGED_CALLER.search(line.text)):
-                talked[found[1]] = leg.sid
-    wrong_leg = [c for c, leg in talked.items() if rows.leg_of_caller.get(c) != leg]
-    figures.add(
-        "agents' legs placed / talked to a caller / on that caller's queue entry",
-        f"{len(legs)} / {len(talked)} / {len(talked) - len(wrong_leg)}",
-    )
-    figures.check(not wrong_leg, "some callers' queue entries do not name the leg they talked to")
-    figures.notes += [
-        f"caller {c} talked to leg {talked[c]}, its queue entry names {rows.leg_of_caller.get(c)}"
-        for c in wrong_leg[:3]
-    ]
+    if options.manual:
+        taken: Counter[str] = Counter()
+        for desk in seen.desks:
+            taken.update(desk.statuses)
+        figures.add(
+            "take-next answered",
+            ", ".join(f"{n}× {status}" for status, n in sorted(taken.items())),
+        )
+        figures.check(
+            not any(s.startswith("5") or s == "unreachable" for s in taken), "take-next failed"
+        )
+    check_conversations(figures, seen, results, rows, {s: c["outcome"] for s, c in logged.items()})
     return figures.check(
         not missing and not open_calls and len(sids) == len(seen.planned) == len(logged),
         "not every call is logged with a final status",
     )
+
+
+def check_conversations(
+    figures: Figures,
+    seen: Observed,
+    results: list[tuple[PlannedCall, CallResult]],
+    rows: Rows,
+    outcome_of: dict[str, str],
+) -> None:
+    """Every caller who talked to an agent (heard one, or logged with the outcome ``agent``)
+    heard that agent in a conference (not a queue bridge), the call log's ``bridged`` event names
+    the agent whose number they heard, and the agent's leg on their queue entry heard them.
+
+    A caller who hung up as the agent answered has a ``bridged`` event but heard nobody: counted
+    apart, not a failure."""
+    phone_of = {desk.name: desk.phone for desk in seen.desks}
+    with seen.sim.lock:
+        legs = {r.sid: r for r in seen.sim.outbound_results if r.direction == "outbound-api"}
+    talked = wrong = gone = 0
+    for call, result in results:
+        named = rows.bridged_agent.get(result.sid)
+        heard = result.talked_with()
+        if heard is None and outcome_of.get(result.sid) != "agent":
+            if named is not None:
+                gone += 1
+                figures.notes.append(
+                    f"caller {result.sid} hung up as {named} answered: {tail(result)}"
+                )
+            continue
+        talked += 1
+        leg = legs.get(rows.leg_of_caller.get(result.sid) or "")
+        problem = None
+        if result.bridged_to is not None or not result.heard_in_conference:
+            problem = f"heard {heard} outside a conference"
+        elif named is None or phone_of.get(named) != heard:
+            problem = f"heard {heard}, the call log's bridged event names {named}"
+        elif leg is None or call.caller.number not in leg.heard_in_conference:
+            problem = "the agent's leg on the queue entry did not hear them"
+        if problem:
+            wrong += 1
+            figures.notes.append(f"caller {result.sid}: {problem}; {tail(result)}")
+            if leg is not None:
+                figures.notes.append(f"  their agent's leg {leg.sid}: {tail(leg)}")
+    figures.add(
+        "agents' legs placed / callers who talked to an agent / in a conference with the agent "
+        "the call log names (callers who hung up as the agent answered)",
+        f"{len(legs)} / {talked} / {talked - wrong} ({gone})",
+    )
+    figures.check(not wrong, "some callers did not talk to the agent the call log names")
+
+
+def tail(result: CallResult, lines: int = 4) -> str:
+    """The last lines of a leg's transcript, on one line."""
+    return " | ".join(line.render().strip() for line in result.transcript[-lines:])
 
 
 @dataclass
@@ -211,6 +248,7 @@ class Rows:
     doubled_entries: list[Any]
     audio_rows: int | None
     leg_of_caller: dict[str, str | None]  # CallSid of a bridged caller -> agent_call_sid
+    bridged_agent: dict[str, str]  # caller's CallSid -> the agent its bridged event names
 
 
 def database_rows(db: Database) -> Rows:
@@ -225,6 +263,8 @@ def database_rows(db: Database) -> Rows:
         "entries": "SELECT call_sid, count(*) FROM queue_entries GROUP BY call_sid "
         "HAVING count(*) > 1",
         "legs": "SELECT call_sid, agent_call_sid FROM queue_entries WHERE bridged_at IS NOT NULL",
+        "bridged": "SELECT c.sid, e.detail FROM call_events e JOIN calls c ON c.id = e.call_id "
+        "WHERE e.kind = 'bridged' ORDER BY e.id",
     }
     engine = db.engine()
     try:
@@ -238,7 +278,11 @@ def database_rows(db: Database) -> Rows:
     finally:
         engine.dispose()
     legs = {caller: leg for caller, leg in found["legs"]}
-    return Rows(found["messages"], found["events"], found["entries"], audio, legs)
+    bridged = {}
+    for sid, detail in found["bridged"]:
+        detail = json.loads(detail) if isinstance(detail, str) else detail
+        bridged[sid] = detail.get("agent")
+    return Rows(found["messages"], found["events"], found["entries"], audio, legs, bridged)
 
 
 def worker_log_counts(services: list[Service]) -> dict[str, Counter[int]]:

@@ -12,9 +12,16 @@ over real HTTP, signing each webhook against ``PUBLIC_BASE_URL``, with simulated
 
 * ~40% browse the menu: choose a language, ask for an order's status by its number (some
   press a wrong key or ``*`` first, some type an unknown number), then hang up;
-* ~30% wait in a topic's queue; scripted agents (``--agents``) take them through the API's
-  take-next (``POST /api/v1/agents/<name>/take-next``), the simulator rings the agent, bridges
-  and lets them talk; a caller not taken within their patience hangs up (abandoned);
+* ~30% wait in a topic's queue (Chinese or English); the queues distribute by themselves (the
+  shipped menu's default): the service rings a free agent who speaks the caller's language and
+  serves the topic, the agent's scripted phone in the simulator answers, and the two talk in a
+  conference; a caller not taken within their patience hangs up (abandoned). The ``--agents``
+  (20) have mixed skills (Chinese, English or both; one to four topics, see ``e2e_calls.STAFF``)
+  and are made available through the API at the start; four of them miss every offer (two let
+  it ring out, two decline), are set away by the service after two misses in a row, and make
+  themselves available again through the API every ``--back-every`` seconds. With ``--manual``
+  every queue is set ``distribution: manual`` and the agents press take-next
+  (``POST /api/v1/agents/<name>/take-next``) instead;
 * ~30% leave a voice message with real Korean speech (the clips of ``../shared/speech/ko``,
   cycled, through ``telephone_line``), which the workers transcribe with the packaged Korean
   model configured for the callers' language (``VOSK_MODEL_ZH``).
@@ -24,7 +31,12 @@ did: every CallSid in ``/api/v1/calls`` with a final status and the outcome its 
 to, exactly one message per recording, each transcribed exactly once (status, attempts, and
 the workers' logs: no message transcribed by two workers), its audio readable through the API
 from the web processes, and with ``--replay`` (every webhook and callback sent twice) that
-nothing is doubled. It prints a Markdown table with the machine, the command, the figures
+nothing is doubled. Distribution is checked from the database (``e2e_distribution``): no
+agent holds two offers at once and no caller is offered to two agents at once, no caller is
+offered after hanging up, every caller who talked to an agent heard that agent in a conference
+and the call log's ``bridged`` event names that agent, and the **idle-eligible wait** — the
+seconds a caller waits with no offer in flight while an agent who could serve them is idle —
+is reported as p50/p95/p99/max over the callers who queued. It prints a Markdown table with the machine, the command, the figures
 (simulator errors, HTTP 5xx, webhook latency as the simulator saw it, times, peak memory) and
 PASS or FAIL; the exit status is 0 when every check passes, 1 when the verdict (every call
 logged, every message transcribed exactly once) fails, 2 when only another check does.
@@ -43,7 +55,9 @@ run folder (logs of every process) for a look afterwards; a failed run always ke
 
 Goals: the issue's scale-out check passes, i.e. with 2 web processes and 3 workers on
 PostgreSQL, 200 calls at once are all logged and every message is transcribed exactly once,
-with no 5xx and no simulator error, and replayed webhooks change nothing.
+with no 5xx and no simulator error, and replayed webhooks change nothing; with 20 agents
+and automatic distribution, no double offer, no offer after hanging up, and a p99 idle-eligible
+wait under 2 s (real seconds).
 """
 
 from __future__ import annotations
@@ -55,6 +69,7 @@ import logging
 import os
 import platform
 import random
+import re
 import secrets
 import shlex
 import shutil
@@ -75,13 +90,14 @@ sys.path.insert(0, str(REPO))
 
 from e2e_calls import (  # noqa: E402
     SPEECH,
-    TOPIC_KEYS,
     AgentDesk,
     Api,
     PlannedCall,
+    back_to_desk,
     drive_agents,
     load_clips,
     plan_calls,
+    staff,
     wait_for_calls,
     wait_for_messages,
 )
@@ -102,7 +118,6 @@ from e2e_service import (  # noqa: E402
 )
 
 from ivr.simulator import (  # noqa: E402
-    Agent,
     HttpTransport,
     RecordingServer,
     Simulator,
@@ -124,6 +139,8 @@ class Options:
     time_scale: float
     seed: int
     keep: bool
+    manual: bool
+    back_every: float
     shared_data_dir: bool
     audio_store: str
     call_timeout: float
@@ -138,7 +155,16 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--calls", type=int, default=200, help="calls placed at once (200)")
     parser.add_argument("--web", type=int, default=2, help="gunicorn worker processes (2)")
     parser.add_argument("--workers", type=int, default=3, help="transcription worker processes (3)")
-    parser.add_argument("--agents", type=int, default=8, help="scripted agents taking callers (8)")
+    parser.add_argument("--agents", type=int, default=20, help="scripted agents (20)")
+    parser.add_argument(
+        "--manual", action="store_true", help="queues wait for take-next (agents press it)"
+    )
+    parser.add_argument(
+        "--back-every",
+        type=float,
+        default=10.0,
+        help="real seconds between the missing agents' returns to available (10)",
+    )
     parser.add_argument(
         "--database",
         default=None,
@@ -182,6 +208,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
         time_scale=args.time_scale,
         seed=args.seed,
         keep=args.keep,
+        manual=args.manual,
+        back_every=args.back_every,
         shared_data_dir=args.shared_data_dir,
         audio_store=args.audio_store,
         call_timeout=args.call_timeout,
@@ -227,14 +255,24 @@ class Observed:
     recordings: dict[str, bytes]
     messages: list[dict[str, Any]]
     started_wall: datetime
+    ended_wall: datetime
     calls_ended: bool
     all_ended: float
+
+
+def manual_menu(run_dir: Path) -> Path:
+    """The shipped menu with every queue set to wait for take-next."""
+    menu = (REPO / "ivr" / "callflow" / "menu.yaml").read_text(encoding="utf-8")
+    menu = re.sub(r"^(    queue: \w+\n)", r"\1    distribution: manual\n", menu, flags=re.M)
+    path = run_dir / "menu.yaml"
+    path.write_text(menu, encoding="utf-8")
+    return path
 
 
 def seed_data(
     env: dict[str, str], run_dir: Path, agents: int, rng: random.Random
 ) -> tuple[str, list[AgentDesk], list[str]]:
-    """API token, agents (every topic, both languages) and orders, through the CLI."""
+    """API token, agents (``e2e_calls.STAFF``) and orders, through the CLI."""
     created = run_cli(["tokens", "create", "bench", "--scopes", "read,write"], env)
     token = created.strip().splitlines()[-1]
     statuses = ["pending", "shipped", "in_transit", "out_for_delivery", "delivered"]
@@ -246,11 +284,10 @@ def seed_data(
         for number in orders:
             writer.writerow([number, rng.choice(statuses), "SF Express", "2026-11-30"])
     run_cli(["orders", "import", str(orders_csv)], env)
-    desks = [AgentDesk(f"agent{n:02d}", f"+86139{n:04d}0000") for n in range(agents)]
-    topics = ",".join(sorted(set(TOPIC_KEYS.values())))
+    desks = staff(agents)
     for desk in desks:
         command = f"agents create {desk.name} --password bench-password --phone {desk.phone}"
-        run_cli([*command.split(), "--languages", "zh,en", "--topics", topics], env)
+        run_cli([*command.split(), "--languages", desk.languages, "--topics", desk.topics], env)
     return token, desks, orders
 
 
@@ -267,6 +304,8 @@ def run(options: Options, run_dir: Path, figures: Figures) -> None:
     try:
         print(f"database: {db.kind}; logs in {run_dir}", file=sys.stderr)
         env = service_env(db, media, run_dir / "data-web", options.audio_store)
+        if options.manual:
+            env["HOTLINE_MENU"] = str(manual_menu(run_dir))
         run_cli(["db", "upgrade"], env)
         token, desks, orders = seed_data(env, run_dir, options.agents, rng)
         planned = plan_calls(options.calls, rng, load_clips(), orders)
@@ -291,14 +330,17 @@ def run(options: Options, run_dir: Path, figures: Figures) -> None:
             replay=options.replay,
         )
         for desk in desks:
-            sim.add_agent(Agent(desk.phone, answer_after=2.0, talk_seconds=rng.uniform(40, 90)))
+            sim.add_agent(desk.phone_agent(rng))
 
         print(f"placing {len(planned)} calls at once", file=sys.stderr)
         started_wall = datetime.now(UTC)
         started = time.monotonic()
         for call in planned:
             call.handle = sim.start(call.caller)
-        agent_threads = drive_agents(desks, base_url, token, stop_agents)
+        if options.manual:
+            agent_threads = drive_agents(desks, base_url, token, stop_agents)
+        else:
+            agent_threads = [back_to_desk(desks, base_url, token, stop_agents, options.back_every)]
         calls_ended = wait_for_calls(planned, started + options.call_timeout)
         all_ended = time.monotonic() - started
         stop_agents.set()
@@ -307,6 +349,7 @@ def run(options: Options, run_dir: Path, figures: Figures) -> None:
         # Agents' legs may still be hanging up; a leg's own failure is in its result.
         with contextlib.suppress(Exception):
             sim.wait_idle(timeout=120)
+        ended_wall = datetime.now(UTC)
         print(f"calls ended after {all_ended:.1f} s; waiting for transcripts", file=sys.stderr)
         recordings = dict(media.recordings)
         messages = wait_for_messages(api, len(recordings), options.transcribe_timeout)
@@ -322,6 +365,7 @@ def run(options: Options, run_dir: Path, figures: Figures) -> None:
             recordings,
             messages,
             started_wall,
+            ended_wall,
             calls_ended,
             all_ended,
         )
@@ -378,7 +422,9 @@ def report(options: Options, figures: Figures, database: str) -> str:
         (
             "setup",
             f"gunicorn --workers {options.web} (single-threaded) + {options.workers} × "
-            f"`flask voicemail work`, {database}, {options.agents} agents, time scale "
+            f"`flask voicemail work`, {database}, {options.agents} agents "
+            + ("pressing take-next" if options.manual else "rung automatically")
+            + f", time scale "
             f"{options.time_scale:g}, HOTLINE_AUDIO_STORE={options.audio_store}, "
             + (
                 "one data folder for all"

@@ -16,11 +16,11 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -119,7 +119,8 @@ def distribute(session: Session, menu: Menu, config: Any, urls: Callable[..., st
         rules = rules_for(menu, entry.topic)
         eligible = [a for a in free if can_serve(a, entry.topic, entry.language)]
         for agent in turn_order(eligible, rules):
-            if not offer_to(session, entry, agent, now):
+            # Each ring before this one took a request to Twilio: the offer is dated when made.
+            if not offer_to(session, entry, agent, utcnow()):
                 if agent.presence != Presence.AVAILABLE:
                     free.remove(agent)  # taken meanwhile (another process, take-next)
                 if entry.state not in OFFERABLE:
@@ -159,9 +160,12 @@ def missed(agent: Agent, rules: QueueRules) -> Presence:
     return Presence.AWAY if agent.missed_offers >= rules.max_misses else Presence.AVAILABLE
 
 
-# An agent's wrap-up ends with no request to say so: a tick this often notices. Every process
-# ticks; the compare-and-sets make that safe, and a quiet tick is two small queries.
+# An agent's wrap-up ends with no request to say so: a tick this often notices, and sooner when
+# a wrap-up ends before the next tick. Every process ticks; the compare-and-sets make that safe,
+# and a quiet tick is three small queries.
 TICK_SECONDS = 1.0
+# After the wrap-up's end, so that the agent is free when the tick looks.
+PAST_WRAPUP = timedelta(milliseconds=5)
 
 
 def start_distributor(app: Flask) -> bool:
@@ -204,8 +208,21 @@ def away_when_expired() -> None:
         log.exception("could not set away the agents whose session ran out")
 
 
+def next_tick(session: Session, now: datetime) -> float:
+    """Seconds until the next tick: TICK_SECONDS, or just after the next wrap-up's end if sooner."""
+    ends = session.scalar(
+        select(func.min(Agent.wrapup_until)).where(
+            Agent.presence == Presence.AVAILABLE, Agent.wrapup_until > now
+        )
+    )
+    if ends is None:
+        return TICK_SECONDS
+    return min(TICK_SECONDS, (ends + PAST_WRAPUP - now).total_seconds())
+
+
 def _tick(app_ref: weakref.ref[Flask], stop: threading.Event) -> None:
-    while not stop.wait(TICK_SECONDS):
+    wait = TICK_SECONDS
+    while not stop.wait(wait):
         app = app_ref()
         if app is None:
             return
@@ -213,5 +230,11 @@ def _tick(app_ref: weakref.ref[Flask], stop: threading.Event) -> None:
         with app.test_request_context("/"):
             away_when_expired()
             distribute_now()
+            try:
+                wait = next_tick(db.session, utcnow())
+                db.session.commit()
+            except Exception:  # the database is away: distribute_now said so already
+                db.session.rollback()
+                wait = TICK_SECONDS
             db.session.remove()
         del app  # not held while waiting: a dropped app ends the loop

@@ -16,10 +16,13 @@ from ivr.callflow.menu_file import parse_menu
 from ivr.clock import utcnow
 from ivr.database import db
 from ivr.models import Agent, Call, EntryState, Presence, QueueEntry
+from ivr.queues.agents import set_presence
 from ivr.queues.distribution import (
+    TICK_SECONDS,
     QueueRules,
     automatic_topics,
     missed,
+    next_tick,
     rules_for,
     start_distributor,
     turn_order,
@@ -119,3 +122,22 @@ def test_an_agent_whose_wrap_up_ends_is_rung_with_no_request_to_say_so(app: Flas
         entry = db.session.scalars(select(QueueEntry)).one()
         assert entry.state == EntryState.OFFERED
         assert utcnow() >= db.session.get(Agent, entry.agent_id).presence_at
+
+
+def test_the_tick_comes_just_after_a_wrap_up_ends_sooner_than_a_tick(app: Flask) -> None:
+    for name in ("li", "wang", "kimm"):
+        add_agent(app, name, ["zh"], ["general"])
+    with app.app_context():
+        _, li, wang = db.session.scalars(select(Agent).order_by(Agent.name)).all()
+        now = utcnow()
+        assert next_tick(db.session, now) == TICK_SECONDS  # nobody wrapping up
+        li.wrapup_until = now + timedelta(seconds=0.3)
+        wang.wrapup_until = now + timedelta(seconds=0.1)
+        db.session.commit()
+        assert 0.1 < next_tick(db.session, now) < 0.12  # wang's wrap-up ends first
+        set_presence(wang, Presence.AWAY)  # no wrap-up to wait for any more
+        db.session.commit()
+        assert 0.3 < next_tick(db.session, now) < 0.32
+        li.wrapup_until = now + timedelta(seconds=5)
+        db.session.commit()
+        assert next_tick(db.session, now) == TICK_SECONDS  # the regular tick comes first
