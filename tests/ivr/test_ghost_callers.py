@@ -91,7 +91,8 @@ def test_caller_who_hung_up_while_an_agent_was_rung_is_not_put_back(
     assert http.post("/voice/status", final).status_code == 204
     [placed] = RestCalls.placed
     RestCalls.placed.clear()
-    status = {"CallSid": "CA" + "a" * 32, "CallStatus": "no-answer", "To": placed["To"]}
+    # The agent's leg (the sid the REST stand-in gave it) rings out.
+    status = {"CallSid": "CA" + f"{1:032x}", "CallStatus": "no-answer", "To": placed["To"]}
     assert http.post(path_of(placed["StatusCallback"]), status).status_code == 204
     assert [e.state for e in entries(app)] == [EntryState.ABANDONED]
     client.post("/api/v1/agents/li/presence", json={"presence": "available"}, headers=auth(token))
