@@ -138,7 +138,18 @@ def distribute(session: Session, menu: Menu, config: Any, urls: Callable[..., st
 
 
 def distribute_now() -> None:
-    """``distribute`` for the running app, after a view committed its own change.
+    """After a view committed a change: wake this process's distributor, which rings agents
+    at once (the webhook does not wait for Twilio to place those calls); with none running,
+    distribute here."""
+    running = current_app.extensions.get("hotline.distributor")
+    if running is None:
+        distribute_here()
+    else:
+        running[2].set()
+
+
+def distribute_here() -> None:
+    """``distribute`` for the running app, now.
 
     A failure here is logged and goes no further: the request that triggered it (a caller's
     hold music, an agent's button) must not fail because an agent could not be rung.
@@ -175,13 +186,12 @@ def start_distributor(app: Flask) -> bool:
     with app.app_context():
         if not automatic_topics(hotline().menu):
             return False
-    stop = threading.Event()
+    stop, wake = threading.Event(), threading.Event()
     # The tick holds the app weakly: an app that is dropped (a test's, a reloaded one) takes its
     # tick with it instead of leaving it to run against a database that is gone.
-    thread = threading.Thread(
-        target=_tick, args=(weakref.ref(app), stop), name="hotline-distributor", daemon=True
-    )
-    app.extensions["hotline.distributor"] = (thread, stop)
+    thread = threading.Thread(target=_tick, args=(weakref.ref(app), stop, wake),
+                              name="hotline-distributor", daemon=True)  # fmt: skip
+    app.extensions["hotline.distributor"] = (thread, stop, wake)
     thread.start()
     return True
 
@@ -190,8 +200,9 @@ def stop_distributor(app: Flask) -> None:
     """Stop this process's tick (tests, shutdown)."""
     running = app.extensions.pop("hotline.distributor", None)
     if running is not None:
-        thread, stop = running
+        thread, stop, wake = running
         stop.set()
+        wake.set()
         thread.join(timeout=10)
 
 
@@ -220,16 +231,19 @@ def next_tick(session: Session, now: datetime) -> float:
     return min(TICK_SECONDS, (ends + PAST_WRAPUP - now).total_seconds())
 
 
-def _tick(app_ref: weakref.ref[Flask], stop: threading.Event) -> None:
+def _tick(app_ref: weakref.ref[Flask], stop: threading.Event, wake: threading.Event) -> None:
+    """Distribute when woken by a request's change, else every tick (wrap-ups ending)."""
     wait = TICK_SECONDS
-    while not stop.wait(wait):
+    while True:
+        wake.wait(wait)
+        wake.clear()
         app = app_ref()
-        if app is None:
+        if stop.is_set() or app is None:
             return
         # url_for needs a request: the URLs Twilio fetches are absolute on PUBLIC_BASE_URL.
         with app.test_request_context("/"):
             away_when_expired()
-            distribute_now()
+            distribute_here()
             try:
                 wait = next_tick(db.session, utcnow())
                 db.session.commit()
