@@ -9,7 +9,9 @@ import re
 import shutil
 import struct
 import tempfile
+import time
 import wave
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -326,6 +328,30 @@ def agent(app: Flask) -> None:
         create_agent(db.session, "li", password="correct horse", phone="+8613900000001",
                      languages=["zh"], topics=["product"])  # fmt: skip
         db.session.commit()
+
+
+def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait for ``check()`` to hold (real seconds), or fail the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def menu_with(folder: Path, **queues: str) -> str:
+    """The shipped menu with settings added to the queue node of each topic given, as YAML lines
+    (``product="distribution: manual"``); written in ``folder``, its path returned."""
+    text = DEFAULT_MENU.read_text(encoding="utf-8")
+    for topic, lines in queues.items():
+        marker = f"    queue: {topic}\n"
+        assert marker in text, topic
+        added = "".join(f"    {line.strip()}\n" for line in lines.split(";"))
+        text = text.replace(marker, marker + added)
+    path = folder / "menu.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
 
 
 _MANUAL_MENU: list[str] = []

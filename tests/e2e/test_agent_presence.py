@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,26 +18,18 @@ from ivr.clock import utcnow
 from ivr.database import db
 from ivr.models import Agent, AgentOffer, Presence, Role
 from ivr.queues.agents import create_agent, set_presence
-from ivr.settings import DEFAULT_MENU
 from ivr.simulator import Caller, Press, Simulator
 from ivr.simulator.agents import Agent as ScriptedAgent
-from tests.factories import csrf, sign_in
+from tests.factories import csrf, menu_with, sign_in, until
 
 PHONE = {"li": "+8613900000001", "wang": "+8613900000002"}
 
 
 @pytest.fixture
 def app_settings(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """The shipped menu with the product queue ringing free agents by itself."""
-    menu = DEFAULT_MENU.read_text(encoding="utf-8")
-    marker = "    queue: product\n"
-    assert marker in menu
-    menu = menu.replace(
-        marker, marker + "    distribution: automatic\n    ring_timeout: 10\n    max_misses: 2\n"
-    )
-    path = tmp_path / "menu.yaml"
-    path.write_text(menu, encoding="utf-8")
-    app_settings.update(HOTLINE_MENU=str(path), HOTLINE_WRAPUP_SECONDS=0)
+    """The product queue rings agents for 10 s and sets them away after two misses."""
+    menu = menu_with(tmp_path, product="ring_timeout: 10; max_misses: 2")
+    app_settings.update(HOTLINE_MENU=menu, HOTLINE_WRAPUP_SECONDS=0)
     return app_settings
 
 
@@ -65,15 +55,6 @@ def agent(app: Flask, name: str) -> Agent:
         row = db.session.scalars(select(Agent).where(Agent.name == name)).one()
         db.session.expunge(row)
         return row
-
-
-def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def product_caller(n: int) -> Caller:

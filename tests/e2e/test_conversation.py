@@ -17,27 +17,18 @@ from sqlalchemy import select
 from ivr.database import db
 from ivr.models import Agent, CallEvent, EntryState, Presence, QueueEntry, Role
 from ivr.queues.agents import create_agent, set_presence
-from ivr.settings import DEFAULT_MENU
 from ivr.simulator import Caller, Press, Simulator
 from ivr.simulator.agents import Agent as ScriptedAgent
 from ivr.simulator.conferences import Participant
-from tests.e2e.test_distribution import until
-from tests.factories import auth, csrf, make_token, sign_in
+from tests.factories import auth, csrf, make_token, menu_with, sign_in, until
 
 LI, WANG = "+8613900000001", "+8613900000002"
 
 
 @pytest.fixture
 def app_settings(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """The shipped menu with the product and payment queues ringing free agents by themselves."""
-    menu = DEFAULT_MENU.read_text(encoding="utf-8")
-    for topic in ("product", "payment"):
-        marker = f"    queue: {topic}\n"
-        assert marker in menu
-        menu = menu.replace(marker, marker + "    distribution: automatic\n")
-    path = tmp_path / "menu.yaml"
-    path.write_text(menu, encoding="utf-8")
-    app_settings.update(HOTLINE_MENU=str(path), HOTLINE_WRAPUP_SECONDS=0)
+    """The shipped menu (every queue rings free agents by itself), no wrap-up."""
+    app_settings.update(HOTLINE_MENU=menu_with(tmp_path), HOTLINE_WRAPUP_SECONDS=0)
     return app_settings
 
 

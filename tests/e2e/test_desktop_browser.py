@@ -17,8 +17,7 @@ from ivr.queues.agents import create_agent, set_presence
 from ivr.simulator import Caller, Press, Simulator
 from ivr.simulator.agents import Agent as ScriptedAgent
 from tests.e2e.test_conversation import participant
-from tests.e2e.test_distribution import until
-from tests.factories import CHROMIUM
+from tests.factories import CHROMIUM, until
 from tests.web.conftest import browser  # noqa: F401  (the fixture)
 
 pytestmark = [

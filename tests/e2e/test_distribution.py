@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +19,21 @@ from ivr.database import db
 from ivr.models import Agent, AgentOffer, Presence, QueueEntry
 from ivr.queues.agents import create_agent, set_presence
 from ivr.queues.distribution import stop_distributor
-from ivr.settings import DEFAULT_MENU
 from ivr.simulator import Caller, Press, Simulator
 from ivr.simulator.agents import Agent as ScriptedAgent
 from ivr.simulator.transport import HttpTransport
 from tests.e2e.conftest import simulator_for
-from tests.factories import auth, csrf, make_token, sign_in
+from tests.factories import auth, csrf, make_token, menu_with, sign_in, until
 
 PHONE = {"li": "+8613900000001", "wang": "+8613900000002", "kim": "+8613900000003"}
 
 
 @pytest.fixture
 def app_settings(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """The shipped menu with the product queue ringing agents within 10 s, payment manual."""
-    menu = DEFAULT_MENU.read_text(encoding="utf-8")
-    marker = "    queue: product\n"
-    assert marker in menu
-    menu = menu.replace(
-        marker, marker + "    distribution: automatic\n    ring_timeout: 10\n    max_misses: 2\n"
-    )
-    menu = menu.replace("    queue: payment\n", "    queue: payment\n    distribution: manual\n")
-    path = tmp_path / "menu.yaml"
-    path.write_text(menu, encoding="utf-8")
-    app_settings.update(HOTLINE_MENU=str(path), HOTLINE_WRAPUP_SECONDS=0)
+    """The product queue rings agents for 10 s, away after two misses; payment is manual."""
+    menu = menu_with(tmp_path, product="ring_timeout: 10; max_misses: 2",
+                     payment="distribution: manual")  # fmt: skip
+    app_settings.update(HOTLINE_MENU=menu, HOTLINE_WRAPUP_SECONDS=0)
     return app_settings
 
 
@@ -62,15 +53,6 @@ def agent(app: Flask, name: str) -> Agent:
         row = db.session.scalars(select(Agent).where(Agent.name == name)).one()
         db.session.expunge(row)
         return row
-
-
-def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def product_caller(n: int = 0) -> Caller:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from ivr.queues.agents import create_agent, set_presence
 from ivr.queues.entries import WAITING
 from ivr.simulator import Caller, Hold, Press, Simulator, Wait
 from ivr.simulator.agents import Agent as ScriptedAgent
-from tests.factories import auth, make_token, manual_menu
+from tests.factories import auth, make_token, manual_menu, until
 
 PHONE = {"li": "+8613900000001", "wang": "+8613900000002", "kim": "+8613900000003"}
 POSITION = re.compile(r"您现在排在第 (\d+) 位")
@@ -41,15 +40,6 @@ def staff(app: Flask, phone: Simulator, name: str, languages: list[str], topics:
         set_presence(agent, Presence.AVAILABLE)
         db.session.commit()
     phone.add_agent(ScriptedAgent(PHONE[name], answer_after=1.0, talk_seconds=talk))
-
-
-def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def in_line(app: Flask, queue: str = "product-zh") -> int:

@@ -13,10 +13,9 @@ from flask.testing import FlaskClient
 from ivr.database import db
 from ivr.models import Presence
 from ivr.queues.agents import create_agent, set_presence
-from ivr.settings import DEFAULT_MENU
 from ivr.simulator import Caller, Press, Simulator
 from ivr.simulator.agents import Agent as ScriptedAgent
-from tests.factories import sign_in
+from tests.factories import menu_with, sign_in
 
 PHONE = "+8613900000001"
 CALLER = "+8613800000077"
@@ -24,14 +23,9 @@ CALLER = "+8613800000077"
 
 @pytest.fixture
 def app_settings(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """The shipped menu with the product queue ringing free agents by itself, long enough."""
-    menu = DEFAULT_MENU.read_text(encoding="utf-8")
-    marker = "    queue: product\n"
-    assert marker in menu
-    menu = menu.replace(marker, marker + "    distribution: automatic\n    ring_timeout: 120\n")
-    path = tmp_path / "menu.yaml"
-    path.write_text(menu, encoding="utf-8")
-    app_settings.update(HOTLINE_MENU=str(path), HOTLINE_WRAPUP_SECONDS=0)
+    """The product queue rings agents long enough to look at the pop while it rings."""
+    app_settings.update(HOTLINE_MENU=menu_with(tmp_path, product="ring_timeout: 120"),
+                        HOTLINE_WRAPUP_SECONDS=0)  # fmt: skip
     return app_settings
 
 

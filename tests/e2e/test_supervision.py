@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,10 @@ from ivr.database import db
 from ivr.models import Agent, AuditEvent, Call, CallEvent, EntryState, Presence, QueueEntry, Role
 from ivr.queues.agents import create_agent, set_presence
 from ivr.queues.conversation import conference_name
-from ivr.settings import DEFAULT_MENU
 from ivr.simulator import Caller, Press, Simulator
 from ivr.simulator.agents import Agent as ScriptedAgent
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
-from tests.factories import csrf, sign_in
+from tests.factories import csrf, menu_with, sign_in, until
 
 PHONE = {"li": "+8613900000001", "kim": "+8613900000003", "boss": "+8613900000009"}
 CALLER = "+8613800000001"
@@ -32,13 +30,9 @@ CALLER = "+8613800000001"
 
 @pytest.fixture
 def app_settings(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """The shipped menu with the product queue ringing free agents by itself."""
-    menu = DEFAULT_MENU.read_text(encoding="utf-8")
-    marker = "    queue: product\n"
-    menu = menu.replace(marker, marker + "    distribution: automatic\n    ring_timeout: 10\n")
-    path = tmp_path / "menu.yaml"
-    path.write_text(menu, encoding="utf-8")
-    app_settings.update(HOTLINE_MENU=str(path), HOTLINE_WRAPUP_SECONDS=0)
+    """The product queue rings agents for 10 s."""
+    app_settings.update(HOTLINE_MENU=menu_with(tmp_path, product="ring_timeout: 10"),
+                        HOTLINE_WRAPUP_SECONDS=0)  # fmt: skip
     return app_settings
 
 
@@ -53,15 +47,6 @@ def staff(app: Flask, phone: Simulator, name: str, topics: list[str], presence: 
         ident = agent.id
     phone.add_agent(ScriptedAgent(PHONE[name], answer_after=1.0, talk_seconds=talk))
     return ident
-
-
-def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def boss(app: Flask, client: FlaskClient, phone: Simulator) -> None:

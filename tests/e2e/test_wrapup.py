@@ -4,7 +4,6 @@ and saving it frees them for the caller waiting next, without waiting out the wr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,9 @@ from ivr.clock import utcnow
 from ivr.database import db
 from ivr.models import Agent, EntryState, Presence, QueueEntry
 from ivr.queues.agents import create_agent, set_presence
-from ivr.settings import DEFAULT_MENU
 from ivr.simulator import Caller, Press, Simulator
 from ivr.simulator.agents import Agent as ScriptedAgent
-from tests.factories import auth, csrf, make_token, sign_in
+from tests.factories import auth, csrf, make_token, menu_with, sign_in, until
 
 LI = "+8613900000001"
 
@@ -29,25 +27,13 @@ LI = "+8613900000001"
 def app_settings(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """The shipped menu with the product queue ringing free agents by itself; ten minutes of
     wrap-up, far longer than the test runs."""
-    menu = DEFAULT_MENU.read_text(encoding="utf-8")
-    marker = "    queue: product\n"
-    assert marker in menu
-    menu = menu.replace(marker, marker + "    distribution: automatic\n    ring_timeout: 10\n")
+    path = menu_with(tmp_path, product="ring_timeout: 10")
+    menu = Path(path).read_text(encoding="utf-8")
     assert "    max_wait: 600 " in menu
     menu = menu.replace("    max_wait: 600 ", "    max_wait: 3600 ")  # simulated seconds
-    path = tmp_path / "menu.yaml"
-    path.write_text(menu, encoding="utf-8")
-    app_settings.update(HOTLINE_MENU=str(path), HOTLINE_WRAPUP_SECONDS=600)
+    Path(path).write_text(menu, encoding="utf-8")
+    app_settings.update(HOTLINE_MENU=path, HOTLINE_WRAPUP_SECONDS=600)
     return app_settings
-
-
-def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def li(app: Flask) -> Agent:
