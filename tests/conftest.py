@@ -83,10 +83,21 @@ def settings(data_dir: Path, url: str, **extra: Any) -> dict[str, Any]:
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        # Never Twilio itself: a loopback port nobody listens on, unless a test gives its stand-in.
+        "TWILIO_API_BASE_URL": "https://127.0.0.1:9",
         "ORDER_LOOKUP_URL": "",
         "HOTLINE_WORKER": "off",  # tests run workers explicitly
         **extra,
     }
+
+
+@pytest.fixture
+def manual_queues(app_settings: dict[str, Any]) -> None:
+    """Queues served by "Take next": for tests that set queue stays by hand, so that no
+    distributor moves them meanwhile (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    from tests.factories import manual_menu
+
+    app_settings["HOTLINE_MENU"] = manual_menu()
 
 
 @pytest.fixture

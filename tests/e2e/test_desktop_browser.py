@@ -67,7 +67,7 @@ def test_the_pop_s_buttons_hold_and_hang_up_a_real_conversation(
     handle = live_phone.start(Caller(number="+8613800000001", script=[Press("1"), Press("1")]))
     holds(page, "document.getElementById('pop').dataset.state === 'bridged'")
     until(lambda: LI in handle.run.result.heard_in_conference)
-    assert page.locator(".call-controls").is_visible()
+    holds(page, "getComputedStyle(document.querySelector('.call-controls')).display !== 'none'")
     assert page.locator("#pop .pop-number").inner_text() == "+8613800000001"
     page.screenshot(path=str(tmp_path / "talking.png"), full_page=True)
 

@@ -29,6 +29,8 @@ DAY = timedelta(days=1)
 MICRO = timedelta(microseconds=1)
 DEFAULT_MENU = Path(__file__).parents[2] / "ivr" / "callflow" / "menu.yaml"
 
+pytestmark = pytest.mark.usefixtures("manual_queues")  # stays set by hand
+
 
 @pytest.mark.nodb
 def test_only_whole_days_over_an_hour_ago_are_tallied() -> None:

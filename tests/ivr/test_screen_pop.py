@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -18,6 +19,8 @@ from tests.twiml import Doc
 from voicemail.models import Voicemail
 
 NUMBER = "+8613800138000"  # the number add_message leaves its messages from
+
+pytestmark = pytest.mark.usefixtures("manual_queues")  # stays set by hand
 
 
 def call_in(twilio: Twilio, *digits: str) -> Doc:

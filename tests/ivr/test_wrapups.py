@@ -23,6 +23,8 @@ from tests.factories import auth, csrf, make_token, sign_in
 SID = "CA" + "7" * 32
 OTHER_SID = "CA" + "8" * 32
 
+pytestmark = pytest.mark.usefixtures("manual_queues")  # stays set by hand
+
 
 def staff(app: Flask, name: str = "li", role: Role = Role.AGENT) -> None:
     with app.app_context():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, select
@@ -22,6 +23,8 @@ from tests.factories import (
     to_queue,
     wait_loop,
 )
+
+pytestmark = pytest.mark.usefixtures("manual_queues")  # stays set by hand
 
 
 def test_board_shows_queues_and_switches_presence(app: Flask, client: FlaskClient) -> None:

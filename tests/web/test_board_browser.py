@@ -18,6 +18,7 @@ from ivr.queues.agents import create_agent, set_presence
 from tests.factories import CHROMIUM, add_message
 
 pytestmark = [
+    pytest.mark.usefixtures("manual_queues"),  # stays set by hand
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
 ]

@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -20,6 +21,8 @@ from ivr.queues.agents import create_agent
 from tests.conftest import Twilio
 from tests.factories import add_message, auth, call_params, make_token, sign_in
 from voicemail.models import Voicemail
+
+pytestmark = pytest.mark.usefixtures("manual_queues")  # stays set by hand
 
 
 def people(app: Flask) -> None:

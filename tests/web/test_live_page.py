@@ -17,6 +17,7 @@ from ivr.queues.agents import create_agent
 from tests.factories import CHROMIUM
 
 pytestmark = [
+    pytest.mark.usefixtures("manual_queues"),  # stays set by hand
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
 ]
