@@ -287,6 +287,8 @@ class QueueEntry(db.Model):
     # SQLite would rebuild the table under its figures triggers, and agents are disabled, not
     # deleted.
     transferred_from: Mapped[int | None] = mapped_column()
+    # A call-back's leg to the customer (the caller's own call has ended): in the room with the agent.
+    caller_leg: Mapped[str | None] = mapped_column(String(64))
 
 
 # The figures of a period, read from the index alone: every column period_stats groups by.

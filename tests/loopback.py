@@ -34,7 +34,9 @@ class RestCalls(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
         self.placed.append({"path": self.path, **form})
-        body = json.dumps({"sid": "CA" + f"{len(self.placed):032x}", "status": "queued"}).encode()
+        sid = "CA" + f"{len(self.placed):032x}"
+        # A call (Calls.json) answers its sid; a conference participant, the call_sid of its leg.
+        body = json.dumps({"sid": sid, "call_sid": sid, "status": "queued"}).encode()
         self.send_response(201)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ivr.callflow.call_log import log_event
@@ -56,13 +56,29 @@ Urls = Callable[..., str]
 
 
 def live_conversation(session: Session, agent: Agent) -> QueueEntry | None:
-    """The caller the agent is talking to now, if any."""
+    """The caller the agent is talking to now (or calling back), if any."""
     return session.scalar(
         select(QueueEntry)
-        .where(QueueEntry.agent_id == agent.id, QueueEntry.state == EntryState.BRIDGED)
-        .order_by(QueueEntry.bridged_at.desc())
+        .where(
+            QueueEntry.agent_id == agent.id,
+            or_(
+                QueueEntry.state == EntryState.BRIDGED,
+                (QueueEntry.state == EntryState.DIALING) & QueueEntry.caller_leg.is_not(None),
+            ),
+        )
+        .order_by(QueueEntry.id.desc())
         .limit(1)
     )
+
+
+def caller_in_room(entry: QueueEntry) -> str:
+    """The caller's leg in the room: their own call, or the call-back's leg to them."""
+    return entry.caller_leg or entry.call_sid
+
+
+def _not_a_callback(entry: QueueEntry) -> None:
+    if entry.state == EntryState.DIALING:
+        raise AgentError("a call-back cannot be transferred; hold, mute and adding a number work")
 
 
 def _conversation(session: Session, agent: Agent) -> QueueEntry:
@@ -86,7 +102,7 @@ def hold(session: Session, agent: Agent, config: Any, urls: Urls, *, on: bool) -
     fields = {"Hold": str(on).lower()}
     if on:
         fields |= {"HoldUrl": urls("queue.music"), "HoldMethod": "POST"}
-    update_participant(config, _room(config, entry), entry.call_sid, **fields)
+    update_participant(config, _room(config, entry), caller_in_room(entry), **fields)
     return entry
 
 
@@ -115,6 +131,7 @@ def transfer_to_queue(
     if node is None or node.type != "queue":
         raise AgentError("%(node)s is not a queue", node=node_id)
     entry = _conversation(session, agent)
+    _not_a_callback(entry)
     call = session.get(Call, entry.call_id)
     assert call is not None
     # After the conversation's own steps (joined, talked): the caller's next webhooks go on.
@@ -169,6 +186,7 @@ def transfer_to_agent(
     rings; unanswered, the caller stays in that line for anyone. The new stay is committed
     before the caller moves, so their first wait request finds it."""
     entry = _conversation(session, agent)
+    _not_a_callback(entry)
     if not can_serve(target, entry.topic, entry.language):
         raise AgentError("%(name)s does not serve this caller's queue", name=target.name)
     _target(session, agent, target)
@@ -198,12 +216,13 @@ def consult(
     """Warm transfer, first half: the caller is held and ``target``'s phone is rung into the room,
     where the two agents talk before ``hand_over`` or ``three_way``."""
     entry = _conversation(session, agent)
+    _not_a_callback(entry)
     room = _room(config, entry)
     _target(session, agent, target)
     stay = _second_stay(session, entry, agent, target, conference_sid=room, step=entry.step)
     session.commit()
     try:
-        update_participant(config, room, entry.call_sid, Hold="true",
+        update_participant(config, room, caller_in_room(entry), Hold="true",
                            HoldUrl=urls("queue.music"), HoldMethod="POST")  # fmt: skip
         leg = add_participant(
             config, room, to=target.phone,
@@ -250,7 +269,7 @@ def hand_over(session: Session, agent: Agent, config: Any, *, leave: bool) -> Qu
     # The conversation now ends with the consulted agent, not with this one.
     update_participant(config, room, other.agent_call_sid, EndConferenceOnExit="true")
     update_participant(config, room, entry.agent_call_sid, EndConferenceOnExit="false")
-    update_participant(config, room, entry.call_sid, Hold="false")
+    update_participant(config, room, caller_in_room(entry), Hold="false")
     call = session.get(Call, entry.call_id)
     assert call is not None
     target = session.get(Agent, other.agent_id) if other.agent_id else None
@@ -301,7 +320,7 @@ def consult_missed(config: Any, entry: QueueEntry) -> None:
     if not entry.conference_sid:
         return
     try:
-        update_participant(config, entry.conference_sid, entry.call_sid, Hold="false")
+        update_participant(config, entry.conference_sid, caller_in_room(entry), Hold="false")
     except TwilioError as exc:
         log.info("caller %s not taken off hold: %s", entry.call_sid, exc)
 

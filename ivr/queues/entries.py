@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, or_, select, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ivr.callflow.call_log import TERMINAL, log_event
@@ -436,6 +436,38 @@ def unbridge(
               caller_gone=gone)  # fmt: skip
 
 
+CALLBACK_TRIES = 2  # unanswered call-backs before the request is given up
+
+
+def callback_unanswered(session: Session, entry: QueueEntry, *, status: str) -> bool:
+    """The customer did not answer the call-back: the request keeps its place for another try,
+    or is given up after CALLBACK_TRIES; the agent is free. True when the agent's leg must end.
+    The caller commits."""
+    if entry.state != EntryState.DIALING:
+        return False
+    call = session.get(Call, entry.call_id)
+    agent = session.get(Agent, entry.agent_id) if entry.agent_id else None
+    if call is None:
+        return False
+    log_event(session, call, "callback_unanswered", entry.node, status=status,
+              agent=agent.name if agent else None)  # fmt: skip
+    session.flush()
+    tries = (
+        session.scalar(
+            select(func.count()).where(
+                CallEvent.call_id == call.id, CallEvent.kind == "callback_unanswered"
+            )
+        )
+        or 0
+    )
+    entry.caller_leg = None
+    release(session, entry, agent, presence=Presence.AVAILABLE, why="unanswered")
+    if tries >= CALLBACK_TRIES:
+        entry.state = EntryState.LEFT
+        log_event(session, call, "callback_gave_up", entry.node, tries=tries)
+    return True
+
+
 def note_conference(session: Session, caller_sid: str, conference_sid: str) -> None:
     """The conversation of caller ``caller_sid`` is in conference ``conference_sid`` (noted once)."""
     if not conference_sid:
@@ -473,14 +505,15 @@ def joined_consultation(session: Session, caller_sid: str, agent_id: int, leg: s
 
 def conversation_started(session: Session, entry: QueueEntry) -> bool:
     """Whether the agent who answered for ``entry`` was ever in the room with the caller (the
-    conference reported its start after the answer)."""
-    if entry.bridged_at is None:
+    conference reported its start after the answer; for a call-back, after the offer)."""
+    since = entry.bridged_at or (entry.offered_at if entry.caller_leg else None)
+    if since is None:
         return False
     return session.scalar(
         select(exists().where(
             CallEvent.call_id == entry.call_id,
             CallEvent.kind == STARTED,
-            CallEvent.at >= entry.bridged_at,
+            CallEvent.at >= since,
         ))
     ) or False  # fmt: skip
 
@@ -527,6 +560,12 @@ def conversation_over(
     """
     if agent_id is not None and entry.agent_id != agent_id:
         return
+    if (
+        entry.state == EntryState.DIALING
+        and entry.caller_leg
+        and not conversation_started(session, entry)
+    ):
+        status = "unanswered"  # the agent left the room before the customer came into it
     agent = session.get(Agent, entry.agent_id) if entry.agent_id else None
     # A <Dial><Number> ends "completed"; a <Dial><Conference> the agent was in, "answered".
     if status in ("completed", "answered") and entry.state in (
@@ -598,7 +637,9 @@ def leg_ended(
         # reaching the room): the caller is given back, as after a missed offer.
         release(session, entry, agent, presence=Presence.AVAILABLE, why="unbridged")
         return True
-    talking = entry.state in (EntryState.BRIDGED, EntryState.DONE) and entry.bridged_at is not None
+    talking = (
+        entry.state in (EntryState.BRIDGED, EntryState.DONE) and entry.bridged_at is not None
+    ) or (entry.state == EntryState.DIALING and entry.caller_leg is not None)
     ours = agent is not None and entry.agent_id == agent.id and entry.talk_seconds is None
     if status == "completed" and talking and ours:
         # The agent hung up in the conversation; their Dial action may not come (or come later).

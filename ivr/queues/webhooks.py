@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -18,19 +19,29 @@ from ivr.callflow.menu import Node
 from ivr.callflow.webhooks import apologise, flow_for
 from ivr.database import db, find
 from ivr.hotline import hotline
-from ivr.models import Agent, Call, EntryState, Outcome, QueueEntry
+from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
 from ivr.queues.agents import agent_language
 from ivr.queues.controls import back_in_line, consult_missed
-from ivr.queues.conversation import agent_joins, caller_gone, caller_joins, caller_of, hold_music
+from ivr.queues.conversation import (
+    agent_joins,
+    caller_gone,
+    caller_joins,
+    caller_of,
+    conference_name,
+    hold_music,
+)
 from ivr.queues.distribution import distribute_now, missed, rules_for
 from ivr.queues.entries import (
     CLAIMED,
+    MISSED,
     STARTED,
     announced,
     ask_to_leave,
     bridge,
+    callback_unanswered,
     conversation_over,
     enter,
+    hotline_number,
     joined_consultation,
     left_queue,
     leg_ended,
@@ -38,6 +49,7 @@ from ivr.queues.entries import (
     note_conference,
     open_entry,
     refuse_disabled_agent,
+    release,
     reopen,
     talk_over,
     time_out,
@@ -63,7 +75,7 @@ from ivr.twilio.fields import (
     int_arg,
     twilio_number,
 )
-from ivr.twilio.rest import TwilioError, update_call
+from ivr.twilio.rest import TwilioError, add_participant, update_call
 from ivr.twilio.signature import twilio_callback, twilio_webhook
 from ivr.twilio.twiml import speak, spell_digits, twiml
 from ivr.twilio.urls import external_url
@@ -479,6 +491,7 @@ def conference_events() -> Response:
 def dialed() -> Response:
     """The agent's Dial ended: the conversation is over (or never happened)."""
     entry = _entry()
+    customer = entry.caller_leg if entry.state == EntryState.DIALING else None
     conversation_over(
         db.session,
         entry,
@@ -487,6 +500,7 @@ def dialed() -> Response:
         wrapup=current_app.config["HOTLINE_WRAPUP_SECONDS"],
         agent_id=_leg_agent(),
     )
+    _let_customer_go(entry, customer)
     distribute_now()  # the agent is free (after any wrap-up), or the offer came to nothing
     response = VoiceResponse()
     response.hangup()
@@ -505,30 +519,80 @@ def agent_status() -> Response:
     after_miss = functools.partial(missed, rules=rules) if rules.automatic else None
     talk = _number("CallDuration")
     consulting = entry.conference_sid is not None and entry.state in CLAIMED
+    customer = entry.caller_leg if entry.state == EntryState.DIALING else None
     if leg_ended(db.session, entry, agent, status=status, wrapup=wrapup, talk=talk,
                  leg=field("CallSid", pattern=CALL_SID), after_miss=after_miss):  # fmt: skip
         if consulting:
             consult_missed(current_app.config, entry)
         distribute_now()  # the next agent
+    _let_customer_go(entry, customer)
     return Response(status=204)
+
+
+def _let_customer_go(entry: QueueEntry, customer: str | None) -> None:
+    """A call-back back in line (the agent left before the customer came): the customer's leg,
+    maybe still ringing, is ended rather than left to answer into an empty room."""
+    if customer and entry.state == EntryState.CALLBACK:
+        entry.caller_leg = None
+        db.session.commit()
+        with contextlib.suppress(TwilioError):
+            update_call(current_app.config, customer, status="completed")
 
 
 @agent_bp.post("/callback")
 @twilio_webhook
 def callback() -> Response:
-    """The agent answered a callback: tell them whom they call, then dial the customer."""
+    """The agent answered a call-back: the customer's phone is rung into the conversation's
+    room while the agent hears whom they call, then joins it (hold, mute and adding a number
+    work as in any conversation)."""
     entry = _entry()
     if (refused := _disabled_leg(entry)) is not None:
         return twiml(refused)
-    menu, lang = hotline().menu, agent_language(_leg_agent_row(entry))
+    agent = _leg_agent_row(entry)
+    menu, lang = hotline().menu, agent_language(agent)
+    if agent is None or entry.state != EntryState.DIALING or entry.agent_id != agent.id:
+        return twiml(caller_gone(menu, lang))  # the offer moved on meanwhile
+    config = current_app.config
+    if not entry.caller_leg:
+        try:
+            entry.caller_leg = add_participant(
+                config, conference_name(entry.call_sid), to=entry.from_number,
+                from_=config["HOTLINE_CALLER_ID"] or hotline_number(db.session, entry),
+                status_callback=external_url("agent.customer", entry=entry.id),
+                label="caller", end_on_exit=True, room_events=external_url("queue.conference"),
+            )  # fmt: skip
+        except TwilioError as exc:
+            log.warning("could not ring %s back: %s", entry.from_number, exc)
+            db.session.rollback()
+            release(db.session, entry, agent, presence=Presence.AVAILABLE, why="failed")
+            return twiml(caller_gone(menu, lang))
+    entry.agent_call_sid = field("CallSid", pattern=CALL_SID) or entry.agent_call_sid
+    db.session.commit()
     text = menu.phrase(
         "callback_whisper", lang,
         topic=menu.name_of(menu.topics, entry.topic, lang), number=spell_digits(entry.from_number),
     )  # fmt: skip
-    response = VoiceResponse()
-    speak(response, text, menu.languages[lang])
-    caller_id = current_app.config["HOTLINE_CALLER_ID"] or None
-    dial = response.dial(action=external_url("agent.dialed", entry=entry.id), method="POST",
-                         caller_id=caller_id)  # fmt: skip
-    dial.number(entry.from_number)
-    return twiml(response)
+    action = external_url("agent.dialed", entry=entry.id, agent=agent.id)
+    return twiml(agent_joins(menu, lang, text, entry.call_sid, action=action,
+                             label=f"agent-{agent.id}",
+                             events=external_url("queue.conference")))  # fmt: skip
+
+
+@agent_bp.post("/customer", endpoint="customer")
+@twilio_callback
+def customer_status() -> Response:
+    """Status of the customer's leg of a call-back: unanswered, the request keeps its place (or
+    is given up after a few tries) and the agent, alone in the room, is let go."""
+    entry = _entry()
+    status = field("CallStatus", pattern=WORD, required=True)
+    leg = field("CallSid", pattern=CALL_SID)
+    if status not in MISSED or (entry.caller_leg and leg and leg != entry.caller_leg):
+        return Response(status=204)
+    agent_leg = entry.agent_call_sid
+    if callback_unanswered(db.session, entry, status=status):
+        db.session.commit()
+        if agent_leg:
+            with contextlib.suppress(TwilioError):
+                update_call(current_app.config, agent_leg, status="completed")
+        distribute_now()
+    return Response(status=204)

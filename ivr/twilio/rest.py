@@ -148,9 +148,11 @@ def add_participant(
     coach: str | None = None,
     end_on_exit: bool = False,
     label: str | None = None,
+    room_events: str | None = None,
 ) -> str:
     """Ring ``to`` into ``conference`` (muted: listens unheard; ``coach``: heard only by that
-    participant's call); return the new leg's CallSid."""
+    participant's call; ``room_events``: where the room reports, if this leg opens it); return
+    the new leg's CallSid."""
     form = {
         "From": from_,
         "To": to,
@@ -167,6 +169,9 @@ def add_participant(
         form.update(Coaching="true", CallSidToCoach=coach)
     if label:
         form["Label"] = label
+    if room_events:  # the room's own reports, should this participant open it
+        form.update(ConferenceStatusCallback=room_events, ConferenceStatusCallbackMethod="POST",
+                    ConferenceStatusCallbackEvent="start end join leave hold")  # fmt: skip
     sid = _post(config, conference_path(conference), form).get("call_sid")
     if not isinstance(sid, str) or not CALL_SID.fullmatch(sid):
         raise TwilioError(f"Twilio answered without a call sid: {str(sid)[:80]!r}")

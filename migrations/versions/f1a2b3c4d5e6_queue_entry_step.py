@@ -8,7 +8,8 @@ A caller moved out of the queue into a conversation's conference goes on from th
 webhooks of their call (joining, the rating after the talk) are numbered after it, so that
 Twilio's retries of each are logged once. The conference's sid (Twilio changes participants by
 it, not by name) comes with the conference's first report. A stay offered to an agent by
-another agent's transfer names that agent.
+another agent's transfer names that agent. A call-back rings the customer into the room: the
+customer's new leg is kept.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -25,10 +26,12 @@ def upgrade():
         batch_op.add_column(sa.Column('step', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('conference_sid', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('transferred_from', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('caller_leg', sa.String(length=64), nullable=True))
 
 
 def downgrade():
     with op.batch_alter_table('queue_entries', schema=None) as batch_op:
+        batch_op.drop_column('caller_leg')
         batch_op.drop_column('transferred_from')
         batch_op.drop_column('conference_sid')
         batch_op.drop_column('step')

@@ -362,3 +362,38 @@ def test_the_board_s_controls_hold_and_transfer_the_caller(
                         headers=auth(make_token(app)))  # fmt: skip
     assert reply.status_code == 200
     assert handle.result(timeout=60).errors == []
+
+
+def test_a_call_back_rings_the_customer_into_the_room_where_hold_works(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "li", LI, "product", talk=3600)
+    customer = "+8613800000008"
+    live_phone.add_agent(ScriptedAgent(customer, answer_after=1.0, talk_seconds=3600))
+    token = make_token(app)
+    with app.app_context():  # li is busy: the caller asks to be called back instead of waiting
+        set_presence(db.session.scalars(select(Agent)).one(), Presence.BUSY)
+        db.session.commit()
+    asked = live_phone.start(Caller(number=customer, script=[Press("1"), Press("1"), Press("2")]))
+    assert asked.result(timeout=60).errors == []
+    assert _stay(app).state == EntryState.CALLBACK
+    # li is free: the hotline rings li, then the customer into li's room.
+    client.post("/api/v1/agents/li/presence", json={"presence": "available"}, headers=auth(token))
+    until(lambda: _stay(app).state == EntryState.DIALING and _stay(app).caller_leg is not None)
+    leg = _stay(app).caller_leg
+    until(lambda: _started(app) == 1)  # li and the customer are in the room together
+    reply = client.post("/api/v1/agents/li/conversation", json={"action": "hold"},
+                        headers=auth(token))  # fmt: skip
+    assert reply.status_code == 200, reply.json
+    held = participant(live_phone, leg or "")
+    until(lambda: held() is not None and held().hold)  # type: ignore[union-attr]
+    reply = client.post("/api/v1/agents/li/conversation", json={"action": "transfer",
+                        "queue": "payment"}, headers=auth(token))  # fmt: skip
+    assert reply.status_code == 409 and "call-back" in reply.json["error"]["message"]
+    reply = client.post("/api/v1/agents/li/conversation", json={"action": "hang_up"},
+                        headers=auth(token))  # fmt: skip
+    assert reply.status_code == 200
+    until(lambda: _stay(app).state == EntryState.DONE)
+    with app.app_context():
+        kinds = db.session.scalars(select(CallEvent.kind)).all()
+        assert "callback_done" in kinds and "held" in kinds

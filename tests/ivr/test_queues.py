@@ -271,13 +271,22 @@ def test_callback_calls_the_agent_then_the_customer(
     assert offer["callback"] is True
     [placed] = RestCalls.placed
     assert "/voice/agent/callback?entry=" in placed["Url"]
-    agent_leg = {"CallSid": "CA" + "b" * 32, "To": placed["To"], "CallStatus": "in-progress"}
+    agent_leg = {"CallSid": "CA" + f"{1:032x}", "To": placed["To"], "CallStatus": "in-progress"}
     leg = Doc.parse(twilio.post(path_of(placed["Url"]), agent_leg).data)
     assert leg.said()[0][1].startswith("回电：商品咨询，号码")
-    number = leg.root.find("Dial/Number")
-    assert number is not None and number.text == "+8613800138000"
+    # The customer's phone is rung into the conversation's room, where the agent joins.
+    room = leg.root.find("Dial/Conference")
+    assert room is not None and room.text == f"hotline-{SID}"
+    ringing = RestCalls.placed[1]
+    assert ringing["path"].endswith(f"/Conferences/hotline-{SID}/Participants.json")
+    assert (ringing["To"], ringing["Label"], ringing["EndConferenceOnExit"]) == (
+        "+8613800138000", "caller", "true")  # fmt: skip
+    report = {"AccountSid": call_params()["AccountSid"], "ConferenceSid": "CF" + "1" * 32,
+              "FriendlyName": f"hotline-{SID}", "CallSid": ringing_sid(2),
+              "StatusCallbackEvent": "conference-start", "SequenceNumber": "1"}  # fmt: skip
+    assert twilio.post("/voice/queue/conference", report).status_code == 204
     dial_action = path_of(leg.root.find("Dial").get("action", ""))  # type: ignore[union-attr]
-    twilio.post(dial_action, {**agent_leg, "DialCallStatus": "completed", "DialCallDuration": "61"})
+    twilio.post(dial_action, {**agent_leg, "DialCallStatus": "answered", "DialCallDuration": "61"})
     [entry] = entries(app)
     assert (entry.state, entry.talk_seconds) == (EntryState.DONE, 61)
     with app.app_context():
@@ -285,6 +294,43 @@ def test_callback_calls_the_agent_then_the_customer(
         assert call.outcome == Outcome.CALLBACK
         kinds = [e.kind for e in call.events]
         assert "callback_done" in kinds
+
+
+def ringing_sid(n: int) -> str:
+    """The sid the REST stand-in gave the ``n``-th call or participant it placed."""
+    return "CA" + f"{n:032x}"
+
+
+def test_a_call_back_nobody_answers_keeps_its_place_then_is_given_up(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    doc = to_queue(twilio)
+    _, waiting = wait_loop(twilio, doc)
+    twilio.post(path_of(waiting.gather().get("action", "")), call_params(Digits="2"))
+    action = path_of(doc.root.find("Enqueue").get("action", ""))  # type: ignore[union-attr]
+    twilio.post(action, call_params(QueueResult="leave", QueueTime="25"))
+    token = make_token(app)
+    for attempt in (1, 2):
+        RestCalls.placed.clear()
+        assert client.post("/api/v1/agents/li/take-next", headers=auth(token)).json["offer"]
+        placed = RestCalls.placed[0]
+        agent_leg = {"CallSid": ringing_sid(1), "To": placed["To"], "CallStatus": "in-progress"}
+        twilio.post(path_of(placed["Url"]), agent_leg)
+        customer = RestCalls.placed[1]
+        status = {**call_params(CallSid=ringing_sid(2), CallStatus="no-answer")}
+        assert twilio.post(path_of(customer["StatusCallback"]), status).status_code == 204
+        # The agent, alone in the room, is let go (their leg ended through the REST API).
+        ended = RestCalls.placed[2]
+        assert ended["path"].endswith(f"/Calls/{ringing_sid(1)}.json")
+        assert ended["Status"] == "completed"
+        [entry] = entries(app)
+        expected = EntryState.CALLBACK if attempt == 1 else EntryState.LEFT
+        assert (entry.state, entry.agent_id) == (expected, None), attempt
+    with app.app_context():
+        kinds = [e.kind for e in db.session.scalars(select(Call)).one().events]
+        assert kinds.count("callback_unanswered") == 2 and "callback_gave_up" in kinds
+        assert db.session.scalars(select(Agent)).one().presence == Presence.AVAILABLE
 
 
 def test_agent_legs_naming_no_agent_are_answered_for_the_entry(

@@ -42,6 +42,8 @@ ROUTES = [
     "/voice/queue/conference",
     "/voice/agent/connect?entry=1",
     "/voice/agent/dialed?entry=1",
+    "/voice/agent/callback?entry=1&agent=1",
+    "/voice/agent/customer?entry=1",
     "/voice/message-call/connect?message=1&agent=1",
     "/voice/message-call/dialed?message=1&agent=1",
     "/voice/message-call/status?message=1&agent=1",

@@ -53,6 +53,7 @@
     pop.dataset.entry = data.entry_id;
     pop.dataset.state = data.state;
     pop.classList.toggle("bridged", data.state === "bridged");
+    pop.classList.toggle("dialing", data.state === "dialing");
     pop.querySelector(".pop-title").textContent = pop.dataset[data.state] || "";
     field("number").textContent = data.number || pop.dataset.none;
     field("language").textContent = data.language;
