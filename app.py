@@ -27,6 +27,7 @@ from ivr.ops.logs import init_logging
 from ivr.ops.metrics import init_metrics
 from ivr.ops.requests import read_body, refuse_nul_bytes
 from ivr.ops.security import init_security_headers
+from ivr.queues import agent_legs
 from ivr.queues import webhooks as queue_calls
 from ivr.queues.distribution import start_distributor
 from ivr.queues.waiting import enqueue_caller
@@ -134,13 +135,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(queue_calls.bp)
-    app.register_blueprint(queue_calls.agent_bp)
+    app.register_blueprint(agent_legs.bp)
     app.register_blueprint(recording.bp)
     app.register_blueprint(voicemail_api.bp)
     app.register_blueprint(call_back.bp)
     app.register_blueprint(call_back.voice_bp)
     # Twilio and API clients prove themselves with signatures and tokens, not browser cookies.
-    for machine_facing in (voice.bp, queue_calls.bp, queue_calls.agent_bp, recording.bp, api.bp,
+    for machine_facing in (voice.bp, queue_calls.bp, agent_legs.bp, recording.bp, api.bp,
                            voicemail_api.bp, call_back.voice_bp, live.voice_bp):  # fmt: skip
         csrf.exempt(machine_facing)
     app.extensions["hotline.models"] = ModelRegistry(app.config)

@@ -36,6 +36,7 @@ VIEW_MODULES = {
     "ivr.callflow.webhooks",
     "ivr.ops.health",
     "ivr.ops.metrics",
+    "ivr.queues.agent_legs",
     "ivr.queues.webhooks",
     "voicemail.api",
     "voicemail.call_back",
