@@ -414,24 +414,21 @@ def bridge(
     return "new"
 
 
-def unbridge(
-    session: Session,
-    call: Call,
-    entry: QueueEntry,
-    agent: Agent,
-    *,
-    gone: bool,
-    presence: Presence = Presence.AVAILABLE,
-) -> None:
-    """The caller could not be moved to the agent who answered, or the agent left before reaching
-    them: back in line with their place (or ended as abandoned when ``gone``), and the agent
-    ``presence`` again. The caller commits."""
+def _back_in_line(entry: QueueEntry, state: EntryState) -> None:
+    """Forget the agent a stay was bridged with: waiting again with its place (or ended)."""
+    entry.state = state
+    entry.agent_id = entry.offered_at = entry.bridged_at = entry.agent_call_sid = None
+    entry.wait_seconds = entry.left_at = entry.result = entry.talk_seconds = None
+    entry.conference_sid = None
+
+
+def unbridge(session: Session, call: Call, entry: QueueEntry, agent: Agent, *, gone: bool) -> None:
+    """The caller could not be moved to the agent who answered: back in line with their place
+    (or ended as abandoned when ``gone``), and the agent free again. The caller commits."""
     if entry.state != EntryState.BRIDGED or entry.agent_id != agent.id:
         return
-    entry.state = EntryState.ABANDONED if gone else EntryState.WAITING
-    entry.agent_id = entry.offered_at = entry.bridged_at = entry.agent_call_sid = None
-    entry.wait_seconds = entry.left_at = entry.result = None
-    set_presence(agent, presence, "withdrawn" if presence == Presence.AVAILABLE else "missed")
+    _back_in_line(entry, EntryState.ABANDONED if gone else EntryState.WAITING)
+    set_presence(agent, Presence.AVAILABLE, "withdrawn")
     log_event(session, call, "bridge_failed", entry.node, queue=entry.queue, agent=agent.name,
               caller_gone=gone)  # fmt: skip
 
@@ -532,10 +529,7 @@ def reopen(session: Session, call: Call, entry: QueueEntry) -> None:
     agent = session.get(Agent, entry.agent_id) if entry.agent_id else None
     log_event(session, call, "bridge_failed", entry.node, queue=entry.queue,
               agent=agent.name if agent else None, caller_gone=False)  # fmt: skip
-    entry.state = EntryState.WAITING
-    entry.agent_id = entry.offered_at = entry.bridged_at = entry.agent_call_sid = None
-    entry.wait_seconds = entry.left_at = entry.result = entry.talk_seconds = None
-    entry.conference_sid = None
+    _back_in_line(entry, EntryState.WAITING)
 
 
 def talk_over(entry: QueueEntry) -> None:

@@ -184,20 +184,6 @@ def update_participant(config: Any, conference: str, call_sid: str, **fields: st
     _post(config, conference_path(conference, call_sid), dict(fields))
 
 
-def remove_participant(config: Any, conference: str, call_sid: str) -> None:
-    """Take a participant out of the conference (their <Dial> ends and its action follows)."""
-    url = (
-        f"{config['TWILIO_API_BASE_URL']}/2010-04-01/Accounts/{config['TWILIO_ACCOUNT_SID']}"
-        + conference_path(conference, call_sid)
-    )
-    try:
-        reply = requests.delete(url, auth=credentials(config), timeout=10)
-    except requests.RequestException as exc:
-        raise TwilioError(f"Twilio unreachable: {type(exc).__name__}") from exc
-    if reply.status_code >= 300:
-        raise TwilioError(f"Twilio answered HTTP {reply.status_code}", code=_error_code(reply))
-
-
 class FetchError(Exception):
     """The recording could not be fetched; ``retry`` says whether trying later may help."""
 

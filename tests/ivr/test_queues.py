@@ -258,15 +258,20 @@ def test_queue_figures(app: Flask, client: FlaskClient, twilio: Twilio) -> None:
         assert reply.status_code == 400 and "ISO 8601" in reply.json["error"]["message"], edge
 
 
-def test_callback_calls_the_agent_then_the_customer(
-    app: Flask, client: FlaskClient, twilio: Twilio
-) -> None:
-    add_agent(app, "li", ["zh"], ["product"])
+def ask_for_callback(twilio: Twilio) -> None:
+    """The caller waits, presses 2 and leaves the queue to be called back in their turn."""
     doc = to_queue(twilio)
     _, waiting = wait_loop(twilio, doc)
     twilio.post(path_of(waiting.gather().get("action", "")), call_params(Digits="2"))
     action = path_of(doc.root.find("Enqueue").get("action", ""))  # type: ignore[union-attr]
     twilio.post(action, call_params(QueueResult="leave", QueueTime="25"))
+
+
+def test_callback_calls_the_agent_then_the_customer(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    ask_for_callback(twilio)
     offer = client.post("/api/v1/agents/li/take-next", headers=auth(make_token(app))).json["offer"]
     assert offer["callback"] is True
     [placed] = RestCalls.placed
@@ -305,11 +310,7 @@ def test_a_call_back_nobody_answers_keeps_its_place_then_is_given_up(
     app: Flask, client: FlaskClient, twilio: Twilio
 ) -> None:
     add_agent(app, "li", ["zh"], ["product"])
-    doc = to_queue(twilio)
-    _, waiting = wait_loop(twilio, doc)
-    twilio.post(path_of(waiting.gather().get("action", "")), call_params(Digits="2"))
-    action = path_of(doc.root.find("Enqueue").get("action", ""))  # type: ignore[union-attr]
-    twilio.post(action, call_params(QueueResult="leave", QueueTime="25"))
+    ask_for_callback(twilio)
     token = make_token(app)
     for attempt in (1, 2):
         RestCalls.placed.clear()
