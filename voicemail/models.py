@@ -17,6 +17,7 @@ class VoicemailStatus(StrEnum):
     """Where the transcription job stands."""
 
     PENDING = "pending"
+    RECORDING = "recording"  # a conversation still going on: not yet a job
     TRANSCRIBING = "transcribing"
     TRANSCRIBED = "transcribed"
     UNTRANSCRIBED = "untranscribed"  # kept and playable, but no model for its language
@@ -32,7 +33,29 @@ class CaseStatus(StrEnum):
     RESOLVED = "resolved"
 
 
-class Voicemail(db.Model):
+class AudioJob:
+    """What a recording that the worker fetches, keeps and transcribes carries: the row is the
+    job (status, lease, attempts), then where its audio is kept and what it says."""
+
+    status: Mapped[VoicemailStatus] = mapped_column(String(16), default=VoicemailStatus.PENDING)
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    leased_by: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    audio_path: Mapped[str | None] = mapped_column(String(255))
+    audio_format: Mapped[str | None] = mapped_column(String(8))
+    audio_bytes: Mapped[int | None] = mapped_column()
+    duration: Mapped[float | None] = mapped_column(Float)
+    transcript: Mapped[str | None] = mapped_column(Text)
+    raw_transcript: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(255))
+    transcription_seconds: Mapped[float | None] = mapped_column(Float)
+    transcribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Voicemail(AudioJob, db.Model):
     """A caller's recorded message, its audio, transcript and case."""
 
     __tablename__ = "voicemails"
@@ -54,23 +77,7 @@ class Voicemail(db.Model):
     recording_duration: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
-    status: Mapped[VoicemailStatus] = mapped_column(String(16), default=VoicemailStatus.PENDING)
-    status_reason: Mapped[str] = mapped_column(Text, default="")
-    attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    leased_by: Mapped[str | None] = mapped_column(String(128))
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    audio_path: Mapped[str | None] = mapped_column(String(255))
-    audio_format: Mapped[str | None] = mapped_column(String(8))
-    audio_bytes: Mapped[int | None] = mapped_column()
-    duration: Mapped[float | None] = mapped_column(Float)
-    transcript: Mapped[str | None] = mapped_column(Text)
-    raw_transcript: Mapped[str | None] = mapped_column(Text)
     words: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
-    model: Mapped[str | None] = mapped_column(String(255))
-    transcription_seconds: Mapped[float | None] = mapped_column(Float)
-    transcribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # The worker's claim query: the oldest job that is due.
@@ -116,4 +123,71 @@ class VoicemailAudio(db.Model):
     )
     codec: Mapped[str] = mapped_column(String(8))  # "zlib" or "raw": whichever was smaller
     size: Mapped[int] = mapped_column()  # bytes as received
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ConversationRecording(AudioJob, db.Model):
+    """A recorded conversation between a customer and an agent, a job like a message.
+
+    Twilio records the customer's leg in two channels: channel 1 is what the customer says,
+    channel 2 what they hear (the agent). The row is made when the recording starts (status
+    ``recording``) and becomes a job (``pending``) when Twilio reports the file complete.
+    """
+
+    __tablename__ = "conversation_recordings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)  # the customer's leg
+    entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queue_entries.id", ondelete="SET NULL"), index=True
+    )
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(16), default="inbound")  # or "callback"
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    language: Mapped[str | None] = mapped_column(String(16))
+    from_number: Mapped[str] = mapped_column(String(64), default="", index=True)  # the customer
+    recording_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    recording_url: Mapped[str] = mapped_column(Text, default="")
+    recording_duration: Mapped[int | None] = mapped_column()
+    channels: Mapped[int] = mapped_column(default=2)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Paused stretches, [start, end] in seconds into the recording (silence in the audio).
+    pauses: Mapped[list[list[float]]] = mapped_column(JSON, default=list)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # paused now, since
+    # What each side said: [{"speaker": "customer"|"agent", "start", "end", "text", "words"}].
+    turns: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+# The worker's claim query, as for messages.
+Index(
+    "ix_conversation_recordings_queue",
+    ConversationRecording.status,
+    ConversationRecording.next_attempt_at,
+)
+
+
+class ConversationTerm(db.Model):
+    """One search term of a conversation's transcript (see voicemail/search.py)."""
+
+    __tablename__ = "conversation_terms"
+
+    term: Mapped[str] = mapped_column(String(32), primary_key=True)
+    recording_id: Mapped[int] = mapped_column(
+        ForeignKey("conversation_recordings.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ConversationAudio(db.Model):
+    """A conversation's recording kept in the database (``HOTLINE_AUDIO_STORE=database``)."""
+
+    __tablename__ = "conversation_audio"
+
+    recording_id: Mapped[int] = mapped_column(
+        ForeignKey("conversation_recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    codec: Mapped[str] = mapped_column(String(8))
+    size: Mapped[int] = mapped_column()
     data: Mapped[bytes] = mapped_column(LargeBinary)
