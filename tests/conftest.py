@@ -176,6 +176,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def rest() -> Iterator[str]:
     """Twilio's REST API on loopback; ``RestCalls.placed`` lists the calls the app placed."""
     RestCalls.placed = []
+    RestCalls.rooms = []
     with serve(RestCalls) as url:
         yield url
 

@@ -25,6 +25,7 @@ from ivr.queues.controls import back_in_line
 from ivr.queues.conversation import (
     caller_joins,
     caller_of,
+    conference_name,
     hold_music,
 )
 from ivr.queues.distribution import distribute_now, rules_for
@@ -61,6 +62,7 @@ from ivr.twilio.fields import (
     field,
     int_arg,
 )
+from ivr.twilio.rest import TwilioError, conference_sid
 from ivr.twilio.signature import twilio_callback, twilio_webhook
 from ivr.twilio.twiml import speak, twiml
 from ivr.twilio.urls import external_url
@@ -331,13 +333,33 @@ def music() -> Response:
     ident = whole_number(request.args.get("entry", ""))
     entry = None if ident is None else find(QueueEntry, ident)
     call = open_call(db.session, call_facts())
-    if entry is not None and entry.call_sid == call.sid and never_reached(db.session, entry):
+    if (
+        entry is not None
+        and entry.call_sid == call.sid
+        and never_reached(db.session, entry)
+        and room_never_started(current_app.config, call.sid)
+    ):
         reopen(db.session, call, entry)
         db.session.commit()
         distribute_now()
     if entry is not None and entry.call_sid == call.sid and entry.state == EntryState.WAITING:
         back_in_line(current_app.config, entry)
     return twiml(hold_music(hotline().menu))
+
+
+def room_never_started(config: Any, call_sid: str) -> bool:
+    """Whether the caller's room is still waiting for its agent, as Twilio sees it.
+
+    The conference's start is reported on its own, and may come after the agent's leg ended
+    and after a music request the caller sent before the agent came in: Twilio is asked before
+    the caller is put back in line. Unreachable, it is taken as never started (the caller must
+    not wait in an empty room).
+    """
+    try:
+        return conference_sid(config, conference_name(call_sid), "init") is not None
+    except TwilioError:
+        log.warning("could not ask Twilio whether %s's room started", call_sid)
+        return True
 
 
 HOLD_EVENTS = {"participant-hold": "held", "participant-unhold": "resumed"}

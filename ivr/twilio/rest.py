@@ -108,11 +108,17 @@ def live_conference(config: Any, name: str) -> str | None:
 
     Participants are added by name, but changed only through the conference's sid.
     """
+    return conference_sid(config, name, "in-progress")
+
+
+def conference_sid(config: Any, name: str, status: str) -> str | None:
+    """The ConferenceSid of the conference called ``name`` in ``status`` (``init``: someone
+    waits in it and it never started; ``in-progress``; ``completed``), if any."""
     url = (
         f"{config['TWILIO_API_BASE_URL']}/2010-04-01/Accounts/{config['TWILIO_ACCOUNT_SID']}"
         "/Conferences.json"
     )
-    query = {"FriendlyName": name, "Status": "in-progress"}
+    query = {"FriendlyName": name, "Status": status}
     try:
         reply = requests.get(url, params=query, auth=credentials(config), timeout=10)
     except requests.RequestException as exc:

@@ -371,6 +371,9 @@ def test_an_agent_who_hangs_up_before_reaching_the_room_gives_the_caller_back_th
     [before] = entries(app)
     # li hangs up during the whisper: their leg ends, no conference ever started.
     twilio.post(path_of(placed["StatusCallback"]), {**leg, "CallStatus": "completed"})
+    RestCalls.rooms = [
+        {"sid": "CF" + "1" * 32, "friendly_name": f"hotline-{SID}", "status": "init"}
+    ]
     # The caller, still waiting in the room, asks for its music: they are put back in line with
     # their place, and moved out of the room to the queue's node.
     music = joined.root.find("Dial/Conference").get("waitUrl", "")  # type: ignore[union-attr]
@@ -392,3 +395,31 @@ def test_an_agent_who_hangs_up_before_reaching_the_room_gives_the_caller_back_th
     assert "Enqueue" in again.verbs() and "请为本次服务评分" not in str(again.said())
     wait_loop(twilio, again)
     assert [e.id for e in entries(app)] == [entry.id]
+
+
+def test_a_late_music_request_after_a_talk_whose_start_was_not_reported_yet_changes_nothing(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
+    """The conference's start is reported on its own: it may come after the agent's leg ended
+    and after a music request the caller sent before the agent came in. Twilio says the room
+    started (it is not waiting, "init"): the caller is not put back in line."""
+    add_agent(app, "li", ["zh"], ["product"])
+    wait_loop(twilio, to_queue(twilio))
+    client.post("/api/v1/agents/li/take-next", headers=auth(make_token(app)))
+    placed = RestCalls.placed[0]
+    leg = {"CallSid": "CA" + f"{1:032x}", "To": placed["To"], "CallStatus": "in-progress"}
+    twilio.post(path_of(placed["Url"]), leg)
+    joined = Doc.parse(twilio.post(path_of(RestCalls.placed[1]["Url"]), call_params()).data)
+    RestCalls.rooms = [
+        {"sid": "CF" + "2" * 32, "friendly_name": f"hotline-{SID}", "status": "completed"}
+    ]
+    twilio.post(path_of(placed["StatusCallback"]), {**leg, "CallStatus": "completed"})
+    music = joined.root.find("Dial/Conference").get("waitUrl", "")  # type: ignore[union-attr]
+    reply = twilio.post(path_of(music), call_params())
+    assert reply.status_code == 200
+    [entry] = entries(app)
+    assert entry.state == EntryState.DONE and entry.agent_id is not None
+    assert len(RestCalls.placed) == 2  # nobody moved back to the queue
+    with app.app_context():
+        kinds = [e.kind for e in db.session.scalars(select(Call)).one().events]
+        assert "bridge_failed" not in kinds
