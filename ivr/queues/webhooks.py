@@ -304,7 +304,7 @@ def talked() -> Response:
     call = open_call(db.session, call_facts())
     step = int_arg("s", 1, low=1, high=10_000)
     flow = flow_for(call, step)
-    if never_reached(db.session, entry):
+    if never_reached(db.session, entry) and room_never_started(current_app.config, call.sid):
         reopen(db.session, call, entry)
     if entry.state in (EntryState.WAITING, EntryState.OFFERED):
         # The agent left before reaching the room (during the whisper): back in line, where the

@@ -397,7 +397,7 @@ def test_an_agent_who_hangs_up_before_reaching_the_room_gives_the_caller_back_th
     assert [e.id for e in entries(app)] == [entry.id]
 
 
-def test_a_late_music_request_after_a_talk_whose_start_was_not_reported_yet_changes_nothing(
+def test_late_requests_after_a_talk_whose_start_was_not_reported_yet_do_not_requeue_the_caller(
     app: Flask, client: FlaskClient, twilio: Twilio
 ) -> None:
     """The conference's start is reported on its own: it may come after the agent's leg ended
@@ -420,6 +420,11 @@ def test_a_late_music_request_after_a_talk_whose_start_was_not_reported_yet_chan
     [entry] = entries(app)
     assert entry.state == EntryState.DONE and entry.agent_id is not None
     assert len(RestCalls.placed) == 2  # nobody moved back to the queue
+    # The room's end reaches the caller's Dial before its start was reported: a rating, not the
+    # queue again.
+    talked = path_of(joined.root.find("Dial").get("action", ""))  # type: ignore[union-attr]
+    rating = Doc.parse(twilio.post(talked, call_params(DialCallStatus="answered")).data)
+    assert "请为本次服务评分" in str(rating.said()) and "Enqueue" not in rating.verbs()
     with app.app_context():
         kinds = [e.kind for e in db.session.scalars(select(Call)).one().events]
         assert "bridge_failed" not in kinds
