@@ -106,7 +106,11 @@
     drawPop(data.pop);
   }
 
+  let refreshing = false;
   async function refresh() {
+    // One request at a time: a slow reply coming after a newer one would draw the past.
+    if (refreshing) return;
+    refreshing = true;
     try {
       const headers = { Accept: "application/json" };
       if (etag) headers["If-None-Match"] = etag;
@@ -119,6 +123,8 @@
       }
     } catch (error) {
       // A dropped connection is retried on the next tick.
+    } finally {
+      refreshing = false;
     }
     tick();
   }

@@ -8,20 +8,31 @@
     const form = document.getElementById("wrapup");
     return form ? form.dataset.call : "";
   }
+  function typing() {
+    return Boolean(document.activeElement && document.activeElement.form);
+  }
+  let checking = false;
   async function check() {
+    // One check at a time: a slow one finishing late must not replace a form filled meanwhile.
+    if (checking) return;
+    checking = true;
     try {
       const reply = await fetch("/board/wrapup.json", { headers: { Accept: "application/json" } });
       if (!reply.ok) return;
       const data = await reply.json();
-      const typing = document.activeElement && document.activeElement.form;
-      if ((data.call || "") === shown() || typing) return;
+      if ((data.call || "") === shown() || typing()) return;
       const page = await fetch("/board", { headers: { Accept: "text/html" } });
       if (!page.ok) return;
       const fresh = new DOMParser().parseFromString(await page.text(), "text/html");
       const replacement = fresh.getElementById("wrapup-slot");
-      if (replacement) slot.replaceChildren(...replacement.childNodes);
+      const form = fresh.getElementById("wrapup");
+      // Looked at again now: the agent may have started typing while the board came.
+      if (!replacement || typing() || (form ? form.dataset.call : "") === shown()) return;
+      slot.replaceChildren(...replacement.childNodes);
     } catch (error) {
       // A dropped connection is retried on the next tick.
+    } finally {
+      checking = false;
     }
   }
   setInterval(check, window.BOARD_REFRESH_MS || 5000);
