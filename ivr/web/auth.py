@@ -133,6 +133,10 @@ def init_auth(app: Flask) -> None:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_BASE_URL"].startswith("https://")
+    # The cookie is sent only when the session changed: a board's poll answered after a form's
+    # reply would otherwise put back the session it was sent with, and the form's message was
+    # lost. Sessions end at a fixed time after sign-in (``_session_is_young``), not sliding.
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
 
 
 def supervisor_required(view: F) -> F:

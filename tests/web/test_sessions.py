@@ -153,3 +153,29 @@ def test_sign_out_and_guesses_hold_in_every_gunicorn_process(app: Flask, gunicor
         row = db.session.scalar(select(SignInThrottle).where(SignInThrottle.key == "name:wang"))
         assert row is not None and row.failures == 5 and row.blocked_until is not None
         assert db.session.scalar(select(Agent.session_epoch).where(Agent.name == "li")) == 1
+
+
+def test_a_board_poll_answered_after_a_form_does_not_take_its_message_back(
+    app: Flask, live_server: str
+) -> None:
+    """The board polls while the agent presses a button. A poll sent before the button's reply
+    and answered after it must not set the cookie it was sent with: the browser would keep that
+    one, and the page the button leads to would lose its message ("Done: …")."""
+    add_agent(app)
+    cookie = session_cookie(sign_in(live_server))
+    board = requests.get(live_server + "/board", cookies={"session": cookie})
+    token = CSRF.search(board.text)
+    assert token
+    cookie = board.cookies.get("session") or cookie  # holding the form's CSRF secret
+    for path in ("/board/live.json", "/board/wrapup.json", "/board.json", "/board"):
+        polled = requests.get(live_server + path, cookies={"session": cookie})
+        assert polled.status_code == 200, path
+        assert "session" not in polled.cookies, path  # unchanged: not sent again
+    pressed = requests.post(live_server + "/board/take-next", data={"csrf_token": token.group(1)},
+                            cookies={"session": cookie}, allow_redirects=False)  # fmt: skip
+    assert pressed.status_code == 302
+    with_message = session_cookie(pressed)
+    late_poll = requests.get(live_server + "/board/live.json", cookies={"session": cookie})
+    assert "session" not in late_poll.cookies
+    shown = requests.get(live_server + "/board", cookies={"session": with_message})
+    assert '<p class="flash">' in shown.text  # e.g. "Nobody is waiting for you."
