@@ -199,3 +199,12 @@ def test_a_broken_file_is_refused_naming_the_line(
 def test_a_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(QualityRulesError, match="cannot read the quality rules"):
         load_rules(tmp_path / "nowhere.yaml")
+
+
+def test_the_readme_example_is_a_working_rules_file(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Quality checks", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    rules = load_rules(write(tmp_path, example))
+    verdict = check_message(rules, "我 要 投诉 你们 的 快递", "general")
+    assert (verdict.tags, verdict.suggested_topic) == (["complaint"], "delivery")
