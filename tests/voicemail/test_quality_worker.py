@@ -40,7 +40,7 @@ def app_settings(
     app_settings: dict[str, Any],
     host: MediaHost,
     tmp_path: Path,
-    smtp: int,
+    smtp: int,  # noqa: F811
     webhook: str,  # noqa: F811
 ) -> dict[str, Any]:
     rules = tmp_path / "quality.yaml"
