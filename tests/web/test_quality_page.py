@@ -191,6 +191,7 @@ def test_supervisor_filters_by_tag_agent_kind_and_day(
         str(filled["message"]),
     ]
     assert ids("?tag=forbidden_phrase") == [str(filled["li_bad"])]
+    assert ids("?flagged=1") == ids("?tag=complaint")  # any flag: complaint, legal, media
     assert ids("?agent=wang") == [str(filled["wang_bad"])]
     assert ids("?kind=message") == [str(filled["message"])]
     assert ids("?day=2026-11-23") == [str(filled["wang_bad"])]

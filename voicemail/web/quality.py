@@ -101,6 +101,12 @@ def checks_query() -> tuple[Select[tuple[QualityCheck]], dict[str, str]]:
             QualityCheck.id.in_(select(QualityTag.check_id).where(QualityTag.tag == tag))
         )
         applied["tag"] = tag
+    if request.args.get("flagged"):
+        flags = list(current_rules().flags)
+        query = query.where(
+            QualityCheck.id.in_(select(QualityTag.check_id).where(QualityTag.tag.in_(flags)))
+        )
+        applied["flagged"] = "1"
     if is_supervisor() and (name := request.args.get("agent", "").strip()[:64]):
         query = query.where(QualityCheck.agent_id.in_(select(Agent.id).where(Agent.name == name)))
         applied["agent"] = name
