@@ -315,3 +315,18 @@ def test_a_message_without_a_flag_alerts_nobody(app: Flask) -> None:
     with app.app_context():
         check_message(db.session, db.session.scalars(select(Voicemail)).one())
     assert received == [] and hooks == []
+
+
+def test_hostile_filters_are_answered_never_run(
+    client: FlaskClient, filled: dict[str, int]
+) -> None:
+    sign_in(client, "boss")
+    reply = client.get("/quality", query_string={
+        "tag": "<script>alert(1)</script>", "agent": "' OR 1=1 --", "kind": "everything",
+        "day": "2026-13-45", "page": "-3", "flagged": "yes"})  # fmt: skip
+    assert reply.status_code == 200
+    text = reply.get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in text and "&lt;script&gt;" not in text  # not echoed
+    assert listed(Page(text)) == []
+    assert client.get("/quality?page=99999999999999999999").status_code == 200
+    assert client.get("/quality?tag=a%00b").status_code == 400
