@@ -50,8 +50,9 @@ from voicemail.demo import demo_command
 from voicemail.follow import follow_messages
 from voicemail.health import READINESS
 from voicemail.metrics import message_figures
+from voicemail.quality_rules import load_rules
 from voicemail.transcription import ModelRegistry
-from voicemail.web import figures, inbox
+from voicemail.web import figures, inbox, quality
 from voicemail.web.caller_links import messages_and_cases
 from voicemail.worker import start_embedded_worker
 
@@ -65,6 +66,7 @@ NAVIGATION = Navigation(
         PageLink(_l("Mine"), "inbox.index", {"mine": 1}),
         PageLink(_l("Board"), "board.board"),
         PageLink(_l("Calls"), "board.calls"),
+        PageLink(_l("Quality"), "quality.index"),
         PageLink(_l("Live"), "live.page", supervisors_only=True),
         PageLink(_l("Figures"), "figures.figures", supervisors_only=True),
         PageLink(_l("Agents and queues"), "performance.index", supervisors_only=True),
@@ -108,6 +110,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         caller_links=messages_and_cases,
     )
 
+    # So do broken quality rules, with the file and line.
+    app.extensions["hotline.quality"] = load_rules(app.config["HOTLINE_QUALITY_RULES"])
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     csrf.init_app(app)
@@ -127,6 +131,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(audit_page.bp)
     app.register_blueprint(performance_page.bp)
     app.register_blueprint(figures.bp)
+    app.register_blueprint(quality.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     init_metrics(app)

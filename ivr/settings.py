@@ -74,6 +74,7 @@ class Settings(TypedDict):
     HOTLINE_ALERT_WEBHOOK: str
     HOTLINE_LOG_FORMAT: str
     HOTLINE_TIMEZONE: str
+    HOTLINE_QUALITY_RULES: str
 
 
 class ConfigError(RuntimeError):
@@ -187,6 +188,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         # The call centre's time zone: new agents start in it (each may choose another);
         # figures count days and hours in the reader's zone.
         "HOTLINE_TIMEZONE": (env.get("HOTLINE_TIMEZONE") or "Asia/Shanghai").strip(),
+        # The quality rules file; empty: the one voicemail ships (voicemail/quality.yaml).
+        "HOTLINE_QUALITY_RULES": (env.get("HOTLINE_QUALITY_RULES") or "").strip(),
     }
     # One model per menu language (VOSK_MODEL_ZH, …): keys the menu decides, so not in Settings.
     models = {k: v for k, v in env.items() if k.startswith("VOSK_MODEL_")}

@@ -1,4 +1,5 @@
-"""Telling a supervisor about an overdue message: e-mail over SMTP and/or a JSON webhook."""
+"""Telling a supervisor about an overdue message or a quality flag: e-mail over SMTP and/or a JSON
+webhook."""
 
 from __future__ import annotations
 
@@ -33,6 +34,26 @@ def alert_text(message: Voicemail, url: str, agent: str) -> tuple[str, str]:
 def send_alert(config: Any, message: Voicemail, url: str, agent: str) -> list[str]:
     """Send the alert by every configured channel; return which ones went out."""
     subject, body = alert_text(message, url, agent)
+    payload = {"case_number": message.case_number, "voicemail_id": message.id}
+    return deliver(config, subject, body, url, payload)
+
+
+def flag_alert_text(
+    what: str, flags: list[str], said: list[str], caller: str, url: str
+) -> tuple[str, str]:
+    """Subject and body of the alert a quality flag raises (a complaint, a lawyer…)."""
+    subject = f"[hotline] Flagged {', '.join(flags)}: {what}"
+    body = (
+        f"The quality check flagged {what} ({', '.join(flags)}).\n\n"
+        f"Caller: {caller or 'unknown'}\n"
+        f"Said: {' / '.join(said)}\n\n{url}\n"
+    )
+    return subject, body
+
+
+def deliver(config: Any, subject: str, body: str, url: str, fields: dict[str, Any]) -> list[str]:
+    """Send an alert by e-mail and/or the webhook (JSON: ``fields``, subject, text and url);
+    return which channels it went out by."""
     sent: list[str] = []
     problems: list[str] = []
     if config.get("HOTLINE_SUPERVISOR_EMAIL") and config.get("HOTLINE_SMTP_HOST"):
@@ -53,8 +74,7 @@ def send_alert(config: Any, message: Voicemail, url: str, agent: str) -> list[st
         except (OSError, smtplib.SMTPException) as exc:
             problems.append(f"e-mail failed: {type(exc).__name__}")
     if config.get("HOTLINE_ALERT_WEBHOOK"):
-        payload = {"case_number": message.case_number, "voicemail_id": message.id,
-                   "subject": subject, "text": body, "url": url}  # fmt: skip
+        payload = {**fields, "subject": subject, "text": body, "url": url}
         try:
             reply = requests.post(config["HOTLINE_ALERT_WEBHOOK"], json=payload, timeout=10)
             reply.raise_for_status()

@@ -15,6 +15,8 @@ from ivr.database import db
 from ivr.hotline import menu_languages
 from voicemail.audio import AudioError, decode
 from voicemail.models import VoicemailStatus
+from voicemail.quality_checks import recheck_all
+from voicemail.quality_rules import QualityRulesError, load_rules
 from voicemail.transcription import (
     ANY_LANGUAGE,
     ModelLoadError,
@@ -132,3 +134,21 @@ def retry_command(failed: bool, untranscribed: bool, since: datetime | None) -> 
     ]
     count = requeue(db.session, chosen, since=since.replace(tzinfo=UTC) if since else None)
     click.echo(f"{count} message(s) queued again")
+
+
+@voicemail_cli.command("recheck")
+@click.option(
+    "--rules",
+    "rules_path",
+    default=None,
+    help="A rules file to check first (default: HOTLINE_QUALITY_RULES, as the service loads it).",
+)
+@click.option("--alert", is_flag=True, help="Alert a supervisor of flags not alerted before.")
+def recheck_command(rules_path: str | None, alert: bool) -> None:
+    """Apply the quality rules again to every transcribed message and conversation."""
+    try:
+        rules = load_rules(rules_path or current_app.config["HOTLINE_QUALITY_RULES"])
+    except QualityRulesError as exc:
+        raise click.ClickException(str(exc)) from None
+    messages, conversations = recheck_all(db.session, rules, alert=alert)
+    click.echo(f"checked {messages} message(s) and {conversations} conversation(s)")

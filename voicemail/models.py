@@ -191,3 +191,48 @@ class ConversationAudio(db.Model):
     codec: Mapped[str] = mapped_column(String(8))
     size: Mapped[int] = mapped_column()
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class QualityCheck(db.Model):
+    """What the quality rules found in one transcribed message or conversation.
+
+    Written after transcription, and again by ``flask voicemail recheck`` when the rules change.
+    """
+
+    __tablename__ = "quality_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "message" or "conversation"
+    voicemail_id: Mapped[int | None] = mapped_column(
+        ForeignKey("voicemails.id", ondelete="CASCADE"), unique=True
+    )
+    recording_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversation_recordings.id", ondelete="CASCADE"), unique=True
+    )
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), index=True
+    )
+    call_sid: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # left, or started
+    score: Mapped[int] = mapped_column()
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # [{"kind", "tag", "phrase", "turn", "start", "end", "text"}]: see voicemail/quality.py.
+    matches: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    suggested_topic: Mapped[str | None] = mapped_column(String(64))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a flag sent to a supervisor
+
+
+# The quality page: worst first.
+Index("ix_quality_checks_score_at", QualityCheck.score, QualityCheck.at)
+
+
+class QualityTag(db.Model):
+    """One tag of a check, for the quality page's filter."""
+
+    __tablename__ = "quality_tags"
+
+    check_id: Mapped[int] = mapped_column(
+        ForeignKey("quality_checks.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)

@@ -31,6 +31,7 @@ from ivr.ops.logs import bind_call
 from ivr.twilio.rest import FetchError, credentials, delete_recording, download_recording
 from voicemail.audio import AudioError, decode, sniff_format
 from voicemail.models import Voicemail, VoicemailStatus
+from voicemail.quality_checks import check_after_transcription
 from voicemail.search import index_message
 from voicemail.storage import AudioStore, StorageError, read_audio, store_for
 from voicemail.transcription import ModelLoadError, ModelRegistry, NoModelError, transcribe
@@ -228,6 +229,7 @@ class Job:
             )
             index_message(session, ident, result.text)
             session.commit()
+            check_after_transcription(session, ident)
             return VoicemailStatus.TRANSCRIBED
         except AudioError as exc:
             _finish(
