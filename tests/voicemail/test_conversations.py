@@ -4,8 +4,10 @@ with basic auth on loopback, the worker, ffmpeg, Vosk, the search index and the 
 from __future__ import annotations
 
 import functools
+import logging
 import subprocess
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,21 @@ from sqlalchemy import select, update
 from ivr.clock import utcnow
 from ivr.database import db
 from ivr.models import Call
-from tests.factories import agent, auth, make_token, sign_in, use_media_host
+from tests.factories import (
+    agent,
+    auth,
+    export,
+    make_token,
+    sign_in,
+    tone,
+    tone_wav,
+    use_media_host,
+)
 from tests.media_server import MediaHost, recording_url
 from tests.speech import clip, speech
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import decode, telephone_line
-from voicemail.models import ConversationAudio, ConversationRecording, VoicemailStatus
+from voicemail.models import ConversationAudio, ConversationRecording, Voicemail, VoicemailStatus
 from voicemail.search import index_terms
 from voicemail.transcription import transcribe
 from voicemail.worker import claim_any, make_job, work
@@ -255,3 +266,36 @@ def test_silent_conversation_fails_with_a_reason_and_waiting_ones_say_so(
     page = client.get(f"/calls/{CALL_SID}").get_data(as_text=True)
     assert "Transcription failed: the recording is silent" in page
     assert f"/calls/{CALL_SID}/conversations/{ident}/audio" in page  # still playable
+
+
+def test_messages_and_conversations_take_turns_so_neither_waits_for_the_other(
+    app: Flask, host: MediaHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A language without a model: each job is fetched, kept and left untranscribed at once.
+    host.files["RE" + "m" * 32] = tone_wav()
+    host.files["RE" + "s" * 32] = export(tone(channels=2), "wav")
+    earlier = utcnow() - timedelta(minutes=5)
+    with app.app_context():
+        for n in range(3):  # the messages are all older: first in line by age alone
+            db.session.add(
+                Voicemail(call_sid=f"CA{n:032d}", case_number=f"2000000{n}", language="xx",
+                          recording_sid=f"RE{n:032d}", next_attempt_at=earlier,
+                          recording_url=recording_url(host, "RE" + "m" * 32))
+            )  # fmt: skip
+            db.session.add(
+                ConversationRecording(call_sid=f"CA{n:032d}", language="xx",
+                                      recording_sid=f"RS{n:032d}", status=VoicemailStatus.PENDING,
+                                      recording_url=recording_url(host, "RE" + "s" * 32))
+            )  # fmt: skip
+        db.session.commit()
+    caplog.set_level(logging.INFO, logger="voicemail.worker")
+    assert work(app, burst=True) == 6
+    ended = [
+        r.getMessage().split()[0]
+        for r in caplog.records
+        if r.getMessage().endswith(": untranscribed")
+    ]
+    assert ended == ["voicemail", "conversation"] * 3
+    with app.app_context():
+        kept = db.session.scalars(select(ConversationRecording.audio_path)).all()
+        assert all(kept) and len(set(kept)) == 3

@@ -1,6 +1,14 @@
 // A conversation's turns follow its player: the turn being spoken is highlighted, and a click
-// (or Enter) on a turn plays from there.
+// (or Enter) on a turn plays from there. The bar above shows who spoke when, and the pauses.
 (function () {
+  document.querySelectorAll(".conversation-bar").forEach(function (bar) {
+    const length = parseFloat(bar.dataset.length);
+    bar.querySelectorAll(".seg").forEach(function (seg) {
+      const start = parseFloat(seg.dataset.start), end = parseFloat(seg.dataset.end);
+      seg.style.left = (100 * start / length) + "%";
+      seg.style.width = Math.max(0.3, 100 * (end - start) / length) + "%";
+    });
+  });
   document.querySelectorAll(".conversation").forEach(function (section) {
     const player = section.querySelector(".conversation-player");
     const turns = Array.from(section.querySelectorAll(".turn"));
