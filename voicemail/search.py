@@ -101,9 +101,25 @@ def conversations_holding(
         .group_by(ConversationTerm.recording_id)
         .having(func.count() == len(terms))
     )
+    # As for messages (holding()): a rare word's few conversations by id, a common one's newest
+    # conversations checked for each term.
+    few = session.scalars(found.limit(FEW_MATCHES + 1)).all()
+    condition: ColumnElement[bool] = (
+        ConversationRecording.id.in_(few)
+        if len(few) <= FEW_MATCHES
+        else and_(
+            *(
+                exists().where(
+                    ConversationTerm.recording_id == ConversationRecording.id,
+                    ConversationTerm.term == term,
+                )
+                for term in terms
+            )
+        )
+    )
     rows = session.scalars(
         select(ConversationRecording)
-        .where(ConversationRecording.id.in_(found))
+        .where(condition)
         .order_by(ConversationRecording.started_at.desc(), ConversationRecording.id.desc())
         .limit(limit)
     ).all()

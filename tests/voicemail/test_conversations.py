@@ -35,7 +35,7 @@ from tests.speech import clip, speech
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import decode, telephone_line
 from voicemail.models import ConversationAudio, ConversationRecording, Voicemail, VoicemailStatus
-from voicemail.search import index_terms
+from voicemail.search import conversations_holding, index_conversation, index_terms
 from voicemail.transcription import transcribe
 from voicemail.worker import claim_any, make_job, work
 
@@ -44,9 +44,12 @@ AGENT_CLIP = "zeroth_104_003_0193.flac"  # 8.82 s: then the agent answers
 AGENT_FROM = 8.5  # seconds into the recording; 1.6 s of silence between them
 CALL_SID = "CA" + "c" * 32
 REC_SID = "RE" + "c" * 32
-# Measured: as a message, the customer's clip gives CER 0.26 and the agent's 0.21; as sides of
-# the conversation 0.26 and 0.24 (the agent's channel opens with 8.5 s of digital silence).
-CER_MARGIN = 0.05
+# Measured: as a message, the customer's clip gives CER 0.26 and the agent's 0.18-0.21 (Vosk's
+# output moves by a character with where the audio's chunks and endpoints fall: the agent's clip
+# padded with silence gives 0.18); as sides of the conversation 0.26 and 0.24. One character of
+# these 31-34 character references is 0.03: a side may differ from the message by up to three.
+CER_MARGIN = 0.1
+CER_AT_MOST = 0.35
 
 
 @functools.cache
@@ -145,7 +148,7 @@ def test_each_side_is_transcribed_as_its_own_turns_and_found_by_search(
     model = app.config["VOSK_MODEL_ZH"]
     for speaker, name in (("customer", CUSTOMER_CLIP), ("agent", AGENT_CLIP)):
         side = character_error_rate(clip(name).reference, said_by(row, speaker))
-        assert side <= message_cer(name, model) + CER_MARGIN, (speaker, side)
+        assert side <= min(message_cer(name, model) + CER_MARGIN, CER_AT_MOST), (speaker, side)
         # Each side holds its own clip's words, never the other side's.
         other = AGENT_CLIP if name == CUSTOMER_CLIP else CUSTOMER_CLIP
         assert character_error_rate(clip(other).reference, said_by(row, speaker)) > 0.7
@@ -299,3 +302,29 @@ def test_messages_and_conversations_take_turns_so_neither_waits_for_the_other(
     with app.app_context():
         kept = db.session.scalars(select(ConversationRecording.audio_path)).all()
         assert all(kept) and len(set(kept)) == 3
+
+
+@pytest.mark.parametrize("few", [1000, 1])  # found by id, or (many matches) newest first by term
+def test_search_finds_conversations_newest_first_with_the_turn_holding_the_words(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, few: int
+) -> None:
+    monkeypatch.setattr("voicemail.search.FEW_MATCHES", few)
+    said = [("customer", "我的 订单 没到"), ("agent", "运费 由 我们 承担")]
+    with app.app_context():
+        for n in range(3):
+            row = ConversationRecording(
+                call_sid=f"CA{n:032d}", status=VoicemailStatus.TRANSCRIBED,
+                started_at=utcnow() - timedelta(hours=3 - n),
+                turns=[{"speaker": who, "start": i, "end": i + 1, "text": text, "words": []}
+                       for i, (who, text) in enumerate(said)],
+            )  # fmt: skip
+            db.session.add(row)
+            db.session.flush()
+            index_conversation(db.session, row.id, "\n".join(text for _, text in said))
+        db.session.commit()
+        found = conversations_holding(db.session, "运费 承担", 2)
+        assert [(row.call_sid, turn) for row, turn in found] == [
+            (f"CA{2:032d}", 1), (f"CA{1:032d}", 1),
+        ]  # fmt: skip
+        assert [turn for _, turn in conversations_holding(db.session, "订单 运费", 5)] == [None] * 3
+        assert conversations_holding(db.session, "退货", 5) == []

@@ -68,7 +68,13 @@ def test_turns_follow_the_player_and_a_click_plays_from_a_turn(
 ) -> None:
     ident = transcribed_conversation(app)
     page = signed_in(browser, live_server, locale="en-US")
-    page.goto(f"{live_server}/calls/{CALL_SID}")
+    page.goto(f"{live_server}/inbox")
+    page.fill("input[name=q]", "쓰러지")  # said by the agent only
+    page.click("text=Filter")
+    page.wait_for_selector(f"tr[data-conversation='{ident}']")
+    page.screenshot(path=str(tmp_path / "search-en.png"))
+    page.click(f"tr[data-conversation='{ident}'] a")
+    page.wait_for_selector(f"#turn-{ident}-1:target")
     player = f"document.querySelector('#conversation-{ident} audio')"
     wait_until(page, f"{player}.readyState >= 1", 10)
     page.evaluate(f"{player}.play()")
