@@ -37,7 +37,7 @@ from voicemail.audio import decode, telephone_line
 from voicemail.models import ConversationAudio, ConversationRecording, Voicemail, VoicemailStatus
 from voicemail.search import conversations_holding, index_conversation, index_terms
 from voicemail.transcription import transcribe
-from voicemail.worker import claim_any, make_job, work
+from voicemail.worker import LeaseLost, claim_any, make_job, work
 
 CUSTOMER_CLIP = "zeroth_104_003_0294.flac"  # 6.86 s: the customer speaks first
 AGENT_CLIP = "zeroth_104_003_0193.flac"  # 8.82 s: then the agent answers
@@ -92,7 +92,7 @@ def app_settings(app_settings: dict[str, Any], host: MediaHost) -> dict[str, Any
     return use_media_host(app_settings, host)
 
 
-def record_conversation(app: Flask, host: MediaHost, **extra: Any) -> int:
+def record_conversation(app: Flask, host: MediaHost, language: str = "ko") -> int:
     """The row the app leaves once Twilio says the recording is complete: a pending job."""
     host.files[REC_SID] = conversation_wav()
     with app.app_context():
@@ -102,9 +102,9 @@ def record_conversation(app: Flask, host: MediaHost, **extra: Any) -> int:
         db.session.flush()
         row = ConversationRecording(
             call_id=call.id, call_sid=CALL_SID, from_number=call.from_number, queue="product",
-            language="ko", recording_sid=REC_SID, recording_url=recording_url(host, REC_SID),
-            recording_duration=18, status=VoicemailStatus.PENDING,
-            pauses=[[7.0, 8.0]], **extra,
+            language=language, recording_sid=REC_SID,
+            recording_url=recording_url(host, REC_SID),
+            recording_duration=18, status=VoicemailStatus.PENDING, pauses=[[7.0, 8.0]],
         )  # fmt: skip
         db.session.add(row)
         db.session.commit()
@@ -328,3 +328,38 @@ def test_search_finds_conversations_newest_first_with_the_turn_holding_the_words
         ]  # fmt: skip
         assert [turn for _, turn in conversations_holding(db.session, "订单 运费", 5)] == [None] * 3
         assert conversations_holding(db.session, "退货", 5) == []
+
+
+@pytest.fixture
+def deleting(app_settings: dict[str, Any]) -> dict[str, Any]:
+    app_settings["HOTLINE_DELETE_FROM_TWILIO"] = True
+    return app_settings
+
+
+@pytest.mark.usefixtures("deleting")
+def test_a_late_worker_never_writes_over_the_one_that_took_the_conversation_over(
+    app: Flask, host: MediaHost
+) -> None:
+    ident = record_conversation(app, host, language="xx")  # no model: quick to process
+    slow, other = make_job(app), make_job(app)
+    with app.app_context():
+        claimed = claim_any(db.session, slow.name, slow.settings)
+        assert isinstance(claimed, ConversationRecording)
+        # The slow worker's lease runs out (as if it hung): another takes the job over.
+        db.session.execute(
+            update(ConversationRecording).values(lease_until=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+        taken = claim_any(db.session, other.name, other.settings)
+        assert taken is not None and taken.id == ident and taken.attempts == 2
+        db.session.expunge_all()
+        with pytest.raises(LeaseLost):
+            slow.process(db.session, claimed)  # fetches, but may not write what it fetched
+        db.session.rollback()
+        assert other.process(db.session, taken) == VoicemailStatus.UNTRANSCRIBED
+    row = stored(app, ident)
+    assert (row.status, row.leased_by, row.attempts) == (VoicemailStatus.UNTRANSCRIBED, None, 2)
+    assert "no speech model for language 'xx'" in row.status_reason
+    assert row.audio_path == "00000/1.wav" and row.duration and 17 < row.duration < 19
+    # Deleted at Twilio once, by the worker that kept it.
+    assert host.deleted == [f"/2010-04-01/Accounts/{host.account_sid}/Recordings/{REC_SID}.json"]
