@@ -360,6 +360,6 @@ def test_a_late_worker_never_writes_over_the_one_that_took_the_conversation_over
     row = stored(app, ident)
     assert (row.status, row.leased_by, row.attempts) == (VoicemailStatus.UNTRANSCRIBED, None, 2)
     assert "no speech model for language 'xx'" in row.status_reason
-    assert row.audio_path == "00000/1.wav" and row.duration and 17 < row.duration < 19
+    assert row.audio_path == f"00000/{ident}.wav" and row.duration and 17 < row.duration < 19
     # Deleted at Twilio once, by the worker that kept it.
     assert host.deleted == [f"/2010-04-01/Accounts/{host.account_sid}/Recordings/{REC_SID}.json"]
