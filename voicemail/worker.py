@@ -245,10 +245,9 @@ class Job:
             max_seconds = float(self.config["HOTLINE_MAX_RECORDING_SECONDS"])
             if isinstance(job, ConversationRecording):
                 sides = decode_sides(data, max_seconds, job.channels)
-                seconds = max(audio.seconds for audio in sides if audio is not None)
             else:
-                audio = decode(data, max_seconds=max_seconds)
-                seconds = audio.seconds
+                sides = [decode(data, max_seconds=max_seconds)]
+            seconds = max(side.seconds for side in sides if side is not None)
             try:
                 model = self.registry.model_for(language)
             except NoModelError as exc:
@@ -264,49 +263,29 @@ class Job:
                 return VoicemailStatus.UNTRANSCRIBED
             _renew(session, kind, ident, self.name, self.settings.lease_seconds)
             source = self.registry.source_for(language)
-            if isinstance(job, ConversationRecording):
-                heard = [
-                    transcribe(side, model, language=language, model_name=source)
-                    if side is not None
-                    else None
-                    for side in sides
-                ]
-                turns = build_turns(heard)
-                text = "\n".join(turn["text"] for turn in turns)
-                _finish(
-                    session,
-                    kind,
-                    ident,
-                    self.name,
-                    status=VoicemailStatus.TRANSCRIBED,
-                    status_reason="",
-                    duration=seconds,
-                    transcript=text,
-                    raw_transcript="\n".join(h.raw_text if h else "" for h in heard),
-                    turns=turns,
-                    model=source[:255],
-                    transcription_seconds=sum(h.elapsed for h in heard if h),
-                    transcribed_at=utcnow(),
-                )
-                index_conversation(session, ident, text)
-            else:
-                result = transcribe(audio, model, language=language, model_name=source)
-                _finish(
-                    session,
-                    kind,
-                    ident,
-                    self.name,
-                    status=VoicemailStatus.TRANSCRIBED,
-                    status_reason="",
-                    duration=audio.seconds,
-                    transcript=result.text,
-                    raw_transcript=result.raw_text,
-                    words=[vars(word) for word in result.words],
-                    model=result.model[:255],
-                    transcription_seconds=result.elapsed,
-                    transcribed_at=utcnow(),
-                )
-                index_message(session, ident, result.text)
+            heard = [
+                transcribe(side, model, language=language, model_name=source)
+                if side is not None
+                else None
+                for side in sides
+            ]
+            text, said = what_was_said(job, heard)
+            _finish(
+                session,
+                kind,
+                ident,
+                self.name,
+                status=VoicemailStatus.TRANSCRIBED,
+                status_reason="",
+                duration=seconds,
+                transcript=text,
+                raw_transcript="\n".join(result.raw_text if result else "" for result in heard),
+                model=source[:255],
+                transcription_seconds=sum(result.elapsed for result in heard if result),
+                transcribed_at=utcnow(),
+                **said,
+            )
+            (index_conversation if conversation else index_message)(session, ident, text)
             session.commit()
             return VoicemailStatus.TRANSCRIBED
         except AudioError as exc:
@@ -377,6 +356,17 @@ class Job:
             status_reason=f"gave up after {attempts} attempt(s): {reason}",
         )
         return VoicemailStatus.FAILED
+
+
+def what_was_said(job: JobRow, heard: list[Transcript | None]) -> tuple[str, dict[str, Any]]:
+    """The transcript to store and search, and the job's own columns: a message's words, a
+    conversation's turns."""
+    if isinstance(job, ConversationRecording):
+        turns = build_turns(heard)
+        return "\n".join(turn["text"] for turn in turns), {"turns": turns}
+    [result] = heard
+    assert result is not None  # a message's one side decoded, or it failed as silent
+    return result.text, {"words": [vars(word) for word in result.words]}
 
 
 def decode_sides(data: bytes, max_seconds: float, channels: int) -> list[PcmAudio | None]:
