@@ -52,7 +52,7 @@ from voicemail.health import READINESS
 from voicemail.metrics import message_figures
 from voicemail.quality_rules import load_rules
 from voicemail.transcription import ModelRegistry
-from voicemail.web import figures, inbox, quality
+from voicemail.web import conversations, figures, inbox, quality
 from voicemail.web.caller_links import messages_and_cases
 from voicemail.worker import start_embedded_worker
 
@@ -121,6 +121,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.add_url_rule("/", endpoint="index", view_func=index)
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
+    app.register_blueprint(conversations.bp)
     app.register_blueprint(board.bp)
     app.register_blueprint(controls.bp)
     app.register_blueprint(live.bp)

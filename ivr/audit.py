@@ -100,14 +100,14 @@ def audit_throttled(actor: str) -> None:
         audit(SIGN_IN_THROTTLED, actor=actor)
 
 
-def audit_recording(action: str, message_id: int) -> None:
+def audit_recording(action: str, message_id: int, kind: str = "voicemail") -> None:
     """A listen or download of a message's recording, once per person and place in
     ``LISTEN_WINDOW``.
 
     Players seek with Range requests, each a new request for the same audio: the first one
     makes the line, the rest within the window (by the same person) add nothing.
     """
-    actor, target = request_actor(), f"voicemail:{message_id}"
+    actor, target = request_actor(), f"{kind}:{message_id}"
     seen = db.session.scalar(
         select(AuditEvent.id)
         .where(

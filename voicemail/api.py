@@ -1,11 +1,12 @@
-"""Voice messages in the JSON API: list, one message, and its audio (with Range requests)."""
+"""Voice messages in the JSON API: list, one message, and its audio (with Range requests);
+one search over messages and conversations."""
 
 from __future__ import annotations
 
 import io
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, send_file
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from sqlalchemy import Select, select
 
 from ivr.api.auth import token_required
@@ -16,8 +17,16 @@ from ivr.clock import iso
 from ivr.database import db, find
 from ivr.models import Scope
 from voicemail.cases import audit_case_status, set_case_status
-from voicemail.models import CaseStatus, Voicemail, VoicemailStatus
-from voicemail.storage import DATABASE_PREFIX, FileStore, StorageError, read_audio
+from voicemail.models import CaseStatus, ConversationRecording, Voicemail, VoicemailStatus
+from voicemail.search import conversations_holding, holding
+from voicemail.storage import (
+    CONVERSATIONS,
+    DATABASE_PREFIX,
+    MESSAGES,
+    FileStore,
+    StorageError,
+    read_audio,
+)
 
 bp = Blueprint("voicemail_api", __name__, url_prefix="/api/v1")
 bp.register_error_handler(Exception, api_error)
@@ -101,20 +110,22 @@ def update_voicemail(message_id: int) -> Response:
     return jsonify(voicemail_json(message))
 
 
-def audio_response(message: Voicemail) -> Response:
-    """The original recording as received; Range requests let players seek. 404 if not kept."""
+def audio_response(message: Voicemail | ConversationRecording) -> Response:
+    """The original recording (a message's or a conversation's) as received; Range requests let
+    players seek. 404 if not kept."""
     if not message.audio_path:
         raise ApiError(404, "the audio has not been fetched from Twilio yet")
     config = current_app.config
+    conversation = isinstance(message, ConversationRecording)
     mimetype = MIMETYPES.get(message.audio_format or "", "application/octet-stream")
     try:
         if message.audio_path.startswith(DATABASE_PREFIX):
-            data = io.BytesIO(read_audio(config, message.audio_path))
-            response = send_file(
-                data, mimetype=mimetype, conditional=True, max_age=0, etag=message.audio_path
-            )
+            data = io.BytesIO(read_audio(config, message.audio_path, conversations=conversation))
+            etag = ("conversation-" if conversation else "") + message.audio_path
+            response = send_file(data, mimetype=mimetype, conditional=True, max_age=0, etag=etag)
         else:
-            path = FileStore(config["HOTLINE_DATA_DIR"]).path(message.audio_path)
+            folder = CONVERSATIONS if conversation else MESSAGES
+            path = FileStore(config["HOTLINE_DATA_DIR"], folder).path(message.audio_path)
             if not path.is_file():
                 raise ApiError(404, "the audio file is missing from storage")
             response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
@@ -131,3 +142,65 @@ def voicemail_audio(message_id: int) -> Response:
     response = audio_response(_message(message_id))
     audit_recording(RECORDING_DOWNLOAD, message_id)
     return response
+
+
+SEARCH_LIMIT = 50
+
+
+@bp.get("/search")
+@token_required(Scope.READ)
+def search() -> Response:
+    """Messages and conversations holding every word of ``q``, newest first, each saying its
+    kind; a conversation names the turn that holds the words."""
+    words = request.args.get("q", "").strip()[:100]
+    if not words:
+        raise ApiError(400, "q: the words to find are missing")
+    found: list[dict[str, Any]] = []
+    holds = holding(db.session, words)
+    if holds is not None:
+        messages = db.session.scalars(
+            select(Voicemail)
+            .where(holds)
+            .order_by(Voicemail.created_at.desc(), Voicemail.id.desc())
+            .limit(SEARCH_LIMIT)
+        ).all()
+        found += [{"kind": "message", **voicemail_json(m)} for m in messages]
+    for recording, turn in conversations_holding(db.session, words, SEARCH_LIMIT):
+        found.append(
+            {
+                "kind": "conversation",
+                **conversation_json(recording),
+                "turn": turn,
+                "call_url": f"/calls/{recording.call_sid}"
+                + (
+                    f"#turn-{recording.id}-{turn}"
+                    if turn is not None
+                    else f"#conversation-{recording.id}"
+                ),
+            }
+        )
+    return jsonify({"data": found})
+
+
+def conversation_json(recording: ConversationRecording) -> dict[str, Any]:
+    """A recorded conversation as the API shows it."""
+    return {
+        "id": recording.id,
+        "call_sid": recording.call_sid,
+        "agent_id": recording.agent_id,
+        "direction": recording.direction,
+        "queue": recording.queue,
+        "language": recording.language,
+        "from": recording.from_number,
+        "started_at": iso(recording.started_at),
+        "duration": recording.duration
+        if recording.duration is not None
+        else recording.recording_duration,
+        "status": recording.status,
+        "status_reason": recording.status_reason or None,
+        "transcript": recording.transcript,
+        "turns": recording.turns or [],
+        "pauses": recording.pauses or [],
+        "model": recording.model,
+        "transcribed_at": iso(recording.transcribed_at),
+    }

@@ -47,6 +47,10 @@ class AudioError(Exception):
         self.detail = detail
 
 
+class SilentAudio(AudioError):
+    """A recording (or one channel of it) that holds no speech."""
+
+
 @dataclass(frozen=True)
 class PcmAudio:
     """Decoded audio: mono signed 16-bit little-endian samples."""
@@ -100,20 +104,23 @@ def spoken_length(seconds: float) -> str:
     return f"{hours} h {rest // 60} min"
 
 
-def decode(data: bytes, *, max_seconds: float = DEFAULT_MAX_SECONDS) -> PcmAudio:
+def decode(
+    data: bytes, *, max_seconds: float = DEFAULT_MAX_SECONDS, channel: int | None = None
+) -> PcmAudio:
     """Decode a recording to mono 16-bit PCM at 16 kHz for Vosk; AudioError if it is unfit.
 
     Recordings longer than ``max_seconds`` (HOTLINE_MAX_RECORDING_SECONDS) are refused from
-    their headers, before anything is decoded.
+    their headers, before anything is decoded. ``channel`` (0 first) keeps one channel of a
+    multi-channel recording instead of mixing them (a conversation: each side on its own).
     """
     if not data:
         raise AudioError("the recording is empty (0 bytes)")
     fmt = sniff_format(data)
     if fmt is None:
         raise AudioError("not audio: unrecognised format")
-    segment = _pcm_wav(data, max_seconds) if fmt == "wav" else None
+    segment = _pcm_wav(data, max_seconds, channel) if fmt == "wav" else None
     if segment is None:
-        segment = _ffmpeg_to_mono16(data, limit=max_seconds, what=fmt)
+        segment = _ffmpeg_to_mono16(data, limit=max_seconds, what=fmt, channel=channel)
     seconds = segment.frame_count() / segment.frame_rate
     if segment.frame_count() == 0:
         raise AudioError("the recording is empty (0 s)")
@@ -122,9 +129,9 @@ def decode(data: bytes, *, max_seconds: float = DEFAULT_MAX_SECONDS) -> PcmAudio
         raise AudioError(f"too long to transcribe: over the {spoken_length(max_seconds)} limit")
     loudest = segment.max_dBFS
     if loudest == float("-inf"):
-        raise AudioError("the recording is silent (no sound at all)")
+        raise SilentAudio("the recording is silent (no sound at all)")
     if loudest < SILENCE_DBFS:
-        raise AudioError(
+        raise SilentAudio(
             f"the recording is silent (loudest point {loudest:.0f} dBFS, "
             f"below the {SILENCE_DBFS:.0f} dBFS threshold)"
         )
@@ -137,22 +144,30 @@ def decode(data: bytes, *, max_seconds: float = DEFAULT_MAX_SECONDS) -> PcmAudio
     )
 
 
-def _pcm_wav(data: bytes, limit: float) -> AudioSegment | None:
-    """A mono 16-bit PCM WAV, Twilio's recording format, read in-process; None for any other.
+def _pcm_wav(data: bytes, limit: float, channel: int | None = None) -> AudioSegment | None:
+    """A 16-bit PCM WAV, Twilio's recording format, read in-process; None for any other.
 
     The same samples ffmpeg would give, without starting a process per message (about 60 ms,
-    most of the worker's cost beyond recognition: bench/transcription.py).
+    most of the worker's cost beyond recognition: bench/transcription.py). Mono, or the one
+    ``channel`` asked for of a stereo file (a conversation's side).
     """
     try:
         with wave.open(io.BytesIO(data)) as wav:
-            if wav.getnchannels() != 1 or wav.getsampwidth() != 2 or wav.getframerate() <= 0:
+            channels = wav.getnchannels()
+            wanted = channels == 1 or (channels == 2 and channel is not None)
+            if not wanted or wav.getsampwidth() != 2 or wav.getframerate() <= 0:
                 return None
+            if channel is not None and channel >= channels:
+                raise AudioError(f"the recording has no channel {channel + 1}")
             rate = wav.getframerate()
             refuse_if_longer(wav_seconds(data), limit)
             raw = wav.readframes(min(wav.getnframes(), int((limit + 1.0) * rate)))
     except (wave.Error, EOFError):
         return None
-    return AudioSegment(data=raw[: len(raw) // 2 * 2], sample_width=2, frame_rate=rate, channels=1)
+    raw = raw[: len(raw) // (2 * channels) * 2 * channels]
+    if channels == 2:
+        raw = audioop.tomono(raw, 2, 1.0, 0.0) if channel == 0 else audioop.tomono(raw, 2, 0.0, 1.0)
+    return AudioSegment(data=raw, sample_width=2, frame_rate=rate, channels=1)
 
 
 def resample(segment: AudioSegment, rate: int) -> AudioSegment:
@@ -179,7 +194,9 @@ def telephone_line(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def _ffmpeg_to_mono16(data: bytes, *, limit: float | None, what: str) -> AudioSegment:
+def _ffmpeg_to_mono16(
+    data: bytes, *, limit: float | None, what: str, channel: int | None = None
+) -> AudioSegment:
     # Our own ffmpeg call rather than AudioSegment.from_file: pydub asks ffmpeg for 8-bit output
     # when a WAV holds mu-law, and cannot cap the duration or mix down in the same pass.
     with tempfile.TemporaryDirectory(prefix="hotline-audio-") as folder:
@@ -189,6 +206,8 @@ def _ffmpeg_to_mono16(data: bytes, *, limit: float | None, what: str) -> AudioSe
             refuse_if_longer(wav_seconds(data) if what == "wav" else probe_seconds(source), limit)
         command = [AudioSegment.converter, "-nostdin", "-v", "error", "-i", str(source), "-vn"]
         command += ["-map", "0:a:0", "-ac", "1", "-acodec", "pcm_s16le", "-f", "wav"]
+        if channel is not None:
+            command += ["-af", f"pan=mono|c0=c{channel}"]
         if limit is not None:
             # Headers can lie: the cap holds while decoding, so hours never expand in memory.
             command += ["-t", f"{limit + 1.0:.3f}"]

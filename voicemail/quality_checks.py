@@ -86,15 +86,21 @@ def check_conversation(
     return check
 
 
-def check_after_transcription(session: Session, message_id: int) -> None:
+def check_after_transcription(session: Session, ident: int, *, conversation: bool = False) -> None:
     """The worker's step after a transcript is stored: a check that fails is logged, never
-    the message's failure (``flask voicemail recheck`` can do it again)."""
+    the job's failure (``flask voicemail recheck`` can do it again)."""
     try:
-        message = session.get(Voicemail, message_id)
-        if message is not None:
-            check_message(session, message)
+        if conversation:
+            recording = session.get(ConversationRecording, ident)
+            if recording is not None:
+                check_conversation(session, recording)
+        else:
+            message = session.get(Voicemail, ident)
+            if message is not None:
+                check_message(session, message)
     except Exception:
-        log.exception("voicemail %s: the quality check failed", message_id)
+        what = "conversation" if conversation else "voicemail"
+        log.exception("%s %s: the quality check failed", what, ident)
         session.rollback()
 
 

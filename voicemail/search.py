@@ -1,4 +1,5 @@
-"""Finding messages by the words of their transcripts, in Chinese as in Korean or English.
+"""Finding messages and conversations by the words of their transcripts, in Chinese as in
+Korean or English.
 
 Chinese is written without spaces, so words cannot be split out; like the CJK analyzers of
 search engines, transcripts are indexed by character bigrams (and single characters), Latin
@@ -26,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from voicemail.models import Voicemail, VoicemailTerm
+from voicemail.models import ConversationRecording, ConversationTerm, Voicemail, VoicemailTerm
 
 # Han, kana and Hangul runs, or runs of Latin letters and digits.
 TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+|[a-z0-9]+")
@@ -73,6 +74,64 @@ def index_message(session: Session, message_id: int, text: str) -> None:
         session.execute(
             insert(VoicemailTerm), [{"voicemail_id": message_id, "term": term} for term in terms]
         )
+
+
+def index_conversation(session: Session, recording_id: int, text: str) -> None:
+    """(Re)build a conversation's terms (what both sides said)."""
+    session.execute(delete(ConversationTerm).where(ConversationTerm.recording_id == recording_id))
+    terms = index_terms(text)
+    if terms:
+        session.execute(
+            insert(ConversationTerm),
+            [{"recording_id": recording_id, "term": term} for term in terms],
+        )
+
+
+def conversations_holding(
+    session: Session, text: str, limit: int
+) -> list[tuple[ConversationRecording, int | None]]:
+    """The newest conversations holding every term of ``text``, each with the index of the
+    first turn that holds them all (None when the words span turns)."""
+    terms = query_terms(text)
+    if not terms:
+        return []
+    found = (
+        select(ConversationTerm.recording_id)
+        .where(ConversationTerm.term.in_(terms))
+        .group_by(ConversationTerm.recording_id)
+        .having(func.count() == len(terms))
+    )
+    # As for messages (holding()): a rare word's few conversations by id, a common one's newest
+    # conversations checked for each term.
+    few = session.scalars(found.limit(FEW_MATCHES + 1)).all()
+    condition: ColumnElement[bool] = (
+        ConversationRecording.id.in_(few)
+        if len(few) <= FEW_MATCHES
+        else and_(
+            *(
+                exists().where(
+                    ConversationTerm.recording_id == ConversationRecording.id,
+                    ConversationTerm.term == term,
+                )
+                for term in terms
+            )
+        )
+    )
+    rows = session.scalars(
+        select(ConversationRecording)
+        .where(condition)
+        .order_by(ConversationRecording.started_at.desc(), ConversationRecording.id.desc())
+        .limit(limit)
+    ).all()
+    wanted = set(terms)
+    hits = []
+    for row in rows:
+        turn = next(
+            (i for i, t in enumerate(row.turns or []) if wanted <= index_terms(t.get("text", ""))),
+            None,
+        )
+        hits.append((row, turn))
+    return hits
 
 
 def matching(text: str) -> Select[tuple[int]] | None:

@@ -18,9 +18,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.database import db
 from ivr.text import whole_number
-from voicemail.models import VoicemailAudio
+from voicemail.models import ConversationAudio, VoicemailAudio
 
 DATABASE_PREFIX = "db:"
+# The folders of the data dir that hold messages' and conversations' recordings.
+MESSAGES = "recordings"
+CONVERSATIONS = "conversations"
 
 
 class StorageError(Exception):
@@ -42,10 +45,11 @@ class AudioStore(Protocol):
 
 
 class FileStore:
-    """Original recordings under ``<data dir>/recordings``, written atomically."""
+    """Original recordings under ``<data dir>/recordings`` (conversations: ``conversations``),
+    written atomically."""
 
-    def __init__(self, data_dir: str | Path) -> None:
-        self.root = Path(data_dir) / "recordings"
+    def __init__(self, data_dir: str | Path, folder: str = MESSAGES) -> None:
+        self.root = Path(data_dir) / folder
 
     def relative_path(self, message_id: int, fmt: str) -> str:
         """The stored name of a message's audio: from its id and a known format only."""
@@ -87,20 +91,27 @@ class FileStore:
 
 
 class DatabaseStore:
-    """Recordings in the ``voicemail_audio`` table, zlib-compressed where that saves space.
+    """Recordings in the ``voicemail_audio`` table (conversations: ``conversation_audio``),
+    zlib-compressed where that saves space.
 
     ``save`` only adds the row to the current session: it is committed with the worker's next
     write, so a message never points at audio that was not kept.
     """
+
+    def __init__(self, conversations: bool = False) -> None:
+        self.conversations = conversations
 
     def save(self, message_id: int, fmt: str, data: bytes) -> str:
         """Add the audio to the session and return its ``audio_path``."""
         packed = zlib.compress(data, 6)
         codec, body = ("zlib", packed) if len(packed) < len(data) else ("raw", data)
         try:
-            db.session.merge(
-                VoicemailAudio(voicemail_id=message_id, codec=codec, size=len(data), data=body)
+            row: VoicemailAudio | ConversationAudio = (
+                ConversationAudio(recording_id=message_id, codec=codec, size=len(data), data=body)
+                if self.conversations
+                else VoicemailAudio(voicemail_id=message_id, codec=codec, size=len(data), data=body)
             )
+            db.session.merge(row)
             db.session.flush()
         except SQLAlchemyError as exc:
             db.session.rollback()
@@ -114,7 +125,8 @@ class DatabaseStore:
         if number is None:
             raise StorageError(f"not a database recording: {relative!r}")
         try:
-            row = db.session.get(VoicemailAudio, number)
+            table = ConversationAudio if self.conversations else VoicemailAudio
+            row = db.session.get(table, number)
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read the recording from the database: {exc}") from exc
         if row is None:
@@ -122,15 +134,16 @@ class DatabaseStore:
         return zlib.decompress(row.data) if row.codec == "zlib" else row.data
 
 
-def store_for(config: Any) -> FileStore | DatabaseStore:
+def store_for(config: Any, *, conversations: bool = False) -> FileStore | DatabaseStore:
     """The store new recordings go to, from ``HOTLINE_AUDIO_STORE``."""
     if config.get("HOTLINE_AUDIO_STORE", "files") == "database":
-        return DatabaseStore()
-    return FileStore(config["HOTLINE_DATA_DIR"])
+        return DatabaseStore(conversations)
+    return FileStore(config["HOTLINE_DATA_DIR"], CONVERSATIONS if conversations else MESSAGES)
 
 
-def read_audio(config: Any, audio_path: str) -> bytes:
+def read_audio(config: Any, audio_path: str, *, conversations: bool = False) -> bytes:
     """A recording's bytes from wherever it was kept (its path says which store)."""
     if audio_path.startswith(DATABASE_PREFIX):
-        return DatabaseStore().read(audio_path)
-    return FileStore(config["HOTLINE_DATA_DIR"]).read(audio_path)
+        return DatabaseStore(conversations).read(audio_path)
+    folder = CONVERSATIONS if conversations else MESSAGES
+    return FileStore(config["HOTLINE_DATA_DIR"], folder).read(audio_path)

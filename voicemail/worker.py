@@ -1,9 +1,11 @@
-"""The transcription worker: claims pending voice messages with a lease and transcribes them.
+"""The transcription worker: claims pending voice messages and recorded conversations with a
+lease, keeps their audio and transcribes them.
 
-The voicemail row is the job. A worker claims the oldest due row by compare-and-set on its
+The voicemail (or conversation_recordings) row is the job. A worker claims the oldest due row by compare-and-set on its
 lease (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so workers do not queue behind each other),
 and writes its result only while it still holds the lease: a worker that died leaves a lease that
 expires and another takes the job over, and a late writer can never record a second transcript.
+Messages and conversations take turns, so a backlog of one never starves the other.
 """
 
 from __future__ import annotations
@@ -29,16 +31,37 @@ from ivr.database import db
 from ivr.hotline import menu_languages
 from ivr.ops.logs import bind_call
 from ivr.twilio.rest import FetchError, credentials, delete_recording, download_recording
-from voicemail.audio import AudioError, decode, sniff_format
-from voicemail.models import Voicemail, VoicemailStatus
+from voicemail.audio import AudioError, PcmAudio, SilentAudio, decode, sniff_format
+from voicemail.models import ConversationRecording, Voicemail, VoicemailStatus
 from voicemail.quality_checks import check_after_transcription
-from voicemail.search import index_message
+from voicemail.search import index_conversation, index_message
 from voicemail.storage import AudioStore, StorageError, read_audio, store_for
-from voicemail.transcription import ModelLoadError, ModelRegistry, NoModelError, transcribe
+from voicemail.transcription import (
+    ModelLoadError,
+    ModelRegistry,
+    NoModelError,
+    Transcript,
+    Word,
+    clean_text,
+    transcribe,
+)
 
 log = logging.getLogger(__name__)
 
 CLAIMABLE = (VoicemailStatus.PENDING, VoicemailStatus.TRANSCRIBING)
+# The rows that are jobs: the worker serves them in turn.
+JobRow = Voicemail | ConversationRecording
+Kind = type[Voicemail] | type[ConversationRecording]
+KINDS: tuple[Kind, ...] = (Voicemail, ConversationRecording)
+# Channel 1 of a conversation's recording is the customer, channel 2 what they hear: the agent.
+SPEAKERS = ("customer", "agent")
+
+
+def kind_name(kind: Kind) -> str:
+    """How logs and reasons name a job of ``kind``."""
+    return "conversation" if kind is ConversationRecording else "voicemail"
+
+
 BACKOFF_FIRST = 2.0
 BACKOFF_CAP = 600.0
 
@@ -76,22 +99,27 @@ def backoff(attempts: int) -> timedelta:
 
 
 def claim_next(
-    session: Session, worker: str, lease_seconds: float, max_attempts: int
-) -> Voicemail | None:
-    """Lease the oldest due message to ``worker``; None when nothing is due.
+    session: Session,
+    worker: str,
+    lease_seconds: float,
+    max_attempts: int,
+    kind: Kind = Voicemail,
+) -> Any:
+    """Lease the oldest due job of ``kind`` (messages by default) to ``worker``; None when
+    nothing is due.
 
     The attempt is counted as the lease is taken, so a message whose worker dies with it (out
     of memory, a crash) uses its attempts up too: taken over once they are spent, it fails.
     """
     now = utcnow()
     due = (
-        select(Voicemail.id, Voicemail.status, Voicemail.attempts)
+        select(kind.id, kind.status, kind.attempts)
         .where(
-            Voicemail.status.in_(CLAIMABLE),
-            Voicemail.next_attempt_at <= now,
-            or_(Voicemail.lease_until.is_(None), Voicemail.lease_until < now),
+            kind.status.in_(CLAIMABLE),
+            kind.next_attempt_at <= now,
+            or_(kind.lease_until.is_(None), kind.lease_until < now),
         )
-        .order_by(Voicemail.next_attempt_at, Voicemail.id)
+        .order_by(kind.next_attempt_at, kind.id)
         .limit(5)
     )
     if session.get_bind().dialect.name == "postgresql":
@@ -99,43 +127,58 @@ def claim_next(
     for candidate, status, attempts in session.execute(due).all():
         takeover = status == VoicemailStatus.TRANSCRIBING  # its worker stopped holding it
         if takeover and attempts >= max_attempts:
-            _give_up_on_poison(session, candidate, attempts, now)
+            _give_up_on_poison(session, kind, candidate, attempts, now)
             continue
         claimed = session.execute(
-            update(Voicemail)
+            update(kind)
             .where(
-                Voicemail.id == candidate,
-                Voicemail.status.in_(CLAIMABLE),
-                or_(Voicemail.lease_until.is_(None), Voicemail.lease_until < now),
+                kind.id == candidate,
+                kind.status.in_(CLAIMABLE),
+                or_(kind.lease_until.is_(None), kind.lease_until < now),
             )
             .values(
                 status=VoicemailStatus.TRANSCRIBING,
                 leased_by=worker,
                 lease_until=now + timedelta(seconds=lease_seconds),
-                attempts=Voicemail.attempts + 1,
+                attempts=kind.attempts + 1,
             )
         )
         if claimed.rowcount == 1:  # type: ignore[attr-defined]
             session.commit()
-            return session.get(Voicemail, candidate)
+            return session.get(kind, candidate)
     session.commit()
     return None
 
 
-def _give_up_on_poison(session: Session, message_id: int, attempts: int, now: datetime) -> None:
-    """Fail a message whose workers kept dying on it, instead of taking it over once more."""
+def claim_any(
+    session: Session, worker: str, settings: WorkerSettings, first: int = 0
+) -> JobRow | None:
+    """Lease a due job, trying the kinds from ``KINDS[first]`` on; None when none is due."""
+    for turn in range(len(KINDS)):
+        kind = KINDS[(first + turn) % len(KINDS)]
+        found = claim_next(session, worker, settings.lease_seconds, settings.max_attempts, kind)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+    return None
+
+
+def _give_up_on_poison(
+    session: Session, kind: Kind, ident: int, attempts: int, now: datetime
+) -> None:
+    """Fail a job whose workers kept dying on it, instead of taking it over once more."""
+    what = "recording" if kind is ConversationRecording else "message"
     failed = session.execute(
-        update(Voicemail)
+        update(kind)
         .where(
-            Voicemail.id == message_id,
-            Voicemail.status == VoicemailStatus.TRANSCRIBING,
-            Voicemail.lease_until < now,
+            kind.id == ident,
+            kind.status == VoicemailStatus.TRANSCRIBING,
+            kind.lease_until < now,
         )
         .values(
             status=VoicemailStatus.FAILED,
             status_reason=(
                 f"gave up after {attempts} attempt(s): the worker stopped while transcribing "
-                "this message (killed, out of memory or crashed)"
+                f"this {what} (killed, out of memory or crashed)"
             ),
             leased_by=None,
             lease_until=None,
@@ -143,132 +186,163 @@ def _give_up_on_poison(session: Session, message_id: int, attempts: int, now: da
     )
     if failed.rowcount == 1:  # type: ignore[attr-defined]
         log.warning(
-            "voicemail %s failed: the worker stopped while transcribing it, %s attempt(s) spent",
-            message_id,
+            "%s %s failed: the worker stopped while transcribing it, %s attempt(s) spent",
+            kind_name(kind),
+            ident,
             attempts,
         )
     session.commit()
 
 
-def _write(session: Session, message_id: int, worker: str, **values: Any) -> None:
+def _write(session: Session, kind: Kind, ident: int, worker: str, **values: Any) -> None:
     """Write to a job only while this worker holds its lease."""
     done = session.execute(
-        update(Voicemail)
+        update(kind)
         .where(
-            Voicemail.id == message_id,
-            Voicemail.leased_by == worker,
-            Voicemail.status == VoicemailStatus.TRANSCRIBING,
+            kind.id == ident,
+            kind.leased_by == worker,
+            kind.status == VoicemailStatus.TRANSCRIBING,
         )
         .values(**values)
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
-        raise LeaseLost(f"voicemail {message_id} was taken over")
+        raise LeaseLost(f"{kind_name(kind)} {ident} was taken over")
     session.commit()
 
 
-def _renew(session: Session, message_id: int, worker: str, lease_seconds: float) -> None:
-    _write(session, message_id, worker, lease_until=utcnow() + timedelta(seconds=lease_seconds))
+def _renew(session: Session, kind: Kind, ident: int, worker: str, lease_seconds: float) -> None:
+    lease = utcnow() + timedelta(seconds=lease_seconds)
+    _write(session, kind, ident, worker, lease_until=lease)
 
 
-def _finish(session: Session, message_id: int, worker: str, **values: Any) -> None:
-    _write(session, message_id, worker, leased_by=None, lease_until=None, **values)
+def _finish(session: Session, kind: Kind, ident: int, worker: str, **values: Any) -> None:
+    _write(session, kind, ident, worker, leased_by=None, lease_until=None, **values)
 
 
 @dataclass
 class Job:
-    """Everything one worker needs to process messages."""
+    """Everything one worker needs to process messages and conversations."""
 
     config: Any
     registry: ModelRegistry
     store: AudioStore
     settings: WorkerSettings
     name: str
+    conversation_store: AudioStore | None = None
 
-    def process(self, session: Session, message: Voicemail) -> VoicemailStatus:
-        """Fetch, keep, decode and transcribe one claimed message; return its new status."""
-        ident = message.id
+    def process(self, session: Session, job: JobRow) -> VoicemailStatus:
+        """Fetch, keep, decode and transcribe one claimed job; return its new status."""
+        kind, ident = type(job), job.id
+        conversation = isinstance(job, ConversationRecording)
         try:
-            if message.audio_path is None:
-                self._fetch_and_keep(session, message)
-            data = read_audio(self.config, message.audio_path or "")
-            language = message.language or "zh"
+            if job.audio_path is None:
+                self._fetch_and_keep(session, job)
+            data = read_audio(self.config, job.audio_path or "", conversations=conversation)
+            language = job.language or "zh"
             # No transaction stays open while decoding and recognising: on SQLite an open write
             # would hold the database's one write lock for seconds, and the webhooks wait on it.
             session.commit()
-            audio = decode(data, max_seconds=float(self.config["HOTLINE_MAX_RECORDING_SECONDS"]))
+            max_seconds = float(self.config["HOTLINE_MAX_RECORDING_SECONDS"])
+            if isinstance(job, ConversationRecording):
+                sides = decode_sides(data, max_seconds, job.channels)
+            else:
+                sides = [decode(data, max_seconds=max_seconds)]
+            seconds = max(side.seconds for side in sides if side is not None)
             try:
                 model = self.registry.model_for(language)
             except NoModelError as exc:
                 _finish(
                     session,
+                    kind,
                     ident,
                     self.name,
                     status=VoicemailStatus.UNTRANSCRIBED,
                     status_reason=f"{exc}; once a model is there: {RETRY_COMMAND}",
-                    duration=audio.seconds,
+                    duration=seconds,
                 )
                 return VoicemailStatus.UNTRANSCRIBED
-            _renew(session, ident, self.name, self.settings.lease_seconds)
-            result = transcribe(
-                audio, model, language=language, model_name=self.registry.source_for(language)
-            )
+            _renew(session, kind, ident, self.name, self.settings.lease_seconds)
+            source = self.registry.source_for(language)
+            heard = [
+                transcribe(side, model, language=language, model_name=source)
+                if side is not None
+                else None
+                for side in sides
+            ]
+            text, said = what_was_said(job, heard)
             _finish(
                 session,
+                kind,
                 ident,
                 self.name,
                 status=VoicemailStatus.TRANSCRIBED,
                 status_reason="",
-                duration=audio.seconds,
-                transcript=result.text,
-                raw_transcript=result.raw_text,
-                words=[vars(word) for word in result.words],
-                model=result.model[:255],
-                transcription_seconds=result.elapsed,
+                duration=seconds,
+                transcript=text,
+                raw_transcript="\n".join(result.raw_text if result else "" for result in heard),
+                model=source[:255],
+                transcription_seconds=sum(result.elapsed for result in heard if result),
                 transcribed_at=utcnow(),
+                **said,
             )
-            index_message(session, ident, result.text)
+            (index_conversation if conversation else index_message)(session, ident, text)
             session.commit()
-            check_after_transcription(session, ident)
+            check_after_transcription(session, ident, conversation=conversation)
             return VoicemailStatus.TRANSCRIBED
         except AudioError as exc:
             _finish(
-                session, ident, self.name, status=VoicemailStatus.FAILED, status_reason=exc.reason
+                session,
+                kind,
+                ident,
+                self.name,
+                status=VoicemailStatus.FAILED,
+                status_reason=exc.reason,
             )
             return VoicemailStatus.FAILED
         except StorageError as exc:
-            # Our own disk or database is at fault, not the message: never give it up.
-            return self.retry_or_fail(session, message, str(exc), retry=True, forever=True)
+            # Our own disk or database is at fault, not the recording: never give it up.
+            return self.retry_or_fail(session, job, str(exc), retry=True, forever=True)
         except (FetchError, ModelLoadError) as exc:
             retry = getattr(exc, "retry", True)
-            return self.retry_or_fail(session, message, str(exc), retry=retry)
+            return self.retry_or_fail(session, job, str(exc), retry=retry)
 
-    def _fetch_and_keep(self, session: Session, message: Voicemail) -> None:
+    def _fetch_and_keep(self, session: Session, job: JobRow) -> None:
         config = self.config
-        data, fmt = fetch_audio(message.recording_url, config)
-        path = self.store.save(message.id, fmt, data)
+        data, fmt = fetch_audio(job.recording_url, config)
+        store = self.store
+        if isinstance(job, ConversationRecording):
+            store = self.conversation_store or store_for(config, conversations=True)
+        path = store.save(job.id, fmt, data)
         _write(
-            session, message.id, self.name, audio_path=path, audio_format=fmt, audio_bytes=len(data)
+            session,
+            type(job),
+            job.id,
+            self.name,
+            audio_path=path,
+            audio_format=fmt,
+            audio_bytes=len(data),
         )
-        set_committed_value(message, "audio_path", path)  # written above; nothing to flush
+        set_committed_value(job, "audio_path", path)  # written above; nothing to flush
         if config["HOTLINE_DELETE_FROM_TWILIO"]:
-            delete_recording(message.recording_url, config)
+            delete_recording(job.recording_url, config)
 
     def retry_or_fail(
         self,
         session: Session,
-        message: Voicemail,
+        job: JobRow,
         reason: str,
         *,
         retry: bool,
         forever: bool = False,
     ) -> VoicemailStatus:
-        """Leave the message for a later attempt, or mark it failed once retries are spent."""
-        attempts = message.attempts
+        """Leave the job for a later attempt, or mark it failed once retries are spent."""
+        attempts = job.attempts
         if retry and (forever or attempts < self.settings.max_attempts):
             _finish(
                 session,
-                message.id,
+                type(job),
+                job.id,
                 self.name,
                 status=VoicemailStatus.PENDING,
                 status_reason=f"attempt {attempts} failed: {reason}",
@@ -277,12 +351,70 @@ class Job:
             return VoicemailStatus.PENDING
         _finish(
             session,
-            message.id,
+            type(job),
+            job.id,
             self.name,
             status=VoicemailStatus.FAILED,
             status_reason=f"gave up after {attempts} attempt(s): {reason}",
         )
         return VoicemailStatus.FAILED
+
+
+def what_was_said(job: JobRow, heard: list[Transcript | None]) -> tuple[str, dict[str, Any]]:
+    """The transcript to store and search, and the job's own columns: a message's words, a
+    conversation's turns."""
+    if isinstance(job, ConversationRecording):
+        turns = build_turns(heard)
+        return "\n".join(turn["text"] for turn in turns), {"turns": turns}
+    [result] = heard
+    assert result is not None  # a message's one side decoded, or it failed as silent
+    return result.text, {"words": [vars(word) for word in result.words]}
+
+
+def decode_sides(data: bytes, max_seconds: float, channels: int) -> list[PcmAudio | None]:
+    """Each side of a conversation decoded on its own (customer, agent); None for a side that
+    said nothing. A recording silent on both sides fails as a silent message does."""
+    sides: list[PcmAudio | None] = []
+    silent: SilentAudio | None = None
+    for channel in range(min(max(channels, 1), len(SPEAKERS))):
+        try:
+            sides.append(decode(data, max_seconds=max_seconds, channel=channel))
+        except SilentAudio as exc:
+            silent = silent or exc
+            sides.append(None)
+    if all(side is None for side in sides):
+        raise silent or SilentAudio("the recording is silent (no sound at all)")
+    return sides
+
+
+def build_turns(heard: list[Transcript | None]) -> list[dict[str, Any]]:
+    """Both sides' words in time order, as turns: a turn is a run of one speaker's words.
+
+    Each turn's text goes through the same cleaning as a message's transcript.
+    """
+    said: list[tuple[float, int, Word]] = [
+        (word.start, side, word)
+        for side, result in enumerate(heard)
+        if result is not None
+        for word in result.words
+    ]
+    said.sort(key=lambda item: (item[0], item[1]))
+    runs: list[tuple[int, list[Word]]] = []
+    for _start, side, word in said:
+        if runs and runs[-1][0] == side:
+            runs[-1][1].append(word)
+        else:
+            runs.append((side, [word]))
+    return [
+        {
+            "speaker": SPEAKERS[side],
+            "start": words[0].start,
+            "end": max(word.end for word in words),
+            "text": clean_text(" ".join(word.word for word in words)),
+            "words": [vars(word) for word in words],
+        }
+        for side, words in runs
+    ]
 
 
 def fetch_audio(recording_url: str, config: Any) -> tuple[bytes, str]:
@@ -307,30 +439,33 @@ def make_job(app: Flask, registry: ModelRegistry | None = None) -> Job:
         config=app.config,
         registry=registry or app.extensions["hotline.models"],
         store=store_for(app.config),
+        conversation_store=store_for(app.config, conversations=True),
         settings=WorkerSettings.from_config(app.config),
         name=worker_name(),
     )
 
 
 def work(app: Flask, *, burst: bool = False, stop: threading.Event | None = None) -> int:
-    """Process messages until stopped (or, with ``burst``, until none is due); return how many."""
+    """Process messages and conversations until stopped (or, with ``burst``, until none is
+    due); return how many."""
     stop = stop or threading.Event()
     job = make_job(app)
     done = 0
+    first = 0  # the kind tried first: the other one after each job, so neither starves
     with app.app_context():
         log.info("worker %s started", job.name)
         warn_of_missing_models(job.registry)
         while not stop.is_set():
             session = db.session
             try:
-                message = claim_next(
-                    session, job.name, job.settings.lease_seconds, job.settings.max_attempts
-                )
+                message = claim_any(session, job.name, job.settings, first)
                 if message is None:
                     if burst and not _waiting(session):
                         break
                     stop.wait(job.settings.poll_seconds)
                     continue
+                first = (KINDS.index(type(message)) + 1) % len(KINDS)
+                kind = type(message)
                 bind_call(message.call_sid)
                 try:
                     status = job.process(session, message)
@@ -338,11 +473,11 @@ def work(app: Flask, *, burst: bool = False, stop: threading.Event | None = None
                     raise
                 except Exception as exc:
                     # One bad job must not stop the worker: count it as a failed attempt.
-                    log.exception("voicemail %s: unexpected failure", message.id)
+                    log.exception("%s %s: unexpected failure", kind_name(kind), message.id)
                     session.rollback()
                     status = job.retry_or_fail(session, message, type(exc).__name__, retry=True)
                 done += 1
-                report_outcome(session, message.id, status)
+                report_outcome(session, message.id, status, kind)
             except LeaseLost as exc:
                 log.warning("%s", exc)
             except Exception:
@@ -362,38 +497,48 @@ RETRY_COMMAND = "flask --app app voicemail retry --untranscribed"
 def requeue(
     session: Session, statuses: list[VoicemailStatus], *, since: datetime | None = None
 ) -> int:
-    """Queue messages in ``statuses`` for a fresh round of attempts; return how many.
+    """Queue messages and conversations in ``statuses`` for a fresh round of attempts; return
+    how many.
 
-    One UPDATE that only matches ended messages, so running it twice (or from two machines at
-    once) queues each message once.
+    One UPDATE per kind that only matches ended jobs, so running it twice (or from two machines
+    at once) queues each job once.
     """
-    query = (
-        update(Voicemail)
-        .where(Voicemail.status.in_(statuses))
-        .values(
-            status=VoicemailStatus.PENDING,
-            status_reason="queued again by hand",
-            attempts=0,
-            next_attempt_at=utcnow(),
-            leased_by=None,
-            lease_until=None,
+    count = 0
+    for kind in KINDS:
+        query = (
+            update(kind)
+            .where(kind.status.in_(statuses))
+            .values(
+                status=VoicemailStatus.PENDING,
+                status_reason="queued again by hand",
+                attempts=0,
+                next_attempt_at=utcnow(),
+                leased_by=None,
+                lease_until=None,
+            )
         )
-    )
-    if since is not None:
-        query = query.where(Voicemail.created_at >= since)
-    count = session.execute(query).rowcount
+        if since is not None:
+            when = (
+                ConversationRecording.started_at
+                if kind is ConversationRecording
+                else Voicemail.created_at
+            )
+            query = query.where(when >= since)
+        count += session.execute(query).rowcount  # type: ignore[attr-defined]
     session.commit()
     return count
 
 
-def report_outcome(session: Session, ident: int, status: VoicemailStatus) -> None:
-    """Log how a message ended; a failed one at warning level, with its reason."""
+def report_outcome(
+    session: Session, ident: int, status: VoicemailStatus, kind: Kind = Voicemail
+) -> None:
+    """Log how a job ended; a failed one at warning level, with its reason."""
     if status == VoicemailStatus.FAILED:
-        reason = session.scalar(select(Voicemail.status_reason).where(Voicemail.id == ident))
+        reason = session.scalar(select(kind.status_reason).where(kind.id == ident))
         session.commit()
-        log.warning("voicemail %s: failed: %s", ident, reason)
+        log.warning("%s %s: failed: %s", kind_name(kind), ident, reason)
     else:
-        log.info("voicemail %s: %s", ident, status)
+        log.info("%s %s: %s", kind_name(kind), ident, status)
 
 
 def warn_of_missing_models(registry: ModelRegistry) -> None:
@@ -409,10 +554,13 @@ def warn_of_missing_models(registry: ModelRegistry) -> None:
 
 
 def _waiting(session: Session) -> bool:
-    """Whether any message still waits (due later, or leased by another worker)."""
-    found = session.scalar(select(Voicemail.id).where(Voicemail.status.in_(CLAIMABLE)).limit(1))
+    """Whether any job still waits (due later, or leased by another worker)."""
+    found = any(
+        session.scalar(select(kind.id).where(kind.status.in_(CLAIMABLE)).limit(1)) is not None
+        for kind in KINDS
+    )
     session.commit()
-    return found is not None
+    return found
 
 
 _embedded_lock = threading.Lock()

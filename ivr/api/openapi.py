@@ -206,6 +206,28 @@ SCHEMAS: dict[str, Any] = {
             "next_cursor": NULLABLE_STRING,
         },
     },
+    "SearchResults": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["kind", "id", "call_sid", "transcript"],
+                    "properties": {
+                        "kind": {"enum": ["message", "conversation"]},
+                        "id": {"type": "integer"},
+                        "call_sid": {"type": "string"},
+                        "transcript": {"type": ["string", "null"]},
+                        "turn": {"type": ["integer", "null"]},
+                        "turns": {"type": "array", "items": {"type": "object"}},
+                        "call_url": {"type": "string"},
+                    },
+                },
+            }
+        },
+    },
     "CaseUpdate": {
         "type": "object",
         "required": ["case_status"],
@@ -406,6 +428,18 @@ def _described() -> dict[str, Any]:
                         },
                         "206": {"description": "part of the audio"},
                         "404": _error("no such message or no audio yet"),
+                        **COMMON,
+                    },
+                }
+            },
+            "/search": {
+                "get": {
+                    "summary": "Messages and recorded conversations holding every word of q",
+                    "parameters": [
+                        {**_query("q", "the words to find"), "required": True},
+                    ],
+                    "responses": {
+                        "200": _json("matches, each with its kind", "SearchResults"),
                         **COMMON,
                     },
                 }

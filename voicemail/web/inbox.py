@@ -32,8 +32,8 @@ from ivr.twilio.urls import external_url
 from voicemail.alerts import AlertError, send_alert
 from voicemail.api import audio_response
 from voicemail.cases import audit_case_status, set_case_status
-from voicemail.models import CaseStatus, Note, Voicemail
-from voicemail.search import holding
+from voicemail.models import CaseStatus, ConversationRecording, Note, Voicemail
+from voicemail.search import conversations_holding, holding
 
 bp = Blueprint("inbox", __name__, template_folder="templates", static_folder="static",
                static_url_path="/inbox-static")  # fmt: skip
@@ -112,7 +112,35 @@ def index() -> str:
         rows.append(Row(message, due, left, preview))
     topics = sorted({m.category for m in messages} | {request.args.get("topic", "")} - {""})
     return render_template("inbox.html", rows=rows, args=request.args, topics=topics,
-                           languages=list(hotline().menu.languages))  # fmt: skip
+                           languages=list(hotline().menu.languages),
+                           conversations=conversation_hits())  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ConversationHit:
+    """A conversation the inbox search found, and where on the call page its words are."""
+
+    recording: ConversationRecording
+    url: str
+    speaker: str | None
+    said: str
+
+
+def conversation_hits() -> list[ConversationHit]:
+    """Conversations holding the searched words: one search finds what was said anywhere."""
+    words = request.args.get("q", "").strip()[:100]
+    if not words or request.args.get("mine") or request.args.get("state"):
+        return []  # cases and their owners are messages' alone
+    hits = []
+    for recording, turn in conversations_holding(db.session, words, PAGE):
+        if (language := request.args.get("language")) and recording.language != language:
+            continue
+        said = (recording.turns or [])[turn] if turn is not None else None
+        anchor = f"turn-{recording.id}-{turn}" if said else f"conversation-{recording.id}"
+        url = url_for("board.call", sid=recording.call_sid, _anchor=anchor)
+        text = said["text"] if said else (recording.transcript or "")
+        hits.append(ConversationHit(recording, url, said["speaker"] if said else None, text[:120]))
+    return hits
 
 
 def message_or_404(message_id: int) -> Voicemail:
