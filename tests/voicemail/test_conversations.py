@@ -34,7 +34,13 @@ from tests.media_server import MediaHost, recording_url
 from tests.speech import clip, speech
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import decode, telephone_line
-from voicemail.models import ConversationAudio, ConversationRecording, Voicemail, VoicemailStatus
+from voicemail.models import (
+    ConversationAudio,
+    ConversationRecording,
+    QualityCheck,
+    Voicemail,
+    VoicemailStatus,
+)
 from voicemail.search import conversations_holding, index_conversation, index_terms
 from voicemail.transcription import transcribe
 from voicemail.worker import LeaseLost, claim_any, make_job, work
@@ -155,6 +161,13 @@ def test_each_side_is_transcribed_as_its_own_turns_and_found_by_search(
     assert row.transcript == f"{customer['text']}\n{agent_turn['text']}"
     assert row.model and row.duration and 17 < row.duration < 19
     assert row.transcription_seconds and row.leased_by is None
+    # Checked for quality as soon as it was transcribed: the agent greeted in Korean, not with
+    # the shipped rules' 您好 / hello.
+    with app.app_context():
+        check = db.session.scalars(
+            select(QualityCheck).where(QualityCheck.recording_id == ident)
+        ).one()
+        assert check.kind == "conversation" and "no_greeting" in check.tags and check.score < 100
 
     # A word only the agent said finds the conversation, and links to the agent's turn.
     word = next(
