@@ -86,7 +86,13 @@ class Client:
         self.token = ""
 
     def request(
-        self, method: str, path: str, body: str | None = None, *, api: bool = False
+        self,
+        method: str,
+        path: str,
+        body: str | None = None,
+        *,
+        api: bool = False,
+        content_type: str = "application/x-www-form-urlencoded",
     ) -> tuple[int, bytes, float]:
         """(status, body, seconds) of one request."""
         headers = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
@@ -95,7 +101,7 @@ class Client:
         elif self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Content-Type"] = content_type
         started = time.perf_counter()
         try:
             self.conn.request(method, path, body=body, headers=headers)
