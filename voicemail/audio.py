@@ -281,3 +281,35 @@ def _run(command: list[str], *, stdin: bytes | None, what: str) -> bytes:
             f"damaged or cut short: the {what} file could not be decoded", detail=detail
         )
     return done.stdout
+
+
+# A pause this long in one side of a conversation ends a stretch of speech: the other side is
+# talking, or nobody is. Each stretch is recognised on its own, as a message is (measured in
+# bench/transcription_conversations.py: recognising the whole channel, the other side's long
+# silences in it made the agent's side read worse than the same speech as a message).
+STRETCH_GAP_MS = 2000
+STRETCH_PAD_MS = 500
+# Quieter than this is silence: a phone line's own noise sits far below it, speech far above.
+SILENCE_DBFS = -45.0
+
+
+def voiced_stretches(audio: PcmAudio) -> list[tuple[float, float]]:
+    """The stretches of ``audio`` that hold sound, as (start, end) seconds, padded a little."""
+    from pydub.silence import detect_nonsilent
+
+    segment = AudioSegment(audio.pcm, sample_width=2, frame_rate=audio.sample_rate, channels=1)
+    found = detect_nonsilent(segment, min_silence_len=STRETCH_GAP_MS,
+                             silence_thresh=SILENCE_DBFS, seek_step=10)  # fmt: skip
+    return [
+        (max(0, start - STRETCH_PAD_MS) / 1000, min(len(segment), end + STRETCH_PAD_MS) / 1000)
+        for start, end in found
+    ]
+
+
+def stretch(audio: PcmAudio, start: float, end: float) -> PcmAudio:
+    """The part of ``audio`` from ``start`` to ``end`` seconds."""
+    first, last = (int(t * audio.sample_rate) * 2 for t in (start, end))
+    pcm = audio.pcm[first:last]
+    return PcmAudio(
+        pcm=pcm, sample_rate=audio.sample_rate, seconds=len(pcm) / 2 / audio.sample_rate
+    )

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 import vosk
 
-from voicemail.audio import PcmAudio
+from voicemail.audio import PcmAudio, stretch, voiced_stretches
 
 FALLBACK_SETTING = "VOSK_MODEL"
 SETTING_PREFIX = "VOSK_MODEL_"
@@ -347,6 +347,35 @@ def transcribe(
         model=model_name,
         language=language,
         elapsed=time.perf_counter() - started,
+        audio_seconds=audio.seconds,
+    )
+
+
+def transcribe_side(
+    audio: PcmAudio, model: vosk.Model, *, language: str, model_name: str = ""
+) -> Transcript:
+    """One side of a conversation: each stretch of its speech recognised on its own (as a
+    message is), the words kept at their place in the whole recording."""
+    parts = [
+        (
+            start,
+            transcribe(stretch(audio, start, end), model, language=language, model_name=model_name),
+        )
+        for start, end in voiced_stretches(audio)
+    ]
+    words = [
+        Word(word=w.word, start=round(w.start + start, 3), end=round(w.end + start, 3), conf=w.conf)
+        for start, part in parts
+        for w in part.words
+    ]
+    raw_text = " ".join(part.raw_text for _, part in parts if part.raw_text)
+    return Transcript(
+        text=clean_text(raw_text),
+        raw_text=raw_text,
+        words=words,
+        model=model_name,
+        language=language,
+        elapsed=sum(part.elapsed for _, part in parts),
         audio_seconds=audio.seconds,
     )
 

@@ -44,6 +44,7 @@ from voicemail.transcription import (
     Word,
     clean_text,
     transcribe,
+    transcribe_side,
 )
 
 log = logging.getLogger(__name__)
@@ -264,8 +265,9 @@ class Job:
                 return VoicemailStatus.UNTRANSCRIBED
             _renew(session, kind, ident, self.name, self.settings.lease_seconds)
             source = self.registry.source_for(language)
+            recognise = transcribe_side if conversation else transcribe
             heard = [
-                transcribe(side, model, language=language, model_name=source)
+                recognise(side, model, language=language, model_name=source)
                 if side is not None
                 else None
                 for side in sides

@@ -12,7 +12,14 @@ from pydub.generators import Sine
 
 from tests.factories import export, tone
 from tests.voicemail.conftest import Clip
-from voicemail.audio import AudioError, PcmAudio, decode, sniff_format, telephone_line
+from voicemail.audio import (
+    AudioError,
+    PcmAudio,
+    decode,
+    sniff_format,
+    telephone_line,
+    voiced_stretches,
+)
 
 
 def wav_header(data: bytes) -> tuple[int, int, int]:
@@ -160,3 +167,16 @@ def test_telephone_line_quantises_like_g711() -> None:
     # mu-law keeps 256 levels; 16-bit PCM of a clean tone uses thousands.
     assert len(set(line.get_array_of_samples())) <= 256
     assert line.frame_rate == 8000
+
+
+def test_one_side_of_a_conversation_splits_at_long_silences_only() -> None:
+    """A side speaks, is silent while the other side talks, speaks again: two stretches, each
+    padded a little; a short breath inside one stretch does not split it."""
+    beep = Sine(300).to_audio_segment(duration=1500).apply_gain(-10)
+    quiet = AudioSegment.silent(duration=500, frame_rate=16000)
+    gap = AudioSegment.silent(duration=6000, frame_rate=16000)
+    side = (quiet + beep + quiet + beep + gap + beep).set_frame_rate(16000).set_channels(1)
+    audio = PcmAudio(side.raw_data, 16000, len(side) / 1000)
+    [(a, b), (c, d)] = voiced_stretches(audio)
+    assert a == pytest.approx(0.0, abs=0.05) and b == pytest.approx(4.5, abs=0.05)
+    assert c == pytest.approx(9.5, abs=0.05) and d == pytest.approx(11.5, abs=0.05)
