@@ -191,3 +191,15 @@ class ConversationAudio(db.Model):
     codec: Mapped[str] = mapped_column(String(8))
     size: Mapped[int] = mapped_column()
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RetentionSweep(db.Model):
+    """The retention sweep's one row: when it last ran (a claim, so one worker sweeps at a time)
+    and what it removed, for the figures page."""
+
+    __tablename__ = "retention_sweeps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    removed: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)

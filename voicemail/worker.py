@@ -29,6 +29,7 @@ from ivr.database import db
 from ivr.hotline import menu_languages
 from ivr.ops.logs import bind_call
 from ivr.twilio.rest import FetchError, credentials, delete_recording, download_recording
+from voicemail import retention
 from voicemail.audio import AudioError, decode, sniff_format
 from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.search import index_message
@@ -321,6 +322,7 @@ def work(app: Flask, *, burst: bool = False, stop: threading.Event | None = None
         while not stop.is_set():
             session = db.session
             try:
+                retention.maybe_sweep(app, session)  # at most every few minutes
                 message = claim_next(
                     session, job.name, job.settings.lease_seconds, job.settings.max_attempts
                 )

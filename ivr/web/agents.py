@@ -119,7 +119,9 @@ def update(agent_id: int) -> tuple[str, int] | Response:
         )
     except AgentError as exc:
         return _refused(agent, exc)
-    audit(AGENT_UPDATE, target=f"agent:{agent.name}", detail=profile_of(agent))
+    agent.sees_numbers = request.form.get("sees_numbers") == "1"
+    audit(AGENT_UPDATE, target=f"agent:{agent.name}",
+          detail={**profile_of(agent), "sees_numbers": agent.sees_numbers})  # fmt: skip
     db.session.commit()
     flash(gettext("Saved %(name)s.", name=agent.name))
     return redirect(url_for("agents.index"))
