@@ -120,6 +120,12 @@ def mask(number: str | None) -> str:
     return f"{prefix}{'*' * max(len(text) - 2, 1)}{text[-2:]}"
 
 
+def heard_number(number: str | None, whole: bool) -> str:
+    """The number a call-back's whisper reads to the agent: its last four digits unless the
+    agent may see numbers whole (the phone is a page too)."""
+    return (number or "") if whole else (number or "")[-4:]
+
+
 def sees_numbers() -> bool:
     """Whether whoever is signed in sees callers' numbers whole (supervisors, agents given it)."""
     return bool(current_user and current_user.is_authenticated and current_user.may_see_numbers)

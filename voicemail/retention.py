@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -140,7 +140,7 @@ def blank_message_transcripts(session: Session, ids: Sequence[int]) -> tuple[int
     blanked = session.execute(
         update(Voicemail)
         .where(Voicemail.id.in_(ids), _has_transcript(Voicemail))
-        .values(transcript=None, raw_transcript=None, words=None)
+        .values(transcript=None, raw_transcript=None, words=null())
     )
     return blanked.rowcount, terms.rowcount
 
@@ -152,16 +152,15 @@ def blank_recording_transcripts(session: Session, ids: Sequence[int]) -> tuple[i
     blanked = session.execute(
         update(table)
         .where(table.id.in_(ids), _has_transcript(table))
-        .values(transcript=None, raw_transcript=None, turns=None)
+        .values(transcript=None, raw_transcript=None, turns=null())
     )
     return blanked.rowcount, terms.rowcount
 
 
 def _has_transcript(table: Any) -> ColumnElement[bool]:
-    detail = table.words if table is Voicemail else table.turns
-    return or_(
-        table.transcript.is_not(None), table.raw_transcript.is_not(None), detail.is_not(None)
-    )
+    # Not the JSON words or turns: an ORM None there is JSON null, not SQL NULL. Both are set
+    # with the transcript and blanked with it.
+    return or_(table.transcript.is_not(None), table.raw_transcript.is_not(None))
 
 
 def delete_messages(session: Session, config: Any, ids: Sequence[int]) -> Counter[str]:
@@ -220,8 +219,19 @@ def delete_calls(session: Session, ids: Sequence[int], entry_ids: Sequence[int])
 
 
 def _batches(session: Session, query: Any, batch: int) -> Iterable[list[int]]:
-    """Ids from ``query`` a batch at a time until none is left (each batch changes them)."""
+    """Ids from ``query`` a batch at a time until none is left (each batch changes them).
+
+    A batch that comes back unchanged ends it: the next sweep tries again rather than spin.
+    """
+    seen: set[int] = set()
     while ids := list(session.scalars(query.limit(batch))):
+        if seen.issuperset(ids):
+            log.warning(
+                "retention: %s row(s) could not be changed; left for the next sweep", len(ids)
+            )
+            session.rollback()
+            return
+        seen.update(ids)
         yield ids
 
 
