@@ -126,6 +126,17 @@ def heard_number(number: str | None, whole: bool) -> str:
     return (number or "") if whole else (number or "")[-4:]
 
 
+# A number in international form inside free text (a call-back's note: "☎ +8613800138000: 25 s").
+IN_TEXT = re.compile(r"\+[0-9][0-9 -]{5,22}[0-9]")
+
+
+def shown_text(text: object) -> str:
+    """Free text (notes, event details) with every international number in it as the
+    signed-in agent may see it; order numbers and other digits without a + stay."""
+    text = "" if text is None else str(text)
+    return text if sees_numbers() else IN_TEXT.sub(lambda m: mask(m.group()), text)
+
+
 def sees_numbers() -> bool:
     """Whether whoever is signed in sees callers' numbers whole (supervisors, agents given it)."""
     return bool(current_user and current_user.is_authenticated and current_user.may_see_numbers)

@@ -19,6 +19,7 @@ from ivr.queues.agents import create_agent
 from tests.conftest import Twilio
 from tests.factories import add_message, csrf, sign_in, use_rest
 from tests.loopback import RestCalls
+from voicemail.models import Note
 
 NUMBER = "+8613800138000"  # add_message's caller
 MASKED = "+86 138****8000"
@@ -44,6 +45,8 @@ def people(app_settings: dict[str, Any], rest: str, app: Flask) -> int:
                            language="zh", node="q", from_number=NUMBER, agent_id=li.id,
                            state=EntryState.OFFERED, offered_at=utcnow())  # fmt: skip
         db.session.add(entry)
+        # A call-back writes the number it dialled into a note on the message.
+        db.session.add(Note(voicemail_id=message_id, body=f"☎ {NUMBER}: 25 s (CA{'9' * 32})"))
         db.session.commit()
     return message_id
 
@@ -76,6 +79,7 @@ def test_an_agent_sees_numbers_masked_everywhere(
         assert "13800138000" not in page, name
         assert "0013" not in page, name
         assert MASKED in page or "138****8000" in page, name
+    assert f"☎ {MASKED}: 25 s" in pages(client, people)["message"]
 
 
 def test_a_supervisor_sees_them_whole(app: Flask, client: FlaskClient, people: int) -> None:
