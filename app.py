@@ -50,9 +50,10 @@ from voicemail.demo import demo_command
 from voicemail.follow import follow_messages
 from voicemail.health import READINESS
 from voicemail.metrics import message_figures
+from voicemail.privacy_cli import privacy_cli
 from voicemail.quality_rules import load_rules
 from voicemail.transcription import ModelRegistry
-from voicemail.web import conversations, figures, inbox, quality
+from voicemail.web import conversations, erasure, figures, inbox, quality
 from voicemail.web.caller_links import messages_and_cases
 from voicemail.worker import start_embedded_worker
 
@@ -73,6 +74,7 @@ NAVIGATION = Navigation(
         PageLink(_l("API tokens"), "tokens.index", supervisors_only=True),
         PageLink(_l("Agents"), "agents.index", supervisors_only=True),
         PageLink(_l("Audit log"), "audit.index", supervisors_only=True),
+        PageLink(_l("Erase a caller"), "erasure.erase_form", supervisors_only=True),
     ),
     call_links=(PageLink(_l("messages from this call"), "inbox.index"),),
 )
@@ -123,6 +125,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(inbox.bp)
     app.register_blueprint(conversations.bp)
     app.register_blueprint(board.bp)
+    app.register_blueprint(erasure.bp)
     app.register_blueprint(controls.bp)
     app.register_blueprint(live.bp)
     app.register_blueprint(live.voice_bp)
@@ -156,7 +159,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if app.config["HOTLINE_WORKER"] == "thread":
         # Started by the first request, so CLI commands (db upgrade…) never start one.
         app.before_request(lambda: start_embedded_worker(app) and None)
-    for group in (tokens, orders, agents, simulate, voicemail_cli, demo_command):
+    for group in (tokens, orders, agents, simulate, voicemail_cli, demo_command, privacy_cli):
         app.cli.add_command(group)
     app.register_error_handler(HTTPException, http_error)
     return app

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ivr.clock import utcnow
@@ -129,6 +129,7 @@ class Scope(StrEnum):
     READ = "read"  # calls, messages, audio: every GET under /api/v1
     WRITE = "write"  # case status, presence, take-next
     METRICS = "metrics"  # /metrics for Prometheus
+    ERASE = "erase"  # erase everything about one caller number (never in a default token)
 
 
 class ApiToken(db.Model):
@@ -153,7 +154,7 @@ class ApiToken(db.Model):
     @property
     def is_full(self) -> bool:
         """Whether the token may do everything (every token made before scopes is)."""
-        return self.scope_set >= set(Scope)
+        return self.scope_set >= {Scope.READ, Scope.WRITE, Scope.METRICS}
 
 
 class AuditEvent(db.Model):
@@ -216,6 +217,13 @@ class Agent(UserMixin, db.Model):
     # When the agent's latest web session ends (sign-in plus its lifetime); None when signed
     # out or never signed in on the web. The distributor sets the agent away once it passes.
     session_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Given by a supervisor: sees callers' numbers whole (others see them masked, 138****8000).
+    sees_numbers: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+    @property
+    def may_see_numbers(self) -> bool:
+        """Whether caller numbers are shown to this agent whole."""
+        return self.role == Role.SUPERVISOR or self.sees_numbers
 
     @property
     def is_active(self) -> bool:  # type: ignore[override]

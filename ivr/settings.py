@@ -75,6 +75,10 @@ class Settings(TypedDict):
     HOTLINE_LOG_FORMAT: str
     HOTLINE_TIMEZONE: str
     HOTLINE_QUALITY_RULES: str
+    HOTLINE_KEEP_AUDIO_DAYS: int
+    HOTLINE_KEEP_TRANSCRIPTS_DAYS: int
+    HOTLINE_KEEP_CALLS_DAYS: int
+    HOTLINE_RETENTION_SWEEP_MINUTES: float
 
 
 class ConfigError(RuntimeError):
@@ -93,6 +97,18 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _days(env: Mapping[str, str], name: str, default: int) -> int:
+    """A number of whole days to keep something; empty or 0 keeps it for ever."""
+    raw = (env.get(name) or "").strip()
+    if raw == "":
+        return default
+    if not raw.isdigit() or len(raw) > 6:
+        raise ConfigError(
+            f"{name} must be a whole number of days (0 keeps for ever), e.g. 180; not {raw[:20]!r}"
+        )
+    return int(raw)
 
 
 def shared_keys(raw: str) -> dict[str, str]:
@@ -190,6 +206,12 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         "HOTLINE_TIMEZONE": (env.get("HOTLINE_TIMEZONE") or "Asia/Shanghai").strip(),
         # The quality rules file; empty: the one voicemail ships (voicemail/quality.yaml).
         "HOTLINE_QUALITY_RULES": (env.get("HOTLINE_QUALITY_RULES") or "").strip(),
+        # Privacy: how many days recordings' audio, transcripts and call logs are kept (0: for
+        # ever). Call-back audio is kept CALLBACK_KEEP_DAYS whatever (voicemail/retention.py).
+        "HOTLINE_KEEP_AUDIO_DAYS": _days(env, "HOTLINE_KEEP_AUDIO_DAYS", 180),
+        "HOTLINE_KEEP_TRANSCRIPTS_DAYS": _days(env, "HOTLINE_KEEP_TRANSCRIPTS_DAYS", 365),
+        "HOTLINE_KEEP_CALLS_DAYS": _days(env, "HOTLINE_KEEP_CALLS_DAYS", 730),
+        "HOTLINE_RETENTION_SWEEP_MINUTES": _number(env, "HOTLINE_RETENTION_SWEEP_MINUTES", 5.0),
     }
     # One model per menu language (VOSK_MODEL_ZH, …): keys the menu decides, so not in Settings.
     models = {k: v for k, v in env.items() if k.startswith("VOSK_MODEL_")}
@@ -206,6 +228,7 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         raise ConfigError("HOTLINE_AUDIO_STORE must be 'files' or 'database'")
     if not 0 < settings.get("HOTLINE_SESSION_HOURS", 12.0) <= 24 * 366:
         raise ConfigError("HOTLINE_SESSION_HOURS must be a number of hours above 0, e.g. 12")
+    check_retention(settings)
     try:
         ZoneInfo(settings.get("HOTLINE_TIMEZONE", "UTC"))
     except (ZoneInfoNotFoundError, ValueError):
@@ -239,6 +262,38 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             "TWILIO_API_BASE_URL must be https in production (plain http is for the offline "
             "simulator on loopback, with HOTLINE_ENV=development)"
         )
+
+
+# China's 2020 rules on outbound calls: recordings of calls made to customers kept 30 days.
+CALLBACK_KEEP_DAYS = 30
+
+
+def check_retention(settings: Mapping[str, Any]) -> None:
+    """Refuse retention settings that would delete what must stay, with the reason."""
+    audio = settings.get("HOTLINE_KEEP_AUDIO_DAYS", 0)
+    transcripts = settings.get("HOTLINE_KEEP_TRANSCRIPTS_DAYS", 0)
+    calls = settings.get("HOTLINE_KEEP_CALLS_DAYS", 0)
+    for name, days in (
+        ("HOTLINE_KEEP_AUDIO_DAYS", audio),
+        ("HOTLINE_KEEP_TRANSCRIPTS_DAYS", transcripts),
+        ("HOTLINE_KEEP_CALLS_DAYS", calls),
+    ):
+        if not isinstance(days, int) or days < 0:
+            raise ConfigError(f"{name} must be a whole number of days, 0 to keep for ever")
+    # A call log is what a recording, a message and a search are found by.
+    if calls and (audio == 0 or audio > calls or transcripts == 0 or transcripts > calls):
+        raise ConfigError(
+            "HOTLINE_KEEP_CALLS_DAYS must not be shorter than HOTLINE_KEEP_AUDIO_DAYS and "
+            "HOTLINE_KEEP_TRANSCRIPTS_DAYS (0 keeps for ever): a call log would go before its "
+            "recording"
+        )
+    if calls and calls < CALLBACK_KEEP_DAYS:
+        raise ConfigError(
+            f"HOTLINE_KEEP_CALLS_DAYS must be at least {CALLBACK_KEEP_DAYS} days: call-backs "
+            "made to customers are kept that long (China's 2020 rules on outbound calls)"
+        )
+    if not 0 < settings.get("HOTLINE_RETENTION_SWEEP_MINUTES", 5.0) <= 24 * 60:
+        raise ConfigError("HOTLINE_RETENTION_SWEEP_MINUTES must be minutes above 0, e.g. 5")
 
 
 def is_loopback(url: SplitResult) -> bool:

@@ -16,7 +16,9 @@ from ivr.audit import RECORDING_DOWNLOAD, audit_recording
 from ivr.clock import iso
 from ivr.database import db, find
 from ivr.models import Scope
+from ivr.numbers import NumberError, mask
 from voicemail.cases import audit_case_status, set_case_status
+from voicemail.erasure import erase, preview
 from voicemail.models import CaseStatus, ConversationRecording, Voicemail, VoicemailStatus
 from voicemail.search import conversations_holding, holding
 from voicemail.storage import (
@@ -108,6 +110,28 @@ def update_voicemail(message_id: int) -> Response:
     set_case_status(message, CaseStatus(value))
     db.session.commit()
     return jsonify(voicemail_json(message))
+
+
+@bp.post("/callers/erase")
+@token_required(Scope.ERASE)
+def erase_caller() -> Response:
+    """Erase everything about ``{"number": …}`` (``"dry_run": true`` only counts it)."""
+    number = json_text("number")
+    if not number:
+        raise ApiError(400, 'send {"number": "+8613800138000"} as JSON')
+    body = request.get_json(silent=True)
+    dry_run = body.get("dry_run", False) if isinstance(body, dict) else False
+    if not isinstance(dry_run, bool):
+        raise ApiError(400, "dry_run must be true or false")
+    try:
+        counts = preview(db.session, number)
+        if not counts:
+            raise ApiError(404, f"nothing is kept about {mask(number)}")
+        if not dry_run:
+            counts = erase(db.session, current_app.config, number)
+    except NumberError as exc:
+        raise ApiError(400, str(exc)) from None
+    return jsonify({"number": mask(number), "erased": not dry_run, "counts": counts})
 
 
 def audio_response(message: Voicemail | ConversationRecording) -> Response:

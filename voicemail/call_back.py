@@ -18,6 +18,7 @@ from ivr.callflow.webhooks import apologise
 from ivr.database import db, find
 from ivr.hotline import hotline
 from ivr.models import Agent, Call
+from ivr.numbers import heard_number
 from ivr.queues.agents import agent_language
 from ivr.text import whole_number
 from ivr.twilio.fields import WORD, field, twilio_number
@@ -117,7 +118,7 @@ def connect() -> Response:
     text = menu.phrase(
         "callback_whisper", lang,
         topic=menu.name_of(menu.topics, message.category, lang),
-        number=spell_digits(message.from_number),
+        number=spell_digits(heard_number(message.from_number, bool(agent and agent.may_see_numbers))),
     )  # fmt: skip
     speak(response, text, menu.languages[lang])
     leg = {"message": message.id, "agent": agent.id if agent else ""}

@@ -236,3 +236,15 @@ class QualityTag(db.Model):
         ForeignKey("quality_checks.id", ondelete="CASCADE"), primary_key=True
     )
     tag: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+
+
+class RetentionSweep(db.Model):
+    """The retention sweep's one row: when it last ran (a claim, so one worker sweeps at a time)
+    and what it removed, for the figures page."""
+
+    __tablename__ = "retention_sweeps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    removed: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)

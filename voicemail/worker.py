@@ -31,6 +31,7 @@ from ivr.database import db
 from ivr.hotline import menu_languages
 from ivr.ops.logs import bind_call
 from ivr.twilio.rest import FetchError, credentials, delete_recording, download_recording
+from voicemail import retention
 from voicemail.audio import AudioError, PcmAudio, SilentAudio, decode, sniff_format
 from voicemail.models import ConversationRecording, Voicemail, VoicemailStatus
 from voicemail.quality_checks import check_after_transcription
@@ -460,6 +461,7 @@ def work(app: Flask, *, burst: bool = False, stop: threading.Event | None = None
         while not stop.is_set():
             session = db.session
             try:
+                retention.maybe_sweep(app, session)  # at most every few minutes
                 message = claim_any(session, job.name, job.settings, first)
                 if message is None:
                     if burst and not _waiting(session):

@@ -56,7 +56,33 @@ PAGE = [
 ]
 COMMON = {"401": _error("no or bad token"), "400": _error("bad parameter")}
 
+COUNTS = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
+
 SCHEMAS: dict[str, Any] = {
+    "ErasureInput": {
+        "type": "object",
+        "required": ["number"],
+        "properties": {
+            "number": {
+                "type": "string",
+                "description": "the caller's number; separators are ignored, so +86 138-0013-8000 "
+                "is +8613800138000",
+            },
+            "dry_run": {
+                "type": "boolean",
+                "description": "only count what would be erased (the confirmation step)",
+            },
+        },
+    },
+    "Erasure": {
+        "type": "object",
+        "required": ["number", "erased", "counts"],
+        "properties": {
+            "number": {"type": "string", "description": "masked, as 138****8000"},
+            "erased": {"type": "boolean", "description": "false for a dry run"},
+            "counts": {**COUNTS, "description": "rows of each kind erased (or to erase)"},
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -290,7 +316,8 @@ def openapi_spec() -> dict[str, Any]:
     for operations in spec["paths"].values():
         for method, operation in operations.items():
             # OpenAPI 3.1 lets a bearer requirement list roles: here the token's scope.
-            operation["security"] = [{"bearer": ["read" if method == "get" else "write"]}]
+            scope = operation.pop("x-scope", "read" if method == "get" else "write")
+            operation["security"] = [{"bearer": [scope]}]
             operation["responses"].setdefault("403", _error("the token lacks the scope needed"))
     return spec
 
@@ -310,7 +337,8 @@ def _described() -> dict[str, Any]:
                     "scheme": "bearer",
                     "description": "A token from `flask --app app tokens create NAME --scopes "
                     "read,write` or the tokens page. Scopes: read (every GET here), write (case "
-                    "status, presence, take-next, wrap-ups), metrics (/metrics, outside this API).",
+                    "status, presence, take-next, wrap-ups), metrics (/metrics, outside this API), "
+                    "erase (erasing a caller; never in a token unless asked for).",
                 }
             },
             "schemas": SCHEMAS,
@@ -498,6 +526,31 @@ def _described() -> dict[str, Any]:
                         ),
                         "502": _error("Twilio refused the call"),
                         **COMMON,
+                    },
+                }
+            },
+            "/callers/erase": {
+                "post": {
+                    "summary": "Erase everything about one caller number (PIPL, GDPR)",
+                    "description": "Calls, their events, queue stays, ratings and wrap-up notes; "
+                    "messages with notes, transcripts, search terms and audio; recorded "
+                    "conversations likewise. Needs a token with the erase scope. The audit log "
+                    "records the token, the time and the counts, never the number. Send "
+                    "dry_run true first to see how much would go.",
+                    "x-scope": "erase",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ErasureInput"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json("what was erased (or would be)", "Erasure"),
+                        "400": _error("no number, or not a phone number"),
+                        "404": _error("nothing is kept about the number"),
+                        "401": _error("no or bad token"),
                     },
                 }
             },

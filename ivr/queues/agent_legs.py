@@ -14,6 +14,7 @@ from ivr.callflow.webhooks import apologise
 from ivr.database import db, find
 from ivr.hotline import hotline
 from ivr.models import Agent, Call, EntryState, Presence, QueueEntry
+from ivr.numbers import heard_number
 from ivr.queues.agents import agent_language
 from ivr.queues.controls import consult_missed
 from ivr.queues.conversation import agent_joins, caller_gone, conference_name
@@ -196,7 +197,7 @@ def callback() -> Response:
     db.session.commit()
     text = menu.phrase(
         "callback_whisper", lang,
-        topic=menu.name_of(menu.topics, entry.topic, lang), number=spell_digits(entry.from_number),
+        topic=menu.name_of(menu.topics, entry.topic, lang), number=spell_digits(heard_number(entry.from_number, agent.may_see_numbers)),
     )  # fmt: skip
     action = external_url("agent.dialed", entry=entry.id, agent=agent.id)
     return twiml(agent_joins(menu, lang, text, entry.call_sid, action=action,

@@ -12,7 +12,7 @@ from ivr.audit import AGENT_DISABLE, AGENT_ENABLE, AGENT_UPDATE, PASSWORD_RESET,
 from ivr.clock import utcnow
 from ivr.database import db, find
 from ivr.hotline import hotline
-from ivr.models import Agent
+from ivr.models import Agent, Role
 from ivr.queues.agent_history import presences_now
 from ivr.queues.agents import (
     AgentError,
@@ -119,7 +119,11 @@ def update(agent_id: int) -> tuple[str, int] | Response:
         )
     except AgentError as exc:
         return _refused(agent, exc)
-    audit(AGENT_UPDATE, target=f"agent:{agent.name}", detail=profile_of(agent))
+    detail = profile_of(agent)
+    sees = request.form.get("sees_numbers") == "1" and agent.role != Role.SUPERVISOR
+    if sees != agent.sees_numbers:  # the right to see caller numbers whole, given or taken
+        agent.sees_numbers = detail["sees_numbers"] = sees
+    audit(AGENT_UPDATE, target=f"agent:{agent.name}", detail=detail)
     db.session.commit()
     flash(gettext("Saved %(name)s.", name=agent.name))
     return redirect(url_for("agents.index"))

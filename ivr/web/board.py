@@ -28,6 +28,7 @@ from ivr.clock import iso, local_day, utcnow
 from ivr.database import db
 from ivr.hotline import hotline
 from ivr.models import Agent, Call, CallEvent, Outcome, Presence, QueueEntry
+from ivr.numbers import shown_number
 from ivr.queues.agent_history import presences_now
 from ivr.queues.agents import AgentError, choose_presence
 from ivr.queues.distribution import distribute_now
@@ -117,6 +118,7 @@ def live() -> Response:
 def shown(pop: ScreenPop) -> dict[str, object]:
     """The screen pop with the words and times the page shows, in the reader's language."""
     data = pop.as_json()
+    data["number"] = shown_number(pop.number)
     data["call_url"] = url_for("board.call", sid=pop.call_sid)
     data["path"] = " › ".join(pop.path)
     data["orders"] = [
@@ -171,6 +173,13 @@ def take() -> Response:
 def calls() -> str:
     """The call log: newest first, by date, number, topic and outcome."""
     query = select(Call)
+    if sid := request.args.get("caller_of", "").strip()[:64]:
+        # "Other calls from this number" by a call's sid: the number never shows in the URL.
+        query = query.where(
+            Call.from_number.in_(
+                select(Call.from_number).where(Call.sid == sid, Call.from_number != "")
+            )
+        )
     if number := request.args.get("number", "").strip()[:64]:
         query = query.where(
             or_(
@@ -225,7 +234,7 @@ def export_calls() -> Response:
     header = ["sid", "from", "to", "started_at", "ended_at", "duration", "language", "menu_path",
               "outcome", "rating", "disposition", "wrapup_note", "wrapup_agent"]  # fmt: skip
     wrapups = wrapups_by_call(db.session, [c.id for c in calls])
-    rows = [[c.sid, c.from_number, c.to_number, iso(c.started_at), iso(c.ended_at), c.duration,
+    rows = [[c.sid, shown_number(c.from_number), c.to_number, iso(c.started_at), iso(c.ended_at), c.duration,
              c.language, " > ".join(c.path), c.outcome, c.rating, *wrapup_cells(wrapups.get(c.id))]
             for c in calls]  # fmt: skip
     return csv_response("calls.csv", header, rows)

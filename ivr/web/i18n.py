@@ -12,6 +12,7 @@ from flask_login import current_user
 
 from ivr.clock import DEFAULT_TIMEZONE, site_timezone
 from ivr.hotline import hotline
+from ivr.numbers import shown_number, shown_text
 from ivr.web.labels import label
 
 LANGUAGES = ("zh", "en")
@@ -62,4 +63,6 @@ def init_i18n(app: Flask) -> None:
     )
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.filters["localtime"] = localtime
+    app.jinja_env.filters["caller"] = shown_number  # masked for agents without the right
+    app.jinja_env.filters["caller_text"] = shown_text
     app.jinja_env.globals.update(topic_name=topic_name, get_locale=get_locale, label=label)

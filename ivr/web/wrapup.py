@@ -14,6 +14,7 @@ from ivr.clock import utcnow
 from ivr.database import db
 from ivr.hotline import hotline
 from ivr.models import Call, QueueEntry, Wrapup
+from ivr.numbers import shown_number
 from ivr.queues.agents import AgentError
 from ivr.queues.distribution import distribute_now
 from ivr.queues.wrapups import MAX_NOTE, save_wrapup, served, to_wrap_up, wrapups_by_call
@@ -28,7 +29,7 @@ def _form(call: Call, entry: QueueEntry | None, row: Wrapup | None, back: str) -
     until = current_user.wrapup_until
     return {
         "sid": call.sid,
-        "caller": call.from_number,
+        "caller": shown_number(call.from_number),
         "topic": entry.topic if entry else None,
         "dispositions": [
             (code, menu.name_of(menu.dispositions, code, language)) for code in menu.dispositions

@@ -18,11 +18,13 @@ from ivr.database import db
 from ivr.day_counts import Counting, Tally, tallied
 from ivr.hotline import hotline
 from ivr.models import Call
+from ivr.numbers import shown_number
 from ivr.queues.stats import period_stats
 from ivr.web.auth import supervisor_required
 from ivr.web.exports import csv_response
 from ivr.web.periods import period
 from voicemail.models import Voicemail
+from voicemail.retention import Retention, last_sweep
 
 bp = Blueprint("figures", __name__, template_folder="templates")
 
@@ -145,6 +147,8 @@ def figures() -> str:
         outcomes=sorted(outcomes.items()),
         queues=period_stats(db.session, since, until, target),
         messages=message_figures(since, until),
+        retention=Retention.from_config(current_app.config),
+        sweep=last_sweep(db.session),
     )
 
 
@@ -160,7 +164,7 @@ def export_messages() -> Response:
     ).all()
     header = ["id", "case_number", "call_sid", "from", "category", "language", "created_at",
               "case_status", "answered_at", "status", "transcript"]  # fmt: skip
-    rows = [[m.id, m.case_number, m.call_sid, m.from_number, m.category, m.language,
+    rows = [[m.id, m.case_number, m.call_sid, shown_number(m.from_number), m.category, m.language,
              iso(m.created_at), m.case_status, iso(m.answered_at), m.status, m.transcript or ""]
             for m in messages]  # fmt: skip
     return csv_response("messages.csv", header, rows)
