@@ -17,6 +17,7 @@ import requests
 import vosk
 
 from voicemail.audio import PcmAudio
+from voicemail.readable import for_people
 
 FALLBACK_SETTING = "VOSK_MODEL"
 SETTING_PREFIX = "VOSK_MODEL_"
@@ -341,7 +342,7 @@ def transcribe(
                     )
                 )
     return Transcript(
-        text=clean_text(raw_text),
+        text=readable_text(raw_text, language),
         raw_text=raw_text,
         words=words,
         model=model_name,
@@ -349,6 +350,12 @@ def transcribe(
         elapsed=time.perf_counter() - started,
         audio_seconds=audio.seconds,
     )
+
+
+def readable_text(raw: str, language: str) -> str:
+    """A transcript as people read it in ``language``: clean, then spaced and numbered as they write
+    (Chinese without spaces, spoken digits as numbers; see voicemail/readable.py)."""
+    return for_people(clean_text(raw), language)
 
 
 def clean_text(raw: str) -> str:
