@@ -327,6 +327,25 @@ def transcribe(
         if recogniser.AcceptWaveform(audio.pcm[offset : offset + chunk]):
             results.append(json.loads(recogniser.Result()))
     results.append(json.loads(recogniser.FinalResult()))
+    return transcript_from(
+        results,
+        language=language,
+        model_name=model_name,
+        elapsed=time.perf_counter() - started,
+        audio_seconds=audio.seconds,
+    )
+
+
+def transcript_from(
+    results: list[dict[str, Any]],
+    *,
+    language: str,
+    model_name: str = "",
+    elapsed: float = 0.0,
+    audio_seconds: float = 0.0,
+) -> Transcript:
+    """A Transcript from Vosk's results (``{"text": …, "result": [{"word", "start", "end",
+    "conf"}]}`` each): the text for people, the raw text and the words with their timings."""
     raw_text = " ".join(r["text"] for r in results if r.get("text"))
     words = []
     for result in results:
@@ -347,8 +366,8 @@ def transcribe(
         words=words,
         model=model_name,
         language=language,
-        elapsed=time.perf_counter() - started,
-        audio_seconds=audio.seconds,
+        elapsed=elapsed,
+        audio_seconds=audio_seconds,
     )
 
 

@@ -33,7 +33,13 @@ from voicemail.audio import AudioError, decode, sniff_format
 from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.search import index_message
 from voicemail.storage import AudioStore, StorageError, read_audio, store_for
-from voicemail.transcription import ModelLoadError, ModelRegistry, NoModelError, transcribe
+from voicemail.transcription import (
+    ModelLoadError,
+    ModelRegistry,
+    NoModelError,
+    Transcript,
+    transcribe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +176,18 @@ def _renew(session: Session, message_id: int, worker: str, lease_seconds: float)
     _write(session, message_id, worker, lease_until=utcnow() + timedelta(seconds=lease_seconds))
 
 
+def transcript_columns(result: Transcript) -> dict[str, Any]:
+    """What a transcription writes on its row: the text for people, the raw text and words."""
+    return {
+        "transcript": result.text,
+        "raw_transcript": result.raw_text,
+        "words": [vars(word) for word in result.words],
+        "model": result.model[:255],
+        "transcription_seconds": result.elapsed,
+        "transcribed_at": utcnow(),
+    }
+
+
 def _finish(session: Session, message_id: int, worker: str, **values: Any) -> None:
     _write(session, message_id, worker, leased_by=None, lease_until=None, **values)
 
@@ -219,12 +237,7 @@ class Job:
                 status=VoicemailStatus.TRANSCRIBED,
                 status_reason="",
                 duration=audio.seconds,
-                transcript=result.text,
-                raw_transcript=result.raw_text,
-                words=[vars(word) for word in result.words],
-                model=result.model[:255],
-                transcription_seconds=result.elapsed,
-                transcribed_at=utcnow(),
+                **transcript_columns(result),
             )
             index_message(session, ident, result.text)
             session.commit()
