@@ -22,7 +22,7 @@ from voicemail.transcription import (
     NoModelError,
     transcribe,
 )
-from voicemail.worker import requeue, work
+from voicemail.worker import make_readable, requeue, work
 
 voicemail_cli = AppGroup("voicemail", help="Voice messages: worker, transcription, models.")
 
@@ -132,3 +132,9 @@ def retry_command(failed: bool, untranscribed: bool, since: datetime | None) -> 
     ]
     count = requeue(db.session, chosen, since=since.replace(tzinfo=UTC) if since else None)
     click.echo(f"{count} message(s) queued again")
+
+
+@voicemail_cli.command("readable")
+def readable_command() -> None:
+    """Write messages transcribed before readable transcripts anew from their raw text."""
+    click.echo(f"{make_readable(db.session)} transcript(s) rewritten")

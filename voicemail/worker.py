@@ -38,6 +38,7 @@ from voicemail.transcription import (
     ModelRegistry,
     NoModelError,
     Transcript,
+    readable_text,
     transcribe,
 )
 
@@ -186,6 +187,35 @@ def transcript_columns(result: Transcript) -> dict[str, Any]:
         "transcription_seconds": result.elapsed,
         "transcribed_at": utcnow(),
     }
+
+
+def make_readable(session: Session, batch: int = 500) -> int:
+    """Write the transcripts of messages transcribed before they were made for people again from
+    their raw text, and index them anew; return how many changed. Words are left as they are."""
+    changed, after = 0, 0
+    while True:
+        rows = session.execute(
+            select(Voicemail.id, Voicemail.raw_transcript, Voicemail.transcript, Voicemail.language)
+            .where(
+                Voicemail.id > after,
+                Voicemail.status == VoicemailStatus.TRANSCRIBED,
+                Voicemail.raw_transcript.is_not(None),
+            )
+            .order_by(Voicemail.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return changed
+        for ident, raw, text, language in rows:
+            readable = readable_text(raw or "", language or "zh")
+            if readable != text:
+                session.execute(
+                    update(Voicemail).where(Voicemail.id == ident).values(transcript=readable)
+                )
+                index_message(session, ident, readable)
+                changed += 1
+        session.commit()
+        after = rows[-1][0]
 
 
 def _finish(session: Session, message_id: int, worker: str, **values: Any) -> None:

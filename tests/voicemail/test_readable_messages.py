@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 from ivr.database import db
 from ivr.models import Order
 from tests.conftest import free_port
-from tests.factories import add_message, agent, auth, make_token, sign_in
+from tests.factories import add_message, agent, auth, invoke, make_token, sign_in
 from voicemail.models import Voicemail
-from voicemail.search import index_message
+from voicemail.search import index_message, matching
 from voicemail.transcription import transcript_from
 from voicemail.worker import transcript_columns
 
@@ -103,6 +103,8 @@ def test_an_unknown_order_and_a_phone_number(app: Flask, client: FlaskClient) ->
     sign_in(client)
     page = client.get(f"/inbox/{ident}", headers={"Accept-Language": "en"})
     assert chips(page.get_data(as_text=True)) == ["123456 no such order"]
+    page = client.get(f"/inbox/{ident}", headers={"Accept-Language": "zh-CN"})
+    assert chips(page.get_data(as_text=True)) == ["123456 查无此订单"]
     token = make_token(app)
     body = client.get(f"/api/v1/voicemails/{ident}", headers=auth(token)).json
     assert body["transcript"] == "订单号123456电话13800138000"
@@ -170,3 +172,27 @@ def test_readable_transcripts_are_found_by_words_and_by_digits(
         page = client.get("/inbox", query_string={"q": query}).get_data(as_text=True)
         shown = sorted(int(n) for n in set(re.findall(r'href="/inbox/(\d+)"', page)))
         assert shown == found, query
+
+
+def test_messages_transcribed_before_are_made_readable(app: Flask) -> None:
+    ident = add_message(app, n=1)
+    korean = add_message(app, n=2)
+    with app.app_context():
+        old = db.session.get(Voicemail, ident)
+        assert old is not None
+        old.raw_transcript = old.transcript = "我 的 订单 号 是 一 二 三 四 五 六 七 八"
+        index_message(db.session, ident, old.transcript)
+        other = db.session.get(Voicemail, korean)
+        assert other is not None
+        other.language, other.raw_transcript, other.transcript = "ko", "주문  번호", "주문 번호"
+        db.session.commit()
+    result = invoke(app, "voicemail", "readable")
+    assert result.exit_code == 0 and "1 transcript(s) rewritten" in result.output
+    with app.app_context():
+        old = db.session.get(Voicemail, ident)
+        assert old is not None and old.transcript == "我的订单号是12345678"
+        assert old.words == [{"word": "退货", "start": 0.1, "end": 0.5, "conf": 0.93}]
+        found = matching("订单号12345678")
+        assert found is not None
+        assert set(db.session.scalars(found)) == {ident}
+    assert invoke(app, "voicemail", "readable").output.startswith("0 transcript(s)")
