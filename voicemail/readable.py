@@ -8,8 +8,11 @@ Only the text changes: a message keeps its raw words and their timings.
 
 from __future__ import annotations
 
+import difflib
 import re
 import warnings
+from dataclasses import dataclass
+from typing import Any
 
 import cn2an
 
@@ -67,15 +70,58 @@ def for_people(text: str, language: str) -> str:
     return tidy
 
 
-def join_words(words: list[str], language: str) -> list[tuple[str, bool]]:
-    """Each word with whether a space goes before it, as ``for_people`` would space them."""
-    code = language.strip().lower().replace("_", "-").split("-")[0]
-    joined: list[tuple[str, bool]] = []
-    for word in words:
-        previous = joined[-1][0] if joined else ""
-        together = code == "zh" and bool(previous) and _is_han(previous[-1]) and _is_han(word[:1])
-        joined.append((word, bool(previous) and not together))
-    return joined
+@dataclass
+class Piece:
+    """Words of the raw transcript shown together as people read them, with their timing."""
+
+    word: str
+    start: float
+    end: float
+    conf: float
+    space: bool  # a space before it
+
+
+def readable_words(words: list[dict[str, Any]], language: str) -> list[Piece]:
+    """The timed raw words as ``for_people`` writes them: words that became one number ("一 二 三
+    四" → 1234) are one piece spanning their times; spaces only where the readable text has them.
+    """
+    texts = [str(w.get("word", "")) for w in words]
+    readable = for_people(" ".join(texts), language)
+    raw = "".join(texts)
+    owner = [i for i, text in enumerate(texts) for _ in text]
+    places = [k for k, char in enumerate(readable) if char != " "]
+    shown = "".join(readable[k] for k in places)
+    group = list(range(len(texts)))  # each word's group: the first word of its group
+    belongs: list[int] = []  # the word each shown character came from
+    matcher = difflib.SequenceMatcher(None, raw, shown, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            belongs.extend(owner[i1:i2])
+            continue
+        touched = owner[i1:i2] or [owner[min(i1, len(owner) - 1)]] if owner else [0]
+        for i in range(touched[0], touched[-1] + 1):
+            group[i] = group[touched[0]]
+        belongs.extend([touched[0]] * (j2 - j1))
+    pieces: list[Piece] = []
+    firsts: dict[int, int] = {}
+    for k, word in enumerate(belongs):
+        lead = group[word]
+        if lead not in firsts:
+            firsts[lead] = len(pieces)
+            members = [i for i in range(len(texts)) if group[i] == lead]
+            pieces.append(
+                Piece(
+                    word="",
+                    start=float(words[members[0]]["start"]),
+                    end=float(words[members[-1]]["end"]),
+                    conf=min(float(words[i]["conf"]) for i in members),
+                    space=places[k] > 0 and readable[places[k] - 1] == " ",
+                )
+            )
+        piece = pieces[firsts[lead]]
+        gap = " " if piece.word and readable[places[k] - 1] == " " else ""
+        piece.word += gap + shown[k]
+    return pieces
 
 
 def _is_han(char: str) -> bool:

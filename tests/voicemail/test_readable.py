@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicemail.readable import for_people, join_words, order_numbers
+from voicemail.readable import for_people, order_numbers, readable_words
 
 CHINESE = [
     # order and phone numbers, said digit by digit
@@ -90,10 +90,32 @@ def test_other_languages_only_lose_extra_spaces() -> None:
     assert for_people("주문 번호는 3 년", "zh") == "주문 번호는 3 년"
 
 
-def test_words_are_spaced_as_the_readable_text() -> None:
-    spaced = join_words(["我", "的", "iphone", "坏", "了"], "zh")
-    assert "".join((" " if space else "") + word for word, space in spaced) == "我的 iphone 坏了"
-    assert [space for _, space in join_words(["주문", "번호"], "ko")] == [False, True]
+def timed(text: str) -> list[dict[str, float | str]]:
+    """Vosk's words for ``text``, one a second, half a second long."""
+    return [{"word": w, "start": float(i), "end": i + 0.5, "conf": 0.9 - i / 100}
+            for i, w in enumerate(text.split())]  # fmt: skip
+
+
+def shown(text: str, language: str) -> str:
+    return "".join((" " if p.space else "") + p.word for p in readable_words(timed(text), language))
+
+
+@pytest.mark.parametrize(("heard", "read"), CHINESE[:20])
+def test_timed_words_read_as_the_transcript(heard: str, read: str) -> None:
+    assert shown(heard, "zh") == read
+
+
+def test_words_said_as_one_number_are_one_piece_with_their_times() -> None:
+    pieces = readable_words(timed("订单 号 一 二 三 四 五 的 iphone 坏 了"), "zh")
+    assert [(p.word, p.space) for p in pieces] == [
+        ("订单", False), ("号", False), ("12345", False), ("的", False), ("iphone", True),
+        ("坏", True), ("了", False),
+    ]  # fmt: skip
+    number = pieces[2]
+    assert (number.start, number.end, number.conf) == (2.0, 6.5, 0.9 - 6 / 100)
+    english = readable_words(timed("order number one two three please"), "en")
+    assert [p.word for p in english] == ["order", "number", "123", "please"]
+    assert shown("주문  번호", "ko") == "주문 번호" and readable_words([], "zh") == []
 
 
 ORDERS = [

@@ -83,6 +83,7 @@ def test_the_message_page_links_the_order_with_its_status(app: Flask, client: Fl
     # The words follow the audio, written together as Chinese is.
     assert '<span class="word" data-start="0.0"' in text
     assert re.search(r'>我</span><span class="word"[^>]*>的</span>', text)
+    assert re.search(r'data-start="1.25" data-end="3.7\d*"[^>]*>2026112401</span>', text)
 
 
 def test_the_order_links_to_the_shops_page_when_set(app: Flask, client: FlaskClient) -> None:

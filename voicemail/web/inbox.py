@@ -36,7 +36,7 @@ from voicemail.api import audio_response
 from voicemail.cases import audit_case_status, set_case_status
 from voicemail.models import CaseStatus, Note, Voicemail
 from voicemail.order_links import OrderFinder
-from voicemail.readable import join_words
+from voicemail.readable import readable_words
 from voicemail.search import holding
 
 bp = Blueprint("inbox", __name__, template_folder="templates", static_folder="static",
@@ -167,13 +167,12 @@ def show(message_id: int) -> str:
         select(CallEvent).where(CallEvent.call_id == call.id).order_by(CallEvent.at, CallEvent.id)
     ).all() if call else []  # fmt: skip
     words = message.words or []
-    spaced = join_words([str(w.get("word", "")) for w in words], message.language or "")
     return render_template(
         "message.html",
         call=call,
         timeline=timeline,
         message=message,
-        words=[(w, space) for w, (_, space) in zip(words, spaced, strict=True)],
+        words=readable_words(words, message.language or ""),
         orders=OrderFinder(order_lookup()).said_in(message.transcript),
         order_status_name=order_status_name,
         order_page=order_page,
