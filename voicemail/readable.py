@@ -136,7 +136,7 @@ def _chinese(text: str) -> str:
     converted: dict[int, str] = {}
     for index in reversed(range(len(runs))):
         # Right to left, so "三到十五天" knows that 十五 became a number when it looks at 三.
-        replacement = _numeral(text, runs[index], converted.get(index + 1) is not None, runs)
+        replacement = _numeral(text, runs[index], converted.get(index + 1) is not None)
         if replacement is not None:
             converted[index] = replacement
     for index, run in enumerate(runs):
@@ -157,7 +157,7 @@ def _value(numeral: str) -> int | None:
         return None
 
 
-def _numeral(text: str, run: re.Match[str], next_is_number: bool, runs: list) -> str | None:
+def _numeral(text: str, run: re.Match[str], next_is_number: bool) -> str | None:
     """The digits for one run of numeral characters, or None where it is a word."""
     numeral, start, end = run.group(), run.start(), run.end()
     before, after = text[:start], text[end:]
