@@ -49,6 +49,7 @@ class Settings(TypedDict):
     ORDER_LOOKUP_URL: str
     ORDER_LOOKUP_TOKEN: str
     ORDER_LOOKUP_TIMEOUT: float
+    ORDER_PAGE_URL: str
     TWILIO_CALLBACK_OVERRIDES: str
     HOTLINE_MAX_REQUEST_BYTES: int
     VOSK_MODEL: str
@@ -170,6 +171,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         "ORDER_LOOKUP_URL": env.get("ORDER_LOOKUP_URL", ""),
         "ORDER_LOOKUP_TOKEN": env.get("ORDER_LOOKUP_TOKEN", ""),
         "ORDER_LOOKUP_TIMEOUT": _number(env, "ORDER_LOOKUP_TIMEOUT", 3.0),
+        # Where an order said in a transcript links to (the shop's page, {number} filled in);
+        # unset, to the messages that mention it.
+        "ORDER_PAGE_URL": env.get("ORDER_PAGE_URL", ""),
         # Twilio's connection overrides on the status callbacks the app hands out: retry a 503.
         "TWILIO_CALLBACK_OVERRIDES": env.get("TWILIO_CALLBACK_OVERRIDES", "rc=3&rp=all").strip(),
         "HOTLINE_MAX_REQUEST_BYTES": int(_number(env, "HOTLINE_MAX_REQUEST_BYTES", 64 * 1024)),

@@ -13,6 +13,7 @@ from ivr.api.auth import token_required
 from ivr.api.errors import ApiError, api_error
 from ivr.api.paging import filter_choice, filter_dates, filter_exact, json_text, newest_first_page
 from ivr.audit import RECORDING_DOWNLOAD, audit_recording
+from ivr.callflow.webhooks import order_lookup
 from ivr.clock import iso
 from ivr.database import db, find
 from ivr.models import Scope
@@ -20,6 +21,7 @@ from ivr.numbers import NumberError, mask
 from voicemail.cases import audit_case_status, set_case_status
 from voicemail.erasure import erase, preview
 from voicemail.models import CaseStatus, ConversationRecording, Voicemail, VoicemailStatus
+from voicemail.order_links import OrderFinder
 from voicemail.search import conversations_holding, holding
 from voicemail.storage import (
     CONVERSATIONS,
@@ -36,8 +38,9 @@ bp.register_error_handler(Exception, api_error)
 MIMETYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg"}
 
 
-def voicemail_json(message: Voicemail) -> dict[str, Any]:
-    """A voice message as the API shows it."""
+def voicemail_json(message: Voicemail, orders: OrderFinder | None = None) -> dict[str, Any]:
+    """A voice message as the API shows it; ``orders`` looks up the orders said in it."""
+    finder = orders or OrderFinder(order_lookup())
     return {
         "id": message.id,
         "call_sid": message.call_sid,
@@ -53,6 +56,7 @@ def voicemail_json(message: Voicemail) -> dict[str, Any]:
         "status_reason": message.status_reason or None,
         "transcript": message.transcript,
         "words": message.words or [],
+        "orders": [order.as_json() for order in finder.said_in(message.transcript)],
         "model": message.model,
         "transcription_seconds": message.transcription_seconds,
         "created_at": iso(message.created_at),
@@ -81,7 +85,9 @@ def list_voicemails() -> Response:
     """Voice messages, newest first, a page at a time."""
     query = filter_voicemails(select(Voicemail))
     page, next_cursor = newest_first_page(query, Voicemail.created_at, Voicemail.id)
-    return jsonify({"data": [voicemail_json(m) for m in page], "next_cursor": next_cursor})
+    orders = OrderFinder(order_lookup())
+    data = [voicemail_json(m, orders) for m in page]
+    return jsonify({"data": data, "next_cursor": next_cursor})
 
 
 def _message(message_id: int) -> Voicemail:

@@ -24,7 +24,7 @@ from voicemail.transcription import (
     NoModelError,
     transcribe,
 )
-from voicemail.worker import requeue, work
+from voicemail.worker import make_readable, requeue, work
 
 voicemail_cli = AppGroup("voicemail", help="Voice messages: worker, transcription, models.")
 
@@ -152,3 +152,9 @@ def recheck_command(rules_path: str | None, alert: bool) -> None:
         raise click.ClickException(str(exc)) from None
     messages, conversations = recheck_all(db.session, rules, alert=alert)
     click.echo(f"checked {messages} message(s) and {conversations} conversation(s)")
+
+
+@voicemail_cli.command("readable")
+def readable_command() -> None:
+    """Write messages transcribed before readable transcripts anew from their raw text."""
+    click.echo(f"{make_readable(db.session)} transcript(s) rewritten")

@@ -17,6 +17,7 @@ import requests
 import vosk
 
 from voicemail.audio import PcmAudio, stretch, voiced_stretches
+from voicemail.readable import for_people
 
 FALLBACK_SETTING = "VOSK_MODEL"
 SETTING_PREFIX = "VOSK_MODEL_"
@@ -326,6 +327,25 @@ def transcribe(
         if recogniser.AcceptWaveform(audio.pcm[offset : offset + chunk]):
             results.append(json.loads(recogniser.Result()))
     results.append(json.loads(recogniser.FinalResult()))
+    return transcript_from(
+        results,
+        language=language,
+        model_name=model_name,
+        elapsed=time.perf_counter() - started,
+        audio_seconds=audio.seconds,
+    )
+
+
+def transcript_from(
+    results: list[dict[str, Any]],
+    *,
+    language: str,
+    model_name: str = "",
+    elapsed: float = 0.0,
+    audio_seconds: float = 0.0,
+) -> Transcript:
+    """A Transcript from Vosk's results (``{"text": …, "result": [{"word", "start", "end",
+    "conf"}]}`` each): the text for people, the raw text and the words with their timings."""
     raw_text = " ".join(r["text"] for r in results if r.get("text"))
     words = []
     for result in results:
@@ -341,13 +361,13 @@ def transcribe(
                     )
                 )
     return Transcript(
-        text=clean_text(raw_text),
+        text=readable_text(raw_text, language),
         raw_text=raw_text,
         words=words,
         model=model_name,
         language=language,
-        elapsed=time.perf_counter() - started,
-        audio_seconds=audio.seconds,
+        elapsed=elapsed,
+        audio_seconds=audio_seconds,
     )
 
 
@@ -370,7 +390,7 @@ def transcribe_side(
     ]
     raw_text = " ".join(part.raw_text for _, part in parts if part.raw_text)
     return Transcript(
-        text=clean_text(raw_text),
+        text=readable_text(raw_text, language),
         raw_text=raw_text,
         words=words,
         model=model_name,
@@ -378,6 +398,12 @@ def transcribe_side(
         elapsed=sum(part.elapsed for _, part in parts),
         audio_seconds=audio.seconds,
     )
+
+
+def readable_text(raw: str, language: str) -> str:
+    """A transcript as people read it in ``language``: clean, then spaced and numbered as they write
+    (Chinese without spaces, spoken digits as numbers; see voicemail/readable.py)."""
+    return for_people(clean_text(raw), language)
 
 
 def clean_text(raw: str) -> str:

@@ -43,7 +43,7 @@ from voicemail.transcription import (
     NoModelError,
     Transcript,
     Word,
-    clean_text,
+    readable_text,
     transcribe,
     transcribe_side,
 )
@@ -222,6 +222,47 @@ def _finish(session: Session, kind: Kind, ident: int, worker: str, **values: Any
     _write(session, kind, ident, worker, leased_by=None, lease_until=None, **values)
 
 
+def transcript_columns(result: Transcript) -> dict[str, Any]:
+    """What a transcription writes on its row: the text for people, the raw text and words."""
+    return {
+        "transcript": result.text,
+        "raw_transcript": result.raw_text,
+        "words": [vars(word) for word in result.words],
+        "model": result.model[:255],
+        "transcription_seconds": result.elapsed,
+        "transcribed_at": utcnow(),
+    }
+
+
+def make_readable(session: Session, batch: int = 500) -> int:
+    """Write the transcripts of messages transcribed before they were made for people again from
+    their raw text, and index them anew; return how many changed. Words are left as they are."""
+    changed, after = 0, 0
+    while True:
+        rows = session.execute(
+            select(Voicemail.id, Voicemail.raw_transcript, Voicemail.transcript, Voicemail.language)
+            .where(
+                Voicemail.id > after,
+                Voicemail.status == VoicemailStatus.TRANSCRIBED,
+                Voicemail.raw_transcript.is_not(None),
+            )
+            .order_by(Voicemail.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return changed
+        for ident, raw, text, language in rows:
+            readable = readable_text(raw or "", language or "zh")
+            if readable != text:
+                session.execute(
+                    update(Voicemail).where(Voicemail.id == ident).values(transcript=readable)
+                )
+                index_message(session, ident, readable)
+                changed += 1
+        session.commit()
+        after = rows[-1][0]
+
+
 @dataclass
 class Job:
     """Everything one worker needs to process messages and conversations."""
@@ -393,8 +434,10 @@ def decode_sides(data: bytes, max_seconds: float, channels: int) -> list[PcmAudi
 def build_turns(heard: list[Transcript | None]) -> list[dict[str, Any]]:
     """Both sides' words in time order, as turns: a turn is a run of one speaker's words.
 
-    Each turn's text goes through the same cleaning as a message's transcript.
+    Each turn's text is made readable as a message's transcript is (Chinese without spaces,
+    numbers as digits); its words stay raw, with their times.
     """
+    language = next((result.language for result in heard if result is not None), "")
     said: list[tuple[float, int, Word]] = [
         (word.start, side, word)
         for side, result in enumerate(heard)
@@ -413,7 +456,7 @@ def build_turns(heard: list[Transcript | None]) -> list[dict[str, Any]]:
             "speaker": SPEAKERS[side],
             "start": words[0].start,
             "end": max(word.end for word in words),
-            "text": clean_text(" ".join(word.word for word in words)),
+            "text": readable_text(" ".join(word.word for word in words), language),
             "words": [vars(word) for word in words],
         }
         for side, words in runs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import wave
 from pathlib import Path
@@ -14,12 +15,16 @@ import vosk
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ivr.database import db
+from ivr.models import Order
 from ivr.simulator import Caller, Hangup, Press, Silence, Simulator, Speak
-from tests.factories import auth, make_token
+from tests.factories import agent, auth, make_token, sign_in
 from tests.speech import all_clips, clip, speech
+from tests.voicemail.test_readable_messages import chips, transcribed
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import telephone_line
-from voicemail.transcription import packaged_model_path
+from voicemail.models import Voicemail
+from voicemail.transcription import clean_text, packaged_model_path
 from voicemail.worker import work
 
 # Read news from the repository; where HOTLINE_TEST_SPEECH adds them, female and male voices in
@@ -133,3 +138,53 @@ def test_one_process_serves_calls_and_transcribes(
         < 0.5
     )
     assert Path(app.config["HOTLINE_DATA_DIR"], "recordings").is_dir()
+
+
+@pytest.mark.slow
+def test_a_korean_message_reads_as_heard_with_its_raw_words_kept(
+    app: Flask, client: FlaskClient, phone: Simulator
+) -> None:
+    """Through the phone line and real Vosk: the readable transcript of Korean (the only model
+    here) only loses extra spaces; the raw text and the timed words stay as Vosk gave them."""
+    result = leave(phone, telephone_line(speech("zeroth_104_003_0019.flac")))
+    assert result.errors == []
+    work(app, burst=True)
+    token = make_token(app)
+    [message] = client.get("/api/v1/voicemails", headers=auth(token)).json["data"]
+    assert message["status"] == "transcribed", message["status_reason"]
+    with app.app_context():
+        stored = db.session.get(Voicemail, message["id"])
+        assert stored is not None and stored.raw_transcript
+        raw = stored.raw_transcript
+    assert message["transcript"] == clean_text(raw)
+    assert re.search("[가-힣]", message["transcript"])
+    assert [w["word"] for w in message["words"]] == clean_text(raw).split()
+    assert all(w["start"] < w["end"] for w in message["words"])
+    assert message["orders"] == []
+
+
+@pytest.mark.slow
+def test_an_order_said_in_chinese_is_linked_with_its_status(
+    app: Flask, client: FlaskClient, phone: Simulator
+) -> None:
+    """A message left through the phone line and transcribed by the worker; then, as no Chinese
+    model is available offline, its words are set from the Chinese model's output for an order
+    number through the worker's own path (transcript_from, transcript_columns, index_message)."""
+    with app.app_context():
+        db.session.add(Order(number="2026112401", status="out_for_delivery", carrier="顺丰速运"))
+        db.session.commit()
+    agent(app)
+    assert leave(phone, telephone_line(speech("zeroth_104_003_0253.flac"))).errors == []
+    work(app, burst=True)
+    token = make_token(app)
+    [message] = client.get("/api/v1/voicemails", headers=auth(token)).json["data"]
+    transcribed(app, message["id"])
+    sign_in(client)
+    page = client.get(f"/inbox/{message['id']}", headers={"Accept-Language": "zh-CN"})
+    assert page.status_code == 200
+    assert chips(page.get_data(as_text=True)) == ["2026112401 派送中 · 顺丰速运"]
+    again = client.get(f"/api/v1/voicemails/{message['id']}", headers=auth(token)).json
+    assert again["transcript"] == "我的订单号是2026112401退款350块什么时候到"
+    assert [o["status"] for o in again["orders"]] == ["out_for_delivery"]
+    found = client.get("/inbox", query_string={"q": "2026112401"}).get_data(as_text=True)
+    assert f'href="/inbox/{message["id"]}"' in found

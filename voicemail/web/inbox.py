@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from flask import (
     Blueprint,
@@ -16,7 +17,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import Select, or_, select
@@ -24,6 +25,7 @@ from werkzeug.wrappers import Response
 
 from ivr.api.errors import ApiError
 from ivr.audit import RECORDING_LISTEN, audit_recording
+from ivr.callflow.webhooks import order_lookup
 from ivr.clock import utcnow
 from ivr.database import db, find
 from ivr.hotline import hotline
@@ -33,6 +35,8 @@ from voicemail.alerts import AlertError, send_alert
 from voicemail.api import audio_response
 from voicemail.cases import audit_case_status, set_case_status
 from voicemail.models import CaseStatus, ConversationRecording, Note, Voicemail
+from voicemail.order_links import OrderFinder
+from voicemail.readable import readable_words
 from voicemail.search import conversations_holding, holding
 
 bp = Blueprint("inbox", __name__, template_folder="templates", static_folder="static",
@@ -143,6 +147,21 @@ def conversation_hits() -> list[ConversationHit]:
     return hits
 
 
+def order_status_name(status: str) -> str:
+    """An order status as the menu names it to callers, in the page's language."""
+    menu = hotline().menu
+    return menu.name_of(menu.order_statuses, status, str(get_locale().language))
+
+
+def order_page(number: str) -> str:
+    """Where an order said in a message links to: the shop's page for it, or the messages that
+    mention it."""
+    template = current_app.config.get("ORDER_PAGE_URL") or ""
+    if template:
+        return template.replace("{number}", quote(number, safe=""))
+    return url_for("inbox.index", q=number)
+
+
 def message_or_404(message_id: int) -> Voicemail:
     """The message with this id, or a 404."""
     message = find(Voicemail, message_id)
@@ -175,12 +194,16 @@ def show(message_id: int) -> str:
     timeline = db.session.scalars(
         select(CallEvent).where(CallEvent.call_id == call.id).order_by(CallEvent.at, CallEvent.id)
     ).all() if call else []  # fmt: skip
+    words = message.words or []
     return render_template(
         "message.html",
         call=call,
         timeline=timeline,
         message=message,
-        words=message.words or [],
+        words=readable_words(words, message.language or ""),
+        orders=OrderFinder(order_lookup()).said_in(message.transcript),
+        order_status_name=order_status_name,
+        order_page=order_page,
         low=LOW_CONFIDENCE,
         due=message.created_at + promise(),
         others=others,
