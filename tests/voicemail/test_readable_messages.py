@@ -197,3 +197,38 @@ def test_messages_transcribed_before_are_made_readable(app: Flask) -> None:
         assert found is not None
         assert set(db.session.scalars(found)) == {ident}
     assert invoke(app, "voicemail", "readable").output.startswith("0 transcript(s)")
+
+
+def test_an_order_said_in_a_conversation_is_linked_on_the_call_page(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The worker's turns for a customer who gives an order number: made readable as a message
+    is, and the call page shows the order with its status."""
+    from ivr.models import Call
+    from voicemail.models import ConversationRecording, VoicemailStatus
+    from voicemail.worker import build_turns
+
+    with_order(app)
+    agent(app)
+    customer = transcript_from(vosk_result(HEARD), language="zh", model_name="vosk-model-cn")
+    agent_side = transcript_from(vosk_result("好 的 我 帮 您 查 一下"), language="zh")
+    for word in agent_side.words:
+        word.start, word.end = word.start + 10, word.end + 10
+    turns = build_turns([customer, agent_side])
+    assert [t["text"] for t in turns] == [
+        "我的订单号是2026112401退款350块什么时候到",
+        "好的我帮您查一下",
+    ]
+    with app.app_context():
+        call = Call(sid="CA" + "7" * 32, from_number="+8613800138000", status="completed")
+        db.session.add(call)
+        db.session.flush()
+        db.session.add(ConversationRecording(
+            call_id=call.id, call_sid=call.sid, from_number=call.from_number, language="zh",
+            recording_sid="RE" + "7" * 32, status=VoicemailStatus.TRANSCRIBED, turns=turns,
+            transcript="\n".join(t["text"] for t in turns), duration=12.0,
+        ))  # fmt: skip
+        db.session.commit()
+    sign_in(client)
+    page = client.get(f"/calls/{'CA' + '7' * 32}", headers={"Accept-Language": "zh-CN"})
+    assert chips(page.get_data(as_text=True)) == ["2026112401 派送中 · 顺丰速运 · 12月4日"]

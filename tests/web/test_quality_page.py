@@ -210,6 +210,8 @@ def test_an_agent_sees_only_their_own_conversations(
         ("conversation", str(filled["li_good"])),
     ]
     assert 'name="agent"' not in shown.html
+    # An agent without the right to see numbers sees the callers' masked.
+    assert "+86138000000" not in shown.html and "****" in shown.html
     # Asking for another agent or for messages changes nothing.
     assert listed(page(client, "?agent=wang&kind=message")) == listed(shown)
     assert listed(page(client, "?tag=complaint")) == [("conversation", str(filled["li_bad"]), 10)]

@@ -11,10 +11,13 @@ from werkzeug.wrappers import Response
 
 from ivr.api.errors import ApiError
 from ivr.audit import RECORDING_LISTEN, audit_recording
+from ivr.callflow.webhooks import order_lookup
 from ivr.database import db
 from ivr.models import Call
 from voicemail.api import audio_response
 from voicemail.models import ConversationRecording
+from voicemail.order_links import OrderFinder
+from voicemail.web.inbox import order_page, order_status_name
 
 bp = Blueprint("conversations", __name__, template_folder="templates", static_folder="static",
                static_url_path="/conversation-static")  # fmt: skip
@@ -54,7 +57,11 @@ def conversations_section(call: Call) -> Markup:
     recordings = recordings_of(call)
     if not recordings:
         return Markup("")
-    return Markup(render_template("_conversations.html", recordings=recordings, timeline=timeline))
+    finder = OrderFinder(order_lookup())  # one per page: a shop that is down is asked once
+    return Markup(render_template(
+        "_conversations.html", recordings=recordings, timeline=timeline,
+        orders_in=finder.said_in, order_status_name=order_status_name, order_page=order_page,
+    ))  # fmt: skip
 
 
 @bp.app_context_processor

@@ -19,6 +19,7 @@ from sqlalchemy import Select, func, select
 from ivr.clock import local_day
 from ivr.database import db
 from ivr.models import Agent, Role
+from ivr.numbers import shown_number
 from ivr.text import whole_number
 from ivr.web.i18n import reader_zone
 from voicemail.models import ConversationRecording, QualityCheck, QualityTag, Voicemail
@@ -161,7 +162,8 @@ def rows_for(checks: list[QualityCheck]) -> list[Row]:
         else:
             recording = recordings.get(check.recording_id or 0)
             row = Row(check, url_for("board.call", sid=check.call_sid),
-                      gettext("Conversation %(number)s", number=recording.from_number if recording else ""),
+                      gettext("Conversation %(number)s",
+                              number=shown_number(recording.from_number if recording else "")),
                       agents.get(check.agent_id or 0), missing)  # fmt: skip
             turns = (recording.turns if recording else None) or []
             for index, turn in enumerate(turns):
