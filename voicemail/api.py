@@ -13,7 +13,7 @@ from ivr.api.auth import token_required
 from ivr.api.errors import ApiError, api_error
 from ivr.api.paging import filter_choice, filter_dates, filter_exact, json_text, newest_first_page
 from ivr.audit import RECORDING_DOWNLOAD, audit_recording
-from ivr.callflow.webhooks import order_lookup
+from ivr.callflow.orders import order_lookup
 from ivr.clock import iso
 from ivr.database import db, find
 from ivr.models import Scope

@@ -9,10 +9,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import requests
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.callflow.flow import Lookup, LookupFailed, StatusInfo
+from ivr.database import db
 from ivr.models import Order
 
 STATUS = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -120,3 +122,15 @@ def read_orders_csv(path: Path) -> list[dict[str, str]]:
         if not reader.fieldnames or not {"order_number", "status"} <= set(reader.fieldnames):
             raise OrderImportError("the first line must name the columns order_number,status")
         return list(reader)
+
+
+def order_lookup() -> Lookup:
+    """The order lookup the deployment chose: the shop's endpoint, or the imported table."""
+    config = current_app.config
+    if config["ORDER_LOOKUP_URL"]:
+        return find_order_over_http(
+            config["ORDER_LOOKUP_URL"],
+            timeout=config["ORDER_LOOKUP_TIMEOUT"],
+            token=config["ORDER_LOOKUP_TOKEN"],
+        )
+    return find_order_in_table(db.session)

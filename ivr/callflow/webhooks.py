@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
 from ivr.callflow.call_log import (
@@ -16,8 +16,8 @@ from ivr.callflow.call_log import (
     log_turn,
     read_call,
 )
-from ivr.callflow.flow import Context, Flow, Lookup, Turn, error_turn
-from ivr.callflow.orders import find_order_in_table, find_order_over_http
+from ivr.callflow.flow import Context, Flow, Turn, error_turn
+from ivr.callflow.orders import order_lookup
 from ivr.clock import utcnow
 from ivr.database import db
 from ivr.hotline import hotline
@@ -45,18 +45,6 @@ class UrlLinks:
     def input(self, node_id: str, *, lang: str | None, step: int, attempt: int) -> str:
         """URL that receives the caller's keys at a node."""
         return external_url("voice.node_input", node_id=node_id, lang=lang, s=step, a=attempt)
-
-
-def order_lookup() -> Lookup:
-    """The order lookup the deployment chose: the shop's endpoint, or the imported table."""
-    config = current_app.config
-    if config["ORDER_LOOKUP_URL"]:
-        return find_order_over_http(
-            config["ORDER_LOOKUP_URL"],
-            timeout=config["ORDER_LOOKUP_TIMEOUT"],
-            token=config["ORDER_LOOKUP_TOKEN"],
-        )
-    return find_order_in_table(db.session)
 
 
 def flow_for(call: Call | CallState, step: int) -> Flow:

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from ivr.api.errors import ApiError
 from ivr.audit import RECORDING_LISTEN, audit_recording
-from ivr.callflow.webhooks import order_lookup
+from ivr.callflow.orders import order_lookup
 from ivr.database import db
 from ivr.models import Call
 from voicemail.api import audio_response

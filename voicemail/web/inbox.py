@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response
 
 from ivr.api.errors import ApiError
 from ivr.audit import RECORDING_LISTEN, audit_recording
-from ivr.callflow.webhooks import order_lookup
+from ivr.callflow.orders import order_lookup
 from ivr.clock import utcnow
 from ivr.database import db, find
 from ivr.hotline import hotline
