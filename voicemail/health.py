@@ -8,23 +8,26 @@ from sqlalchemy import func, select
 from ivr.clock import utcnow
 from ivr.database import db
 from ivr.hotline import Readiness, ReadinessCheck, menu_languages
-from voicemail.models import Voicemail, VoicemailStatus
+from voicemail.models import ConversationRecording, Voicemail, VoicemailStatus
 
-LAG_LIMIT = 600.0  # seconds the oldest due message may wait before the service reports unready
+LAG_LIMIT = 600.0  # seconds the oldest due job may wait before the service reports unready
 
 
 def transcription_lag() -> float:
-    """Seconds the oldest due message has waited for a worker (0 when none waits)."""
-    oldest = db.session.scalar(
-        select(func.min(Voicemail.next_attempt_at)).where(
-            Voicemail.status == VoicemailStatus.PENDING
+    """Seconds the oldest due job (message or recorded conversation) has waited for a worker
+    (0 when none waits)."""
+    due = [
+        db.session.scalar(
+            select(func.min(kind.next_attempt_at)).where(kind.status == VoicemailStatus.PENDING)
         )
-    )
+        for kind in (Voicemail, ConversationRecording)
+    ]
+    oldest = min((at for at in due if at is not None), default=None)
     return max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0
 
 
 def worker_lag(checks: dict[str, object]) -> Readiness:
-    """Unready while the oldest due message has waited longer than LAG_LIMIT."""
+    """Unready while the oldest due job has waited longer than LAG_LIMIT."""
     lag = transcription_lag()
     checks["worker_lag_seconds"] = round(lag, 1)
     return Readiness.UNREADY if lag > LAG_LIMIT else Readiness.READY

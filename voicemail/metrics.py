@@ -12,44 +12,52 @@ from sqlalchemy import func, select
 
 from ivr.database import db
 from voicemail.health import transcription_lag
-from voicemail.models import Voicemail, VoicemailStatus
+from voicemail.models import ConversationRecording, Voicemail, VoicemailStatus
 
 UNFINISHED = (VoicemailStatus.PENDING, VoicemailStatus.TRANSCRIBING)
 
 
+def _by_status(kind: type[Voicemail] | type[ConversationRecording]) -> dict[str, int]:
+    return dict(db.session.execute(select(kind.status, func.count()).group_by(kind.status)).all())
+
+
 def message_figures() -> Iterator[Metric]:
-    """Messages by status, the transcription backlog, and what the workers have done."""
-    messages = GaugeMetricFamily(
-        "hotline_voicemails", "Voice messages by transcription status.", labels=["status"]
-    )
-    counts: dict[str, int] = {
-        status: count
-        for status, count in db.session.execute(
-            select(Voicemail.status, func.count()).group_by(Voicemail.status)
-        )
-    }
-    for status in VoicemailStatus:
-        messages.add_metric([status.value], counts.get(status, 0))
-    yield messages
+    """Messages and recorded conversations by status, the transcription backlog (both kinds:
+    the workers take them in turns), and what the workers have done."""
+    counts: dict[str, int] = {}
+    for kind, name, text in (
+        (Voicemail, "hotline_voicemails", "Voice messages by transcription status."),
+        (ConversationRecording, "hotline_conversation_recordings",
+         "Recorded conversations by transcription status."),
+    ):  # fmt: skip
+        family = GaugeMetricFamily(name, text, labels=["status"])
+        found = _by_status(kind)
+        for status in VoicemailStatus:
+            family.add_metric([status.value], found.get(status, 0))
+            counts[status] = counts.get(status, 0) + found.get(status, 0)
+        yield family
 
     yield GaugeMetricFamily(
         "hotline_transcriptions_pending",
-        "Voice messages waiting for or in transcription.",
+        "Messages and recorded conversations waiting for or in transcription.",
         value=sum(counts.get(status, 0) for status in UNFINISHED),
     )
     yield GaugeMetricFamily(
         "hotline_transcription_lag_seconds",
-        "Age of the oldest due message.",
+        "Age of the oldest due message or recorded conversation.",
         value=transcription_lag(),
     )
 
-    spent, heard, done = db.session.execute(
-        select(
-            func.coalesce(func.sum(Voicemail.transcription_seconds), 0.0),
-            func.coalesce(func.sum(Voicemail.duration), 0.0),
-            func.count(Voicemail.transcription_seconds),
-        )
-    ).one()
+    spent = heard = done = 0.0
+    for kind in (Voicemail, ConversationRecording):
+        row = db.session.execute(
+            select(
+                func.coalesce(func.sum(kind.transcription_seconds), 0.0),
+                func.coalesce(func.sum(kind.duration), 0.0),
+                func.count(kind.transcription_seconds),
+            )
+        ).one()
+        spent, heard, done = spent + row[0], heard + row[1], done + row[2]
     yield CounterMetricFamily(
         "hotline_transcription_seconds",
         "Seconds spent recognising speech, all workers.",
@@ -61,5 +69,7 @@ def message_figures() -> Iterator[Metric]:
         value=float(heard),
     )
     yield CounterMetricFamily(
-        "hotline_transcriptions", "Voice messages transcribed.", value=float(done)
+        "hotline_transcriptions",
+        "Messages and recorded conversations transcribed.",
+        value=float(done),
     )

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from ivr.clock import utcnow
 from ivr.database import db
 from tests.factories import add_message
-from voicemail.models import Voicemail
+from voicemail.models import ConversationRecording, Voicemail
 from voicemail.transcription import packaged_model_path
 
 
@@ -63,3 +63,16 @@ def test_unready_when_transcription_falls_behind(app: Flask, client: FlaskClient
     reply = client.get("/readyz")
     assert reply.status_code == 503
     assert reply.json["checks"]["worker_lag_seconds"] > 1700
+
+
+def test_unready_when_recorded_conversations_wait(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        db.session.add(
+            ConversationRecording(call_sid="CA" + "1" * 32, recording_sid="RE" + "1" * 32,
+                                  recording_url="https://api.twilio.com/x",
+                                  next_attempt_at=utcnow() - timedelta(minutes=20))
+        )  # fmt: skip
+        db.session.commit()
+    reply = client.get("/readyz")
+    assert reply.status_code == 503
+    assert reply.json["checks"]["worker_lag_seconds"] > 1100

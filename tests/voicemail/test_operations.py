@@ -26,7 +26,7 @@ from tests.factories import (
     wait_loop,
 )
 from voicemail import worker
-from voicemail.models import Voicemail
+from voicemail.models import ConversationRecording, Voicemail
 from voicemail.worker import work, work_if_elected
 
 
@@ -51,6 +51,14 @@ def pending_message(app: Flask, n: int, recording_url: str) -> None:
         db.session.commit()
 
 
+def pending_conversation(app: Flask, recording_url: str) -> None:
+    """A recorded conversation whose file Twilio reported complete: the worker's next job."""
+    with app.app_context():
+        db.session.add(ConversationRecording(call_sid=SID, recording_sid="RE" + "c" * 32,
+                                             recording_url=recording_url, language="zh"))  # fmt: skip
+        db.session.commit()
+
+
 def test_metrics_need_a_token(client: FlaskClient) -> None:
     reply = client.get("/metrics")
     assert reply.status_code == 401
@@ -63,6 +71,7 @@ def test_metrics_count_requests_and_read_the_service_figures(
     add_agent(app, "li", ["zh"], ["product"])
     wait_loop(twilio, to_queue(twilio))  # one caller waits for an agent
     pending_message(app, 1, "https://api.twilio.com/x")
+    pending_conversation(app, "https://api.twilio.com/y")
     token = make_token(app)
     reply = client.get("/metrics", headers=auth(token))
     assert reply.status_code == 200
@@ -74,8 +83,10 @@ def test_metrics_count_requests_and_read_the_service_figures(
     ]  # fmt: skip
     assert incoming >= 1
     assert found[("hotline_http_request_seconds_count", (("endpoint", "voice.incoming"),))] >= 1
-    assert found[("hotline_transcriptions_pending", ())] == 1
+    # The backlog counts both kinds of job the workers take.
+    assert found[("hotline_transcriptions_pending", ())] == 2
     assert found[("hotline_voicemails", (("status", "pending"),))] == 1
+    assert found[("hotline_conversation_recordings", (("status", "pending"),))] == 1
     assert found[("hotline_transcription_lag_seconds", ())] >= 0
     waiting = {k[1][0][1]: v for k, v in found.items() if k[0] == "hotline_queue_waiting"}
     assert waiting == {"product-zh": 1}
