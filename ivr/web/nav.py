@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 
 
 @dataclass(frozen=True)
@@ -45,3 +47,15 @@ def init_nav(app: Flask, navigation: Navigation) -> None:
 def home_url() -> str:
     """The page agents land on."""
     return url_for(current_app.extensions["hotline.nav"].home)
+
+
+def is_page(path: str) -> bool:
+    """Whether ``path`` is a page of this site a browser may open (a GET), not a form's URL."""
+    adapter = current_app.url_map.bind("localhost")
+    try:
+        endpoint, _ = adapter.match(path, method="GET")
+    except RequestRedirect:  # the same page with a slash added
+        return True
+    except HTTPException:  # not found, or POST only (opening it is a 405)
+        return False
+    return endpoint != "static"
