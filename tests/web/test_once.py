@@ -23,7 +23,7 @@ from ivr.database import db
 from ivr.models import ApiToken, AuditEvent, FormDraft, Role
 from ivr.queues.agents import create_agent
 from ivr.web.auth import SIGNED_IN_AT
-from tests.factories import CSRF, add_message, sign_in, use_rest
+from tests.factories import CSRF, add_message, sign_in
 from tests.loopback import RestCalls
 from voicemail.models import Note
 
@@ -101,13 +101,6 @@ def test_a_refused_form_can_be_sent_again(app: Flask, client: FlaskClient, li: N
     for _ in range(2):  # not "already done": a form refused was not done, its key is given back
         wrong = client.post("/me/password", data=sent)
         assert wrong.status_code == 400 and "That is not your current password" in wrong.text
-
-
-@pytest.fixture
-def rest_calls(app_settings: dict[str, Any], rest: str, manual_queues: None) -> str:
-    """Calls placed through Twilio's REST stand-in on loopback (``RestCalls.placed``)."""
-    use_rest(app_settings, rest)
-    return rest
 
 
 def test_a_call_back_clicked_twice_rings_the_customer_once(
