@@ -33,9 +33,11 @@ from ivr.web.nav import home_url, is_page
 # Never kept: secrets, the old page's tokens, and a confirmation (the draft asks again).
 NOT_KEPT = frozenset({"csrf_token", "form_key", "confirmed", "password", "current", "new",
                       "repeat"})  # fmt: skip
-# Forms whose whole content is a secret, or that only sign in and out.
+# Forms whose whole content is a secret, that only sign in and out, or that name a caller to
+# erase (kept nowhere else than where erasure finds it).
 NO_DRAFT = frozenset({"auth.login", "auth.logout", "auth.change_password",
-                      "agents.reset_password"})  # fmt: skip
+                      "agents.reset_password", "erasure.erase_preview",
+                      "erasure.erase_confirm"})  # fmt: skip
 # Fields an agent types (a note, a wrap-up, a token's name, a number), quoted in the notice so
 # that they can be read and copied even where the page's scripts do not run.
 TYPED = frozenset({"body", "note", "name", "number", "phone"})
