@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -255,3 +256,26 @@ def test_pages_say_when_the_session_ends(app: Flask, client: FlaskClient, li: No
     sign_in(client)
     left = re.search(r'id="stale-notice"[^>]*data-session-left="(\d+)"', client.get("/inbox").text)
     assert left and 12 * 3600 - 60 < int(left[1]) <= 12 * 3600
+
+
+# Forms that need no key: signing in (nobody to act for yet) and out (doing it twice is the same).
+UNKEYED = ('class="card narrow" method="post"', "url_for('auth.logout')")
+
+
+@pytest.mark.nodb
+def test_every_form_that_changes_something_carries_a_key() -> None:
+    """A new form without a key would be done twice on a double click where scripts are off."""
+    root = Path(__file__).resolve().parents[2]
+    templates = [
+        *root.glob("ivr/web/templates/*.html"),
+        *root.glob("voicemail/web/templates/*.html"),
+    ]
+    missing = [
+        f"{template.name}: {tag}"
+        for template in templates
+        for tag, body in re.findall(r"(<form[^>]*>)(.*?)</form>", template.read_text("utf-8"), re.S)
+        if 'method="post"' in tag
+        and "form_key()" not in body
+        and not any(u in tag for u in UNKEYED)
+    ]
+    assert missing == []
