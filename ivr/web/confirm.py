@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from flask import render_template, request
 
-from ivr.web.drafts import page_of_form
+from ivr.web.nav import page_of_form
 
 F = TypeVar("F", bound=Callable[..., Any])
 NOT_ASKED_AGAIN = frozenset({"csrf_token", "form_key", "confirmed"})

@@ -28,7 +28,7 @@ from ivr.database import db
 from ivr.models import FormDraft
 from ivr.text import whole_number
 from ivr.web.auth import DRAFT, LoginForm, login_manager, session_seconds_left
-from ivr.web.nav import home_url, is_page
+from ivr.web.nav import home_url, is_page, page_of_form
 
 # Never kept: secrets, the old page's tokens, and a confirmation (the draft asks again).
 NOT_KEPT = frozenset({"csrf_token", "form_key", "confirmed", "password", "current", "new",
@@ -43,21 +43,6 @@ NO_DRAFT = frozenset({"auth.login", "auth.logout", "auth.change_password",
 TYPED = frozenset({"body", "note", "name", "number", "phone"})
 KEEP = timedelta(hours=2)
 FIELD_LIMIT = 4000  # characters per value: a note holds 2000
-
-
-def page_of_form() -> str:
-    """The page the sent form was on: where the agent came from, else the nearest page above
-    the form's URL (``/inbox/5/notes`` was sent from ``/inbox/5``)."""
-    if request.referrer:
-        came = urlsplit(request.referrer)
-        if came.netloc == request.host and is_page(came.path):
-            return came.path + (f"?{came.query}" if came.query else "")
-    path = request.path.rstrip("/")
-    while path:
-        if is_page(path):
-            return path
-        path = path.rpartition("/")[0]
-    return home_url()
 
 
 def _owner() -> int | None:
@@ -97,14 +82,17 @@ def shown_draft() -> ShownDraft | None:
     if not isinstance(kept, dict) or not current_user.is_authenticated:
         return None
     draft = db.session.get(FormDraft, str(kept.get("id", ""))[:64])
-    fresh = draft is not None and draft.created_at > utcnow() - KEEP
-    if not fresh or draft.agent_id not in (None, current_user.id):  # type: ignore[union-attr]
-        session.pop(DRAFT, None)  # someone else's, or too old: never shown
+    if (
+        draft is None
+        or draft.created_at < utcnow() - KEEP
+        or draft.agent_id not in (None, current_user.id)
+    ):
+        session.pop(DRAFT, None)  # too old, or someone else's: never shown
         return None
-    if urlsplit(draft.page).path != request.path:  # type: ignore[union-attr]
+    if urlsplit(draft.page).path != request.path:
         return None
-    typed = [v for name in TYPED for v in draft.fields.get(name, []) if v.strip()]  # type: ignore[union-attr]
-    return ShownDraft(draft.action, draft.fields, typed)  # type: ignore[union-attr]
+    typed = [value for name in TYPED for value in draft.fields.get(name, []) if value.strip()]
+    return ShownDraft(draft.action, draft.fields, typed)
 
 
 def drop_sent_draft(response: Response) -> Response:

@@ -30,6 +30,7 @@ from ivr.callflow.call_log import insert_new
 from ivr.clock import utcnow
 from ivr.database import db
 from ivr.models import FormKeyUse
+from ivr.web.nav import page_of_form
 
 FIELD = "form_key"
 NOT_FIELDS = {FIELD, "csrf_token"}
@@ -120,7 +121,7 @@ def _answer_again(first: FormKeyUse) -> Response:
         flash(gettext("This was already sent, and done once: nothing was done again."))
         return redirect(first.location)
     flash(gettext("This was already sent and is being done: nothing was done again."))
-    return redirect(request.referrer or request.path)
+    return redirect(page_of_form())
 
 
 def keep_answer(response: Response) -> Response:
