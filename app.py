@@ -39,6 +39,8 @@ from ivr.web import auth, board, controls, live
 from ivr.web import performance as performance_page
 from ivr.web import tokens as tokens_page
 from ivr.web import wrapup as wrapup_page
+from ivr.web.drafts import init_drafts
+from ivr.web.form_keys import init_form_keys
 from ivr.web.forms import csrf
 from ivr.web.i18n import init_i18n
 from ivr.web.nav import Navigation, PageLink, home_url, init_nav
@@ -141,6 +143,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     init_metrics(app)
     init_security_headers(app)
     app.before_request(refuse_nul_bytes)
+    init_form_keys(app)  # after the CSRF check and the refusals: only a form that may be done
+    init_drafts(app)
     app.register_blueprint(voice.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(queue_calls.bp)

@@ -247,6 +247,36 @@ class SignInThrottle(db.Model):
     blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class FormKeyUse(db.Model):
+    """A web form sent once: the first answer, given again to the same form sent again.
+
+    Keyed by a digest of the form's one-time key, its agent, URL and fields (never the fields
+    themselves), so every web process on every machine sees the same uses.
+    """
+
+    __tablename__ = "form_key_uses"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[int | None]
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Where the first answer sent the browser, and its notices; empty while it is being done.
+    location: Mapped[str | None] = mapped_column(String(2000))
+    notices: Mapped[list[Any] | None] = mapped_column(JSON)
+
+
+class FormDraft(db.Model):
+    """What a form held when it could not be done (its session had ended), until it is sent again."""
+
+    __tablename__ = "form_drafts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # a random token
+    agent_id: Mapped[int | None]  # the agent whose session it was, when the request still said
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    action: Mapped[str] = mapped_column(String(2000))  # the form's URL
+    page: Mapped[str] = mapped_column(String(2000))  # the page the form is on
+    fields: Mapped[dict[str, list[str]]] = mapped_column(JSON)
+
+
 class EntryState(StrEnum):
     """Where a caller stands in a queue."""
 

@@ -25,6 +25,7 @@ from ivr.queues.agents import (
     update_profile,
 )
 from ivr.web.auth import supervisor_required
+from ivr.web.confirm import confirm_first
 
 bp = Blueprint("agents", __name__)
 
@@ -59,8 +60,15 @@ def index() -> tuple[str, int]:
     return _page()
 
 
+def _disable_question(agent_id: int) -> str:
+    agent = find(Agent, agent_id)
+    return gettext("Disable %(name)s? They are signed out everywhere at once.",
+                   name=agent.name if agent is not None else agent_id)  # fmt: skip
+
+
 @bp.post("/agents/<int:agent_id>/disable")
 @supervisor_required
+@confirm_first(_disable_question, lambda: gettext("Disable"))
 def disable(agent_id: int) -> tuple[str, int] | Response:
     """Switch an agent off at once: signed out everywhere, away, offered no caller."""
     agent = _agent(agent_id)

@@ -38,7 +38,7 @@ from ivr.models import Agent, Role
 from ivr.queues.agents import AgentError, change_own_password, sign_out
 from ivr.text import whole_number
 from ivr.web.forms import PageForm
-from ivr.web.nav import home_url
+from ivr.web.nav import home_url, is_page
 from ivr.web.throttle import count_attempt, forget_failures, limits
 
 bp = Blueprint("auth", __name__)
@@ -46,6 +46,8 @@ login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 F = TypeVar("F", bound=Callable[..., Any])
 SIGNED_IN_AT = "signed_in_at"  # in the session: when its sign-in happened (Unix seconds)
+DRAFT = "draft"  # in the session: the id and URL of a form's draft (ivr.web.drafts)
+KEPT_AT_SIGN_IN = ("lang", DRAFT)
 
 
 class LoginForm(PageForm):
@@ -107,6 +109,15 @@ def _session_is_young() -> bool:
     return -60 < age < current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
 
 
+def session_seconds_left() -> int:
+    """How long this browser's sign-in lasts from now (0 if it has ended)."""
+    since = session.get(SIGNED_IN_AT)
+    if not isinstance(since, int):
+        return 0
+    lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+    return max(0, int(since + lifetime - utcnow().timestamp()))
+
+
 class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed cookie sessions, whose signer is only made for a request with a cookie.
 
@@ -129,6 +140,11 @@ def init_auth(app: Flask) -> None:
     login_manager.init_app(app)
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
         hours=float(app.config.get("HOTLINE_SESSION_HOURS", 12.0))
+    )
+    # A form's CSRF token lasts as long as its session: Flask-WTF's hour refused a note typed
+    # on a page opened earlier in the shift.
+    app.config["WTF_CSRF_TIME_LIMIT"] = int(
+        app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
     )
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -153,12 +169,14 @@ def supervisor_required(view: F) -> F:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths: a login link must not send an agent to another site."""
+    """Only pages of this site: a login link must not send an agent to another site, nor to
+    a form's URL that only takes a POST (opening it was a 405)."""
     if (
         target
         and target.startswith("/")
         and not target.startswith("//")
         and not urlsplit(target).netloc
+        and is_page(urlsplit(target).path)
     ):
         return target
     return home_url()
@@ -183,12 +201,12 @@ def start_session(agent: Agent) -> None:
     """Sign the agent in on this browser, for one session lifetime from now.
 
     Whatever the session held before is dropped (a fixed session id must not carry over); only
-    the language chosen on the sign-in page stays.
+    the language chosen on the sign-in page and a form's draft kept when the last session ended
+    (``ivr.web.drafts``) stay.
     """
-    language = session.get("lang")
+    kept = {key: session[key] for key in KEPT_AT_SIGN_IN if key in session}
     session.clear()
-    if language:
-        session["lang"] = language
+    session.update(kept)
     session.permanent = True
     now = utcnow()
     session[SIGNED_IN_AT] = int(now.timestamp())

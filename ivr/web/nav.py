@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app, request, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 
 
 @dataclass(frozen=True)
@@ -45,3 +48,30 @@ def init_nav(app: Flask, navigation: Navigation) -> None:
 def home_url() -> str:
     """The page agents land on."""
     return url_for(current_app.extensions["hotline.nav"].home)
+
+
+def is_page(path: str) -> bool:
+    """Whether ``path`` is a page of this site a browser may open (a GET), not a form's URL."""
+    adapter = current_app.url_map.bind("localhost")
+    try:
+        endpoint, _ = adapter.match(path, method="GET")
+    except RequestRedirect:  # the same page with a slash added
+        return True
+    except HTTPException:  # not found, or POST only (opening it is a 405)
+        return False
+    return endpoint != "static"
+
+
+def page_of_form() -> str:
+    """The page the sent form was on: where the agent came from, else the nearest page above
+    the form's URL (``/inbox/5/notes`` was sent from ``/inbox/5``)."""
+    if request.referrer:
+        came = urlsplit(request.referrer)
+        if came.netloc == request.host and is_page(came.path):
+            return came.path + (f"?{came.query}" if came.query else "")
+    path = request.path.rstrip("/")
+    while path:
+        if is_page(path):
+            return path
+        path = path.rpartition("/")[0]
+    return home_url()

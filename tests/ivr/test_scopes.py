@@ -78,7 +78,7 @@ def test_the_tokens_page_offers_and_shows_scopes(app: Flask, client: FlaskClient
     full = make_token(app, "old")
     sign_in(client, "zhang")
     page = client.post("/tokens", data={"csrf_token": csrf(client, "/tokens"), "name": "grafana",
-                                        "scopes": ["metrics"]})  # fmt: skip
+                                        "scopes": ["metrics"]}, follow_redirects=True)  # fmt: skip
     html = page.get_data(as_text=True)
     token = re.search(r'<code id="new-token">([^<]+)</code>', html)
     assert token

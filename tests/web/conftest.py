@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -11,7 +12,7 @@ from playwright.sync_api import Browser, sync_playwright
 from ivr.database import db
 from ivr.models import Role
 from ivr.queues.agents import create_agent
-from tests.factories import CHROMIUM
+from tests.factories import CHROMIUM, use_rest
 
 
 @pytest.fixture
@@ -32,3 +33,10 @@ def browser() -> Iterator[Browser]:
         )  # fmt: skip
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def rest_calls(app_settings: dict[str, Any], rest: str, manual_queues: None) -> str:
+    """Calls placed through Twilio's REST stand-in on loopback (``RestCalls.placed``)."""
+    use_rest(app_settings, rest)
+    return rest

@@ -80,8 +80,9 @@ def test_a_supervisor_disables_resets_and_reskills_an_agent(app: Flask) -> None:
     assert sign_in(li, password="battery staple").status_code == 302 and signed_in(li)
 
     own = row(app, "boss").id
-    assert boss.post(f"/agents/{own}/disable", data={"csrf_token": token}).status_code == 400
-    assert boss.post(f"/agents/{ident}/disable", data={"csrf_token": token}).status_code == 302
+    sure = {"csrf_token": token, "confirmed": "1"}  # as the browser's confirm() sends it
+    assert boss.post(f"/agents/{own}/disable", data=sure).status_code == 400
+    assert boss.post(f"/agents/{ident}/disable", data=sure).status_code == 302
     assert not signed_in(li) and row(app, "li").disabled_at is not None
     assert sign_in(li, password="battery staple").status_code == 200  # refused
     assert 'data-agent="li" data-state="disabled"' in boss.get("/agents").get_data(as_text=True)

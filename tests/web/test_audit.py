@@ -80,7 +80,8 @@ def test_page_changes_of_tokens_and_cases_are_kept(
     page = client.get("/tokens").get_data(as_text=True)
     assert "data-token" in page
     row_id = page.split('data-token="')[1].split('"')[0]
-    client.post(f"/tokens/{row_id}/revoke", data={"csrf_token": csrf(client, "/tokens")})
+    client.post(f"/tokens/{row_id}/revoke",
+                data={"csrf_token": csrf(client, "/tokens"), "confirmed": "1"})  # fmt: skip
     client.post(f"/inbox/{ident}/status",
                 data={"csrf_token": csrf(client, f"/inbox/{ident}"), "status": "answered"})  # fmt: skip
     assert token_id is not None
@@ -205,7 +206,8 @@ def test_agents_switched_off_reskilled_and_given_passwords_are_kept(
     with app.app_context():
         li = db.session.scalar(select(Agent.id).where(Agent.name == "li"))
     token = csrf(client, "/agents")
-    assert client.post(f"/agents/{li}/disable", data={"csrf_token": token}).status_code == 302
+    sure = {"csrf_token": token, "confirmed": "1"}
+    assert client.post(f"/agents/{li}/disable", data=sure).status_code == 302
     reskill = {"csrf_token": token, "languages": ["zh"], "topics": ["product"], "phone": ""}
     assert client.post(f"/agents/{li}", data=reskill).status_code == 302
     kept = [(e.action, e.actor, e.target) for e in lines(app) if e.target == "agent:li"]

@@ -22,7 +22,8 @@ def test_supervisor_creates_uses_and_revokes_a_token(app: Flask, client: FlaskCl
     assert client.get("/tokens").status_code == 403
     client.post("/logout", data={"csrf_token": csrf(client, "/inbox")})
     sign_in(client, "zhang")
-    page = client.post("/tokens", data={"csrf_token": csrf(client, "/tokens"), "name": "crm"})
+    page = client.post("/tokens", data={"csrf_token": csrf(client, "/tokens"), "name": "crm"},
+                       follow_redirects=True)  # fmt: skip
     token = re.search(r'<code id="new-token">([^<]+)</code>', page.get_data(as_text=True))
     assert token
     api = app.test_client()
@@ -32,5 +33,6 @@ def test_supervisor_creates_uses_and_revokes_a_token(app: Flask, client: FlaskCl
     assert token.group(1) not in listing  # shown once only
     ident = re.search(r'data-token="(\d+)"', listing)
     assert ident
-    client.post(f"/tokens/{ident.group(1)}/revoke", data={"csrf_token": csrf(client, "/tokens")})
+    client.post(f"/tokens/{ident.group(1)}/revoke",
+                data={"csrf_token": csrf(client, "/tokens"), "confirmed": "1"})  # fmt: skip
     assert api.get("/api/v1/calls", headers=auth).status_code == 401
