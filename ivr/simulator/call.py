@@ -218,6 +218,7 @@ class CallRun:
             exc.result = self.result
             raise
         finally:
+            self.sim.call_recordings.call_ended(self)
             self.close()
         return self.result
 
