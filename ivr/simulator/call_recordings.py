@@ -134,7 +134,10 @@ class CallRecordings:
         with self.sim.lock:
             ending = [r for r in self.of_call(run.result.sid) if self.stop(r)]
         for recording in ending:
-            self.complete(recording)
+            try:
+                self.complete(recording)
+            except Exception as exc:  # pydub/ffmpeg: the call itself must still end
+                run.result.errors.append(f"recording {recording.sid} failed: {exc!s:.200}")
 
     def complete(self, recording: CallRecording) -> None:
         """Render the audio, keep it on the media server, send the status callback."""
@@ -200,6 +203,9 @@ def render(sim: Simulator, recording: CallRecording) -> Any:
         gap = silent()[: b - a] if behavior == "silence" else silent()[:0]
         says, hears = (part[:a] + gap + part[b:] for part in (says, hears))
     if recording.channels == 2:
+        # Float millisecond slices may leave the two a frame or two apart.
+        frames = int(min(says.frame_count(), hears.frame_count()))
+        says, hears = (part.get_sample_slice(0, frames) for part in (says, hears))
         return pydub.AudioSegment.from_mono_audiosegments(says, hears)
     return says.overlay(hears)
 
@@ -208,7 +214,7 @@ def lay(track: Any, speaker: Participant, stretches: list[Stretch], start: float
     """``track`` with the speaker's Utterances laid on it where they fall within ``stretches``."""
     pydub = _pydub()
     for utterance in speaker.run.caller.says:
-        said = pydub.AudioSegment.from_file(io.BytesIO(utterance.audio))
+        said = pydub.AudioSegment.from_file(io.BytesIO(utterance.audio), format="wav")
         said = said.set_channels(1).set_frame_rate(RATE).set_sample_width(2)
         at = speaker.joined_at + utterance.at
         until = min(at + len(said) / 1000, speaker.left_at or float("inf"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.simulator.media import phone_recording, tone_wav
+from ivr.simulator.media import is_phone_wav, phone_recording, tone_wav
 
 KEYS = frozenset("0123456789*#")
 
@@ -62,7 +62,7 @@ class Utterance:
     def of(cls, source: str | Path | bytes, at: float = 0.0) -> Utterance:
         """An utterance from an audio file's path or bytes (any format ffmpeg reads)."""
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        return cls(phone_recording(data), at)
+        return cls(data if is_phone_wav(data) else phone_recording(data), at)
 
 
 @dataclass

@@ -6,6 +6,7 @@ import array
 import io
 import wave
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
@@ -19,8 +20,8 @@ SCALE = 0.05
 AGENT = "+8613900000001"
 # Seconds after each party joins the room: the caller speaks, the agent answers, the caller
 # speaks again while the recording is paused, and on after it resumes.
-CALLER_SAYS, AGENT_SAYS, CALLER_PAUSED = 4.0, 8.0, 14.0
-PAUSE, RESUME, STOP = 13.0, 18.0, 20.0
+CALLER_SAYS, AGENT_SAYS, CALLER_PAUSED = 2.0, 4.0, 8.0
+PAUSE, RESUME, STOP = 7.5, 10.0, 12.0
 
 
 @pytest.fixture
@@ -36,13 +37,12 @@ def app(toy: ToyApp) -> ToyApp:
     return toy
 
 
-def conversation(sim: Simulator) -> tuple[str, float]:
-    """A caller in room ``sales`` with an agent, both scripted to speak; (caller sid, join time)."""
-    sim.add_agent(
-        Agent(AGENT, answer_after=0.5, talk_seconds=600, says=[Utterance(tone_wav(2), AGENT_SAYS)])
-    )
+def conversation(sim: Simulator, *, speech: bool = True) -> tuple[str, float]:
+    """A caller in room ``sales`` with an agent, scripted to speak; (caller sid, join time)."""
+    agent_says = [Utterance(tone_wav(2), AGENT_SAYS)] if speech else []
+    sim.add_agent(Agent(AGENT, answer_after=0.5, talk_seconds=600, says=agent_says))
     says = [Utterance.of(tone_wav(2), CALLER_SAYS), Utterance.of(tone_wav(6), CALLER_PAUSED)]
-    caller = sim.start(Caller(says=says))
+    caller = sim.start(Caller(says=says if speech else []))
     wait_until(lambda: present(sim, "sales") == 1)
     sid = room(sim, "sales").sid
     rest(sim, "POST", f"Conferences/{sid}/Participants.json", From="+1", To=AGENT)
@@ -141,3 +141,119 @@ def test_dual_recording_keeps_caller_and_agent_apart_with_a_silent_pause(
     resumed_at = joined + RESUME - started
     assert not loud(says, paused_at + 0.3, resumed_at - 0.3)
     assert loud(says, resumed_at + 1.0, resumed_at + 1.5)
+
+
+def recording_callbacks(app: ToyApp) -> list[dict[str, str]]:
+    """The forms of the recording status callbacks received."""
+    return [r.form for r in app.received if r.path == "/rec/status"]
+
+
+def test_skipped_pause_shortens_the_recording_which_ends_with_the_call(
+    app: ToyApp, simulator: Build
+) -> None:
+    sim = simulator(app, time_scale=SCALE)
+    call_sid, joined = conversation(sim)
+    made = rest(
+        sim,
+        "POST",
+        f"Calls/{call_sid}/Recordings.json",
+        RecordingStatusCallback=f"{PUBLIC}/rec/status",
+    )
+    assert (made.status_code, made.json()["channels"]) == (201, 1)
+    current = f"Calls/{call_sid}/Recordings/Twilio.CURRENT.json"
+    at(sim, joined + PAUSE)
+    rest(sim, "POST", current, Status="paused", PauseBehavior="skip")
+    at(sim, joined + RESUME)
+    rest(sim, "POST", current, Status="in-progress")
+    at(sim, joined + STOP)
+    rest(sim, "POST", f"Conferences/{room(sim, 'sales').sid}.json", Status="completed")
+    sim.wait_idle()
+    started = sim.call_recordings.all[0].started
+
+    [done] = recording_callbacks(app)  # completed only: RecordingStatusCallbackEvent's default
+    assert (done["RecordingStatus"], done["RecordingChannels"]) == ("completed", "1")
+    wav = requests.get(done["RecordingUrl"], auth=(ACCOUNT, TOKEN), timeout=10).content
+    count, rate, (mono,) = channels(wav)
+    assert count == 1
+    # Ended with the call (at STOP or a little later), less the skipped RESUME - PAUSE.
+    length = len(mono) / rate
+    assert joined + STOP - started - (RESUME - PAUSE) - 0.5 < length
+    assert length < joined + STOP - started - (RESUME - PAUSE) + 1.5
+    # Caller and agent are mixed in one channel.
+    agent_joined = next(p.joined_at for p in room(sim, "sales").everyone if p.run.party == AGENT)
+    assert loud(mono, joined + CALLER_SAYS - started + 0.3, joined + CALLER_SAYS - started + 1.7)
+    assert loud(
+        mono, agent_joined + AGENT_SAYS - started + 0.3, agent_joined + AGENT_SAYS - started + 1.7
+    )
+    listed = rest(sim, "GET", f"Calls/{call_sid}/Recordings.json").json()["recordings"]
+    assert [(r["sid"], r["status"]) for r in listed] == [(done["RecordingSid"], "completed")]
+    assert listed[0]["duration"] == done["RecordingDuration"]
+    assert rest(sim, "GET", current).status_code == 404  # nothing in progress any more
+
+
+def test_a_whisper_to_the_agent_is_not_in_the_customers_recording(
+    app: ToyApp, simulator: Build
+) -> None:
+    supervisor = "+8613900000009"
+    sim = simulator(app, time_scale=SCALE)
+    sim.add_agent(
+        Agent(supervisor, answer_after=0.5, talk_seconds=600, says=[Utterance(tone_wav(2), 2.0)])
+    )
+    call_sid, _ = conversation(sim, speech=False)
+    agent_sid = next(p.call_sid for p in room(sim, "sales").participants if p.run.party == AGENT)
+    for sid in (call_sid, agent_sid):
+        made = rest(
+            sim,
+            "POST",
+            f"Calls/{sid}/Recordings.json",
+            RecordingChannels="dual",
+            RecordingStatusCallback=f"{PUBLIC}/rec/status",
+        )
+        assert made.status_code == 201
+    room_sid = room(sim, "sales").sid
+    rest(
+        sim,
+        "POST",
+        f"Conferences/{room_sid}/Participants.json",
+        From="+1",
+        To=supervisor,
+        Coaching="true",
+        CallSidToCoach=agent_sid,
+    )
+    wait_until(lambda: present(sim, "sales") == 3)
+    whisper = next(p for p in room(sim, "sales").participants if p.run.party == supervisor)
+    at(sim, whisper.joined_at + 5)
+    rest(sim, "POST", f"Conferences/{room_sid}.json", Status="completed")
+    sim.wait_idle()
+
+    by_call = {form["CallSid"]: form for form in recording_callbacks(app)}
+    starts = {r.run.result.sid: r.started for r in sim.call_recordings.all}
+    whispered = whisper.joined_at + 2.0
+    for sid, heard in ((call_sid, False), (agent_sid, True)):
+        wav = requests.get(by_call[sid]["RecordingUrl"], auth=(ACCOUNT, TOKEN), timeout=10)
+        _, _, (says, hears) = channels(wav.content)
+        window = (whispered - starts[sid] + 0.3, whispered - starts[sid] + 1.7)
+        assert loud(hears, *window) is heard
+        assert not loud(says, *window)
+
+
+def test_recording_a_call_that_is_over_or_unknown_is_refused(app: ToyApp, simulator: Build) -> None:
+    app.pages["/voice/incoming"] = twiml("<Say>Bye</Say>")
+    sim = simulator(app)
+    result = sim.call(Caller())
+    refused = rest(sim, "POST", f"Calls/{result.sid}/Recordings.json")
+    assert (refused.status_code, refused.json()["code"]) == (400, 21220)
+    unknown = rest(sim, "POST", f"Calls/CA{'0' * 32}/Recordings.json")
+    assert unknown.status_code == 404
+    url = f"{sim.api_base_url}/2010-04-01/Accounts/{ACCOUNT}/Calls/{result.sid}/Recordings.json"
+    assert requests.post(url, timeout=10).status_code == 401
+    assert recording_callbacks(app) == []
+
+
+def test_an_utterance_of_any_audio_file_is_phone_audio() -> None:
+    clip = sorted((Path(__file__).parents[1] / "data" / "speech" / "ko").glob("*.flac"))[0]
+    utterance = Utterance.of(clip, at=1.5)
+    with wave.open(io.BytesIO(utterance.audio)) as wav:
+        assert (wav.getnchannels(), wav.getframerate(), wav.getsampwidth()) == (1, 8000, 2)
+        assert wav.getnframes() > 8000
+    assert utterance.at == 1.5
