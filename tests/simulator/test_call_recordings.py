@@ -6,6 +6,7 @@ import array
 import io
 import wave
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,10 @@ from tests.simulator.test_conferences import present, rest, room, wait_until
 Build = Callable[..., Simulator]
 SCALE = 0.05
 AGENT = "+8613900000001"
-# Seconds after each party joins the room: the caller speaks, the agent answers, the caller
-# speaks again while the recording is paused, and on after it resumes.
-CALLER_SAYS, AGENT_SAYS, CALLER_PAUSED = 2.0, 4.0, 8.0
-PAUSE, RESUME, STOP = 7.5, 10.0, 12.0
+# The caller speaks CALLER_SAYS seconds after joining the room; the agent AGENT_SAYS seconds after
+# joining it, and again from AGENT_PAUSED on: the recording pauses, resumes and stops meanwhile.
+CALLER_SAYS, AGENT_SAYS, AGENT_PAUSED = 3.0, 6.0, 10.0
+PAUSE, RESUME, STOP = 9.5, 12.0, 14.0
 
 
 @pytest.fixture
@@ -37,18 +38,37 @@ def app(toy: ToyApp) -> ToyApp:
     return toy
 
 
-def conversation(sim: Simulator, *, speech: bool = True) -> tuple[str, float]:
-    """A caller in room ``sales`` with an agent, scripted to speak; (caller sid, join time)."""
-    agent_says = [Utterance(tone_wav(2), AGENT_SAYS)] if speech else []
-    sim.add_agent(Agent(AGENT, answer_after=0.5, talk_seconds=600, says=agent_says))
-    says = [Utterance.of(tone_wav(2), CALLER_SAYS), Utterance.of(tone_wav(6), CALLER_PAUSED)]
-    caller = sim.start(Caller(says=says if speech else []))
+@dataclass
+class Talk:
+    """A caller and an agent in room ``sales``, maybe recorded from the caller's joining."""
+
+    call_sid: str
+    joined: float
+    agent_joined: float
+    recording: dict[str, object] | None
+
+
+def conversation(sim: Simulator, *, speech: bool = True, **recording: object) -> Talk:
+    """The caller joins, the caller's recording starts (with ``recording``'s fields), the agent
+    joins; both scripted to speak unless ``speech`` is false."""
+    agent_says = [Utterance(tone_wav(2), AGENT_SAYS), Utterance(tone_wav(6), AGENT_PAUSED)]
+    sim.add_agent(
+        Agent(AGENT, answer_after=0.5, talk_seconds=600, says=agent_says if speech else [])
+    )
+    caller = sim.start(Caller(says=[Utterance.of(tone_wav(2), CALLER_SAYS)] if speech else []))
     wait_until(lambda: present(sim, "sales") == 1)
+    made = None
+    if recording:
+        answer = rest(sim, "POST", f"Calls/{caller.sid}/Recordings.json", **recording)  # type: ignore[arg-type]
+        assert answer.status_code == 201
+        made = answer.json()
     sid = room(sim, "sales").sid
     rest(sim, "POST", f"Conferences/{sid}/Participants.json", From="+1", To=AGENT)
     wait_until(lambda: present(sim, "sales") == 2)
-    joined = next(p.joined_at for p in room(sim, "sales").everyone if p.call_sid == caller.sid)
-    return caller.sid, joined
+    everyone = room(sim, "sales").everyone
+    joined = next(p.joined_at for p in everyone if p.call_sid == caller.sid)
+    agent_joined = next(p.joined_at for p in everyone if p.run.party == AGENT)
+    return Talk(caller.sid, joined, agent_joined, made)
 
 
 def at(sim: Simulator, moment: float) -> None:
@@ -75,38 +95,34 @@ def test_dual_recording_keeps_caller_and_agent_apart_with_a_silent_pause(
     app: ToyApp, simulator: Build
 ) -> None:
     sim = simulator(app, time_scale=SCALE)
-    call_sid, joined = conversation(sim)
-    made = rest(
+    talk = conversation(
         sim,
-        "POST",
-        f"Calls/{call_sid}/Recordings.json",
         RecordingChannels="dual",
         RecordingTrack="both",
         RecordingStatusCallback=f"{PUBLIC}/rec/status",
-        RecordingStatusCallbackEvent=["in-progress", "completed"],  # type: ignore[arg-type]
+        RecordingStatusCallbackEvent=["in-progress", "completed"],
     )
-    assert made.status_code == 201
-    recording = made.json()
-    assert recording["sid"].startswith("RE") and len(recording["sid"]) == 34
+    recording, call_sid, agent_joined = talk.recording, talk.call_sid, talk.agent_joined
+    assert recording is not None
+    assert str(recording["sid"]).startswith("RE") and len(str(recording["sid"])) == 34
     assert (recording["call_sid"], recording["status"], recording["channels"]) == (
         call_sid,
         "in-progress",
         2,
     )
-    started = sim.call_recordings.all[0].started
-    at(sim, joined + PAUSE)
+    at(sim, agent_joined + PAUSE)
     paused = rest(sim, "POST", f"Calls/{call_sid}/Recordings/Twilio.CURRENT.json", Status="paused")
     assert paused.json()["status"] == "paused"
-    at(sim, joined + RESUME)
+    at(sim, agent_joined + RESUME)
     path = f"Calls/{call_sid}/Recordings/{recording['sid']}.json"
     assert rest(sim, "POST", path, Status="in-progress").json()["status"] == "in-progress"
-    at(sim, joined + STOP)
+    at(sim, agent_joined + STOP)
     assert rest(sim, "POST", path, Status="stopped").status_code == 200
-    wait_until(lambda: app.paths().count("/rec/status") == 2)
+    wait_until(lambda: len(recording_callbacks(app)) == 2)
     rest(sim, "POST", f"Conferences/{room(sim, 'sales').sid}.json", Status="completed")
     sim.wait_idle()
 
-    statuses = [r.form for r in app.received if r.path == "/rec/status"]
+    statuses = recording_callbacks(app)
     assert [form["RecordingStatus"] for form in statuses] == ["in-progress", "completed"]
     done = statuses[-1]
     assert done["CallSid"] == call_sid and done["RecordingSid"] == recording["sid"]
@@ -120,27 +136,25 @@ def test_dual_recording_keeps_caller_and_agent_apart_with_a_silent_pause(
     assert requests.get(done["RecordingUrl"], timeout=10).status_code == 401
     wav = requests.get(done["RecordingUrl"], auth=(ACCOUNT, TOKEN), timeout=10)
     mp3 = requests.get(done["RecordingUrl"] + ".mp3", auth=(ACCOUNT, TOKEN), timeout=10)
-    assert (
-        wav.headers["Content-Type"] == "audio/x-wav" and mp3.headers["Content-Type"] == "audio/mpeg"
-    )
+    assert wav.headers["Content-Type"] == "audio/x-wav"
+    assert mp3.headers["Content-Type"] == "audio/mpeg"
 
     count, rate, (says, hears) = channels(wav.content)
     assert (count, rate) == (2, 8000)
+    started = sim.call_recordings.all[0].started
     length = len(says) / rate
-    assert abs(length - (joined + STOP - started)) < 1.0
+    assert abs(length - (agent_joined + STOP - started)) < 1.0
     assert int(done["RecordingDuration"]) == round(length)
-    agent_joined = next(p.joined_at for p in room(sim, "sales").everyone if p.run.party == AGENT)
-    caller_talks = joined + CALLER_SAYS - started
+    caller_talks = talk.joined + CALLER_SAYS - started
     agent_talks = agent_joined + AGENT_SAYS - started
     assert loud(says, caller_talks + 0.3, caller_talks + 1.7)
     assert not loud(hears, caller_talks + 0.3, caller_talks + 1.7)
     assert loud(hears, agent_talks + 0.3, agent_talks + 1.7)
     assert not loud(says, agent_talks + 0.3, agent_talks + 1.7)
-    # The caller spoke while the recording was paused: silence in its place.
-    paused_at = joined + PAUSE - started
-    resumed_at = joined + RESUME - started
-    assert not loud(says, paused_at + 0.3, resumed_at - 0.3)
-    assert loud(says, resumed_at + 1.0, resumed_at + 1.5)
+    # The agent spoke on while the recording was paused: silence in its place, then the rest.
+    paused_at, resumed_at = agent_joined + PAUSE - started, agent_joined + RESUME - started
+    assert not loud(hears, paused_at + 0.3, resumed_at - 0.3)
+    assert loud(hears, resumed_at + 1.0, resumed_at + 1.5)
 
 
 def recording_callbacks(app: ToyApp) -> list[dict[str, str]]:
@@ -152,23 +166,16 @@ def test_skipped_pause_shortens_the_recording_which_ends_with_the_call(
     app: ToyApp, simulator: Build
 ) -> None:
     sim = simulator(app, time_scale=SCALE)
-    call_sid, joined = conversation(sim)
-    made = rest(
-        sim,
-        "POST",
-        f"Calls/{call_sid}/Recordings.json",
-        RecordingStatusCallback=f"{PUBLIC}/rec/status",
-    )
-    assert (made.status_code, made.json()["channels"]) == (201, 1)
-    current = f"Calls/{call_sid}/Recordings/Twilio.CURRENT.json"
-    at(sim, joined + PAUSE)
+    talk = conversation(sim, RecordingStatusCallback=f"{PUBLIC}/rec/status")
+    assert talk.recording is not None and talk.recording["channels"] == 1
+    current = f"Calls/{talk.call_sid}/Recordings/Twilio.CURRENT.json"
+    at(sim, talk.agent_joined + PAUSE)
     rest(sim, "POST", current, Status="paused", PauseBehavior="skip")
-    at(sim, joined + RESUME)
+    at(sim, talk.agent_joined + RESUME)
     rest(sim, "POST", current, Status="in-progress")
-    at(sim, joined + STOP)
+    at(sim, talk.agent_joined + STOP)
     rest(sim, "POST", f"Conferences/{room(sim, 'sales').sid}.json", Status="completed")
     sim.wait_idle()
-    started = sim.call_recordings.all[0].started
 
     [done] = recording_callbacks(app)  # completed only: RecordingStatusCallbackEvent's default
     assert (done["RecordingStatus"], done["RecordingChannels"]) == ("completed", "1")
@@ -176,16 +183,13 @@ def test_skipped_pause_shortens_the_recording_which_ends_with_the_call(
     count, rate, (mono,) = channels(wav)
     assert count == 1
     # Ended with the call (at STOP or a little later), less the skipped RESUME - PAUSE.
-    length = len(mono) / rate
-    assert joined + STOP - started - (RESUME - PAUSE) - 0.5 < length
-    assert length < joined + STOP - started - (RESUME - PAUSE) + 1.5
+    started = sim.call_recordings.all[0].started
+    expected = talk.agent_joined + STOP - started - (RESUME - PAUSE)
+    assert expected - 0.5 < len(mono) / rate < expected + 1.5
     # Caller and agent are mixed in one channel.
-    agent_joined = next(p.joined_at for p in room(sim, "sales").everyone if p.run.party == AGENT)
-    assert loud(mono, joined + CALLER_SAYS - started + 0.3, joined + CALLER_SAYS - started + 1.7)
-    assert loud(
-        mono, agent_joined + AGENT_SAYS - started + 0.3, agent_joined + AGENT_SAYS - started + 1.7
-    )
-    listed = rest(sim, "GET", f"Calls/{call_sid}/Recordings.json").json()["recordings"]
+    for spoke in (talk.joined + CALLER_SAYS - started, talk.agent_joined + AGENT_SAYS - started):
+        assert loud(mono, spoke + 0.3, spoke + 1.7)
+    listed = rest(sim, "GET", f"Calls/{talk.call_sid}/Recordings.json").json()["recordings"]
     assert [(r["sid"], r["status"]) for r in listed] == [(done["RecordingSid"], "completed")]
     assert listed[0]["duration"] == done["RecordingDuration"]
     assert rest(sim, "GET", current).status_code == 404  # nothing in progress any more
@@ -199,7 +203,7 @@ def test_a_whisper_to_the_agent_is_not_in_the_customers_recording(
     sim.add_agent(
         Agent(supervisor, answer_after=0.5, talk_seconds=600, says=[Utterance(tone_wav(2), 2.0)])
     )
-    call_sid, _ = conversation(sim, speech=False)
+    call_sid = conversation(sim, speech=False).call_sid
     agent_sid = next(p.call_sid for p in room(sim, "sales").participants if p.run.party == AGENT)
     for sid in (call_sid, agent_sid):
         made = rest(
@@ -235,6 +239,32 @@ def test_a_whisper_to_the_agent_is_not_in_the_customers_recording(
         window = (whispered - starts[sid] + 0.3, whispered - starts[sid] + 1.7)
         assert loud(hears, *window) is heard
         assert not loud(says, *window)
+
+
+def test_a_recording_paused_with_skip_throughout_is_absent(app: ToyApp, simulator: Build) -> None:
+    sim = simulator(app, time_scale=SCALE)
+    call_sid = conversation(sim, speech=False).call_sid
+    path = f"Calls/{call_sid}/Recordings.json"
+    made = rest(
+        sim,
+        "POST",
+        path,
+        RecordingStatusCallback=f"{PUBLIC}/rec/status",
+        RecordingStatusCallbackEvent="absent completed",
+    ).json()
+    current = f"Calls/{call_sid}/Recordings/Twilio.CURRENT.json"
+    rest(sim, "POST", current, Status="paused", PauseBehavior="skip")
+    stopped = rest(sim, "POST", current, Status="stopped")
+    assert (stopped.status_code, stopped.json()["status"]) == (200, "stopped")
+    wait_until(lambda: len(recording_callbacks(app)) == 1)
+    [absent] = recording_callbacks(app)
+    assert (absent["RecordingSid"], absent["RecordingStatus"]) == (made["sid"], "absent")
+    assert absent["RecordingDuration"] == "0"
+    assert (
+        requests.get(absent["RecordingUrl"], auth=(ACCOUNT, TOKEN), timeout=10).status_code == 404
+    )
+    rest(sim, "POST", f"Conferences/{room(sim, 'sales').sid}.json", Status="completed")
+    sim.wait_idle()
 
 
 def test_recording_a_call_that_is_over_or_unknown_is_refused(app: ToyApp, simulator: Build) -> None:
