@@ -143,7 +143,7 @@ def test_dual_recording_keeps_caller_and_agent_apart_with_a_silent_pause(
     assert (count, rate) == (2, 8000)
     started = sim.call_recordings.all[0].started
     length = len(says) / rate
-    assert 0 <= length - (agent_joined + STOP - started) < 2.0  # the stop comes a little late
+    assert -0.1 < length - (agent_joined + STOP - started) < 2.0  # the stop comes a little late
     assert int(done["RecordingDuration"]) == round(length)
     caller_talks = talk.joined + CALLER_SAYS - started
     agent_talks = agent_joined + AGENT_SAYS - started
