@@ -7,9 +7,12 @@ translated is shown as it is, escaped.
 
 from __future__ import annotations
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from markupsafe import Markup, escape
+
+from ivr.hotline import hotline
 
 LABELS: dict[str, dict[str, LazyString]] = {
     "role": {"agent": _l("agent"), "supervisor": _l("supervisor")},
@@ -41,7 +44,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "disabled": _l("disabled"),
     },
     "outcome": {
-        "self_service": _l("self_service"),
+        "self_service": _l("self-service"),
         "agent": _l("agent"),
         "voicemail": _l("voicemail"),
         "callback": _l("callback"),
@@ -51,11 +54,14 @@ LABELS: dict[str, dict[str, LazyString]] = {
     },
     "call_status": {
         "completed": _l("completed"),
-        "in-progress": _l("in-progress"),
+        "in-progress": _l("in progress"),
         "ringing": _l("ringing"),
         "busy": _l("busy"),
         "failed": _l("failed"),
-        "no-answer": _l("no-answer"),
+        "no-answer": _l("no answer"),
+        "queued": _l("queued"),
+        "initiated": _l("dialling"),
+        "answered": _l("call answered"),
         "canceled": _l("canceled"),
     },
     "entry_state": {
@@ -71,8 +77,8 @@ LABELS: dict[str, dict[str, LazyString]] = {
     },
     "case_status": {
         "received": _l("received"),
-        "in_progress": _l("in_progress"),
-        "answered": _l("answered"),
+        "in_progress": _l("in progress"),
+        "answered": _l("message answered"),
         "resolved": _l("resolved"),
     },
     "mark": {
@@ -144,3 +150,79 @@ def label(kind: str, value: object) -> Markup:
     text = "" if value is None else str(value)
     word = LABELS.get(kind, {}).get(text)
     return escape(str(word) if word is not None else text)
+
+
+# Menu nodes that are not topics are named by what they do; topics by the menu file.
+NODE_TYPES: dict[str, LazyString] = {
+    "language": _l("language choice"),
+    "menu": _l("menu"),
+    "order_status": _l("order status"),
+    "case_status": _l("case progress"),
+    "voicemail": _l("leave a message"),
+    "message": _l("leave a message"),
+    "queue": _l("an agent"),
+}
+# Message categories that are not topics.
+CATEGORIES: dict[str, LazyString] = {
+    "after_call": _l("message after a call"),
+    "general": _l("general question"),
+}
+UNNAMED = _l("unnamed")
+
+
+def reader_language() -> str:
+    """The page's language code (zh or en)."""
+    return str(get_locale().language) if get_locale() else "en"
+
+
+def language_name(code: str | None) -> str:
+    """A caller's or agent's language as the menu names it for the reader."""
+    if not code:
+        return ""
+    menu = hotline().menu
+    return menu.language_names.get(code, {}).get(reader_language()) or str(UNNAMED)
+
+
+def _topic(key: str) -> str | None:
+    return hotline().menu.topics.get(key, {}).get(reader_language())
+
+
+def node_name(node_id: str | None) -> str:
+    """A menu node as the reader knows it: its topic, else what the node does."""
+    if not node_id:
+        return ""
+    menu = hotline().menu
+    node = menu.nodes.get(node_id)
+    if node is not None and node.type == "queue":
+        return (
+            _topic(str(node.settings.get("queue", "")))
+            or _topic(node_id)
+            or str(NODE_TYPES["queue"])
+        )
+    if node is not None and node.type == "voicemail":
+        return category_name(str(node.settings.get("category") or node_id))
+    named = _topic(node_id)
+    if named:
+        return named
+    if node is not None and node.id == menu.start and node.type != "language":
+        return str(_l("main menu"))
+    if node is not None and node.type == "menu" and node_id == "main":
+        return str(_l("main menu"))
+    return str(NODE_TYPES.get(node.type, UNNAMED)) if node is not None else str(UNNAMED)
+
+
+def category_name(category: str | None) -> str:
+    """A message's category: its topic, else a name of its own."""
+    if not category:
+        return ""
+    return _topic(category) or str(CATEGORIES.get(category) or NODE_TYPES["voicemail"])
+
+
+def queue_label(queue: str | None) -> str:
+    """A queue ("after_sales-en") as topic and language: "售后与退货 · 英文"."""
+    if not queue:
+        return ""
+    topic, _, language = queue.rpartition("-")
+    if not topic or language not in hotline().menu.languages:
+        return _topic(queue) or str(UNNAMED)
+    return f"{_topic(topic) or category_name(topic)} · {language_name(language)}"
