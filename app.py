@@ -39,6 +39,7 @@ from ivr.web import auth, board, controls, live
 from ivr.web import performance as performance_page
 from ivr.web import tokens as tokens_page
 from ivr.web import wrapup as wrapup_page
+from ivr.web.errors import error_page, wants_page
 from ivr.web.forms import csrf
 from ivr.web.i18n import init_i18n
 from ivr.web.nav import Navigation, PageLink, home_url, init_nav
@@ -177,9 +178,14 @@ def start_distributor_hook(app: Flask) -> None:
 
 
 def http_error(exc: HTTPException) -> Response:
-    """Errors outside the blueprints: JSON under /api, plain text elsewhere."""
+    """Errors outside the blueprints: JSON under /api, a page for browsers, plain text else."""
     if request.path.startswith("/api/"):
         return api.errors.error_response(exc.code or 500, exc.description or exc.name)
+    if wants_page():
+        try:
+            return error_page(exc)
+        except Exception:  # the page needs the database, which may be what failed
+            pass
     return Response(f"{exc.code} {exc.name}: {exc.description}\n", exc.code, mimetype="text/plain")
 
 

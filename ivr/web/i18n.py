@@ -13,7 +13,15 @@ from flask_login import current_user
 from ivr.clock import DEFAULT_TIMEZONE, site_timezone
 from ivr.hotline import hotline
 from ivr.numbers import shown_number, shown_text
-from ivr.web.labels import category_name, label, language_name, node_name, queue_label
+from ivr.web.labels import (
+    category_name,
+    label,
+    language_name,
+    node_name,
+    path_words,
+    queue_label,
+    why_no_transcript,
+)
 from ivr.web.timeline import duration_words, event_sentence
 
 LANGUAGES = ("zh", "en")
@@ -68,6 +76,7 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.filters["caller_text"] = shown_text
     app.jinja_env.globals.update(
         topic_name=topic_name, get_locale=get_locale, label=label, language_name=language_name,
-        node_name=node_name, queue_label=queue_label, category_name=category_name,
+        node_name=node_name, path_words=path_words, queue_label=queue_label, category_name=category_name,
         event_sentence=event_sentence, duration_words=duration_words,
+        why_no_transcript=why_no_transcript,
     )  # fmt: skip

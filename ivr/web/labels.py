@@ -226,3 +226,25 @@ def queue_label(queue: str | None) -> str:
     if not topic or language not in hotline().menu.languages:
         return _topic(queue) or str(UNNAMED)
     return f"{_topic(topic) or category_name(topic)} · {language_name(language)}"
+
+
+def path_words(path: list[str]) -> str:
+    """The menu nodes a call went through, named: "语言选择 › 主菜单 › 物流查询"."""
+    return " › ".join(node_name(node) for node in path)
+
+
+def why_no_transcript(status: object, reason: str | None) -> str:
+    """Why a recording has no transcript, in the reader's words (the worker's reason is English
+    for the logs)."""
+    reason = (reason or "").lower()
+    if str(status) == "untranscribed":
+        return str(_l("Not transcribed: there is no speech model for this language yet."))
+    if str(status) == "failed":
+        if "silent" in reason:
+            return str(_l("Transcription failed: the recording is silent."))
+        if "worker stopped" in reason:
+            return str(_l("Transcription failed: the worker stopped while transcribing it."))
+        if "decod" in reason or "ffmpeg" in reason or "format" in reason:
+            return str(_l("Transcription failed: the audio could not be read."))
+        return str(_l("Transcription failed."))
+    return str(_l("No transcript yet."))
