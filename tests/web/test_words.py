@@ -1,0 +1,105 @@
+"""Every page in the reader's language: no raw key (snake_case) on any page or CSV header, and no
+English on a Chinese page, for a supervisor and an agent, over a day the demo played."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from ivr.database import db
+from ivr.models import Agent, CallEvent
+from tests.factories import invoke, sign_in
+from tests.pages import page_urls, read_pages, visible_text
+from voicemail.models import ConversationRecording, Voicemail, VoicemailStatus
+from voicemail.quality_checks import check_conversation
+
+SIGN_IN = re.compile(r"^\s+(\w+)\s+(\S+)\s+(supervisor|agent)$", re.MULTILINE)
+# The machine-facing endpoints: Twilio's and other programs' (their keys are an interface).
+MACHINES = ("api.", "voicemail_api.", "health.", "metrics.", "auth.language")
+
+
+@pytest.fixture
+def app_settings(app_settings: dict[str, Any]) -> dict[str, Any]:
+    app_settings["HOTLINE_ENV"] = "development"  # the demo refuses production
+    app_settings["PUBLIC_BASE_URL"] = "http://hotline.example.com"
+    return app_settings
+
+
+def a_conversation(app: Flask) -> None:
+    """A recorded conversation with its quality check (the demo's calls record none)."""
+    with app.app_context():
+        agent = db.session.scalar(select(Agent).where(Agent.name == "li"))
+        assert agent is not None
+        turns = [{"speaker": "agent", "start": 0.0, "end": 1.0, "text": "您好", "words": []},
+                 {"speaker": "customer", "start": 1.0, "end": 2.0, "text": "我要退货", "words": []}]  # fmt: skip
+        recording = ConversationRecording(
+            call_sid="CA" + "7" * 32, agent_id=agent.id, queue="after_sales-zh", language="zh",
+            from_number="+8613800000007", recording_sid="RE" + "7" * 32,
+            status=VoicemailStatus.TRANSCRIBED, started_at=datetime.now(UTC), turns=turns,
+            transcript="您好 我要退货",
+        )  # fmt: skip
+        db.session.add(recording)
+        db.session.commit()
+        check_conversation(db.session, recording, alert=False)
+
+
+def examples(app: Flask) -> dict[str, object]:
+    """One value for each URL argument: the call with most events, a message, an agent."""
+    with app.app_context():
+        busiest = db.session.execute(
+            select(CallEvent.call_id, func.count())
+            .group_by(CallEvent.call_id)
+            .order_by(func.count().desc())
+        ).first()
+        from ivr.models import Call
+
+        call = db.session.get(Call, busiest[0]) if busiest else None
+        message = db.session.scalar(select(Voicemail.id).order_by(Voicemail.id))
+        agent = db.session.scalar(select(Agent.id).where(Agent.name == "li"))
+    return {"sid": call.sid if call else "", "message_id": message, "agent_id": agent, "name": "li"}
+
+
+def reader(app: Flask, name: str, password: str, language: str) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
+    client.environ_base["HTTP_ACCEPT"] = "text/html,*/*"  # as a browser asks
+    assert sign_in(client, name, password).status_code == 302
+    client.get(f"/language/{language}")
+    return client
+
+
+@pytest.mark.slow
+def test_every_page_reads_in_the_readers_language(app: Flask) -> None:
+    played = invoke(app, "demo", "--calls", "24", "--seed", "3")
+    assert played.exit_code == 0, played.output
+    people = {name: (password, role) for name, password, role in SIGN_IN.findall(played.output)}
+    a_conversation(app)
+    urls = [(e, url) for e, url in page_urls(app, examples(app)) if not e.startswith(MACHINES)]
+    assert len(urls) >= 20, urls
+    # What people and the data call themselves may be in Latin letters.
+    allowed = set(people) | {"CA", "RE"}
+    for name in ("demo", "li"):
+        for language in ("zh", "en"):
+            client = reader(app, name, people[name][0], language)
+            wrong = read_pages(client, urls, language == "zh", allowed)
+            assert not wrong, f"{name} reading {language}: {wrong}"
+
+
+def test_error_pages_are_pages_in_the_readers_language(app: Flask, agent: str) -> None:
+    client = reader(app, agent, "correct horse", "zh")
+    for path, code in (("/agents", 403), ("/nowhere", 404), ("/inbox/99999", 404)):
+        reply = client.get(path)
+        assert reply.status_code == code and reply.mimetype == "text/html"
+        shown = visible_text(reply.get_data(as_text=True))
+        assert not read_pages(client, [("", path)], True, {agent}), shown
+        assert any(re.search("[\u4e00-\u9fff]", piece) for piece in shown)
+        assert "退出" in " ".join(shown)  # in the app's layout, signed in
+    # Machines still get plain text.
+    plain = app.test_client().get("/nowhere")
+    assert plain.status_code == 404 and plain.mimetype == "text/plain"
