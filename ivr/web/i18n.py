@@ -15,9 +15,11 @@ from ivr.hotline import hotline
 from ivr.numbers import shown_number, shown_text
 from ivr.web.labels import (
     category_name,
+    detail_words,
     label,
     language_name,
     node_name,
+    party_words,
     path_words,
     queue_label,
     why_no_transcript,
@@ -78,5 +80,5 @@ def init_i18n(app: Flask) -> None:
         topic_name=topic_name, get_locale=get_locale, label=label, language_name=language_name,
         node_name=node_name, path_words=path_words, queue_label=queue_label, category_name=category_name,
         event_sentence=event_sentence, duration_words=duration_words,
-        why_no_transcript=why_no_transcript,
+        why_no_transcript=why_no_transcript, party_words=party_words, detail_words=detail_words,
     )  # fmt: skip

@@ -248,3 +248,38 @@ def why_no_transcript(status: object, reason: str | None) -> str:
             return str(_l("Transcription failed: the audio could not be read."))
         return str(_l("Transcription failed."))
     return str(_l("No transcript yet."))
+
+
+PARTIES: dict[str, LazyString] = {
+    "agent": _l("agent"), "token": _l("token"), "call": _l("call"), "cli": _l("command line"),
+    "message": _l("message"), "recording": _l("recording"), "conversation": _l("recording"),
+}  # fmt: skip
+DETAIL_KEYS: dict[str, LazyString] = {
+    "scopes": _l("rights"), "count": _l("how many"), "role": _l("role"), "removed": _l("removed"),
+    "mode": _l("mode"), "leg": _l("line"), "from": _l("from"), "to": _l("to"), "by": _l("by"),
+    "languages": _l("languages"), "topics": _l("topics"), "phone": _l("phone"),
+    "sees_numbers": _l("sees caller numbers"), "presence": _l("presence"), "reason": _l("reason"),
+    "kind": _l("kind"), "call": _l("call"), "queue": _l("queue"), "status": _l("status"),
+}  # fmt: skip
+
+
+def party_words(value: str | None) -> str:
+    """An audit actor or target ("agent:li", "token:crm#3", "cli") for people: "客服 li"."""
+    if not value:
+        return ""
+    kind, _, name = value.partition(":")
+    word = PARTIES.get(kind)
+    if word is None:
+        return value
+    return f"{word} {name}".strip()
+
+
+def detail_words(detail: dict[str, object] | None) -> list[str]:
+    """An audit line's details as "what: value" pieces in the reader's words."""
+    pieces = []
+    for key, value in (detail or {}).items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
+        if isinstance(shown, bool):
+            shown = str(_l("yes") if shown else _l("no"))
+        pieces.append(f"{DETAIL_KEYS.get(key, UNNAMED)}: {shown}")
+    return pieces
