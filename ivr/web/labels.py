@@ -200,12 +200,11 @@ def node_name(node_id: str | None) -> str:
             or str(NODE_TYPES["queue"])
         )
     if node is not None and node.type == "voicemail":
-        return category_name(str(node.settings.get("category") or node_id))
+        after_call = node.settings.get("category") == "after_call"
+        return str(CATEGORIES["after_call"] if after_call else NODE_TYPES["voicemail"])
     named = _topic(node_id)
     if named:
         return named
-    if node is not None and node.id == menu.start and node.type != "language":
-        return str(_l("main menu"))
     if node is not None and node.type == "menu" and node_id == "main":
         return str(_l("main menu"))
     return str(NODE_TYPES.get(node.type, UNNAMED)) if node is not None else str(UNNAMED)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
 from zoneinfo import available_timezones
 
 import pytest
@@ -15,7 +14,8 @@ from sqlalchemy import func, select
 
 from ivr.database import db
 from ivr.models import Agent, CallEvent
-from tests.factories import invoke, sign_in
+from tests.conftest import Twilio
+from tests.factories import SID, call_params, invoke, sign_in
 from tests.pages import page_urls, read_pages, visible_text
 from voicemail.models import ConversationRecording, Voicemail, VoicemailStatus
 from voicemail.quality_checks import check_conversation
@@ -23,13 +23,6 @@ from voicemail.quality_checks import check_conversation
 SIGN_IN = re.compile(r"^\s+(\w+)\s+(\S+)\s+(supervisor|agent)$", re.MULTILINE)
 # The machine-facing endpoints: Twilio's and other programs' (their keys are an interface).
 MACHINES = ("api.", "voicemail_api.", "health.", "metrics.", "auth.language")
-
-
-@pytest.fixture
-def app_settings(app_settings: dict[str, Any]) -> dict[str, Any]:
-    app_settings["HOTLINE_ENV"] = "development"  # the demo refuses production
-    app_settings["PUBLIC_BASE_URL"] = "http://hotline.example.com"
-    return app_settings
 
 
 def a_conversation(app: Flask) -> None:
@@ -77,6 +70,7 @@ def reader(app: Flask, name: str, password: str, language: str) -> FlaskClient:
 
 @pytest.mark.slow
 def test_every_page_reads_in_the_readers_language(app: Flask) -> None:
+    app.config["HOTLINE_ENV"] = "development"  # the demo refuses production
     played = invoke(app, "demo", "--calls", "24", "--seed", "3")
     assert played.exit_code == 0, played.output
     people = {name: (password, role) for name, password, role in SIGN_IN.findall(played.output)}
@@ -107,3 +101,16 @@ def test_error_pages_are_pages_in_the_readers_language(app: Flask, agent: str) -
     # Machines still get plain text.
     plain = app.test_client().get("/nowhere")
     assert plain.status_code == 404 and plain.mimetype == "text/plain"
+
+
+def test_the_call_timeline_reads_as_sentences(app: Flask, agent: str, twilio: Twilio) -> None:
+    twilio.post("/voice/incoming", call_params())
+    twilio.post("/voice/input/language?s=1&a=0", call_params(Digits="1"))
+    twilio.post("/voice/input/main?s=2&a=0&lang=zh", call_params(Digits="2"))
+    twilio.post("/voice/status", call_params(CallStatus="completed", CallDuration="192"))
+    client = reader(app, agent, "correct horse", "zh")
+    shown = visible_text(client.get(f"/calls/{SID}").get_data(as_text=True))
+    assert "按了 1 键，选择中文" in shown
+    assert "按了 2 键，选择物流查询" in shown
+    assert "通话已结束，共 3 分 12 秒" in shown
+    assert "语言选择 › 主菜单 › 物流查询" in shown
