@@ -113,8 +113,7 @@ def read_pages(
             continue  # a browser follows it; nobody sees its body
         if reply.mimetype == "text/html":
             pieces = visible_text(reply.get_data(as_text=True))
-        elif reply.mimetype == "text/csv" and chinese:
-            # English CSV headers are the stable column names scripts read (ivr/web/exports.py).
+        elif reply.mimetype == "text/csv":
             pieces = csv_header(reply.get_data(as_text=True))
         else:
             reply.close()  # audio and JSON: for programs and players

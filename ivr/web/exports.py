@@ -6,18 +6,17 @@ import csv
 import io
 import re
 
-from flask import Response
-from flask_babel import get_locale
+from flask import Response, request
 from flask_babel import lazy_gettext as _l
 
 # A spreadsheet runs a cell that starts like this as a formula (OWASP "CSV injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
-# Column names for a Chinese reader. English readers, and the programs that read these files,
-# keep the stable names (the JSON API is the interface for programs; these are for people, but
-# scripts already read the English headers).
+# Column names in the reader's language: the files are downloaded from pages and opened by people.
+# A script asks for the stable names with ``?header=keys`` (the JSON API is the interface for
+# programs; its keys never change with the language).
 COLUMNS = {
-    "sid": _l("Call ID"), "id": _l("ID"), "from": _l("From"), "to": _l("To"),
+    "sid": _l("Call ID"), "id": _l("ID"), "from": _l("Caller number"), "to": _l("Number called"),
     "started_at": _l("Started (UTC)"), "ended_at": _l("Ended (UTC)"), "duration": _l("Length (s)"),
     "language": _l("Language"), "menu_path": _l("Menu path"), "outcome": _l("Outcome"),
     "rating": _l("Rating"), "disposition": _l("Disposition"), "wrapup_note": _l("Wrap-up note"),
@@ -38,9 +37,8 @@ COLUMNS = {
 
 
 def column_names(header: list[str]) -> list[str]:
-    """The header in the reader's language (Chinese), else the stable names."""
-    locale = get_locale()
-    if locale is None or locale.language != "zh":
+    """The header in the reader's language; the stable names when a script asks for them."""
+    if request.args.get("header") == "keys":
         return header
     return [str(COLUMNS.get(name, name)) for name in header]
 

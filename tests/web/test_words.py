@@ -13,10 +13,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from ivr.database import db
-from ivr.models import Agent, CallEvent
+from ivr.models import Agent, CallEvent, Role
+from ivr.queues.agents import create_agent
 from tests.conftest import Twilio
 from tests.factories import SID, call_params, invoke, sign_in
-from tests.pages import page_urls, read_pages, visible_text
+from tests.pages import csv_header, page_urls, read_pages, visible_text
 from voicemail.models import ConversationRecording, Voicemail, VoicemailStatus
 from voicemail.quality_checks import check_conversation
 
@@ -114,3 +115,16 @@ def test_the_call_timeline_reads_as_sentences(app: Flask, agent: str, twilio: Tw
     assert "按了 2 键，选择物流查询" in shown
     assert "通话已结束，共 3 分 12 秒" in shown
     assert "语言选择 › 主菜单 › 物流查询" in shown
+
+
+def test_csv_headers_are_in_the_readers_language_and_scripts_ask_for_keys(
+    app: Flask, agent: str
+) -> None:
+    with app.app_context():
+        create_agent(db.session, "boss", password="correct horse", role=Role.SUPERVISOR)
+        db.session.commit()
+    for language, first in (("zh", ["通话编号", "来电号码"]), ("en", ["Call ID", "Caller number"])):
+        client = reader(app, "boss", "correct horse", language)
+        assert csv_header(client.get("/export/calls.csv").get_data(as_text=True))[:2] == first
+    keys = client.get("/export/calls.csv?header=keys").get_data(as_text=True)
+    assert csv_header(keys)[:4] == ["sid", "from", "to", "started_at"]
