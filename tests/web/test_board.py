@@ -159,9 +159,6 @@ def test_the_live_board_answers_304_until_something_changes_and_pops_my_caller(
         db.session.commit()
     pop = client.get("/board/live.json", headers={"Accept-Language": "zh"}).json["pop"]
     assert (pop["state"], pop["language"], pop["topic"]) == ("offered", "中文", "商品咨询")
-    assert (
-        pop["call_url"] == f"/calls/{SID}"
-        and pop["path"] == "语言选择 › 主菜单 › 商品咨询"
-    )
+    assert pop["call_url"] == f"/calls/{SID}" and pop["path"] == "语言选择 › 主菜单 › 商品咨询"
     english = client.get("/board/live.json").json["pop"]
     assert (english["language"], english["topic"]) == ("Chinese", "product question")
