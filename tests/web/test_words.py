@@ -16,7 +16,7 @@ from ivr.database import db
 from ivr.models import Agent, CallEvent, Role
 from ivr.queues.agents import create_agent
 from tests.conftest import Twilio
-from tests.factories import SID, call_params, invoke, sign_in
+from tests.factories import SID, add_message, call_params, csrf, invoke, sign_in
 from tests.pages import csv_header, page_urls, read_pages, visible_text
 from voicemail.models import ConversationRecording, Voicemail, VoicemailStatus
 from voicemail.quality_checks import check_conversation
@@ -99,6 +99,8 @@ def test_error_pages_are_pages_in_the_readers_language(app: Flask, agent: str) -
         assert not read_pages(client, [("", path)], True, {agent}), shown
         assert any(re.search("[\u4e00-\u9fff]", piece) for piece in shown)
         assert "退出" in " ".join(shown)  # in the app's layout, signed in
+    wrong_method = client.get("/logout")
+    assert wrong_method.status_code == 405 and "无法这样打开" in wrong_method.get_data(as_text=True)
     # Machines still get plain text.
     plain = app.test_client().get("/nowhere")
     assert plain.status_code == 404 and plain.mimetype == "text/plain"
@@ -128,3 +130,13 @@ def test_csv_headers_are_in_the_readers_language_and_scripts_ask_for_keys(
         assert csv_header(client.get("/export/calls.csv").get_data(as_text=True))[:2] == first
     keys = client.get("/export/calls.csv?header=keys").get_data(as_text=True)
     assert csv_header(keys)[:4] == ["sid", "from", "to", "started_at"]
+
+
+def test_an_alert_with_no_channel_says_so_in_the_readers_language(app: Flask, agent: str) -> None:
+    ident = add_message(app)
+    client = reader(app, agent, "correct horse", "zh")
+    token = csrf(client, f"/inbox/{ident}")
+    reply = client.post(f"/inbox/{ident}/alert", data={"csrf_token": token}, follow_redirects=True)
+    shown = visible_text(reply.get_data(as_text=True))
+    assert "无法通知主管：没有设置提醒渠道" in shown, shown
+    assert not read_pages(client, [("", f"/inbox/{ident}")], True, {agent})
