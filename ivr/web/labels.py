@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from flask_babel.speaklater import LazyString
 from markupsafe import Markup, escape
 
@@ -61,7 +62,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "no-answer": _l("no answer"),
         "queued": _l("queued"),
         "initiated": _l("dialling"),
-        "answered": _l("call answered"),
+        "answered": _lp("call", "answered"),
         "canceled": _l("canceled"),
     },
     "entry_state": {
@@ -78,7 +79,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "case_status": {
         "received": _l("received"),
         "in_progress": _l("in progress"),
-        "answered": _l("message answered"),
+        "answered": _l("answered"),  # 已答复: a message is answered; a call, 已接听
         "resolved": _l("resolved"),
     },
     "mark": {
