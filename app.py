@@ -182,10 +182,7 @@ def http_error(exc: HTTPException) -> Response:
     if request.path.startswith("/api/"):
         return api.errors.error_response(exc.code or 500, exc.description or exc.name)
     if wants_page():
-        try:
-            return error_page(exc)
-        except Exception:  # the page needs the database, which may be what failed
-            pass
+        return error_page(exc)
     return Response(f"{exc.code} {exc.name}: {exc.description}\n", exc.code, mimetype="text/plain")
 
 

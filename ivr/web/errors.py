@@ -29,7 +29,10 @@ def error_page(exc: HTTPException) -> Response:
     title, advice = WHAT_HAPPENED.get(
         code // 100 * 100 if code >= 500 else code, WHAT_HAPPENED[400]
     )
-    body = render_template("error.html", code=code, title=title, advice=advice)
+    try:
+        body = render_template("error.html", code=code, title=title, advice=advice, bare=False)
+    except Exception:  # the layout reads the signed-in agent: the database may be what failed
+        body = render_template("error.html", code=code, title=title, advice=advice, bare=True)
     response = Response(body, code, mimetype="text/html")
     for name in ("Allow", "Retry-After", "WWW-Authenticate"):
         if name in exc.get_response().headers:

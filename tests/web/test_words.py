@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import available_timezones
 
 import pytest
@@ -12,11 +13,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from app import create_app
 from ivr.database import db
 from ivr.models import Agent, CallEvent, Role
 from ivr.queues.agents import create_agent
-from tests.conftest import Twilio
-from tests.factories import SID, add_message, call_params, csrf, invoke, sign_in
+from ivr.queues.distribution import stop_distributor
+from tests.conftest import Twilio, free_port, settings
+from tests.factories import CSRF, SID, add_message, call_params, csrf, invoke, sign_in
 from tests.pages import csv_header, page_urls, read_pages, visible_text
 from voicemail.models import ConversationRecording, Voicemail, VoicemailStatus
 from voicemail.quality_checks import check_conversation
@@ -140,3 +143,22 @@ def test_an_alert_with_no_channel_says_so_in_the_readers_language(app: Flask, ag
     shown = visible_text(reply.get_data(as_text=True))
     assert "无法通知主管：没有设置提醒渠道" in shown, shown
     assert not read_pages(client, [("", f"/inbox/{ident}")], True, {agent})
+
+
+def test_a_server_error_is_a_translated_page(tmp_path: Path) -> None:
+    # The database is down: signing in fails on the server's side.
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/hotline?connect_timeout=2"
+    down = create_app(settings(tmp_path, url))
+    try:
+        client = down.test_client()
+        client.environ_base.update(HTTP_ACCEPT_LANGUAGE="zh", HTTP_ACCEPT="text/html")
+        token = CSRF.search(client.get("/login").get_data(as_text=True))
+        assert token
+        reply = client.post("/login", data={"name": "li", "password": "correct horse",
+                                            "csrf_token": token.group(1)})  # fmt: skip
+        assert reply.status_code == 500 and reply.mimetype == "text/html"
+        shown = visible_text(reply.get_data(as_text=True))
+        assert "系统出现问题，请稍后再试。" in shown
+        assert "psycopg" not in reply.get_data(as_text=True)
+    finally:
+        stop_distributor(down)
