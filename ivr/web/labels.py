@@ -46,7 +46,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
     },
     "outcome": {
         "self_service": _l("self-service"),
-        "agent": _l("agent"),
+        "agent": _l("talked to an agent"),
         "voicemail": _l("voicemail"),
         "callback": _l("callback"),
         "abandoned": _l("abandoned"),
