@@ -29,7 +29,7 @@ SIGN_IN = re.compile(r"^\s+(\w+)\s+(\S+)\s+(supervisor|agent)$", re.MULTILINE)
 MACHINES = ("api.", "voicemail_api.", "health.", "metrics.", "auth.language")
 
 
-def a_conversation(app: Flask) -> None:
+def a_conversation(app: Flask, sid: str) -> None:
     """A recorded conversation with its quality check (the demo's calls record none)."""
     with app.app_context():
         agent = db.session.scalar(select(Agent).where(Agent.name == "li"))
@@ -37,7 +37,7 @@ def a_conversation(app: Flask) -> None:
         turns = [{"speaker": "agent", "start": 0.0, "end": 1.0, "text": "您好", "words": []},
                  {"speaker": "customer", "start": 1.0, "end": 2.0, "text": "我要退货", "words": []}]  # fmt: skip
         recording = ConversationRecording(
-            call_sid="CA" + "7" * 32, agent_id=agent.id, queue="after_sales-zh", language="zh",
+            call_sid=sid, agent_id=agent.id, queue="after_sales-zh", language="zh",
             from_number="+8613800000007", recording_sid="RE" + "7" * 32,
             status=VoicemailStatus.TRANSCRIBED, started_at=datetime.now(UTC), turns=turns,
             transcript="您好 我要退货",
@@ -78,8 +78,9 @@ def test_every_page_reads_in_the_readers_language(app: Flask) -> None:
     played = invoke(app, "demo", "--calls", "24", "--seed", "3")
     assert played.exit_code == 0, played.output
     people = {name: (password, role) for name, password, role in SIGN_IN.findall(played.output)}
-    a_conversation(app)
-    urls = [(e, url) for e, url in page_urls(app, examples(app)) if not e.startswith(MACHINES)]
+    example = examples(app)
+    a_conversation(app, str(example["sid"]))  # on the call page the crawl reads
+    urls = [(e, url) for e, url in page_urls(app, example) if not e.startswith(MACHINES)]
     assert len(urls) >= 20, urls
     # What people and the data call themselves may be in Latin letters; so may IANA zone names
     # on /me (a searchable list of them is another point of the issue).
