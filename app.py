@@ -40,6 +40,7 @@ from ivr.web import performance as performance_page
 from ivr.web import tokens as tokens_page
 from ivr.web import wrapup as wrapup_page
 from ivr.web.drafts import init_drafts
+from ivr.web.errors import error_page, wants_page
 from ivr.web.form_keys import init_form_keys
 from ivr.web.forms import csrf
 from ivr.web.i18n import init_i18n
@@ -181,9 +182,11 @@ def start_distributor_hook(app: Flask) -> None:
 
 
 def http_error(exc: HTTPException) -> Response:
-    """Errors outside the blueprints: JSON under /api, plain text elsewhere."""
+    """Errors outside the blueprints: JSON under /api, a page for browsers, plain text else."""
     if request.path.startswith("/api/"):
         return api.errors.error_response(exc.code or 500, exc.description or exc.name)
+    if wants_page():
+        return error_page(exc)
     return Response(f"{exc.code} {exc.name}: {exc.description}\n", exc.code, mimetype="text/plain")
 
 

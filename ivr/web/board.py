@@ -41,7 +41,7 @@ from ivr.twilio.urls import external_url
 from ivr.web.auth import supervisor_required
 from ivr.web.exports import csv_response
 from ivr.web.i18n import localtime, reader_zone
-from ivr.web.labels import label
+from ivr.web.labels import label, path_words, queue_label
 from ivr.web.periods import period
 
 bp = Blueprint("board", __name__)
@@ -120,7 +120,7 @@ def shown(pop: ScreenPop) -> dict[str, object]:
     data = pop.as_json()
     data["number"] = shown_number(pop.number)
     data["call_url"] = url_for("board.call", sid=pop.call_sid)
-    data["path"] = " › ".join(pop.path)
+    data["path"] = path_words(pop.path)
     data["orders"] = [
         {"number": o.number, "status": o.status or str(LOOKUP_RESULTS.get(o.result, o.result))}
         for o in pop.orders
@@ -153,8 +153,11 @@ def take() -> Response:
     """Call me and connect me to the caller who has waited longest."""
     try:
         offer = take_next(db.session, current_user, current_app.config, external_url)
-    except (AgentError, TwilioError) as exc:
-        flash(str(exc))
+    except AgentError as exc:
+        flash(exc.translated())
+        return redirect(url_for("board.board"))
+    except TwilioError:
+        flash(gettext("Twilio could not ring your phone. Try again in a moment."))
         return redirect(url_for("board.board"))
     if offer is None:
         flash(gettext("Nobody is waiting for you."))
@@ -164,7 +167,7 @@ def take() -> Response:
             if offer.callback
             else "Caller from %(queue)s, waited %(n)s s: your phone rings now."
         )
-        flash(gettext(text, queue=offer.queue, n=offer.waited))
+        flash(gettext(text, queue=queue_label(offer.queue), n=offer.waited))
     return redirect(url_for("board.board"))
 
 

@@ -13,7 +13,18 @@ from flask_login import current_user
 from ivr.clock import DEFAULT_TIMEZONE, site_timezone
 from ivr.hotline import hotline
 from ivr.numbers import shown_number, shown_text
-from ivr.web.labels import label
+from ivr.web.labels import (
+    category_name,
+    detail_words,
+    label,
+    language_name,
+    node_name,
+    party_words,
+    path_words,
+    queue_label,
+    why_no_transcript,
+)
+from ivr.web.timeline import duration_words, event_sentence
 
 LANGUAGES = ("zh", "en")
 babel = Babel()
@@ -65,4 +76,9 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.filters["caller"] = shown_number  # masked for agents without the right
     app.jinja_env.filters["caller_text"] = shown_text
-    app.jinja_env.globals.update(topic_name=topic_name, get_locale=get_locale, label=label)
+    app.jinja_env.globals.update(
+        topic_name=topic_name, get_locale=get_locale, label=label, language_name=language_name,
+        node_name=node_name, path_words=path_words, queue_label=queue_label, category_name=category_name,
+        event_sentence=event_sentence, duration_words=duration_words,
+        why_no_transcript=why_no_transcript, party_words=party_words, detail_words=detail_words,
+    )  # fmt: skip

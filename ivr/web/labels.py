@@ -7,9 +7,13 @@ translated is shown as it is, escaped.
 
 from __future__ import annotations
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from flask_babel.speaklater import LazyString
 from markupsafe import Markup, escape
+
+from ivr.hotline import hotline
 
 LABELS: dict[str, dict[str, LazyString]] = {
     "role": {"agent": _l("agent"), "supervisor": _l("supervisor")},
@@ -41,8 +45,8 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "disabled": _l("disabled"),
     },
     "outcome": {
-        "self_service": _l("self_service"),
-        "agent": _l("agent"),
+        "self_service": _l("self-service"),
+        "agent": _l("talked to an agent"),
         "voicemail": _l("voicemail"),
         "callback": _l("callback"),
         "abandoned": _l("abandoned"),
@@ -51,11 +55,14 @@ LABELS: dict[str, dict[str, LazyString]] = {
     },
     "call_status": {
         "completed": _l("completed"),
-        "in-progress": _l("in-progress"),
+        "in-progress": _l("in progress"),
         "ringing": _l("ringing"),
         "busy": _l("busy"),
         "failed": _l("failed"),
-        "no-answer": _l("no-answer"),
+        "no-answer": _l("no answer"),
+        "queued": _l("queued"),
+        "initiated": _l("dialling"),
+        "answered": _lp("call", "answered"),
         "canceled": _l("canceled"),
     },
     "entry_state": {
@@ -71,8 +78,8 @@ LABELS: dict[str, dict[str, LazyString]] = {
     },
     "case_status": {
         "received": _l("received"),
-        "in_progress": _l("in_progress"),
-        "answered": _l("answered"),
+        "in_progress": _l("in progress"),
+        "answered": _l("answered"),  # 已答复: a message is answered; a call, 已接听
         "resolved": _l("resolved"),
     },
     "mark": {
@@ -144,3 +151,135 @@ def label(kind: str, value: object) -> Markup:
     text = "" if value is None else str(value)
     word = LABELS.get(kind, {}).get(text)
     return escape(str(word) if word is not None else text)
+
+
+# Menu nodes that are not topics are named by what they do; topics by the menu file.
+NODE_TYPES: dict[str, LazyString] = {
+    "language": _l("language choice"),
+    "menu": _l("menu"),
+    "order_status": _l("order status"),
+    "case_status": _l("case progress"),
+    "voicemail": _l("leave a message"),
+    "message": _l("leave a message"),
+    "queue": _l("an agent"),
+}
+# Message categories that are not topics.
+CATEGORIES: dict[str, LazyString] = {
+    "after_call": _l("message after a call"),
+    "general": _l("general question"),
+}
+UNNAMED = _l("unnamed")
+
+
+def reader_language() -> str:
+    """The page's language code (zh or en)."""
+    return str(get_locale().language) if get_locale() else "en"
+
+
+def language_name(code: str | None) -> str:
+    """A caller's or agent's language as the menu names it for the reader."""
+    if not code:
+        return ""
+    menu = hotline().menu
+    return menu.language_names.get(code, {}).get(reader_language()) or str(UNNAMED)
+
+
+def _topic(key: str) -> str | None:
+    return hotline().menu.topics.get(key, {}).get(reader_language())
+
+
+def node_name(node_id: str | None) -> str:
+    """A menu node as the reader knows it: its topic, else what the node does."""
+    if not node_id:
+        return ""
+    menu = hotline().menu
+    node = menu.nodes.get(node_id)
+    if node is not None and node.type == "queue":
+        return (
+            _topic(str(node.settings.get("queue", "")))
+            or _topic(node_id)
+            or str(NODE_TYPES["queue"])
+        )
+    if node is not None and node.type == "voicemail":
+        after_call = node.settings.get("category") == "after_call"
+        return str(CATEGORIES["after_call"] if after_call else NODE_TYPES["voicemail"])
+    named = _topic(node_id)
+    if named:
+        return named
+    if node is not None and node.type == "menu" and node_id == "main":
+        return str(_l("main menu"))
+    return str(NODE_TYPES.get(node.type, UNNAMED)) if node is not None else str(UNNAMED)
+
+
+def category_name(category: str | None) -> str:
+    """A message's category: its topic, else a name of its own."""
+    if not category:
+        return ""
+    return _topic(category) or str(CATEGORIES.get(category) or NODE_TYPES["voicemail"])
+
+
+def queue_label(queue: str | None) -> str:
+    """A queue ("after_sales-en") as topic and language: "售后与退货 · 英文"."""
+    if not queue:
+        return ""
+    topic, _, language = queue.rpartition("-")
+    if not topic or language not in hotline().menu.languages:
+        return _topic(queue) or str(UNNAMED)
+    return f"{_topic(topic) or category_name(topic)} · {language_name(language)}"
+
+
+def path_words(path: list[str]) -> str:
+    """The menu nodes a call went through, named: "语言选择 › 主菜单 › 物流查询"."""
+    return " › ".join(node_name(node) for node in path)
+
+
+def why_no_transcript(status: object, reason: str | None) -> str:
+    """Why a recording has no transcript, in the reader's words (the worker's reason is English
+    for the logs)."""
+    reason = (reason or "").lower()
+    if str(status) == "untranscribed":
+        return str(_l("Not transcribed: there is no speech model for this language yet."))
+    if str(status) == "failed":
+        if "silent" in reason:
+            return str(_l("Transcription failed: the recording is silent."))
+        if "worker stopped" in reason:
+            return str(_l("Transcription failed: the worker stopped while transcribing it."))
+        if "decod" in reason or "ffmpeg" in reason or "format" in reason:
+            return str(_l("Transcription failed: the audio could not be read."))
+        return str(_l("Transcription failed."))
+    return str(_l("No transcript yet."))
+
+
+PARTIES: dict[str, LazyString] = {
+    "agent": _l("agent"), "token": _l("token"), "call": _l("call"), "cli": _l("command line"),
+    "message": _l("message"), "recording": _l("recording"), "conversation": _l("recording"),
+}  # fmt: skip
+DETAIL_KEYS: dict[str, LazyString] = {
+    "scopes": _l("rights"), "count": _l("how many"), "role": _l("role"), "removed": _l("removed"),
+    "mode": _l("mode"), "leg": _l("line"), "from": _l("from"), "to": _l("to"), "by": _l("by"),
+    "languages": _l("languages"), "topics": _l("topics"), "phone": _l("phone"),
+    "sees_numbers": _l("sees caller numbers"), "presence": _l("presence"), "reason": _l("reason"),
+    "kind": _l("kind"), "call": _l("call"), "queue": _l("queue"), "status": _l("status"),
+}  # fmt: skip
+
+
+def party_words(value: str | None) -> str:
+    """An audit actor or target ("agent:li", "token:crm#3", "cli") for people: "客服 li"."""
+    if not value:
+        return ""
+    kind, _, name = value.partition(":")
+    word = PARTIES.get(kind)
+    if word is None:
+        return value
+    return f"{word} {name}".strip()
+
+
+def detail_words(detail: dict[str, object] | None) -> list[str]:
+    """An audit line's details as "what: value" pieces in the reader's words."""
+    pieces = []
+    for key, value in (detail or {}).items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
+        if isinstance(shown, bool):
+            shown = str(_l("yes") if shown else _l("no"))
+        pieces.append(f"{DETAIL_KEYS.get(key, UNNAMED)}: {shown}")
+    return pieces

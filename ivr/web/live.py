@@ -49,7 +49,7 @@ from ivr.twilio.signature import twilio_callback
 from ivr.twilio.urls import external_url
 from ivr.web.auth import supervisor_required
 from ivr.web.i18n import topic_name
-from ivr.web.labels import label
+from ivr.web.labels import label, language_name, queue_label
 
 bp = Blueprint("live", __name__)
 voice_bp = Blueprint("supervise", __name__, url_prefix="/voice/supervisor")
@@ -66,12 +66,15 @@ def _now() -> dict[str, Any]:
         if row["call"]:
             call = row["call"]
             call["state_label"] = str(label("live_call", call["state"]))
+            call["queue_label"] = queue_label(call["queue"])
             for on in call["supervisors"]:
                 on["mode_label"] = str(label("mode", on["mode"]))
     waiting = live_waiting(db.session, now)
     for row in waiting:
         row["state_label"] = str(label("entry_state", row["state"]))
         row["topic_name"] = topic_name(row["topic"])
+        row["queue_label"] = queue_label(row["queue"])
+        row["language_name"] = language_name(row["language"])
     return {"agents": agents, "waiting": waiting, "me": current_user.name}
 
 
@@ -141,7 +144,7 @@ def move(entry_id: int) -> BaseResponse:
         db.session.rollback()
         return _back(gettext("Not moved: %(reason)s", reason=exc.translated()))
     return _back(gettext("%(caller)s is moved to %(queue)s.", caller=entry.from_number,
-                         queue=queue))  # fmt: skip
+                         queue=queue_label(queue)))  # fmt: skip
 
 
 @bp.post("/live/agents/<int:agent_id>/presence")

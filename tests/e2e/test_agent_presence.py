@@ -62,7 +62,7 @@ def product_caller(n: int) -> Caller:
 
 
 def csv_rows(client: FlaskClient, path: str, key: str) -> dict[str, dict[str, str]]:
-    text = client.get(path).get_data(as_text=True).lstrip("\ufeff")
+    text = client.get(f"{path}?header=keys").get_data(as_text=True).lstrip("\ufeff")
     return {row[key]: row for row in csv.DictReader(io.StringIO(text))}
 
 

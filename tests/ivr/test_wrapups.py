@@ -216,7 +216,11 @@ def test_the_api_files_a_wrapup_and_shows_it_on_the_call_and_in_the_csv(
     assert [w["disposition"] for w in listed[0]["wrapups"]] == ["delivery"]
 
     sign_in(client, "boss", "password1")
-    text = client.get("/export/calls.csv?range=today").get_data(as_text=True).lstrip("\ufeff")
+    text = (
+        client.get("/export/calls.csv?range=today&header=keys")
+        .get_data(as_text=True)
+        .lstrip("\ufeff")
+    )
     rows = list(csv.DictReader(io.StringIO(text)))
     row = next(r for r in rows if r["sid"] == SID)
     # A note that starts like a formula is kept inert for spreadsheets.

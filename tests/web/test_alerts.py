@@ -72,7 +72,7 @@ def test_overdue_message_goes_to_the_supervisor(
     sign_in(client)
     token = csrf(client, f"/inbox/{ident}")
     reply = client.post(f"/inbox/{ident}/alert", data={"csrf_token": token}, follow_redirects=True)
-    assert "A supervisor was alerted (email, webhook)." in reply.get_data(as_text=True)
+    assert "A supervisor was alerted (e-mail, webhook)." in reply.get_data(as_text=True)
     [raw] = received
     mail = message_from_bytes(raw, policy=default)
     assert mail["To"] == "lead@example.com"

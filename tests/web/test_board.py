@@ -53,8 +53,8 @@ def test_call_log_and_timeline(app: Flask, client: FlaskClient, twilio: Twilio) 
     assert re.findall(r'data-sid="(\w+)"', listing) == [SID]
     assert client.get("/calls?outcome=agent").get_data(as_text=True).count("data-sid=") == 0
     page = client.get(f"/calls/{SID}").get_data(as_text=True)
-    assert "language › main" in page
-    assert "<b>keys</b>" in page and "digits=2" in page
+    assert "language choice › main menu" in page
+    assert "Pressed 2, chose English" in page
     assert "33 s" in page
     assert client.get("/calls/CAnothing").status_code == 404
 
@@ -84,8 +84,9 @@ def test_a_message_page_shows_its_calls_timeline(
     ident = re.search(r'data-id="(\d+)"', inbox)
     assert ident
     page = client.get(f"/inbox/{ident.group(1)}").get_data(as_text=True)
-    assert "The call · language › main › message" in page
-    assert "<b>voicemail_recorded</b>" in page and "digits=9" in page
+    assert "The call · language choice › main menu › leave a message" in page
+    assert "Pressed 9, chose leave a message" in page
+    assert "Left a message of 4 s (general question), case" in page
 
 
 def test_the_call_log_picks_a_day_in_the_agents_time_zone(app: Flask, client: FlaskClient) -> None:
@@ -158,6 +159,6 @@ def test_the_live_board_answers_304_until_something_changes_and_pops_my_caller(
         db.session.commit()
     pop = client.get("/board/live.json", headers={"Accept-Language": "zh"}).json["pop"]
     assert (pop["state"], pop["language"], pop["topic"]) == ("offered", "中文", "商品咨询")
-    assert pop["call_url"] == f"/calls/{SID}" and pop["path"] == "language › main › product"
+    assert pop["call_url"] == f"/calls/{SID}" and pop["path"] == "语言选择 › 主菜单 › 商品咨询"
     english = client.get("/board/live.json").json["pop"]
     assert (english["language"], english["topic"]) == ("Chinese", "product question")

@@ -136,11 +136,12 @@ def test_every_page_shows_hostile_values_as_text(
     message = client.get(f"/inbox/{ident}").get_data(as_text=True)
     assert_inert(message, SCRIPT, *NOTES, *TRANSCRIPT.split())
     failed = client.get(f"/inbox/{hostile[IMG]}").get_data(as_text=True)
-    assert_inert(failed, IMG, f"recording URL host {IMG!r} is not Twilio's")
+    # The worker's reason is for the logs; the page says why in the reader's words.
+    assert_inert(failed, "Transcription failed.")
     calls = client.get("/calls").get_data(as_text=True)
     assert_inert(calls, *[v.strip() for v in CALLERS])
     timeline = client.get(f"/calls/CA{1:032d}").get_data(as_text=True)
-    assert_inert(timeline, f"digits={IMG}", f"from={IMG}")
+    assert_inert(timeline, f"Pressed {IMG}: not an option", f"Called from {IMG}")
     for path, query in [
         ("/inbox", {"q": SCRIPT, "topic": IMG, "language": SQL, "call": FRAME}),
         ("/calls", {"number": IMG, "topic": SCRIPT, "agent": SQL, "date": FRAME}),

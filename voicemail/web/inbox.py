@@ -259,6 +259,16 @@ def add_note(message_id: int) -> Response:
     return redirect(url_for("inbox.show", message_id=message_id))
 
 
+def alert_problem(problem: str) -> str:
+    """Why an alert was not sent, in the reader's words (``AlertError`` speaks for the logs)."""
+    words = []
+    if "e-mail" in problem:
+        words.append(gettext("the e-mail could not be sent"))
+    if "webhook" in problem:
+        words.append(gettext("the alert webhook did not take it"))
+    return "; ".join(words) or gettext("no alert channel is configured")
+
+
 @bp.post("/inbox/<int:message_id>/alert")
 @login_required
 def alert(message_id: int) -> Response:
@@ -268,9 +278,16 @@ def alert(message_id: int) -> Response:
     try:
         channels = send_alert(current_app.config, message, url, current_user.name)
     except AlertError as exc:
-        flash(gettext("Could not alert a supervisor: %(why)s", why=str(exc)))
+        flash(gettext("Could not alert a supervisor: %(why)s", why=alert_problem(str(exc))))
     else:
-        flash(gettext("A supervisor was alerted (%(how)s).", how=", ".join(channels)))
+        flash(
+            gettext(
+                "A supervisor was alerted (%(how)s).",
+                how=", ".join(
+                    gettext("e-mail") if c == "email" else gettext("webhook") for c in channels
+                ),
+            )
+        )
     return redirect(url_for("inbox.show", message_id=message_id))
 
 

@@ -38,7 +38,7 @@
     if (a.call) {
       const c = a.call;
       call.append(document.createTextNode(
-        `${c.state_label} ${clock(c.for)} · ${c.caller} · ${c.queue}`));
+        `${c.state_label} ${clock(c.for)} · ${c.caller} · ${c.queue_label}`));
       for (const on of c.supervisors) call.append(el("span", `${on.name}: ${on.mode_label}`, { class: "kv" }));
       if (c.state === "talking") {
         const url = root.dataset.join.replace("/0/", `/${c.entry}/`);
@@ -62,7 +62,7 @@
     move.append(select, el("button", choices.move, { type: "submit" }));
     const cell = el("td");
     cell.append(move);
-    row.append(who, el("td", w.queue), el("td", w.topic_name), el("td", w.language),
+    row.append(who, el("td", w.queue_label), el("td", w.topic_name), el("td", w.language_name),
                el("td", clock(w.waited), { class: "waited" }),
                el("td", w.position, { class: "position" }), cell);
     return row;
