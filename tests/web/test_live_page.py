@@ -57,7 +57,7 @@ def test_the_live_page_shows_a_new_caller_and_its_redrawn_forms_work(
     # No reload: the next refresh draws the caller, and the clock runs on.
     wait_until(page, "document.querySelector('#live-waiting tbody tr') !== null", 5)
     row = page.locator("#live-waiting tbody tr")
-    assert "+8613800000005" in row.inner_text() and "product-zh" in row.inner_text()
+    assert "+8613800000005" in row.inner_text() and "product question · Chinese" in row.inner_text()
     assert not page.locator("#live-empty").is_visible()
     # A form the script drew carries the CSRF token: setting li's presence goes through.
     li = page.locator("#live-agents tr", has_text="li")
