@@ -25,7 +25,7 @@ from ivr.callflow.menu import (
 )
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml: 10x faster
     """A YAML loader that remembers the line of every mapping, for error messages."""
 
 
