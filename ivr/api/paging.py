@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Any
@@ -12,7 +10,8 @@ from flask import request
 from sqlalchemy import Select, and_, or_
 
 from ivr.api.errors import ApiError
-from ivr.database import MAX_ID, db
+from ivr.cursors import CursorError, decode_key, encode_key
+from ivr.database import db
 from ivr.text import whole_number
 
 DEFAULT_LIMIT = 50
@@ -53,23 +52,17 @@ def json_text(name: str) -> str | None:
 
 def encode_cursor(at: datetime, ident: int) -> str:
     """An opaque cursor pointing after the row (at, ident) in newest-first order."""
-    raw = f"{at.astimezone(UTC).isoformat()}|{ident}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_key((at, ident))
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """Undo ``encode_cursor``; a 400 for anything we did not make."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        started, _, ident = raw.partition("|")
-        moment = datetime.fromisoformat(started)
-        number = whole_number(ident)
-        if moment.tzinfo is None or number is None or number > MAX_ID:
-            raise ValueError
-        # In UTC here, as the database compares: some times at the calendar's ends have none.
-        return moment.astimezone(UTC), number
-    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
+        moment, number = decode_key(cursor, (datetime, int))
+    except CursorError:
         raise ApiError(400, "cursor is not one this API returned") from None
+    assert isinstance(moment, datetime) and isinstance(number, int)
+    return moment, number
 
 
 def newest_first_page(query: Select[Any], at: Any, ident: Any) -> tuple[list[Any], str | None]:
