@@ -1,4 +1,5 @@
-"""Opaque cursors for keyset paging: the sort key of a row, as text a URL can carry.
+"""Opaque cursors for keyset paging: the sort key of a row, as text a URL can carry, and the
+rows past it.
 
 One encoding for the API and the pages: the key's parts (times, whole numbers, words) joined by
 ``|`` and made URL-safe with base64. A cursor is a bookmark, not a secret.
@@ -8,7 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_
 
 from ivr.database import MAX_ID
 from ivr.text import whole_number
@@ -55,3 +60,18 @@ def _part(text: str, kind: type) -> Part:
             raise CursorError("not a whole number")
         return number
     return text
+
+
+def beyond(keys: Sequence[tuple[Any, bool]], values: Sequence[Part], forward: bool) -> Any:
+    """SQL: the rows past ``values`` in the order ``keys`` (ahead of them if not ``forward``)."""
+    either: list[ColumnElement[bool]] = []
+    for index, (column, descending) in enumerate(keys):
+        value = values[index]
+        step = column < value if descending == forward else column > value
+        same = [c == v for (c, _), v in zip(keys[:index], values[:index], strict=True)]
+        either.append(and_(*same, step))
+    # The same bound on the first column alone lets the database start its index scan at the
+    # cursor rather than filter its way there from the top.
+    first, descending = keys[0]
+    bound = first <= values[0] if descending == forward else first >= values[0]
+    return and_(bound, or_(*either))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from flask import request
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select
 
 from ivr.api.errors import ApiError
-from ivr.cursors import CursorError, decode_key, encode_key
+from ivr.cursors import CursorError, beyond, decode_key, encode_key
 from ivr.database import db
 from ivr.text import whole_number
 
@@ -61,16 +61,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         moment, number = decode_key(cursor, (datetime, int))
     except CursorError:
         raise ApiError(400, "cursor is not one this API returned") from None
-    assert isinstance(moment, datetime) and isinstance(number, int)
-    return moment, number
+    return cast(datetime, moment), cast(int, number)
 
 
 def newest_first_page(query: Select[Any], at: Any, ident: Any) -> tuple[list[Any], str | None]:
     """One page of ``query``, newest first by (at, ident), from the request's cursor and limit."""
     limit = limit_arg()
     if cursor := request.args.get("cursor"):
-        moment, last = decode_cursor(cursor)
-        query = query.where(or_(at < moment, and_(at == moment, ident < last)))
+        query = query.where(beyond(((at, True), (ident, True)), decode_cursor(cursor), True))
     rows = list(db.session.scalars(query.order_by(at.desc(), ident.desc()).limit(limit + 1)))
     page = rows[:limit]
     more = len(rows) > limit

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Integer, Select, and_, func, or_, select
+from sqlalchemy import DateTime, Integer, Select, func, select
 from sqlalchemy.orm import Session
 
-from ivr.cursors import CursorError, Part, decode_key, encode_key
+from ivr.cursors import CursorError, Part, beyond, decode_key, encode_key
 
 # Counting stops here: a total beyond it reads "more than 10,000", and costs no more to find.
 COUNT_CAP = 10_000
@@ -60,17 +60,6 @@ class Page:
     older: dict[str, str] | None
 
 
-def beyond(keys: Sequence[tuple[Any, bool]], values: Sequence[Part], forward: bool) -> Any:
-    """SQL: the rows past ``values`` in the order ``keys`` (ahead of them if not ``forward``)."""
-    either: list[ColumnElement[bool]] = []
-    for index, (column, descending) in enumerate(keys):
-        value = values[index]
-        step = column < value if descending == forward else column > value
-        same = [c == v for (c, _), v in zip(keys[:index], values[:index], strict=True)]
-        either.append(and_(*same, step))
-    return or_(*either)
-
-
 def keyset_page(
     session: Session,
     query: Select[Any],
@@ -102,7 +91,10 @@ def keyset_page(
         # Back at the top: the first page, whole, rather than the few rows left above.
         return keyset_page(session, query, orders, {**kept, "sort": chosen.name}, size=size)
     rows = rows[:size] if forward else rows[:size][::-1]
-    total, more_than = count(session, query, chosen.keys[-1][0])
+    if values is None and not more:
+        total, more_than = len(rows), False  # the whole list is on this page: nothing to count
+    else:
+        total, more_than = count(session, query, chosen.keys[-1][0])
     newer = older = None
     if rows and values is not None:
         newer = {**kept, "before": _cursor(chosen, rows[0])}
