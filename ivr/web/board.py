@@ -42,7 +42,7 @@ from ivr.web.auth import supervisor_required
 from ivr.web.exports import csv_response
 from ivr.web.i18n import localtime, reader_zone
 from ivr.web.labels import label
-from ivr.web.listing import keyset_page, order
+from ivr.web.listing import COUNT_CAP, SEARCH_COUNT_CAP, keyset_page, order
 from ivr.web.periods import period
 
 bp = Blueprint("board", __name__)
@@ -206,7 +206,9 @@ def calls() -> str:
             flash(gettext("The date must look like 2026-11-24."))
         else:
             query = query.where(Call.started_at >= start, Call.started_at < end)
-    page = keyset_page(db.session, query, CALL_ORDERS, request.args, size=CALLS_PAGE)
+    searched = any(request.args.get(name, "").strip() for name in ("number", "topic", "agent"))
+    cap = SEARCH_COUNT_CAP if searched else COUNT_CAP
+    page = keyset_page(db.session, query, CALL_ORDERS, request.args, size=CALLS_PAGE, count_cap=cap)
     return render_template("calls.html", calls=page.rows, page=page, args=request.args,
                            outcomes=list(Outcome))  # fmt: skip
 

@@ -21,6 +21,8 @@ from ivr.cursors import CursorError, Part, beyond, decode_key, encode_key
 
 # Counting stops here: a total beyond it reads "more than 10,000", and costs no more to find.
 COUNT_CAP = 10_000
+# A search by words or part of a number counts less far: its matches are not read from one index.
+SEARCH_COUNT_CAP = 1_000
 CURSOR_ARGS = ("after", "before")
 
 
@@ -68,6 +70,7 @@ def keyset_page(
     *,
     size: int,
     default: str | None = None,
+    count_cap: int = COUNT_CAP,
 ) -> Page:
     """The page of ``query`` that ``args`` (the address's arguments) ask for.
 
@@ -89,12 +92,13 @@ def keyset_page(
     more = len(rows) > size
     if not forward and not more:
         # Back at the top: the first page, whole, rather than the few rows left above.
-        return keyset_page(session, query, orders, {**kept, "sort": chosen.name}, size=size)
+        first = {**kept, "sort": chosen.name}
+        return keyset_page(session, query, orders, first, size=size, count_cap=count_cap)
     rows = rows[:size] if forward else rows[:size][::-1]
     if values is None and not more:
         total, more_than = len(rows), False  # the whole list is on this page: nothing to count
     else:
-        total, more_than = count(session, query, chosen.keys[-1][0])
+        total, more_than = count(session, query, chosen.keys[-1][0], count_cap)
     newer = older = None
     if rows and values is not None:
         newer = {**kept, "before": _cursor(chosen, rows[0])}
@@ -103,12 +107,12 @@ def keyset_page(
     return Page(rows, total, more_than, chosen.name, newer, older)
 
 
-def count(session: Session, query: Select[Any], ident: Any) -> tuple[int, bool]:
-    """How many rows ``query`` holds, counting no further than COUNT_CAP; and whether there are
+def count(session: Session, query: Select[Any], ident: Any, cap: int) -> tuple[int, bool]:
+    """How many rows ``query`` holds, counting no further than ``cap``; and whether there are
     more than that."""
-    capped = query.with_only_columns(ident).order_by(None).limit(COUNT_CAP + 1).subquery()
+    capped = query.with_only_columns(ident).order_by(None).limit(cap + 1).subquery()
     total = session.scalar(select(func.count()).select_from(capped)) or 0
-    return min(total, COUNT_CAP), total > COUNT_CAP
+    return min(total, cap), total > cap
 
 
 def _cursor(chosen: Order, row: Any) -> str:

@@ -31,7 +31,7 @@ from ivr.hotline import hotline
 from ivr.models import Agent, Call, CallEvent
 from ivr.numbers import number_search, sees_numbers
 from ivr.twilio.urls import external_url
-from ivr.web.listing import keyset_page, order
+from ivr.web.listing import COUNT_CAP, SEARCH_COUNT_CAP, keyset_page, order
 from voicemail.alerts import AlertError, send_alert
 from voicemail.api import audio_response
 from voicemail.cases import CASE_DIGITS, audit_case_status, set_case_status
@@ -114,8 +114,9 @@ def index() -> str:
     the reply promise; a page at a time."""
     now = utcnow()
     default = "due" if request.args.get("overdue") else "newest"
+    cap = SEARCH_COUNT_CAP if request.args.get("q", "").strip() else COUNT_CAP
     page = keyset_page(db.session, filtered(select(Voicemail)), ORDERS, request.args, size=PAGE,
-                       default=default)  # fmt: skip
+                       default=default, count_cap=cap)  # fmt: skip
     rows = []
     for message in page.rows:
         due = message.created_at + promise()
