@@ -56,7 +56,7 @@ class Page:
 
     rows: list[Any]
     total: int
-    more_than: bool  # the total is COUNT_CAP and there are more
+    more_than: bool  # the total is the count's cap, and there are more
     sort: str
     newer: dict[str, str] | None
     older: dict[str, str] | None
@@ -92,8 +92,8 @@ def keyset_page(
     more = len(rows) > size
     if not forward and not more:
         # Back at the top: the first page, whole, rather than the few rows left above.
-        first = {**kept, "sort": chosen.name}
-        return keyset_page(session, query, orders, first, size=size, count_cap=count_cap)
+        return keyset_page(session, query, orders, kept, size=size, default=default,
+                           count_cap=count_cap)  # fmt: skip
     rows = rows[:size] if forward else rows[:size][::-1]
     if values is None and not more:
         total, more_than = len(rows), False  # the whole list is on this page: nothing to count
