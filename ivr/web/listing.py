@@ -21,8 +21,9 @@ from ivr.cursors import CursorError, Part, beyond, decode_key, encode_key
 
 # Counting stops here: a total beyond it reads "more than 10,000", and costs no more to find.
 COUNT_CAP = 10_000
-# A search by words or part of a number counts less far: its matches are not read from one index.
-SEARCH_COUNT_CAP = 1_000
+# A search by words or part of a number counts less far: its matches come from no single index,
+# and counting them costs about as much as the page itself per row.
+SEARCH_COUNT_CAP = 200
 CURSOR_ARGS = ("after", "before")
 
 
