@@ -69,6 +69,9 @@ sys.path.insert(0, str(REPO))
 
 from history_rows import DAYS, Filled, check_terms, fill
 
+from ivr.cursors import encode_key
+from ivr.database import MAX_ID
+
 PUBLIC_BASE_URL = "https://hotline.example.com"
 SUPERVISOR, PASSWORD = "bench-supervisor", "bench-password-0123"
 GOAL_P99_MS = 50.0
@@ -162,7 +165,7 @@ class Timing:
         return ordered[max(int(share * len(ordered) + 0.999999) - 1, 0)] * 1000
 
 
-def queries(filled: Filled, first_page_cursor: str) -> list[Query]:
+def queries(filled: Filled, first_page_cursor: str, pages: dict[str, str]) -> list[Query]:
     """The reads agents, supervisors and API clients make, and the baseline."""
     today = filled.newest.date()
     day = (today - timedelta(days=1)).isoformat()
@@ -183,11 +186,18 @@ def queries(filled: Filled, first_page_cursor: str) -> list[Query]:
         Query("calls", "page /calls: number contains 13800", "/calls?number=13800"),
         Query("calls", "page /calls: topic=payment", "/calls?topic=payment"),
         Query("calls", "page /calls: agent=agent07", "/calls?agent=agent07"),
+        Query("calls", "page /calls: next page (cursor)", pages["calls"]),
+        Query("calls", "page /calls: 60 days back (cursor)", pages["calls_deep"]),
+        Query("calls", "page /calls: oldest first", "/calls?sort=oldest"),
         Query("messages", "API: newest 50 messages", "/api/v1/voicemails"),
         Query("messages", "API: status=failed", "/api/v1/voicemails?status=failed"),
         Query("messages", "page /inbox: newest 50", "/inbox"),
         Query("messages", "page /inbox: state=new", "/inbox?state=new"),
-        Query("messages", "page /inbox: overdue", "/inbox?overdue=1"),
+        Query("messages", "page /inbox: overdue, most overdue first", "/inbox?overdue=1"),
+        Query("messages", "page /inbox: next page (cursor)", pages["inbox"]),
+        Query("messages", "page /inbox: 60 days back (cursor)", pages["inbox_deep"]),
+        Query("search", "page /inbox: q=138001 (part of a number)", "/inbox?q=138001"),
+        Query("search", "page /inbox: q=123456 (part of a case number)", "/inbox?q=123456"),
         Query("search", "page /inbox: q=订单 (common)", "/inbox?q=" + quote("订单")),
         Query("search", "page /inbox: q=退款", "/inbox?q=" + quote("退款")),
         Query("search", "page /inbox: q=发票 (rare)", "/inbox?q=" + quote("发票")),
@@ -201,6 +211,19 @@ def queries(filled: Filled, first_page_cursor: str) -> list[Query]:
         Query("figures", "API /stats: 7 days", f"/api/v1/stats?from={week}&to={day}"),
         Query("figures", "API /stats: 30 days", f"/api/v1/stats?from={month}&to={day}"),
     ]
+
+
+def page_links(client: Client, filled: Filled) -> dict[str, str]:
+    """The pages' second pages (their "next page" links) and pages 60 days back (cursors made
+    as the pages make them)."""
+    links = {}
+    for name, path in (("calls", "/calls"), ("inbox", "/inbox")):
+        _, page, _ = client.request("GET", path)
+        found = re.search(rb'<a id="older" href="([^"]+)"', page)
+        links[name] = found.group(1).decode().replace("&amp;", "&") if found else path
+        deep = encode_key(("newest", filled.newest - timedelta(days=60), MAX_ID))
+        links[f"{name}_deep"] = f"{path}?after={deep}"
+    return links
 
 
 def count_items(query: Query, body: bytes) -> int:
@@ -356,8 +379,9 @@ def main() -> None:
             client.sign_in(SUPERVISOR, PASSWORD)
             _, first_page, _ = client.request("GET", "/api/v1/calls", api=True)
             cursor = re.search(rb'"next_cursor":\s*"([^"]+)"', first_page)
+            pages = page_links(client, filled)
             timings = []
-            for query in queries(filled, cursor.group(1).decode() if cursor else ""):
+            for query in queries(filled, cursor.group(1).decode() if cursor else "", pages):
                 log(f"timing {query.name}")
                 timings.append(
                     time_query(client, query, filled.sids, args.repeat, args.budget, rng)

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ivr.clock import utcnow
-from ivr.database import UTCDateTime, db
+from ivr.database import UTCDateTime, db, trigrams
 
 
 class Outcome(StrEnum):
@@ -99,6 +99,9 @@ class Wrapup(db.Model):
 Index("ix_calls_outcome_started_at", Call.outcome, Call.started_at)
 # The figures' calls per hour and outcome, read from the index alone.
 Index("ix_calls_started_at_outcome", Call.started_at, Call.outcome)
+# The call log's search by part of a number: trigram indexes on PostgreSQL (see trigrams()).
+Index("ix_calls_from_number_trgm", Call.from_number, **trigrams("from_number"))
+Index("ix_calls_to_number_trgm", Call.to_number, **trigrams("to_number"))
 # The figures' ratings of answered calls, looked up by id without reading the calls.
 Index(
     "ix_calls_rated",

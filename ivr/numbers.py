@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from flask_login import current_user
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, and_, func, not_, or_
 
 # Written between digits by people and forms: spaces, dashes, dots, brackets.
 SEPARATORS = " -.()\u00a0"
@@ -118,6 +118,38 @@ def mask(number: str | None) -> str:
     if len(text) >= 8:
         return f"{prefix}{text[:3]}****{text[-4:]}"
     return f"{prefix}{'*' * max(len(text) - 2, 1)}{text[-2:]}"
+
+
+# The fewest digits a search for part of a number needs, and the most of a number's end a search
+# by an agent who sees numbers masked may give: the last four digits are what mask() shows.
+SEARCH_DIGITS = 3
+SHOWN_TAIL = 4
+
+
+def number_search(column: ColumnElement[str], text: str, whole: bool) -> ColumnElement[bool] | None:
+    """SQL: the numbers in ``column`` that a search for ``text`` finds; None if it names none.
+
+    Whoever sees numbers whole finds every number holding the digits ("138001", "8000",
+    "+86 138"). Whoever sees them masked finds a whole number, or numbers ending in the 3 or 4
+    digits searched that are long enough for mask() to show those digits: a search never tells
+    them a digit the page hides.
+    """
+    compact = "".join(c for c in text.strip() if c not in SEPARATORS)
+    digits = compact.removeprefix("+")
+    if not digits.isascii() or not digits.isdigit() or len(digits) < SEARCH_DIGITS:
+        return None
+    if whole:
+        return column.contains(compact[:32], autoescape=True)
+    # A whole number, written with its + or without.
+    either = [column.in_({compact, "+" + digits})]
+    if len(digits) <= SHOWN_TAIL and compact == digits:
+        # mask() shows the last four digits of a number with 8 or more after its country code.
+        long_enough = or_(
+            func.length(column) >= 12,
+            and_(not_(column.startswith("+")), func.length(column) >= 8),
+        )
+        either.append(and_(column.endswith(digits), long_enough))
+    return or_(*either)
 
 
 def heard_number(number: str | None, whole: bool) -> str:

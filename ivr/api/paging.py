@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from flask import request
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select
 
 from ivr.api.errors import ApiError
-from ivr.database import MAX_ID, db
+from ivr.cursors import CursorError, beyond, decode_key, encode_key
+from ivr.database import db
 from ivr.text import whole_number
 
 DEFAULT_LIMIT = 50
@@ -53,31 +52,23 @@ def json_text(name: str) -> str | None:
 
 def encode_cursor(at: datetime, ident: int) -> str:
     """An opaque cursor pointing after the row (at, ident) in newest-first order."""
-    raw = f"{at.astimezone(UTC).isoformat()}|{ident}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_key((at, ident))
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """Undo ``encode_cursor``; a 400 for anything we did not make."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        started, _, ident = raw.partition("|")
-        moment = datetime.fromisoformat(started)
-        number = whole_number(ident)
-        if moment.tzinfo is None or number is None or number > MAX_ID:
-            raise ValueError
-        # In UTC here, as the database compares: some times at the calendar's ends have none.
-        return moment.astimezone(UTC), number
-    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
+        moment, number = decode_key(cursor, (datetime, int))
+    except CursorError:
         raise ApiError(400, "cursor is not one this API returned") from None
+    return cast(datetime, moment), cast(int, number)
 
 
 def newest_first_page(query: Select[Any], at: Any, ident: Any) -> tuple[list[Any], str | None]:
     """One page of ``query``, newest first by (at, ident), from the request's cursor and limit."""
     limit = limit_arg()
     if cursor := request.args.get("cursor"):
-        moment, last = decode_cursor(cursor)
-        query = query.where(or_(at < moment, and_(at == moment, ident < last)))
+        query = query.where(beyond(((at, True), (ident, True)), decode_cursor(cursor), True))
     rows = list(db.session.scalars(query.order_by(at.desc(), ident.desc()).limit(limit + 1)))
     page = rows[:limit]
     more = len(rows) > limit

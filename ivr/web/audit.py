@@ -12,25 +12,26 @@ from sqlalchemy import Select, select
 
 from ivr.audit import ACTIONS
 from ivr.clock import iso, local_day
-from ivr.database import MAX_ID, db
+from ivr.database import db
 from ivr.models import AuditEvent
-from ivr.text import whole_number
 from ivr.web.auth import supervisor_required
 from ivr.web.exports import csv_response
 from ivr.web.i18n import localtime, reader_zone
+from ivr.web.listing import keyset_page, order
 
 bp = Blueprint("audit", __name__)
 PAGE = 100
+ORDERS = (order("newest", (AuditEvent.at, True), (AuditEvent.id, True)),)
 CSV_LIMIT = 100_000
 
 
 def audit_query() -> tuple[Select[tuple[AuditEvent]], str | None]:
-    """The lines the request's filters choose (newest first), and a problem with them if any.
+    """The lines the request's filters choose, and a problem with them if any.
 
     ``action`` is an action's name, ``who`` part of the actor (``agent:ana``, ``token:crm``),
     ``from``/``to`` days in the reader's time zone.
     """
-    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    query = select(AuditEvent)
     if action := request.args.get("action", "").strip()[:64]:
         query = query.where(AuditEvent.action == action)
     if who := request.args.get("who", "").strip()[:160]:
@@ -51,18 +52,11 @@ def audit_query() -> tuple[Select[tuple[AuditEvent]], str | None]:
 @bp.get("/audit")
 @supervisor_required
 def index() -> str:
-    """A page of audit lines, newest first (``before`` an id for older ones)."""
+    """A page of audit lines, newest first."""
     query, problem = audit_query()
-    before = whole_number(request.args.get("before", ""))
-    if before is not None and before <= MAX_ID:
-        query = query.where(AuditEvent.id < before)
-    rows = list(db.session.scalars(query.limit(PAGE + 1)))
+    page = keyset_page(db.session, query, ORDERS, request.args, size=PAGE)
     return render_template(
-        "audit.html",
-        rows=rows[:PAGE],
-        older={**request.args.to_dict(), "before": rows[PAGE - 1].id} if len(rows) > PAGE else None,
-        actions=known_actions(),
-        problem=problem,
+        "audit.html", rows=page.rows, page=page, actions=known_actions(), problem=problem
     )
 
 
@@ -81,7 +75,9 @@ def export() -> Response:
             e.address,
             json.dumps(e.detail, ensure_ascii=False),
         ]
-        for e in db.session.scalars(query.limit(CSV_LIMIT))
+        for e in db.session.scalars(
+            query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(CSV_LIMIT)
+        )
     ]
     header = ["at_utc", "at_local", "action", "actor", "target", "address", "detail"]
     return csv_response("audit.csv", header, rows)

@@ -21,14 +21,14 @@ from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import or_, select
+from sqlalchemy import false, or_, select
 from werkzeug.wrappers import Response
 
 from ivr.clock import iso, local_day, utcnow
 from ivr.database import db
 from ivr.hotline import hotline
 from ivr.models import Agent, Call, CallEvent, Outcome, Presence, QueueEntry
-from ivr.numbers import shown_number
+from ivr.numbers import number_search, sees_numbers, shown_number
 from ivr.queues.agent_history import presences_now
 from ivr.queues.agents import AgentError, choose_presence
 from ivr.queues.distribution import distribute_now
@@ -42,10 +42,15 @@ from ivr.web.auth import supervisor_required
 from ivr.web.exports import csv_response
 from ivr.web.i18n import localtime, reader_zone
 from ivr.web.labels import label, path_words, queue_label
+from ivr.web.listing import COUNT_CAP, SEARCH_COUNT_CAP, keyset_page, order
 from ivr.web.periods import period
 
 bp = Blueprint("board", __name__)
 CALLS_PAGE = 100
+CALL_ORDERS = (
+    order("newest", (Call.started_at, True), (Call.id, True)),
+    order("oldest", (Call.started_at, False), (Call.id, False)),
+)
 # What the screen pop says of an order number the lookup did not find a status for.
 LOOKUP_RESULTS = {"not_found": _l("not found"), "failed": _l("lookup failed")}
 
@@ -174,7 +179,8 @@ def take() -> Response:
 @bp.get("/calls")
 @login_required
 def calls() -> str:
-    """The call log: newest first, by date, number, topic and outcome."""
+    """The call log, a page at a time: newest (or oldest) first, by date, number, topic and
+    outcome."""
     query = select(Call)
     if sid := request.args.get("caller_of", "").strip()[:64]:
         # "Other calls from this number" by a call's sid: the number never shows in the URL.
@@ -184,12 +190,11 @@ def calls() -> str:
             )
         )
     if number := request.args.get("number", "").strip()[:64]:
-        query = query.where(
-            or_(
-                Call.from_number.contains(number, autoescape=True),
-                Call.to_number.contains(number, autoescape=True),
-            )
-        )
+        whole = sees_numbers()
+        either = [
+            number_search(column, number, whole) for column in (Call.from_number, Call.to_number)
+        ]
+        query = query.where(or_(*[found for found in either if found is not None], false()))
     if (outcome := request.args.get("outcome")) and outcome in {o.value for o in Outcome}:
         query = query.where(Call.outcome == outcome)
     if agent := request.args.get("agent", "").strip()[:64]:
@@ -204,10 +209,11 @@ def calls() -> str:
             flash(gettext("The date must look like 2026-11-24."))
         else:
             query = query.where(Call.started_at >= start, Call.started_at < end)
-    rows = db.session.scalars(
-        query.order_by(Call.started_at.desc(), Call.id.desc()).limit(CALLS_PAGE)
-    ).all()
-    return render_template("calls.html", calls=rows, args=request.args, outcomes=list(Outcome))
+    searched = any(request.args.get(name, "").strip() for name in ("number", "topic", "agent"))
+    cap = SEARCH_COUNT_CAP if searched else COUNT_CAP
+    page = keyset_page(db.session, query, CALL_ORDERS, request.args, size=CALLS_PAGE, count_cap=cap)
+    return render_template("calls.html", calls=page.rows, page=page, args=request.args,
+                           outcomes=list(Outcome))  # fmt: skip
 
 
 @bp.get("/calls/<sid>")

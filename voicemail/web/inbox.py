@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -30,10 +29,12 @@ from ivr.clock import utcnow
 from ivr.database import db, find
 from ivr.hotline import hotline
 from ivr.models import Agent, Call, CallEvent
+from ivr.numbers import number_search, sees_numbers
 from ivr.twilio.urls import external_url
+from ivr.web.listing import COUNT_CAP, SEARCH_COUNT_CAP, keyset_page, order
 from voicemail.alerts import AlertError, send_alert
 from voicemail.api import audio_response
-from voicemail.cases import audit_case_status, set_case_status
+from voicemail.cases import CASE_DIGITS, audit_case_status, set_case_status
 from voicemail.models import CaseStatus, ConversationRecording, Note, Voicemail
 from voicemail.order_links import OrderFinder
 from voicemail.readable import readable_words
@@ -43,6 +44,8 @@ bp = Blueprint("inbox", __name__, template_folder="templates", static_folder="st
                static_url_path="/inbox-static")  # fmt: skip
 
 PAGE = 50
+# A partial case number is searched for from this many digits on (fewer match too much).
+CASE_SEARCH_DIGITS = 3
 LOW_CONFIDENCE = 0.6
 NOTE_LIMIT = 2000
 STATES = {
@@ -50,6 +53,12 @@ STATES = {
     "in_hand": (CaseStatus.IN_PROGRESS,),
     "answered": (CaseStatus.ANSWERED, CaseStatus.RESOLVED),
 }
+# Newest first; or the reply due soonest first (the promise is the same for every message, so
+# that is the oldest first, and on the overdue tab the most overdue first).
+ORDERS = (
+    order("newest", (Voicemail.created_at, True), (Voicemail.id, True)),
+    order("due", (Voicemail.created_at, False), (Voicemail.id, False)),
+)
 
 
 @dataclass(frozen=True)
@@ -87,12 +96,13 @@ def filtered(query: Select[tuple[Voicemail]]) -> Select[tuple[Voicemail]]:
         )
     if words := request.args.get("q", "").strip()[:100]:
         holds = holding(db.session, words)
-        number = "%" + re.sub(r"[^0-9+]", "", words)[:32] + "%"
         either = [Voicemail.case_number == words]
+        if words.isascii() and words.isdigit() and len(words) >= CASE_SEARCH_DIGITS:
+            either.append(Voicemail.case_number.contains(words[:CASE_DIGITS]))
         if holds is not None:
             either.append(holds)
-        if len(number) > 4:
-            either.append(Voicemail.from_number.like(number))
+        if (number := number_search(Voicemail.from_number, words, sees_numbers())) is not None:
+            either.append(number)
         query = query.where(or_(*either))
     return query
 
@@ -100,24 +110,42 @@ def filtered(query: Select[tuple[Voicemail]]) -> Select[tuple[Voicemail]]:
 @bp.get("/inbox")
 @login_required
 def index() -> str:
-    """Messages, newest first, each with its countdown to the reply promise."""
+    """Messages, newest first (the overdue ones most overdue first), each with its countdown to
+    the reply promise; a page at a time."""
     now = utcnow()
-    messages = db.session.scalars(
-        filtered(select(Voicemail))
-        .order_by(Voicemail.created_at.desc(), Voicemail.id.desc())
-        .limit(PAGE)
-    ).all()
+    default = "due" if request.args.get("overdue") else "newest"
+    cap = SEARCH_COUNT_CAP if request.args.get("q", "").strip() else COUNT_CAP
+    page = keyset_page(db.session, filtered(select(Voicemail)), ORDERS, request.args, size=PAGE,
+                       default=default, count_cap=cap)  # fmt: skip
     rows = []
-    for message in messages:
+    for message in page.rows:
         due = message.created_at + promise()
         open_case = message.case_status in STATES["new"] + STATES["in_hand"]
         left = int((due - now).total_seconds()) if open_case else 0
         preview = (message.transcript or "")[:80]
         rows.append(Row(message, due, left, preview))
-    topics = sorted({m.category for m in messages} | {request.args.get("topic", "")} - {""})
-    return render_template("inbox.html", rows=rows, args=request.args, topics=topics,
-                           languages=list(hotline().menu.languages),
+    topics = sorted({m.category for m in page.rows} | {request.args.get("topic", "")} - {""})
+    return render_template("inbox.html", rows=rows, page=page, args=request.args, topics=topics,
+                           languages=list(hotline().menu.languages), due_words=due_words,
                            conversations=conversation_hits())  # fmt: skip
+
+
+def due_words(seconds_left: int) -> str:
+    """How long until the reply is due, or how long overdue: minutes under an hour, then hours,
+    then days and hours."""
+    minutes = abs(seconds_left) // 60
+    days, hours = divmod(minutes // 60, 24)
+    if seconds_left >= 0:
+        if minutes < 60:
+            return gettext("%(n)s min left", n=minutes)
+        if not days:
+            return gettext("%(h)s h left", h=hours)
+        return gettext("%(d)s d %(h)s h left", d=days, h=hours)
+    if minutes < 60:
+        return gettext("%(n)s min overdue", n=minutes)
+    if not days:
+        return gettext("%(h)s h overdue", h=hours)
+    return gettext("%(d)s d %(h)s h overdue", d=days, h=hours)
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ from flask import Blueprint, flash, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 
 from ivr.clock import local_day
 from ivr.database import db
 from ivr.models import Agent, Role
 from ivr.numbers import shown_number
-from ivr.text import whole_number
 from ivr.web.i18n import reader_zone
+from ivr.web.listing import keyset_page, order
 from voicemail.models import ConversationRecording, QualityCheck, QualityTag, Voicemail
 from voicemail.quality import highlighted
 from voicemail.quality_checks import CONVERSATION, MESSAGE, current_rules
@@ -41,7 +41,10 @@ TAG_NAMES = {
 SPEAKERS = {"customer": _l("Customer"), "agent": _l("Agent")}
 PAGE = 25
 CONTEXT = 40  # characters shown either side of a match
-MAX_PAGE = 10_000
+ORDERS = (
+    order("worst", (QualityCheck.score, False), (QualityCheck.at, True), (QualityCheck.id, True)),
+    order("newest", (QualityCheck.at, True), (QualityCheck.id, True)),
+)
 
 
 @dataclass(frozen=True)
@@ -178,27 +181,17 @@ def rows_for(checks: list[QualityCheck]) -> list[Row]:
 @bp.get("/quality")
 @login_required
 def index() -> str:
-    """Checked conversations (and for supervisors messages), worst score first."""
+    """Checked conversations (and for supervisors messages), worst score (or newest) first, a
+    page at a time."""
     query, applied = checks_query()
-    page = min(whole_number(request.args.get("page", "")) or 1, MAX_PAGE)
-    checks = list(
-        db.session.scalars(
-            query.order_by(QualityCheck.score, QualityCheck.at.desc(), QualityCheck.id.desc())
-            .offset((page - 1) * PAGE)
-            .limit(PAGE + 1)
-        )
-    )
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = keyset_page(db.session, query, ORDERS, {**applied, **cursor_args()}, size=PAGE)
     agent_names = (
         list(db.session.scalars(select(Agent.name).order_by(Agent.name))) if is_supervisor() else []
     )
     return render_template(
         "quality.html",
-        rows=rows_for(checks[:PAGE]),
-        total=total,
+        rows=rows_for(page.rows),
         page=page,
-        newer={**applied, "page": page - 1} if page > 1 else None,
-        older={**applied, "page": page + 1} if len(checks) > PAGE else None,
         applied=applied,
         tags=current_rules().tags(),
         agent_names=agent_names,
@@ -206,3 +199,8 @@ def index() -> str:
         tag_name=lambda tag: TAG_NAMES.get(tag, tag),
         speakers=SPEAKERS,
     )
+
+
+def cursor_args() -> dict[str, str]:
+    """The sort and the cursor of the request, as the pager reads them."""
+    return {k: request.args[k] for k in ("sort", "after", "before") if request.args.get(k)}
