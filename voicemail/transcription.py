@@ -96,6 +96,11 @@ def packaged_model_path(language: str) -> Path | None:
     return folder if folder.is_dir() else None
 
 
+# Models loaded in this process, by source: every app of the process (a test run makes many)
+# shares one load, as the worker's threads do.
+LOADED: dict[str, vosk.Model] = {}
+
+
 class ModelRegistry:
     """The Vosk model for each language, from ``VOSK_MODEL_<LANG>`` / ``VOSK_MODEL`` settings."""
 
@@ -146,7 +151,7 @@ class ModelRegistry:
             lock = self._locks.setdefault(source, threading.Lock())
         # One lock per source: a slow load of one model does not hold up the others.
         with lock:
-            model = self._models.get(source)
+            model = self._models.get(source) or LOADED.get(source)
             if model is None:
                 failed = self._not_downloaded.get(source)
                 if failed and time.monotonic() - failed[0] < DOWNLOAD_RETRY_SECONDS:
@@ -157,7 +162,8 @@ class ModelRegistry:
                     self._not_downloaded[source] = (time.monotonic(), str(exc))
                     raise
                 self._not_downloaded.pop(source, None)
-                self._models[source] = model
+                LOADED[source] = model
+            self._models[source] = model
             return model
 
     def configured(self, languages: Iterable[str] = ()) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ from tests.voicemail.conftest import Clip
 from voicemail.accuracy import character_error_rate
 from voicemail.audio import decode, telephone_line
 from voicemail.transcription import (
+    LOADED,
     ModelLoadError,
     ModelRegistry,
     NoModelError,
@@ -221,6 +222,7 @@ def test_a_cached_vosk_name_loads_without_network(
 @pytest.mark.slow
 @needs_packaged_ko
 def test_four_threads_share_one_load() -> None:
+    LOADED.clear()  # loaded by none of the process's apps yet
     registry = ModelRegistry({})
     start = threading.Barrier(4)
     models: list[vosk.Model] = []
