@@ -3,7 +3,17 @@
 from ivr.simulator.addressing import SharedKey
 from ivr.simulator.agents import DEFAULT_CALLEE, Agent
 from ivr.simulator.call import VERB_HANDLERS
-from ivr.simulator.caller import Caller, Hangup, Hold, Press, Silence, Speak, Wait, parse_script
+from ivr.simulator.caller import (
+    Caller,
+    Hangup,
+    Hold,
+    Press,
+    Silence,
+    Speak,
+    Utterance,
+    Wait,
+    parse_script,
+)
 from ivr.simulator.conferences import Conference, Heard, Participant
 from ivr.simulator.errors import SimulatorError
 from ivr.simulator.media import RecordingServer, audio_seconds, tone_wav
@@ -40,6 +50,7 @@ __all__ = [
     "Speak",
     "Transport",
     "TwilioApi",
+    "Utterance",
     "Wait",
     "WsgiTransport",
     "audio_seconds",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ivr.simulator.caller import Action
+from ivr.simulator.caller import Action, Utterance
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class Agent:
     declines: bool = False
     talk_seconds: float = 30.0
     script: list[Action] = field(default_factory=list)
+    # What the agent says once in a conference, from joining it (see Caller.says).
+    says: list[Utterance] = field(default_factory=list)
 
 
 # Whoever answers a number no agent was registered for (a customer called back).

@@ -266,7 +266,8 @@ class CallRun:
             self.fail(f"inline TwiML: {failure}", APPLICATION_ERROR)
 
     def close(self) -> None:
-        """Mark the leg over so nobody interrupts it any more."""
+        """End the leg's recordings; mark the leg over so nobody interrupts it any more."""
+        self.sim.call_recordings.call_ended(self)
         with self.wakeup:
             self.finished = True
             self.interrupts.clear()

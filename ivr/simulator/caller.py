@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.simulator.media import phone_recording, tone_wav
+from ivr.simulator.media import is_phone_wav, phone_recording, tone_wav
 
 KEYS = frozenset("0123456789*#")
 
@@ -51,6 +51,20 @@ class Hold:
 Action = Press | Silence | Hangup | Speak | Wait | Hold
 
 
+@dataclass(frozen=True)
+class Utterance:
+    """Speech in a conversation: ``audio`` (8 kHz mono WAV) said ``at`` seconds after joining."""
+
+    audio: bytes = field(repr=False)
+    at: float = 0.0
+
+    @classmethod
+    def of(cls, source: str | Path | bytes, at: float = 0.0) -> Utterance:
+        """An utterance from an audio file's path or bytes (any format ffmpeg reads)."""
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        return cls(data if is_phone_wav(data) else phone_recording(data), at)
+
+
 @dataclass
 class Caller:
     """A caller: their number, the number dialled, and a script of actions."""
@@ -59,6 +73,8 @@ class Caller:
     to: str = "+864000000000"
     script: list[Action] = field(default_factory=list)
     extra: dict[str, str] | None = None
+    # What this party says once in a conference (heard by the others, kept by call recordings).
+    says: list[Utterance] = field(default_factory=list)
 
 
 def _speak(spec: str) -> Speak:

@@ -184,7 +184,7 @@ def play_music(run: CallRun, participant: Participant, url: str, *, fetch: bool)
 def enter(participant: Participant) -> None:
     """Put ``participant`` in its room: join event, beep, maybe start (under the lock)."""
     room = participant.conference
-    at = now(participant)
+    at = participant.joined_at = now(participant)
     if participant.beep in ("true", "onEnter"):
         for other in room.participants:
             other.run.line("twilio", "beep", f"{participant.name} joins")
@@ -222,6 +222,7 @@ def leave_room(participant: Participant) -> None:
     room = participant.conference
     room.participants.remove(participant)
     participant.status = "complete"
+    participant.left_at = now(participant)
     room.date_updated = participant.run.now()
     forget_room(participant.run)
     room.event("participant-leave", participant)

@@ -70,6 +70,9 @@ class Participant:
     date_created: datetime | None = None
     date_updated: datetime | None = None
     hearing: str | None = None
+    # Simulator seconds (shared clock) of joining and leaving: when its Utterances are said.
+    joined_at: float = 0.0
+    left_at: float | None = None
 
     @property
     def call_sid(self) -> str:
@@ -122,6 +125,8 @@ class Heard:
     call_sid: str
     voices: tuple[str, ...]
     music: str | None
+    # The CallSids behind ``voices``: whose speech a call recording's "hears" channel takes.
+    speakers: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,16 @@ class Conference:
             if hearing == listener.hearing:
                 continue
             listener.hearing = hearing
-            self.heard.append(Heard(round(at, 1), listener.name, listener.call_sid, voices, music))
+            self.heard.append(
+                Heard(
+                    round(at, 1),
+                    listener.name,
+                    listener.call_sid,
+                    voices,
+                    music,
+                    tuple(p.call_sid for p in speakers),
+                )
+            )
             if voices:
                 text = "hears " + ", ".join(voices)
             elif music:

@@ -121,7 +121,12 @@ def dial_party(
     """Ring a number or client (an agent or the default callee), whisper, talk."""
     callee = run.sim.callee(number)
     leg = run.spawn_leg(
-        Caller(number=caller_id, to=number, script=list(callee.script) if callee else []),
+        Caller(
+            number=caller_id,
+            to=number,
+            script=list(callee.script) if callee else [],
+            says=list(callee.says) if callee else [],
+        ),
         "outbound-dial",
     )
     with run.sim.lock:

@@ -76,6 +76,15 @@ def phone_recording(audio: bytes) -> bytes:
     return out.getvalue()
 
 
+def is_phone_wav(audio: bytes) -> bool:
+    """True for an 8 kHz mono 16-bit WAV (what phone_recording makes), which needs no ffmpeg."""
+    try:
+        with wave.open(io.BytesIO(audio)) as wav:
+            return (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 8000)
+    except (wave.Error, EOFError):
+        return False
+
+
 def wav_to_mp3(audio: bytes) -> bytes:
     """Convert WAV bytes to MP3 with pydub (ffmpeg)."""
     segment = _pydub().AudioSegment.from_file(io.BytesIO(audio))

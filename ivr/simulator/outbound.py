@@ -37,7 +37,12 @@ class OutboundRun(CallRun):
         script = list(callee.script) if callee else []
         super().__init__(
             simulator,
-            Caller(number=request.from_, to=request.to, script=script),
+            Caller(
+                number=request.from_,
+                to=request.to,
+                script=script,
+                says=list(callee.says) if callee else [],
+            ),
             direction="outbound-api",
         )
         self.request = request

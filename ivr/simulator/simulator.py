@@ -8,6 +8,7 @@ from types import TracebackType
 from ivr.simulator.addressing import PublicAddress, SharedKey
 from ivr.simulator.agents import DEFAULT_CALLEE, Agent
 from ivr.simulator.call import CallRun
+from ivr.simulator.call_recordings import CallRecordings
 from ivr.simulator.caller import Caller
 from ivr.simulator.conferences import ConferenceBook
 from ivr.simulator.control import Complete
@@ -15,6 +16,7 @@ from ivr.simulator.media import RecordingServer
 from ivr.simulator.outbound import OutboundCall, OutboundRun
 from ivr.simulator.queues import QueueBook
 from ivr.simulator.rest import TwilioApi
+from ivr.simulator.rest_call_recordings import CallRecordingApi
 from ivr.simulator.rest_conferences import ConferenceApi
 from ivr.simulator.result import CallResult
 from ivr.simulator.timing import SharedClock
@@ -114,6 +116,8 @@ class Simulator:
         self.outbound_results: list[CallResult] = []
         self.api = TwilioApi(self)
         self.api.routes += ConferenceApi(self.api).routes()
+        self.call_recordings = CallRecordings(self)
+        self.api.routes += CallRecordingApi(self.api).routes()
         self._closed = False
         self._recordings = recording_server
         self._owns_recordings = recording_server is None
