@@ -201,7 +201,7 @@ def start_call_recording(config: Any, call_sid: str, *, status_callback: str) ->
         "RecordingTrack": "both",
         "RecordingStatusCallback": status_callback,
         "RecordingStatusCallbackMethod": "POST",
-        "RecordingStatusCallbackEvent": "completed absent failed",
+        "RecordingStatusCallbackEvent": "completed absent",
     }
     sid = _post(config, f"/Calls/{call_sid}/Recordings.json", form).get("sid")
     if not isinstance(sid, str) or not RECORDING_SID.fullmatch(sid):
