@@ -23,9 +23,11 @@ from tests.factories import (
     add_agent,
     auth,
     call_params,
+    csrf,
     make_token,
     menu_with,
     path_of,
+    sign_in,
     to_queue,
     use_rest,
     wait_loop,
@@ -281,3 +283,24 @@ def test_a_recorded_queue_needs_the_notice(tmp_path: Path) -> None:
     path.write_text(path.read_text("utf-8").replace("# record: false", "record: false"), "utf-8")
     with pytest.raises(MenuError, match="node 'payment'"):  # on by default elsewhere
         load_menu(str(path))
+
+
+def test_the_agent_pauses_and_resumes_from_the_board_in_their_language(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    talk(app, client, twilio)
+    sign_in(client, "li", "password1")
+    zh = {"Accept-Language": "zh-CN"}
+    board = client.get("/board", headers=zh).get_data(as_text=True)
+    assert "暂停录音" in board and "继续录音" in board
+    token = csrf(client, "/board")
+    for action, said in (("pause_recording", "录音已暂停"), ("resume_recording", "录音已继续")):
+        reply = client.post(f"/board/call/{action}", data={"csrf_token": token}, headers=zh,
+                            follow_redirects=True)  # fmt: skip
+        assert said in reply.get_data(as_text=True)
+    again = client.post("/board/call/resume_recording", data={"csrf_token": token}, headers=zh,
+                        follow_redirects=True)  # fmt: skip
+    assert "录音未暂停" in again.get_data(as_text=True)
+    [rec] = rows(app)
+    assert len(rec.pauses) == 1 and rec.paused_at is None
