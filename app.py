@@ -46,7 +46,7 @@ from ivr.web.forms import csrf
 from ivr.web.i18n import init_i18n
 from ivr.web.nav import Navigation, PageLink, home_url, init_nav
 from voicemail import api as voicemail_api
-from voicemail import call_back, recording
+from voicemail import call_back, conversation_recording, recording
 from voicemail.cases import find_case_in
 from voicemail.cli import voicemail_cli
 from voicemail.demo import demo_command
@@ -113,6 +113,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         readiness=READINESS,
         metrics=(message_figures,),
         caller_links=messages_and_cases,
+        recorder=conversation_recording.TwilioRecorder(),
     )
 
     # So do broken quality rules, with the file and line.
@@ -127,6 +128,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(conversations.bp)
+    app.register_blueprint(conversation_recording.bp)
     app.register_blueprint(board.bp)
     app.register_blueprint(erasure.bp)
     app.register_blueprint(controls.bp)
@@ -156,6 +158,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(call_back.voice_bp)
     # Twilio and API clients prove themselves with signatures and tokens, not browser cookies.
     for machine_facing in (voice.bp, queue_calls.bp, agent_legs.bp, recording.bp, api.bp,
+                           conversation_recording.bp,
                            voicemail_api.bp, call_back.voice_bp, live.voice_bp):  # fmt: skip
         csrf.exempt(machine_facing)
     app.extensions["hotline.models"] = ModelRegistry(app.config)

@@ -38,10 +38,12 @@ SUPERVISOR_MODE = "supervisor_mode"
 CALLER_MOVE = "caller_move"
 PRESENCE_SET = "presence_set"
 CALLER_ERASE = "caller_erase"  # the target is the masked number, never the number
+RECORDING_PAUSED = "recording_paused"  # an agent paused a conversation's recording
+RECORDING_RESUMED = "recording_resumed"
 ACTIONS = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, TOKEN_CREATE, TOKEN_REVOKE, AGENT_CREATE,
            AGENT_DISABLE, AGENT_ENABLE, AGENT_UPDATE, PASSWORD_RESET, PASSWORD_CHANGE, CASE_STATUS,
            RECORDING_LISTEN, RECORDING_DOWNLOAD, SUPERVISOR_JOIN, SUPERVISOR_MODE, CALLER_MOVE,
-           PRESENCE_SET, CALLER_ERASE)  # fmt: skip
+           PRESENCE_SET, CALLER_ERASE, RECORDING_PAUSED, RECORDING_RESUMED)  # fmt: skip
 # A player fetches one recording in many Range requests; one line per person and message here.
 LISTEN_WINDOW = timedelta(minutes=10)
 THROTTLED_WINDOW = timedelta(minutes=1)

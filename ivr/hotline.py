@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from flask import current_app
 from prometheus_client.core import Metric
@@ -48,6 +49,24 @@ class ReadinessCheck:
     reads_database: bool = False
 
 
+class Recorder:
+    """Records conversations (voicemail's keeps the files); this one records nothing.
+
+    ``entry`` is the caller's stay in a queue (``ivr.models.QueueEntry``) whose conversation it
+    is. ``pause`` returns None when the conversation is not being recorded.
+    """
+
+    def start(self, session: Session, entry: Any, *, direction: str) -> None:
+        """Record the customer's leg of ``entry``'s conversation (once)."""
+
+    def stop(self, session: Session, entry: Any) -> None:
+        """Stop ``entry``'s recording, if one goes on."""
+
+    def pause(self, session: Session, entry: Any, *, on: bool) -> float | None:
+        """Pause (``on``) or resume it; the seconds into the recording, or None."""
+        return None
+
+
 @dataclass
 class Hotline:
     """Per-app state shared by every request: loaded once at start-up."""
@@ -63,6 +82,8 @@ class Hotline:
     # The screen pop's links to what a number left beyond its calls (voicemail: messages and
     # open cases), as (label, url), labels in the reader's language; called in a request.
     caller_links: Callable[[Session, str], Sequence[tuple[str, str]]] = no_caller_links
+    # Who records conversations with agents (voicemail: ``voicemail.conversation_recording``).
+    recorder: Recorder = field(default_factory=Recorder)
 
 
 def hotline() -> Hotline:

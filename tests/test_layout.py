@@ -40,6 +40,7 @@ VIEW_MODULES = {
     "ivr.queues.webhooks",
     "voicemail.api",
     "voicemail.call_back",
+    "voicemail.conversation_recording",
     "voicemail.recording",
 }
 # What a view may take from another feature's module of routes: shared responses and checks.

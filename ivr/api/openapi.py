@@ -291,7 +291,12 @@ SCHEMAS: dict[str, Any] = {
                     "hand_over",
                     "three_way",
                     "add_number",
+                    "pause_recording",
+                    "resume_recording",
                 ],
+                "description": "pause_recording / resume_recording: silence in the conversation's "
+                "recording from now (card numbers, passwords), marked on the call page; 409 "
+                "when the conversation is not recorded",
             },
             "queue": {"type": "string", "description": "transfer: a queue node of the menu"},
             "agent": {"type": "string", "description": "transfer or consult: an agent's name"},

@@ -238,6 +238,16 @@ def parse_menu(raw: Any, source: str = "menu") -> Menu:
         raise check.fail(top, f"start node {start!r} is not defined under 'nodes'")
     for node in nodes.values():
         _check_links(check, node, nodes, schedules, languages)
+        if (
+            node.type == "queue"
+            and node.settings.get("record", True)
+            and ("recording_notice" not in phrases)
+        ):
+            raise MenuError(
+                f"{check.source}, line {node.line_of('record')}: node '{node.id}': its "
+                "conversations are recorded (record is on by default), so phrase "
+                "'recording_notice' is needed under 'phrases' (or set record: false)"
+            )
     _check_passthrough_cycles(check, nodes)
 
     return Menu(
@@ -312,6 +322,7 @@ _EXTRA = {
         "strategy",
         "ring_timeout",
         "max_misses",
+        "record",
     },
     "voicemail": {"category", "max_length", "finish_on_key"},
     "message": set(),
@@ -438,6 +449,8 @@ def _check_links(
             )
         if node.settings.get("strategy", "longest_idle") not in ("longest_idle", "round_robin"):
             raise fail("strategy must be 'longest_idle' or 'round_robin'", "strategy")
+        if not isinstance(node.settings.get("record", True), bool):
+            raise fail("record must be true or false (conversations recorded or not)", "record")
         for name, low, high in (("ring_timeout", 5, 120), ("max_misses", 1, 10)):
             value = node.settings.get(name, low)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

@@ -24,6 +24,7 @@ from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ivr.audit import audit
 from ivr.callflow.call_log import log_event
 from ivr.callflow.menu import Menu
 from ivr.clock import utcnow
@@ -42,6 +43,7 @@ from ivr.queues.agents import (
 from ivr.queues.conversation import conference_name
 from ivr.queues.distribution import rules_for
 from ivr.queues.entries import hotline_number, reserve_agent, ring, talk_over
+from ivr.queues.recording import stop as stop_recording
 from ivr.twilio.rest import (
     TwilioError,
     add_participant,
@@ -122,6 +124,22 @@ def hang_up(session: Session, agent: Agent, config: Any) -> QueueEntry:
     return entry
 
 
+def pause_recording(session: Session, agent: Agent, *, on: bool) -> QueueEntry:
+    """Pause the conversation's recording (silence in the file: a card number, a password), or
+    resume it; on the caller's timeline and in the audit log."""
+    entry = _conversation(session, agent)
+    at = hotline().recorder.pause(session, entry, on=on)
+    if at is None:
+        raise AgentError("this conversation is not being recorded")
+    kind = "recording_paused" if on else "recording_resumed"
+    call = session.get(Call, entry.call_id)
+    if call is not None:
+        log_event(session, call, kind, entry.node, agent=agent.name, at=round(at, 1))
+    audit(kind, target=entry.call_sid, detail={"entry": entry.id, "at": round(at, 1)})
+    session.commit()
+    return entry
+
+
 def transfer_to_queue(
     session: Session, agent: Agent, menu: Menu, node_id: str, config: Any, urls: Urls
 ) -> QueueEntry:
@@ -138,6 +156,7 @@ def transfer_to_queue(
     step = (entry.step or 0) + 3
     url = urls("voice.enter_node", node_id=node.id, lang=entry.language, s=step)
     update_call(config, entry.call_sid, url=url)  # nothing is written until Twilio took it
+    stop_recording(session, entry)  # the next agent's conversation gets its own
     talk_over(entry)
     log_event(session, call, "transferred", entry.node, agent=agent.name, to=node.id, how="blind")
     session.commit()
@@ -200,6 +219,7 @@ def transfer_to_agent(
     except TwilioError:
         _undo_offer(session, stay, target)
         raise
+    stop_recording(session, entry)
     call = session.get(Call, entry.call_id)
     assert call is not None
     talk_over(entry)
@@ -326,7 +346,7 @@ def consult_missed(config: Any, entry: QueueEntry) -> None:
 
 
 CONTROLS = ("hold", "resume", "mute", "unmute", "hang_up", "transfer", "consult", "hand_over",
-            "three_way", "add_number")  # fmt: skip
+            "three_way", "add_number", "pause_recording", "resume_recording")  # fmt: skip
 
 
 def act(by: Agent, action: str, **values: str | None) -> QueueEntry:
@@ -340,6 +360,8 @@ def act(by: Agent, action: str, **values: str | None) -> QueueEntry:
         return mute(session, agent, config, on=action == "mute")
     if action == "hang_up":
         return hang_up(session, agent, config)
+    if action in ("pause_recording", "resume_recording"):
+        return pause_recording(session, agent, on=action == "pause_recording")
     if action in ("hand_over", "three_way"):
         return hand_over(session, agent, config, leave=action == "hand_over")
     if action == "add_number":

@@ -14,7 +14,7 @@ from ivr.twilio.twiml import speak
 
 PREFIX = "hotline-"
 # What the conference reports to us (TWILIO.md): the timeline's holds and who came and went.
-EVENTS = "start end join leave hold"
+EVENTS = "start end join leave hold announcement"
 
 
 def conference_name(call_sid: str) -> str:

@@ -14,6 +14,7 @@ from ivr.database import db
 from ivr.models import Agent, Presence, QueueEntry
 from ivr.queues.agents import can_serve
 from ivr.queues.entries import WAITING, caller_still_there
+from ivr.queues.recording import records, say_notice
 from ivr.twilio.twiml import speak
 from ivr.twilio.urls import external_url
 
@@ -95,6 +96,8 @@ def enqueue_caller(flow: Flow, node: Node, lang: str) -> None:
             speak(flow.response, segment.value, voice)
         else:
             flow.response.play(segment.value)
+    if records(flow.menu, node.id):
+        say_notice(flow.response, flow.menu, lang)  # heard once, before the wait
     query = {"n": node.id, "lang": lang}
     flow.response.enqueue(
         name,

@@ -44,6 +44,16 @@ from ivr.queues.entries import (
     time_out,
 )
 from ivr.queues.leg_args import number, queue_entry
+from ivr.queues.recording import (
+    CALLBACK,
+    INBOUND,
+    announce_to_customer,
+    callback_entry,
+    notice_twiml,
+    talking_entry,
+)
+from ivr.queues.recording import start as start_recording
+from ivr.queues.recording import stop as stop_recording
 from ivr.queues.waiting import (
     announce_due,
     estimate_wait,
@@ -313,6 +323,7 @@ def talked() -> Response:
         record_turn(db.session, call, step, turn)
         db.session.commit()
         return twiml(turn.response)
+    stop_recording(db.session, entry)  # the rating is not recorded
     talk_over(entry)
     flow.outcome = Outcome.AGENT
     _ask_rating(flow.response, entry.language, step)
@@ -362,6 +373,15 @@ def room_never_started(config: Any, call_sid: str) -> bool:
         return True
 
 
+@bp.post("/notice")
+@twilio_webhook
+def notice() -> Response:
+    """The recording notice, announced to a called-back customer as they join the room."""
+    menu = hotline().menu
+    lang = request.args.get("lang", "")
+    return twiml(notice_twiml(menu, lang if lang in menu.languages else next(iter(menu.languages))))
+
+
 HOLD_EVENTS = {"participant-hold": "held", "participant-unhold": "resumed"}
 CONFERENCE_SID = re.compile(r"CF[0-9a-f]{32}")
 LABEL = re.compile(r"[\w-]{1,64}")
@@ -382,10 +402,24 @@ def conference_events() -> Response:
         call = db.session.scalar(select(Call).where(Call.sid == caller))
         if event == "conference-start" and call is not None:
             log_event(db.session, call, STARTED, None)  # the agent is in the room: they talk
-        consulted = CONSULT.fullmatch(field("ParticipantLabel", pattern=LABEL))
+        label = field("ParticipantLabel", pattern=LABEL)
+        consulted = CONSULT.fullmatch(label)
         if event == "participant-join" and consulted:
             joined_consultation(db.session, caller, int(consulted[1]),
                                 field("CallSid", pattern=CALL_SID, required=True))  # fmt: skip
+        db.session.commit()
+        if event == "conference-start":
+            # The agent is in the room: the caller heard the notice as they entered the queue.
+            start_recording(db.session, talking_entry(db.session, caller), direction=INBOUND)
+        elif label == "caller" and (
+            back := callback_entry(db.session, caller, field("CallSid", pattern=CALL_SID))
+        ):
+            announce_to_customer(current_app.config, back,
+                                 field("ConferenceSid", pattern=CONFERENCE_SID))  # fmt: skip
+    elif event == "announcement-end":
+        # The called-back customer heard the notice: their conversation is recorded from now.
+        back = callback_entry(db.session, caller, field("CallSid", pattern=CALL_SID))
+        start_recording(db.session, back, direction=CALLBACK)
     elif (kind := HOLD_EVENTS.get(event)) is not None:
         held = field("CallSid", pattern=CALL_SID)
         call = db.session.scalar(select(Call).where(Call.sid == caller))

@@ -177,7 +177,7 @@ def add_participant(
         form["Label"] = label
     if room_events:  # the room's own reports, should this participant open it
         form.update(ConferenceStatusCallback=room_events, ConferenceStatusCallbackMethod="POST",
-                    ConferenceStatusCallbackEvent="start end join leave hold")  # fmt: skip
+                    ConferenceStatusCallbackEvent="start end join leave hold announcement")  # fmt: skip
     sid = _post(config, conference_path(conference), form).get("call_sid")
     if not isinstance(sid, str) or not CALL_SID.fullmatch(sid):
         raise TwilioError(f"Twilio answered without a call sid: {str(sid)[:80]!r}")
@@ -188,6 +188,34 @@ def update_participant(config: Any, conference: str, call_sid: str, **fields: st
     """Change a participant: ``Hold``/``HoldUrl``, ``Muted``, ``Coaching``/``CallSidToCoach``,
     ``EndConferenceOnExit`` (Twilio's field names, values as Twilio reads them)."""
     _post(config, conference_path(conference, call_sid), dict(fields))
+
+
+RECORDING_SID = re.compile(r"RE[0-9a-zA-Z]{32}")
+
+
+def start_call_recording(config: Any, call_sid: str, *, status_callback: str) -> str:
+    """Record the leg ``call_sid`` from now in two channels (what it says, what it hears);
+    return the RecordingSid. Twilio reports the file to ``status_callback``."""
+    form = {
+        "RecordingChannels": "dual",
+        "RecordingTrack": "both",
+        "RecordingStatusCallback": status_callback,
+        "RecordingStatusCallbackMethod": "POST",
+        "RecordingStatusCallbackEvent": "completed absent",
+    }
+    sid = _post(config, f"/Calls/{call_sid}/Recordings.json", form).get("sid")
+    if not isinstance(sid, str) or not RECORDING_SID.fullmatch(sid):
+        raise TwilioError(f"Twilio answered without a recording sid: {str(sid)[:80]!r}")
+    return sid
+
+
+def update_call_recording(config: Any, call_sid: str, recording: str | None, status: str) -> None:
+    """Pause (``paused``: silence in the file), resume (``in-progress``) or stop (``stopped``)
+    the recording ``recording`` of leg ``call_sid`` (None: the leg's current one)."""
+    form = {"Status": status}
+    if status == "paused":
+        form["PauseBehavior"] = "silence"
+    _post(config, f"/Calls/{call_sid}/Recordings/{recording or 'Twilio.CURRENT'}.json", form)
 
 
 class FetchError(Exception):

@@ -33,6 +33,7 @@ from ivr.queues.agent_history import presences_now
 from ivr.queues.agents import AgentError, choose_presence
 from ivr.queues.distribution import distribute_now
 from ivr.queues.entries import take_next
+from ivr.queues.recording import records
 from ivr.queues.screen_pop import ScreenPop, board_state, screen_pop
 from ivr.queues.stats import queues_now
 from ivr.queues.wrapups import wrapup_cells, wrapups_by_call
@@ -66,6 +67,7 @@ def board() -> str:
                            presences=list(Presence), agents=agents, now=now,
                            presence_of=presences_now(db.session, agents, now),
                            transfer_queues=[n for n in menu.nodes.values() if n.type == "queue"],
+                           recorded=any(records(menu, node) for node in menu.nodes),
                            transfer_agents=[a for a in agents if a.id != current_user.id])  # fmt: skip
 
 

@@ -31,6 +31,8 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "hand_over": _l("caller handed over"),
         "three_way": _l("three-way call"),
         "add_number": _l("the number is called into the conversation"),
+        "pause_recording": _l("recording paused"),
+        "resume_recording": _l("recording resumed"),
     },
     "presence_reason": {
         "ringing": _l("phone ringing"),
@@ -140,6 +142,8 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "caller_move": _l("waiting caller moved to another queue"),
         "presence_set": _l("agent's presence set by a supervisor"),
         "caller_erase": _l("caller's data erased"),
+        "recording_paused": _l("conversation recording paused"),
+        "recording_resumed": _l("conversation recording resumed"),
     },
     "mode": {"monitor": _l("monitor"), "whisper": _l("whisper"), "barge": _l("barge")},
     "live_call": {"talking": _l("talking"), "ringing": _l("ringing")},
