@@ -39,9 +39,12 @@ from ivr.simulator import (
     HttpTransport,
     RecordingServer,
     Simulator,
+    Utterance,
 )
+from ivr.simulator.media import truncate_wav
 from voicemail.demo_day import (
     SPEECH,
+    TALK_SECONDS,
     TIME_SCALE,
     TOPIC_KEYS,
     CallMix,
@@ -238,9 +241,11 @@ def play_the_day(
             )
             with simulator:
                 # The agents are available: the hotline rings their phones for each caller.
-                for member in STAFF:
+                for n, member in enumerate(STAFF):
+                    # Each greets their callers with a clip of speech (the callers answer).
                     simulator.add_agent(ScriptedAgent(member.phone, answer_after=4.0,
-                                                      talk_seconds=member.talk_seconds))  # fmt: skip
+                                                      talk_seconds=member.talk_seconds,
+                                                      says=[Utterance(truncate_wav(clips[n % len(clips)], TALK_SECONDS), at=0.5)]))  # fmt: skip
                 mix = CallMix(rng, [o["order_number"] for o in orders], clips,
                               lambda: case_numbers(app))  # fmt: skip
                 # The day's last few callers ask to be called back after the agents went home:

@@ -22,14 +22,17 @@ from ivr.simulator import (
     Press,
     Silence,
     Speak,
+    Utterance,
     Wait,
 )
 from ivr.simulator.caller import Action
-from ivr.simulator.media import phone_recording, tone_wav
+from ivr.simulator.media import phone_recording, tone_wav, truncate_wav
 from voicemail.cases import set_case_status
 from voicemail.models import CaseStatus, Note, Voicemail
 
 T = TypeVar("T")
+# Seconds of a clip said in a conversation: enough to read back, short to transcribe.
+TALK_SECONDS = 3.0
 SPEECH = Path(__file__).resolve().parents[1] / "tests" / "data" / "speech" / "ko"
 # Real seconds per simulated second: a two-minute conversation takes 2.4 s. Smaller makes the
 # real time each webhook takes count for more: agents would seem slow to pick up.
@@ -76,6 +79,8 @@ class CallMix:
         self.rng = rng
         self.orders = orders
         self.clips = clips
+        # What callers say to agents draws on its own stream: the day's mix stays as seeded.
+        self.voices = random.Random(len(clips))
         self.cases = cases
         self.mix = mix
         self.regulars = [f"+86138{rng.randrange(10**8):08d}" for _ in range(25)]
@@ -124,6 +129,7 @@ class CallMix:
         shares["browse"] = max(0.0, 1.0 - sum(shares.values()))
         kind = kind or rng.choices(list(shares), weights=list(shares.values()))[0]
         script: list[Action]
+        says: list[Utterance] = []
         if kind == "order":
             order = (
                 rng.choice(self.orders) if rng.random() < 0.8 else str(rng.randrange(10**7, 10**8))
@@ -144,6 +150,9 @@ class CallMix:
                 if rng.random() < 0.05:
                     after += [Press("1"), self.speech()]
             script = [*choose, Press(self.topic_key()), Hold(), *after]
+            # What they say to the agent: recorded, transcribed, found by search.
+            said = truncate_wav(self.voices.choice(self.clips), TALK_SECONDS)
+            says = [Utterance(said, at=self.voices.uniform(4.0, 8.0))]
         elif kind == "abandoned":
             script = [*choose, Press(self.topic_key()), Wait(rng.uniform(20, 200))]
         elif kind == "callback":
@@ -155,7 +164,7 @@ class CallMix:
         else:
             script = rng.choice([[*choose, Press("*"), Hangup()], [Hangup()],
                                  [*choose, Press("7"), Hangup()]])  # fmt: skip
-        return Caller(number=number, to=HOTLINE_NUMBER, script=script)
+        return Caller(number=number, to=HOTLINE_NUMBER, script=script, says=says)
 
 
 # Calls per hour of a working day from 08:00: a morning peak, lunch, an afternoon peak.

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from ivr.clock import local_day
 from ivr.database import db
 from ivr.models import Call, EntryState, Outcome, QueueEntry
-from voicemail.models import Voicemail, VoicemailStatus
+from voicemail.models import ConversationRecording, Voicemail, VoicemailStatus
 
 SIGN_IN = re.compile(r"^\s+demo\s+(\S+)\s+supervisor$", re.MULTILINE)
 PER_HOUR = re.compile(r"<title>(\d+):00 · (\d+) calls</title>")
@@ -70,6 +70,7 @@ def test_demo_fills_every_page_once(
     with app.app_context():
         calls = db.session.scalars(select(Call)).all()
         messages = db.session.scalars(select(Voicemail)).all()
+        talks = db.session.scalars(select(ConversationRecording)).all()
         zone = ZoneInfo(app.config["HOTLINE_TIMEZONE"])
         since, until = local_day(datetime.now(UTC).astimezone(zone).date(), zone)
         waiting_callbacks = db.session.scalar(
@@ -87,6 +88,10 @@ def test_demo_fills_every_page_once(
     assert max(call.ended_at or call.started_at for call in calls) < datetime.now(UTC)
     assert messages and all(m.status == VoicemailStatus.TRANSCRIBED for m in messages)
     assert all(m.transcript for m in messages)
+    # Conversations with agents are recorded and read back by speaker.
+    heard = [t for t in talks if t.status == VoicemailStatus.TRANSCRIBED]
+    assert talks and heard == talks, [(t.status, t.status_reason) for t in talks]
+    assert any({turn["speaker"] for turn in t.turns or []} == {"customer", "agent"} for t in heard)
 
     web = browser_session
     sign_in(web, live_server, "demo", password.group(1))
