@@ -6,6 +6,7 @@ own, and the attempt and how it ended are written on the message for the next ag
 
 from __future__ import annotations
 
+import logging
 import re
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
@@ -14,22 +15,26 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr.audit import RECORDING_PAUSED, RECORDING_RESUMED, audit
 from ivr.callflow.webhooks import apologise
 from ivr.database import db, find
 from ivr.hotline import hotline
 from ivr.models import Agent, Call
 from ivr.numbers import heard_number
-from ivr.queues.agents import agent_language
+from ivr.queues.agents import AgentError, agent_language
+from ivr.queues.recording import topic_recorded
 from ivr.text import whole_number
-from ivr.twilio.fields import WORD, field, twilio_number
+from ivr.twilio.fields import CALL_SID, WORD, field, twilio_number
 from ivr.twilio.rest import TwilioError, create_call
 from ivr.twilio.signature import twilio_callback, twilio_webhook
 from ivr.twilio.twiml import speak, spell_digits, twiml
 from ivr.twilio.urls import external_url, with_overrides
+from voicemail.call_back_recording import for_call_back, live_call_back, pause_call_back
 from voicemail.cases import audit_case_status, set_case_status
 from voicemail.models import CaseStatus, Note, Voicemail
 from voicemail.web.inbox import message_or_404
 
+log = logging.getLogger(__name__)
 bp = Blueprint("call_back", __name__)
 voice_bp = Blueprint("message_call", __name__, url_prefix="/voice/message-call")
 voice_bp.register_error_handler(Exception, apologise)
@@ -108,6 +113,30 @@ def start(message_id: int) -> Response:
     return back
 
 
+@bp.post("/inbox/<int:message_id>/call-back/recording")
+@login_required
+def pause(message_id: int) -> Response:
+    """Pause the call-back's recording (a card number, a password) or resume it."""
+    message = message_or_404(message_id)
+    back = redirect(url_for("inbox.show", message_id=message.id))
+    row = live_call_back(db.session, message)
+    if row is None:
+        flash(gettext("No call-back of this message is being recorded now."))
+        return back
+    on = request.form.get("pause") == "1"
+    try:
+        at = pause_call_back(row, on=on)
+    except (AgentError, TwilioError) as exc:
+        log.info("call-back %s: recording not %s: %s", row.id, "paused" if on else "resumed", exc)
+        flash(gettext("The recording could not be paused or resumed: the call may have ended."))
+        return back
+    audit(RECORDING_PAUSED if on else RECORDING_RESUMED, target=f"conversation:{row.id}",
+          detail={"message": message.id, "at": round(at, 1)})  # fmt: skip
+    db.session.commit()
+    flash(gettext("Recording paused.") if on else gettext("Recording resumed."))
+    return back
+
+
 @voice_bp.post("/connect")
 @twilio_webhook
 def connect() -> Response:
@@ -122,13 +151,36 @@ def connect() -> Response:
     )  # fmt: skip
     speak(response, text, menu.languages[lang])
     leg = {"message": message.id, "agent": agent.id if agent else ""}
+    recording = _recording(message, agent)
     dial = response.dial(
         action=external_url("message_call.dialed", **leg),
         method="POST",
         caller_id=_caller_id(message) or None,
+        **recording,
     )
-    dial.number(message.from_number)
+    # A recorded call-back: the customer hears the notice in their language before being put
+    # through, and the recording starts as they are.
+    notice = {"url": external_url("queue.notice", lang=message.language or ""), "method": "POST"}
+    dial.number(message.from_number, **(notice if recording else {}))
     return twiml(response)
+
+
+def _recording(message: Voicemail, agent: Agent | None) -> dict[str, str]:
+    """``<Dial>``'s attributes that record the call-back (both sides apart), if its topic's
+    queue records conversations; the row Twilio will report to is made first."""
+    if not topic_recorded(hotline().menu, message.category):
+        return {}
+    row = for_call_back(
+        db.session, message, agent, field("CallSid", pattern=CALL_SID, required=True)
+    )
+    db.session.commit()
+    url = external_url("conversation_recording.recorded", rec=row.id)
+    return {
+        "record": "record-from-answer-dual",
+        "recording_status_callback": with_overrides(url, current_app.config),
+        "recording_status_callback_method": "POST",
+        "recording_status_callback_event": "in-progress completed absent",
+    }
 
 
 @voice_bp.post("/dialed")

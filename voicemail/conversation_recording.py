@@ -2,8 +2,9 @@
 report that a recording is complete (then the worker fetches and transcribes it as a job).
 
 The customer's leg is recorded in two channels (what they say, what they hear: the agent), one
-recording per stay in a queue. The row is written before Twilio is asked, so a report can never
-come for a recording we do not know; Twilio refusing marks it failed, and the call goes on.
+recording per stay in a queue (a call-back from the inbox: ``call_back_recording``). The row is
+written before Twilio is asked, so a report can never come for a recording we do not know;
+Twilio refusing marks it failed, and the call goes on.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ivr.twilio.rest import (
 from ivr.twilio.signature import twilio_callback
 from ivr.twilio.urls import external_url, with_overrides
 from voicemail.models import ConversationRecording, VoicemailStatus
+from voicemail.recording_pauses import close_pause, seconds_in
 
 log = logging.getLogger(__name__)
 bp = Blueprint("conversation_recording", __name__, url_prefix="/voice/conversation")
@@ -52,17 +54,6 @@ def _live(session: Session, entry: QueueEntry) -> ConversationRecording | None:
         .order_by(ConversationRecording.id.desc())
         .limit(1)
     )
-
-
-def _seconds_in(row: ConversationRecording) -> float:
-    return max(0.0, (utcnow() - row.started_at).total_seconds())
-
-
-def _close_pause(row: ConversationRecording, end: float) -> None:
-    if row.paused_at is not None:
-        start = max(0.0, (row.paused_at - row.started_at).total_seconds())
-        row.pauses = [*(row.pauses or []), [round(start, 2), round(max(start, end), 2)]]
-        row.paused_at = None
 
 
 class TwilioRecorder(Recorder):
@@ -101,7 +92,7 @@ class TwilioRecorder(Recorder):
         row = _live(session, entry)
         if row is None:
             return
-        _close_pause(row, _seconds_in(row))
+        close_pause(row, seconds_in(row))
         session.commit()
         try:
             update_call_recording(current_app.config, row.call_sid, row.recording_sid, "stopped")
@@ -118,11 +109,11 @@ class TwilioRecorder(Recorder):
             )
         update_call_recording(current_app.config, row.call_sid, row.recording_sid,
                               "paused" if on else "in-progress")  # fmt: skip
-        at = _seconds_in(row)
+        at = seconds_in(row)
         if on:
             row.paused_at = utcnow()
         else:
-            _close_pause(row, at)
+            close_pause(row, at)
         return at
 
 
@@ -143,7 +134,7 @@ def recorded() -> Response:
         duration = twilio_number("RecordingDuration")
         channels = twilio_number("RecordingChannels") or row.channels
         if row.paused_at is not None:  # the call ended while paused
-            _close_pause(row, float(duration or _seconds_in(row)))
+            close_pause(row, float(duration or seconds_in(row)))
         # Only a recording still going on becomes a job: replays change nothing.
         db.session.execute(
             update(ConversationRecording)
@@ -166,5 +157,8 @@ def recorded() -> Response:
         )  # fmt: skip
     elif state != "in-progress":
         abort(400, "RecordingStatus must be in-progress, completed, absent or failed")
+    elif row.recording_sid is None and row.status == VoicemailStatus.RECORDING:
+        # A <Dial record> starts when the customer is connected: times count from now.
+        row.recording_sid, row.started_at = sid, utcnow()
     db.session.commit()
     return Response(status=204)

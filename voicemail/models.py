@@ -134,8 +134,10 @@ class ConversationRecording(AudioJob, db.Model):
     """A recorded conversation between a customer and an agent, a job like a message.
 
     Twilio records the customer's leg in two channels: channel 1 is what the customer says,
-    channel 2 what they hear (the agent). The row is made when the recording starts (status
-    ``recording``) and becomes a job (``pending``) when Twilio reports the file complete.
+    channel 2 what they hear (the agent). A call-back from the inbox is recorded on the agent's
+    leg instead (``<Dial record>``: the agent on channel 1, the customer on ``customer_channel``
+    2). The row is made when the recording starts (status ``recording``) and becomes a job
+    (``pending``) when Twilio reports the file complete.
     """
 
     __tablename__ = "conversation_recordings"
@@ -150,6 +152,11 @@ class ConversationRecording(AudioJob, db.Model):
         ForeignKey("agents.id", ondelete="SET NULL"), index=True
     )
     direction: Mapped[str] = mapped_column(String(16), default="inbound")  # or "callback"
+    # The message a call-back from the inbox answers.
+    voicemail_id: Mapped[int | None] = mapped_column(
+        ForeignKey("voicemails.id", ondelete="SET NULL"), index=True
+    )
+    customer_channel: Mapped[int] = mapped_column(default=1, server_default="1")
     queue: Mapped[str] = mapped_column(String(64), default="")
     language: Mapped[str | None] = mapped_column(String(16))
     from_number: Mapped[str] = mapped_column(String(64), default="", index=True)  # the customer

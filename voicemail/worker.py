@@ -288,7 +288,7 @@ class Job:
             session.commit()
             max_seconds = float(self.config["HOTLINE_MAX_RECORDING_SECONDS"])
             if isinstance(job, ConversationRecording):
-                sides = decode_sides(data, max_seconds, job.channels)
+                sides = decode_sides(data, max_seconds, job.channels, job.customer_channel)
             else:
                 sides = [decode(data, max_seconds=max_seconds)]
             seconds = max(side.seconds for side in sides if side is not None)
@@ -415,12 +415,16 @@ def what_was_said(job: JobRow, heard: list[Transcript | None]) -> tuple[str, dic
     return result.text, {"words": [vars(word) for word in result.words]}
 
 
-def decode_sides(data: bytes, max_seconds: float, channels: int) -> list[PcmAudio | None]:
+def decode_sides(
+    data: bytes, max_seconds: float, channels: int, customer_channel: int = 1
+) -> list[PcmAudio | None]:
     """Each side of a conversation decoded on its own (customer, agent); None for a side that
     said nothing. A recording silent on both sides fails as a silent message does."""
     sides: list[PcmAudio | None] = []
     silent: SilentAudio | None = None
-    for channel in range(min(max(channels, 1), len(SPEAKERS))):
+    # The customer's channel first; one mixed channel is read as the customer's side.
+    order = [0] if channels < 2 else [0, 1] if customer_channel == 1 else [1, 0]
+    for channel in order:
         try:
             sides.append(decode(data, max_seconds=max_seconds, channel=channel))
         except SilentAudio as exc:

@@ -35,6 +35,15 @@ def records(menu: Menu, node_id: str) -> bool:
     return node is not None and node.type == "queue" and node.settings.get("record", True) is True
 
 
+def topic_recorded(menu: Menu, topic: str | None) -> bool:
+    """Whether a call-back about ``topic`` is recorded: as its queue's conversations are (the
+    first queue node that serves it), else as queues are by default."""
+    for node_id, node in menu.nodes.items():
+        if node.type == "queue" and node.settings.get("queue") == topic:
+            return records(menu, node_id)
+    return True
+
+
 def say_notice(response: VoiceResponse, menu: Menu, lang: str) -> None:
     """The recording notice in ``lang``, added to ``response``."""
     speak(response, menu.phrase(NOTICE, lang), menu.languages[lang])

@@ -1,8 +1,11 @@
-"""Call recordings (``POST …/Calls/{CallSid}/Recordings.json``): one leg's conversation.
+"""Call recordings (``POST …/Calls/{CallSid}/Recordings.json``): one leg's conversation; and
+``<Dial record>``'s recording of a dialled conversation.
 
 In dual channel, channel 1 is what the leg says (its Utterances) and channel 2 what it hears:
 the Utterances of the others in its conference while it hears them (not on hold, not muted, a
-coach only by the one coached). Paused stretches are silence or cut out (PauseBehavior).
+coach only by the one coached). A ``<Dial>`` recording has the dialling (parent) leg on channel 1
+and the dialled (child) leg on channel 2, from the moment they are bridged. Paused stretches are
+silence or cut out (PauseBehavior), whichever way the recording was started.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import io
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +23,7 @@ from ivr.simulator.timing import rfc2822
 
 if TYPE_CHECKING:
     from ivr.simulator.call import CallRun
+    from ivr.simulator.caller import Utterance
     from ivr.simulator.conferences import Conference, Participant
     from ivr.simulator.simulator import Simulator
 
@@ -46,6 +51,8 @@ class CallRecording:
     ended: float | None = None
     duration: int | None = None
     date_updated: datetime | None = None
+    source: str = SOURCE
+    dialled: CallRun | None = None  # <Dial record>: the child leg, heard on channel 2
 
     def describe(self, account_sid: str) -> dict[str, object]:
         """The recording as Twilio's REST API shows it."""
@@ -64,7 +71,7 @@ class CallRecording:
             "price_unit": "USD",
             "status": self.status,
             "channels": self.channels,
-            "source": SOURCE,
+            "source": self.source,
             "error_code": None,
             "track": self.track,
             "encryption_details": None,
@@ -167,7 +174,7 @@ class CallRecordings:
             "RecordingStatus": status,
             "RecordingChannels": str(recording.channels),
             "RecordingStartTime": rfc2822(recording.date_created),
-            "RecordingSource": SOURCE,
+            "RecordingSource": recording.source,
             "RecordingTrack": recording.track,
             "ErrorCode": "0",
         }
@@ -186,6 +193,10 @@ def render(sim: Simulator, recording: CallRecording) -> Any:
         return pydub.AudioSegment.silent(duration=length, frame_rate=RATE)
 
     says, hears = silent(), silent()
+    if recording.dialled is not None:  # <Dial record>: both legs from the bridge on
+        says = lay(says, recording.run.caller.says, start, end, [(start, end)], start)
+        hears = lay(hears, recording.dialled.caller.says, start, end, [(start, end)], start)
+        return finish(recording, says, hears, silent)
     with sim.lock:
         places = [
             (room, p) for room in sim.conferences for p in room.everyone if p.run is recording.run
@@ -193,11 +204,20 @@ def render(sim: Simulator, recording: CallRecording) -> Any:
     for room, me in places:
         here = (me.joined_at, me.left_at if me.left_at is not None else end)
         if recording.track in ("inbound", "both"):
-            says = lay(says, me, [here], start)
+            says = lay(says, *spoken(me), [here], start)
         if recording.track in ("outbound", "both"):
             for other in room.everyone:
                 if other is not me:
-                    hears = lay(hears, other, heard_stretches(room, me, other, here), start)
+                    heard = heard_stretches(room, me, other, here)
+                    hears = lay(hears, *spoken(other), heard, start)
+    return finish(recording, says, hears, silent)
+
+
+def finish(recording: CallRecording, says: Any, hears: Any, silent: Callable[[], Any]) -> Any:
+    """The two sides with the pauses applied, as one mixed or two separate channels."""
+    pydub = _pydub()
+    end = recording.ended or recording.started
+    start = recording.started
     for began, stopped, behavior in reversed(recording.pauses):
         a, b = (max(0.0, began - start) * 1000, max(0.0, (stopped or end) - start) * 1000)
         gap = silent()[: b - a] if behavior == "silence" else silent()[:0]
@@ -210,14 +230,27 @@ def render(sim: Simulator, recording: CallRecording) -> Any:
     return says.overlay(hears)
 
 
-def lay(track: Any, speaker: Participant, stretches: list[Stretch], start: float) -> Any:
-    """``track`` with the speaker's Utterances laid on it where they fall within ``stretches``."""
+def spoken(speaker: Participant) -> tuple[list[Utterance], float, float | None]:
+    """What a participant says, when they joined the room and when they left it."""
+    return speaker.run.caller.says, speaker.joined_at, speaker.left_at
+
+
+def lay(
+    track: Any,
+    says: list[Utterance],
+    joined: float,
+    left: float | None,
+    stretches: list[Stretch],
+    start: float,
+) -> Any:
+    """``track`` with the Utterances (said from ``joined``, until ``left``) laid on it where
+    they fall within ``stretches``."""
     pydub = _pydub()
-    for utterance in speaker.run.caller.says:
+    for utterance in says:
         said = pydub.AudioSegment.from_file(io.BytesIO(utterance.audio), format="wav")
         said = said.set_channels(1).set_frame_rate(RATE).set_sample_width(2)
-        at = speaker.joined_at + utterance.at
-        until = min(at + len(said) / 1000, speaker.left_at or float("inf"))
+        at = joined + utterance.at
+        until = min(at + len(said) / 1000, left if left is not None else float("inf"))
         for a, b in stretches:
             a, b = max(a, at, start), min(b, until)
             if b > a:

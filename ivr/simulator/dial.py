@@ -19,8 +19,17 @@ from ivr.simulator.twiml import Verb
 
 if TYPE_CHECKING:
     from ivr.simulator.call import CallRun
+    from ivr.simulator.call_recordings import CallRecording
 
 DIAL_NOUNS = frozenset({"Queue", "Number", "Client", "Conference"})
+# <Dial record>: whether each value records, from ringing, in two channels (Twilio's list).
+DIAL_RECORD = {
+    "do-not-record": None,
+    "record-from-answer": (False, 1),
+    "record-from-ringing": (True, 1),
+    "record-from-answer-dual": (False, 2),
+    "record-from-ringing-dual": (True, 2),
+}
 WHISPER_VERBS = frozenset({"Play", "Say", "Pause"})
 # How often (simulated seconds) an agent dialling an empty queue looks again.
 QUEUE_POLL_SECONDS = 0.5
@@ -46,13 +55,70 @@ def dial(run: CallRun, verb: Verb, document: Document) -> Document | None:
         number = noun.text if noun.name == "Number" else f"client:{noun.text}"
         # Twilio shows the dialling leg's own From unless callerId says otherwise.
         caller_id = verb.attr("callerId") or run.caller.number
-        status, sid, duration = dial_party(run, noun, number, caller_id, timeout, document)
+        recorder = DialRecorder(run, verb, document)
+        status, sid, duration = dial_party(
+            run, noun, number, caller_id, timeout, document, recorder
+        )
     if not verb.attr("action"):
         return None
     fields = {"DialCallStatus": status, "DialCallDuration": str(duration)}
     if sid:
         fields["DialCallSid"] = sid
+    if noun.name in ("Number", "Client"):
+        fields |= recorder.action_fields()
     return run.fetch(run.target(verb, "action", document), fields)
+
+
+class DialRecorder:
+    """``<Dial record>`` of a Number or Client: the conversation from the bridge (or from the
+    ringing) to its end, parent leg on channel 1 and child on channel 2 when dual."""
+
+    def __init__(self, run: CallRun, verb: Verb, document: Document) -> None:
+        value = verb.attr("record", "do-not-record")
+        if value not in DIAL_RECORD:
+            run.unsupported(verb, f" with record={value!r}")
+        self.run, self.how = run, DIAL_RECORD[value]
+        self.callback = (
+            run.target(verb, "recordingStatusCallback", document)
+            if verb.attr("recordingStatusCallback")
+            else None
+        )
+        events = verb.attr("recordingStatusCallbackEvent", "completed").replace(",", " ").split()
+        self.events = frozenset(events or ["completed"])
+        self.recording: CallRecording | None = None
+
+    def start(self, leg: CallRun, *, ringing: bool) -> None:
+        """Start recording at this moment if the verb asked to start now."""
+        if self.how is None or self.how[0] != ringing or self.recording is not None:
+            return
+        book = self.run.sim.call_recordings
+        with self.run.sim.lock:
+            self.recording = book.start(
+                self.run, channels=self.how[1], callback=self.callback, events=self.events,
+                source="DialVerb", dialled=leg,
+            )  # fmt: skip
+
+    def stop(self) -> None:
+        """The dialled conversation is over: the file is made and reported."""
+        book = self.run.sim.call_recordings
+        with self.run.sim.lock:
+            stopped = self.recording is not None and book.stop(self.recording)
+        if stopped and self.recording is not None:
+            try:
+                book.complete(self.recording)
+            except Exception as exc:  # pydub/ffmpeg: the call itself must go on
+                self.run.result.errors.append(f"recording failed: {exc!s:.200}")
+
+    def action_fields(self) -> dict[str, str]:
+        """What Twilio adds to the Dial's action when it recorded."""
+        made = self.recording
+        if made is None or made.status != "completed":
+            return {}
+        return {
+            "RecordingUrl": self.run.sim.recordings.url(made.sid),
+            "RecordingSid": made.sid,
+            "RecordingDuration": str(made.duration or 0),
+        }
 
 
 def dial_queue(run: CallRun, noun: Verb, timeout: float, document: Document) -> Outcome:
@@ -116,7 +182,13 @@ def talk(run: CallRun, bridge: Bridge, party: str, sid: str) -> Outcome:
 
 
 def dial_party(
-    run: CallRun, noun: Verb, number: str, caller_id: str, timeout: float, document: Document
+    run: CallRun,
+    noun: Verb,
+    number: str,
+    caller_id: str,
+    timeout: float,
+    document: Document,
+    recorder: DialRecorder,
 ) -> Outcome:
     """Ring a number or client (an agent or the default callee), whisper, talk."""
     callee = run.sim.callee(number)
@@ -135,6 +207,7 @@ def dial_party(
     try:
         if outcome != "failed" and outcome != "busy":
             run.line("twilio", "ringing", number)
+            recorder.start(leg, ringing=True)
             run.clock += rang
         if outcome == "declined":
             run.line("twilio", "dial", f"{number}: declined")
@@ -156,6 +229,8 @@ def dial_party(
                 run.line("twilio", "dial", f"{number} hung up during the whisper")
                 return "no-answer", leg.result.sid, 0
             run.catch_up(leg.clock - began)
+        # The whisper is over: Twilio connects the two, and a recording from answer starts.
+        recorder.start(leg, ringing=False)
         run.line("twilio", "bridged", f"with {number}")
         leg.line("twilio", "bridged", f"with {run.party}")
         started = run.clock
@@ -170,6 +245,7 @@ def dial_party(
         run.line("twilio", "bridge-ended", f"{number} hung up after {duration}s")
         return "completed", leg.result.sid, duration
     finally:
+        recorder.stop()
         leg.result.status = leg.final_status
         leg.result.duration = leg.duration()
         leg.close()

@@ -289,3 +289,68 @@ def test_an_utterance_of_any_audio_file_is_phone_audio() -> None:
         assert (wav.getnchannels(), wav.getframerate(), wav.getsampwidth()) == (1, 8000, 2)
         assert wav.getnframes() > 8000
     assert utterance.at == 1.5
+
+
+def test_dial_record_dual_keeps_both_legs_apart_from_when_they_are_connected(
+    app: ToyApp, simulator: Build
+) -> None:
+    """``<Dial record="record-from-answer-dual">``: the dialling leg on channel 1, the dialled on
+    channel 2, from the end of the callee's whisper; pausable through the REST API."""
+    app.pages["/voice/incoming"] = twiml(
+        f'<Dial record="record-from-answer-dual" action="/dialed"'
+        f' recordingStatusCallback="/rec/status"'
+        f' recordingStatusCallbackEvent="in-progress completed">'
+        f'<Number url="/whisper">{AGENT}</Number></Dial>'
+    )
+    app.pages["/whisper"] = twiml('<Pause length="4"/>')
+    app.pages["/dialed"] = twiml("<Hangup/>")
+    sim = simulator(app, time_scale=SCALE)
+    # The agent answers after 1 s, hears 4 s of whisper, then both talk for 16 s.
+    sim.add_agent(
+        Agent(
+            AGENT,
+            answer_after=1.0,
+            talk_seconds=16,
+            says=[Utterance(tone_wav(1.5), 5.0), Utterance(tone_wav(6), 8.0)],
+        )
+    )
+    handle = sim.start(Caller(says=[Utterance(tone_wav(2), 2.0)]))
+    wait_until(lambda: bool(sim.call_recordings.all))
+    recording = sim.call_recordings.all[0]
+    at(sim, recording.started + 9.0)
+    current = f"Calls/{handle.sid}/Recordings/Twilio.CURRENT.json"
+    assert rest(sim, "POST", current, Status="paused").json()["status"] == "paused"
+    at(sim, recording.started + 12.0)
+    assert rest(sim, "POST", current, Status="in-progress").json()["status"] == "in-progress"
+    sim.wait_idle()
+
+    statuses = recording_callbacks(app)
+    assert [form["RecordingStatus"] for form in statuses] == ["in-progress", "completed"]
+    done = statuses[-1]
+    assert (done["CallSid"], done["RecordingSource"], done["RecordingChannels"]) == (
+        handle.sid,
+        "DialVerb",
+        "2",
+    )
+    [dialed] = [r.form for r in app.received if r.path == "/dialed"]
+    assert (dialed["DialCallStatus"], dialed["RecordingSid"]) == ("completed", done["RecordingSid"])
+    assert dialed["RecordingUrl"] == done["RecordingUrl"]
+    wav = requests.get(done["RecordingUrl"], auth=(ACCOUNT, TOKEN), timeout=10).content
+    count, rate, (caller, agent) = channels(wav)
+    assert count == 2
+    assert 15.5 < len(caller) / rate < 17.5  # the talk, not the ringing nor the whisper
+    assert loud(caller, 2.3, 3.7) and not loud(agent, 2.3, 3.7)
+    assert loud(agent, 5.2, 6.3) and not loud(caller, 5.2, 6.3)
+    # The agent spoke from 8 s to 14 s: silence where the recording was paused (9 s to 12 s).
+    assert loud(agent, 8.2, 8.8) and not loud(agent, 9.4, 11.6) and loud(agent, 12.5, 13.5)
+
+
+def test_dial_without_record_records_nothing(app: ToyApp, simulator: Build) -> None:
+    app.pages["/voice/incoming"] = twiml(f'<Dial action="/dialed"><Number>{AGENT}</Number></Dial>')
+    app.pages["/dialed"] = twiml("<Hangup/>")
+    sim = simulator(app, time_scale=SCALE)
+    sim.add_agent(Agent(AGENT, answer_after=1.0, talk_seconds=3))
+    sim.call(Caller())
+    [dialed] = [r.form for r in app.received if r.path == "/dialed"]
+    assert "RecordingUrl" not in dialed and sim.call_recordings.all == []
+    assert recording_callbacks(app) == []

@@ -21,6 +21,7 @@ from tests.conftest import Twilio
 from tests.factories import (
     SID,
     add_agent,
+    add_message,
     auth,
     call_params,
     csrf,
@@ -304,3 +305,68 @@ def test_the_agent_pauses_and_resumes_from_the_board_in_their_language(
     assert "录音未暂停" in again.get_data(as_text=True)
     [rec] = rows(app)
     assert len(rec.pauses) == 1 and rec.paused_at is None
+
+
+def connect_call_back(twilio: Twilio, message_id: int) -> Doc:
+    """Twilio asks what li's phone does once li answers the call-back of ``message_id``."""
+    params = call_params(CallSid=AGENT_LEG, CallStatus="in-progress", Direction="outbound-api")
+    reply = twilio.post(f"/voice/message-call/connect?message={message_id}&agent=1", params)
+    assert reply.status_code == 200
+    return Doc.parse(reply.data)
+
+
+def test_a_call_back_from_the_inbox_is_recorded_by_its_dial_after_the_notice(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
+    add_agent(app, "li", ["zh"], ["after_sales"])
+    message_id = add_message(app)
+    for _ in range(2):  # Twilio's retry of the same leg makes no second recording
+        doc = connect_call_back(twilio, message_id)
+    dial = doc.root.find("Dial")
+    assert dial is not None and dial.get("record") == "record-from-answer-dual"
+    number = dial.find("Number")
+    assert number is not None and number.text == "+8613800138000"
+    notice = Doc.parse(twilio.post(path_of(number.get("url", "")), call_params()).data)
+    assert notice.said() == [("cmn-CN", NOTICE_ZH)]
+    [rec] = rows(app)
+    assert (rec.call_sid, rec.voicemail_id, rec.direction, rec.customer_channel) == (
+        AGENT_LEG, message_id, "callback", 2)  # fmt: skip
+    assert rec.status == VoicemailStatus.RECORDING and rec.recording_sid is None
+    callback = path_of(dial.get("recordingStatusCallback", ""))
+    assert "in-progress" in dial.get("recordingStatusCallbackEvent", "").split()
+
+    # Twilio says it started: the message page offers to pause it, and pausing asks Twilio.
+    started = report(rec, CallSid=AGENT_LEG, RecordingStatus="in-progress")
+    del started["RecordingDuration"]
+    assert twilio.post(callback, started).status_code == 204
+    sign_in(client, "li", "password1")
+    page = f"/inbox/{message_id}"
+    assert 'id="pause-recording"' in client.get(page).get_data(as_text=True)
+    reply = client.post(f"{page}/call-back/recording", follow_redirects=True,
+                        data={"csrf_token": csrf(client, page), "pause": "1"})  # fmt: skip
+    assert "Recording paused." in reply.get_data(as_text=True)
+    [paused] = recordings_asked()
+    assert paused["path"].endswith(f"/Calls/{AGENT_LEG}/Recordings/{RECORDING}.json")
+    assert paused["Status"] == "paused"
+    assert twilio.post(callback, report(rec, CallSid=AGENT_LEG)).status_code == 204
+    [rec] = rows(app)
+    assert (rec.status, rec.recording_duration, len(rec.pauses)) == (VoicemailStatus.PENDING, 42, 1)
+    with app.app_context():
+        audits = db.session.scalars(select(AuditEvent.action)).all()
+    assert "recording_paused" in audits
+
+
+@pytest.fixture
+def after_sales_unrecorded(app_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    app_settings["HOTLINE_MENU"] = menu_with(tmp_path, after_sales="record: false")
+    return app_settings
+
+
+def test_a_call_back_on_a_topic_not_recorded_has_no_notice_and_no_recording(
+    after_sales_unrecorded: dict[str, Any], app: Flask, twilio: Twilio
+) -> None:
+    add_agent(app, "li", ["zh"], ["after_sales"])
+    dial = connect_call_back(twilio, add_message(app)).root.find("Dial")
+    assert dial is not None and dial.get("record") is None
+    number = dial.find("Number")
+    assert number is not None and number.get("url") is None and rows(app) == []

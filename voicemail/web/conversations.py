@@ -15,7 +15,7 @@ from ivr.callflow.orders import order_lookup
 from ivr.database import db
 from ivr.models import Call
 from voicemail.api import audio_response
-from voicemail.models import ConversationRecording
+from voicemail.models import ConversationRecording, Voicemail
 from voicemail.order_links import OrderFinder
 from voicemail.web.inbox import order_page, order_status_name
 
@@ -54,7 +54,24 @@ def timeline(recording: ConversationRecording) -> list[dict[str, object]]:
 
 def conversations_section(call: Call) -> Markup:
     """The conversations part of a call's page (empty when none was recorded)."""
-    recordings = recordings_of(call)
+    return section(recordings_of(call))
+
+
+def call_backs_section(message: Voicemail) -> Markup:
+    """The recorded call-backs of a message, on its page."""
+    return section(
+        list(
+            db.session.scalars(
+                select(ConversationRecording)
+                .where(ConversationRecording.voicemail_id == message.id)
+                .order_by(ConversationRecording.started_at, ConversationRecording.id)
+            )
+        )
+    )
+
+
+def section(recordings: list[ConversationRecording]) -> Markup:
+    """Recorded conversations, each with its player and turns (empty when there is none)."""
     if not recordings:
         return Markup("")
     finder = OrderFinder(order_lookup())  # one per page: a shop that is down is asked once
@@ -67,7 +84,7 @@ def conversations_section(call: Call) -> Markup:
 @bp.app_context_processor
 def plug_into_call_page() -> dict[str, object]:
     """Give the call page (ivr's template) the section it draws, without naming this package."""
-    return {"call_sections": conversations_section}
+    return {"call_sections": conversations_section, "call_backs_section": call_backs_section}
 
 
 @bp.get("/calls/<sid>/conversations/<int:recording_id>/audio")

@@ -34,6 +34,7 @@ from ivr.twilio.urls import external_url
 from ivr.web.listing import COUNT_CAP, SEARCH_COUNT_CAP, keyset_page, order
 from voicemail.alerts import AlertError, send_alert
 from voicemail.api import audio_response
+from voicemail.call_back_recording import live_call_back
 from voicemail.cases import CASE_DIGITS, audit_case_status, set_case_status
 from voicemail.models import CaseStatus, ConversationRecording, Note, Voicemail
 from voicemail.order_links import OrderFinder
@@ -239,6 +240,7 @@ def show(message_id: int) -> str:
         notes=notes,
         form=FlaskForm(),
         statuses=list(CaseStatus),
+        recording_now=live_call_back(db.session, message),
     )
 
 
