@@ -363,7 +363,7 @@ class PresenceChange(db.Model):
     began_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The caller being rung for, talked to or wrapped up after.
     entry_id: Mapped[int | None] = mapped_column(
-        ForeignKey("queue_entries.id", ondelete="SET NULL")
+        ForeignKey("queue_entries.id", ondelete="SET NULL"), index=True
     )
 
 
@@ -386,7 +386,9 @@ class AgentOffer(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
-    entry_id: Mapped[int] = mapped_column(ForeignKey("queue_entries.id", ondelete="CASCADE"))
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("queue_entries.id", ondelete="CASCADE"), index=True
+    )
     queue: Mapped[str] = mapped_column(String(64))
     offered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

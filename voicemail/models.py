@@ -61,7 +61,9 @@ class Voicemail(AudioJob, db.Model):
     __tablename__ = "voicemails"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calls.id", ondelete="SET NULL"), index=True
+    )
     call_sid: Mapped[str] = mapped_column(String(64), index=True)
     case_number: Mapped[str] = mapped_column(String(16), unique=True, index=True)
     case_status: Mapped[CaseStatus] = mapped_column(String(16), default=CaseStatus.RECEIVED)
@@ -143,7 +145,9 @@ class ConversationRecording(AudioJob, db.Model):
     __tablename__ = "conversation_recordings"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calls.id", ondelete="SET NULL"), index=True
+    )
     call_sid: Mapped[str] = mapped_column(String(64), index=True)  # the customer's leg
     entry_id: Mapped[int | None] = mapped_column(
         ForeignKey("queue_entries.id", ondelete="SET NULL"), index=True
