@@ -237,6 +237,9 @@ def release(
         entry.state = EntryState.CALLBACK
     entry.agent_id = None
     entry.offered_at = None
+    # The missed leg is forgotten: the next agent's leg is noted by ``ring``, and its status
+    # (a second miss in a row) is then this offer's, not another agent's to ignore.
+    entry.agent_call_sid = None
     if agent is not None:
         set_presence(agent, presence, offer_given_back(session, entry, agent, why, utcnow()))
     session.commit()

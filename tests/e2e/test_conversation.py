@@ -318,6 +318,66 @@ def test_a_warm_transfer_consults_then_hands_over_and_a_number_joins(
     assert added == [{"agent": "wang", "number": courier}]
 
 
+def test_a_three_way_call_keeps_the_caller_and_both_agents_in_the_room(
+    app: Flask, client: FlaskClient, live_phone: Simulator
+) -> None:
+    staff(app, live_phone, "li", LI, "product", talk=3600)
+    staff(app, live_phone, "wang", WANG, "payment", talk=3600)
+    token = make_token(app)
+
+    def act(name: str, **body: str) -> None:
+        reply = client.post(f"/api/v1/agents/{name}/conversation", json=body, headers=auth(token))
+        assert reply.status_code == 200, reply.json
+
+    handle = live_phone.start(Caller(number="+8613800000006", script=[Press("1"), Press("1")]))
+    caller_number = handle.run.party
+    until(lambda: LI in handle.run.result.heard_in_conference)
+    caller = participant(live_phone, handle.sid)
+    act("li", action="consult", agent="wang")
+    until(lambda: _agents_in_room(live_phone, handle.sid) == {LI, WANG})
+    until(lambda: _stay(app).state == EntryState.BRIDGED)  # the app heard wang join the room
+    assert caller().hold and WANG not in handle.run.result.heard_in_conference  # type: ignore[union-attr]
+    act("li", action="three_way")
+    until(lambda: not caller().hold)  # type: ignore[union-attr]
+    # All three in one room, each hearing the other two.
+    assert _hearing(live_phone, handle.sid) == {
+        caller_number: {LI, WANG},
+        LI: {caller_number, WANG},
+        WANG: {caller_number, LI},
+    }
+    assert handle.run.result.heard_in_conference == [LI, WANG]
+    record = client.get(f"/api/v1/calls/{handle.sid}", headers=auth(token)).json
+    transferred = [e["detail"] for e in record["events"] if e["kind"] == "transferred"]
+    assert transferred == [{"agent": "li", "to": "wang", "how": "three_way"}]
+    # li leaves: the caller stays with wang, whose leaving then ends the conversation.
+    act("li", action="hang_up")
+    until(lambda: _agents_in_room(live_phone, handle.sid) == {WANG})
+    assert _hearing(live_phone, handle.sid) == {caller_number: {WANG}, WANG: {caller_number}}
+    act("wang", action="hang_up")
+    result = handle.result(timeout=60)
+    assert result.errors == [], result.transcript_text()
+    assert "请为本次服务评分，非常满意请按5，非常不满意请按1。" in result.said()
+    record = client.get(f"/api/v1/calls/{result.sid}", headers=auth(token)).json
+    ended = [e["detail"]["agent"] for e in record["events"] if e["kind"] == "conversation_ended"]
+    assert sorted(ended) == ["li", "wang"]
+    with app.app_context():
+        stays = db.session.scalars(select(QueueEntry).order_by(QueueEntry.id)).all()
+        assert [s.state for s in stays] == [EntryState.DONE, EntryState.DONE]
+        assert all(s.talk_seconds is not None for s in stays)
+
+
+def _hearing(phone: Simulator, call_sid: str) -> dict[str, set[str]]:
+    """Who each party in the caller's room hears now, by number."""
+    with phone.lock:
+        found = phone.conferences.participant_of(call_sid)
+        assert found is not None
+        everyone = found.conference.participants
+        return {
+            listener.run.party: {p.run.party for p in everyone if p.heard_by(listener)}
+            for listener in everyone
+        }
+
+
 def _stay(app: Flask) -> QueueEntry:
     """The caller's latest stay, as the app holds it now."""
     with app.app_context():
