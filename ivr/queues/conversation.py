@@ -60,7 +60,7 @@ def agent_joins(
 
     The agent leaving ends the conversation (the caller goes on to rate it); a transfer first
     lets the leaving agent go without ending it. The room reports to ``events`` whoever opens
-    it (the agent may be there before the caller).
+    it (the agent may be there before the caller: they wait in silence, not Twilio's music).
     """
     response = VoiceResponse()
     speak(response, whisper, menu.languages[lang])
@@ -70,6 +70,7 @@ def agent_joins(
         start_conference_on_enter=True,
         end_conference_on_exit=True,
         beep=False,
+        wait_url="",
         participant_label=label,
         status_callback=events,
         status_callback_method="POST",

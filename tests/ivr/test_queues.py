@@ -139,6 +139,8 @@ def test_take_next_calls_the_agent_who_hears_topic_and_wait(
     room = connect.root.find("Dial/Conference")
     assert room is not None and room.text == f"hotline-{SID}"
     assert room.get("endConferenceOnExit") == "true"
+    # Alone in the room until the caller is moved in, the agent hears silence, not music.
+    assert room.get("waitUrl") == ""
     moved = RestCalls.placed[1]
     assert moved["path"].endswith(f"/Calls/{SID}.json")
     assert path_of(moved["Url"]).startswith("/voice/queue/join?entry=")
