@@ -199,6 +199,8 @@ class Agent(UserMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    # What colleagues call them (李明); "" shows the sign-in name.
+    display_name: Mapped[str] = mapped_column(String(64), default="", server_default="")
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     role: Mapped[Role] = mapped_column(String(16), default=Role.AGENT)
     phone: Mapped[str] = mapped_column(String(64), default="")
@@ -222,6 +224,11 @@ class Agent(UserMixin, db.Model):
     session_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Given by a supervisor: sees callers' numbers whole (others see them masked, 138****8000).
     sees_numbers: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+    @property
+    def shown_name(self) -> str:
+        """The name pages show: the display name, else the sign-in name."""
+        return self.display_name or self.name
 
     @property
     def may_see_numbers(self) -> bool:
