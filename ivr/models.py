@@ -274,6 +274,24 @@ class FormKeyUse(db.Model):
     notices: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
+class AgentNotice(db.Model):
+    """Something an agent is told on their inbox and board until they mark it seen: a case of
+    theirs given to someone else, or given to them.
+
+    ``kind`` picks the sentence (ivr/web/notices.py) and ``detail`` its values, so it reads in
+    the language of whoever sees it, whenever that is.
+    """
+
+    __tablename__ = "agent_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class FormDraft(db.Model):
     """What a form held when it could not be done (its session had ended), until it is sent again."""
 
