@@ -35,7 +35,7 @@ from ivr.text import whole_number
 from ivr.twilio.urls import external_url
 from ivr.web.auth import supervisor_required
 from ivr.web.listing import COUNT_CAP, SEARCH_COUNT_CAP, keyset_page, order
-from voicemail.alerts import AlertError, send_alert
+from voicemail.alerts import AlertError, alert_channels, send_alert
 from voicemail.api import audio_response
 from voicemail.call_back_recording import live_call_back
 from voicemail.cases import CASE_DIGITS, audit_case_status, reassign_case, set_case_status
@@ -245,6 +245,7 @@ def show(message_id: int) -> str:
         statuses=list(CaseStatus),
         recording_now=live_call_back(db.session, message),
         others_to_give=_agents_to_give(message),
+        can_alert=bool(alert_channels(current_app.config)),
     )
 
 
@@ -348,6 +349,11 @@ def alert_problem(problem: str) -> str:
 def alert(message_id: int) -> Response:
     """Send an overdue message to a supervisor (e-mail and/or webhook)."""
     message = message_or_404(message_id)
+    if not alert_channels(current_app.config):
+        # The page shows no button then; a form from before a restart, or a script, hears why.
+        flash(gettext("Could not alert a supervisor: %(why)s",
+                      why=gettext("no alert channel is configured")))  # fmt: skip
+        return redirect(url_for("inbox.show", message_id=message_id))
     url = external_url("inbox.show", message_id=message.id)
     try:
         channels = send_alert(current_app.config, message, url, current_user.name)
