@@ -31,6 +31,7 @@ PASSWORD_RESET = "password_reset"
 PASSWORD_CHANGE = "password_change"
 SIGN_IN_THROTTLED = "sign_in_throttled"
 CASE_STATUS = "case_status"
+CASE_REASSIGN = "case_reassign"  # a supervisor gave a message's case to another agent
 RECORDING_LISTEN = "recording_listen"
 RECORDING_DOWNLOAD = "recording_download"
 SUPERVISOR_JOIN = "supervisor_join"
@@ -43,7 +44,7 @@ RECORDING_RESUMED = "recording_resumed"
 ACTIONS = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_THROTTLED, TOKEN_CREATE, TOKEN_REVOKE, AGENT_CREATE,
            AGENT_DISABLE, AGENT_ENABLE, AGENT_UPDATE, PASSWORD_RESET, PASSWORD_CHANGE, CASE_STATUS,
            RECORDING_LISTEN, RECORDING_DOWNLOAD, SUPERVISOR_JOIN, SUPERVISOR_MODE, CALLER_MOVE,
-           PRESENCE_SET, CALLER_ERASE, RECORDING_PAUSED, RECORDING_RESUMED)  # fmt: skip
+           PRESENCE_SET, CALLER_ERASE, RECORDING_PAUSED, RECORDING_RESUMED, CASE_REASSIGN)  # fmt: skip
 # A player fetches one recording in many Range requests; one line per person and message here.
 LISTEN_WINDOW = timedelta(minutes=10)
 THROTTLED_WINDOW = timedelta(minutes=1)

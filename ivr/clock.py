@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, available_timezones
+from importlib.resources import files
+from pathlib import Path
+from zoneinfo import TZPATH, ZoneInfo, available_timezones
 
 from flask import current_app
 
@@ -36,10 +38,37 @@ def local_day(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     ).astimezone(UTC)
 
 
+# The continents and oceans of the IANA names people live by; the rest of the database is
+# aliases and machinery (Factory, localtime, posix/…, right/…, Etc/GMT+8, US/…, PRC).
+REGIONS = ("Asia", "Europe", "America", "Australia", "Pacific", "Africa", "Indian", "Atlantic",
+           "Antarctica", "Arctic")  # fmt: skip
+
+
+def _zone_table() -> set[str]:
+    """The zones of tzdata's zone.tab (one per country and region, no old aliases such as
+    Asia/Calcutta), from the system's zoneinfo or the tzdata package; empty if neither has it."""
+    for folder in TZPATH:
+        table = Path(folder) / "zone.tab"
+        if table.is_file():
+            return _zones_in(table.read_text(encoding="utf-8"))
+    try:
+        return _zones_in((files("tzdata") / "zoneinfo" / "zone.tab").read_text(encoding="utf-8"))
+    except (ModuleNotFoundError, OSError):
+        return set()
+
+
+def _zones_in(table: str) -> set[str]:
+    return {line.split("\t")[2].strip() for line in table.splitlines()
+            if line and not line.startswith("#") and line.count("\t") >= 2}  # fmt: skip
+
+
 @functools.cache
 def time_zones() -> list[str]:
-    """The IANA time zones an agent can choose (China time at least, if the system has none)."""
-    return sorted(available_timezones() | {DEFAULT_TIMEZONE, "UTC"})
+    """The IANA time zones an agent can choose: places in a region, and UTC (China time at
+    least, if the system has none)."""
+    places = {z for z in available_timezones() if z.partition("/")[0] in REGIONS}
+    listed = _zone_table() & places
+    return sorted((listed or places) | {DEFAULT_TIMEZONE, "UTC"})
 
 
 def iso(value: datetime | None) -> str | None:

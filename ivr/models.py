@@ -199,6 +199,8 @@ class Agent(UserMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    # What colleagues call them (李明); "" shows the sign-in name.
+    display_name: Mapped[str] = mapped_column(String(64), default="", server_default="")
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     role: Mapped[Role] = mapped_column(String(16), default=Role.AGENT)
     phone: Mapped[str] = mapped_column(String(64), default="")
@@ -222,6 +224,11 @@ class Agent(UserMixin, db.Model):
     session_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Given by a supervisor: sees callers' numbers whole (others see them masked, 138****8000).
     sees_numbers: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+    @property
+    def shown_name(self) -> str:
+        """The name pages show: the display name, else the sign-in name."""
+        return self.display_name or self.name
 
     @property
     def may_see_numbers(self) -> bool:
@@ -265,6 +272,24 @@ class FormKeyUse(db.Model):
     # Where the first answer sent the browser, and its notices; empty while it is being done.
     location: Mapped[str | None] = mapped_column(String(2000))
     notices: Mapped[list[Any] | None] = mapped_column(JSON)
+
+
+class AgentNotice(db.Model):
+    """Something an agent is told on their inbox and board until they mark it seen: a case of
+    theirs given to someone else, or given to them.
+
+    ``kind`` picks the sentence (ivr/web/notices.py) and ``detail`` its values, so it reads in
+    the language of whoever sees it, whenever that is.
+    """
+
+    __tablename__ = "agent_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class FormDraft(db.Model):

@@ -17,6 +17,17 @@ class AlertError(Exception):
     """No alert could be sent; the message says why."""
 
 
+def alert_channels(config: Any) -> list[str]:
+    """The channels an alert would go out by: "email" (an address and an SMTP host are set)
+    and/or "webhook"; empty when none is configured."""
+    channels = []
+    if config.get("HOTLINE_SUPERVISOR_EMAIL") and config.get("HOTLINE_SMTP_HOST"):
+        channels.append("email")
+    if config.get("HOTLINE_ALERT_WEBHOOK"):
+        channels.append("webhook")
+    return channels
+
+
 def alert_text(message: Voicemail, url: str, agent: str) -> tuple[str, str]:
     """Subject and body of an overdue alert."""
     subject = f"[hotline] Case {message.case_number} is overdue ({message.category})"
@@ -56,7 +67,7 @@ def deliver(config: Any, subject: str, body: str, url: str, fields: dict[str, An
     return which channels it went out by."""
     sent: list[str] = []
     problems: list[str] = []
-    if config.get("HOTLINE_SUPERVISOR_EMAIL") and config.get("HOTLINE_SMTP_HOST"):
+    if "email" in alert_channels(config):
         mail = EmailMessage()
         mail["Subject"] = subject
         mail["From"] = config.get("HOTLINE_SMTP_FROM") or "hotline@localhost"
@@ -73,7 +84,7 @@ def deliver(config: Any, subject: str, body: str, url: str, fields: dict[str, An
             sent.append("email")
         except (OSError, smtplib.SMTPException) as exc:
             problems.append(f"e-mail failed: {type(exc).__name__}")
-    if config.get("HOTLINE_ALERT_WEBHOOK"):
+    if "webhook" in alert_channels(config):
         payload = {**fields, "subject": subject, "text": body, "url": url}
         try:
             reply = requests.post(config["HOTLINE_ALERT_WEBHOOK"], json=payload, timeout=10)

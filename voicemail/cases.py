@@ -7,9 +7,13 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ivr.audit import CASE_STATUS, audit
+from ivr.audit import CASE_REASSIGN, CASE_STATUS, audit
+from ivr.callflow.call_log import log_event
 from ivr.callflow.flow import Lookup, StatusInfo
 from ivr.clock import utcnow
+from ivr.models import Agent, Call
+from ivr.notices import notify
+from ivr.queues.agents import active_agent
 from ivr.text import whole_number
 from voicemail.models import CaseStatus, Voicemail
 
@@ -68,3 +72,36 @@ def audit_case_status(message: Voicemail, status: CaseStatus, *, via: str, actor
         detail={"case": message.case_number, "from": message.case_status, "to": status,
                 "via": via},
     )  # fmt: skip
+
+
+def reassign_case(
+    session: Session, message: Voicemail, to: Agent, *, by: Agent, url: str
+) -> Agent | None:
+    """Give a message's case to another agent; returns who had it (None if nobody did).
+
+    Whoever had it is told, and so is the new owner (unless either is the one reassigning);
+    the audit log keeps it as ``case_reassign`` and the call's timeline says so. A case still
+    new is in hand from now on, as when an agent takes it. The caller commits.
+    """
+    before = session.get(Agent, message.assigned_agent_id) if message.assigned_agent_id else None
+    active_agent(to)  # AgentError: nobody gives a case to a disabled agent
+    detail = {"case": message.case_number, "by": by.shown_name, "to": to.shown_name,
+              "from": before.shown_name if before else "", "url": url}  # fmt: skip
+    audit(CASE_REASSIGN, target=f"voicemail:{message.id}",
+          detail={"case": message.case_number, "from": before.name if before else "",
+                  "to": to.name})  # fmt: skip
+    if message.case_status == CaseStatus.RECEIVED:
+        audit_case_status(message, CaseStatus.IN_PROGRESS, via="reassign")
+        message.case_status = CaseStatus.IN_PROGRESS
+    message.assigned_agent_id = to.id
+    if before is not None and before.id not in (to.id, by.id):
+        notify(session, before.id, "case_taken", **detail)
+    if to.id != by.id and (before is None or before.id != to.id):
+        notify(session, to.id, "case_given", **detail)
+    call = session.get(Call, message.call_id) if message.call_id else None
+    if call is None and message.call_sid:
+        call = session.scalar(select(Call).where(Call.sid == message.call_sid))
+    if call is not None:
+        log_event(session, call, "case_reassigned", case=message.case_number,
+                  **{"from": detail["from"], "to": detail["to"], "by": detail["by"]})  # fmt: skip
+    return before

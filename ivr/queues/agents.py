@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -102,6 +103,40 @@ def create_agent(
     session.add(agent)
     session.flush()
     return agent
+
+
+SIGN_IN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+GENERATED_PASSWORD_BYTES = 9  # 12 characters of base64: easy to type once, then changed
+
+
+def add_agent_from_page(
+    session: Session,
+    menu: Menu,
+    *,
+    name: str,
+    display_name: str,
+    role: Role,
+    languages: list[str],
+    topics: list[str],
+    phone: str,
+    password: str,
+) -> tuple[Agent, str]:
+    """A new agent as a supervisor fills the agents page in: checked as the CLI checks, with the
+    password given, or a generated one when none is. Returns the agent and the password."""
+    if not SIGN_IN_NAME.fullmatch(name):
+        raise AgentError(
+            "the sign-in name '%(value)s' must be letters, digits, '.', '_' or '-' (up to 64)",
+            value=name,
+        )
+    check_profile(menu, languages=languages, topics=topics, phone=phone)
+    password = password or secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
+    if session.scalar(select(Agent).where(Agent.name == name)) is not None:
+        raise AgentError("an agent named '%(value)s' exists already", value=name)
+    agent = create_agent(session, name, password=password, role=role, phone=phone,
+                         languages=list(dict.fromkeys(languages)),
+                         topics=list(dict.fromkeys(topics)))  # fmt: skip
+    agent.display_name = display_name
+    return agent, password
 
 
 def find_agent(session: Session, name: str) -> Agent:

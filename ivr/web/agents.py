@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from ivr.audit import AGENT_DISABLE, AGENT_ENABLE, AGENT_UPDATE, PASSWORD_RESET, audit
+from ivr.audit import AGENT_CREATE, AGENT_DISABLE, AGENT_ENABLE, AGENT_UPDATE, PASSWORD_RESET, audit
 from ivr.clock import utcnow
 from ivr.database import db, find
 from ivr.hotline import hotline
@@ -16,6 +16,7 @@ from ivr.models import Agent, Role
 from ivr.queues.agent_history import presences_now
 from ivr.queues.agents import (
     AgentError,
+    add_agent_from_page,
     disable_agent,
     enable_agent,
     menu_topics,
@@ -28,14 +29,18 @@ from ivr.web.auth import supervisor_required
 from ivr.web.confirm import confirm_first
 
 bp = Blueprint("agents", __name__)
+# In the session until the agents page shows it once: never in a flash, whose words the form
+# key keeps in the database to show again on a reload.
+NEW_PASSWORD = "new_agent_password"
 
 
-def _page(status: int = 200) -> tuple[str, int]:
+def _page(status: int = 200, new: dict[str, object] | None = None) -> tuple[str, int]:
     menu = hotline().menu
     rows = db.session.scalars(select(Agent).order_by(Agent.name)).all()
     now = utcnow()
     return render_template("agents.html", agents=rows, languages=sorted(menu.languages),
-                           topics=menu_topics(menu), now=now,
+                           topics=menu_topics(menu), now=now, roles=list(Role),
+                           new=new or {}, created=session.pop(NEW_PASSWORD, None),
                            presence_of=presences_now(db.session, rows, now)), status  # fmt: skip
 
 
@@ -58,6 +63,38 @@ def _refused(agent: Agent, exc: AgentError) -> tuple[str, int]:
 def index() -> tuple[str, int]:
     """Every agent with their state, and a form to change each."""
     return _page()
+
+
+@bp.post("/agents/new")
+@supervisor_required
+def create() -> tuple[str, int] | Response:
+    """A new agent account, with the password given or one made up and shown once."""
+    form = request.form
+    role = Role.SUPERVISOR if form.get("role") == Role.SUPERVISOR else Role.AGENT
+    name = form.get("name", "").strip()[:64]
+    display_name = form.get("display_name", "").strip()[:64]
+    languages = [v[:16] for v in form.getlist("languages")]
+    topics = [v[:64] for v in form.getlist("topics")]
+    phone, given = form.get("phone", "").strip()[:64], form.get("password", "")[:256]
+    try:
+        agent, password = add_agent_from_page(
+            db.session, hotline().menu, name=name, display_name=display_name, role=role,
+            languages=languages, topics=topics, phone=phone, password=given,
+        )  # fmt: skip
+    except AgentError as exc:
+        db.session.rollback()
+        flash(gettext("The agent was not created: %(reason)s", reason=exc.translated()))
+        kept = {"name": name, "display_name": display_name, "role": role,
+                "languages": languages, "topics": topics, "phone": phone}  # fmt: skip
+        return _page(400, new=kept)
+    detail = {"role": agent.role, "display_name": agent.display_name, **profile_of(agent),
+              "password_made_up": not given}  # fmt: skip
+    audit(AGENT_CREATE, target=f"agent:{agent.name}", detail=detail)
+    db.session.commit()
+    flash(gettext("%(name)s is created; they start away.", name=agent.name))
+    if not given:
+        session[NEW_PASSWORD] = {"name": agent.name, "password": password}
+    return redirect(url_for("agents.index", _anchor=f"agent-{agent.id}"))
 
 
 def _disable_question(agent_id: int) -> str:
@@ -115,7 +152,7 @@ def reset_password(agent_id: int) -> tuple[str, int] | Response:
 @bp.post("/agents/<int:agent_id>")
 @supervisor_required
 def update(agent_id: int) -> tuple[str, int] | Response:
-    """Change an agent's languages, topics and phone (checked as the CLI checks them)."""
+    """Change an agent's display name, languages, topics and phone (checked as the CLI checks them)."""
     agent = _agent(agent_id)
     try:
         update_profile(
@@ -128,6 +165,8 @@ def update(agent_id: int) -> tuple[str, int] | Response:
     except AgentError as exc:
         return _refused(agent, exc)
     detail = profile_of(agent)
+    if "display_name" in request.form:
+        agent.display_name = detail["display_name"] = request.form["display_name"].strip()[:64]
     sees = request.form.get("sees_numbers") == "1" and agent.role != Role.SUPERVISOR
     if sees != agent.sees_numbers:  # the right to see caller numbers whole, given or taken
         agent.sees_numbers = detail["sees_numbers"] = sees

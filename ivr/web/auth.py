@@ -32,7 +32,7 @@ from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ivr.audit import PASSWORD_CHANGE, SIGN_IN, SIGN_IN_FAILED, audit, audit_throttled
-from ivr.clock import site_timezone, time_zones, utcnow
+from ivr.clock import site_timezone, utcnow
 from ivr.database import db, find
 from ivr.models import Agent, Role
 from ivr.queues.agents import AgentError, change_own_password, sign_out
@@ -40,6 +40,7 @@ from ivr.text import whole_number
 from ivr.web.forms import PageForm
 from ivr.web.nav import home_url, is_page
 from ivr.web.throttle import count_attempt, forget_failures, limits
+from ivr.web.zones import zone_choices
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -287,15 +288,22 @@ def _came_from() -> str | None:
 @login_required
 def settings() -> str | Response:
     """The agent's own settings: the time zone every time on their pages is shown in."""
-    form = SettingsForm(timezone=current_user.timezone or site_timezone())
-    form.timezone.choices = time_zones()
+    form = _settings_form(request.args.get("find", "")[:64] if request.method == "GET" else "")
     if form.validate_on_submit():
         current_user.timezone = form.timezone.data
         db.session.commit()
         flash(gettext("Saved."))
         return redirect(url_for("auth.settings"))
     return render_template("me.html", form=form, password_form=PasswordForm(),
-                           now=datetime.now(UTC))  # fmt: skip
+                           find=request.args.get("find", "")[:64], now=datetime.now(UTC))  # fmt: skip
+
+
+def _settings_form(find: str = "") -> SettingsForm:
+    """The time-zone form, its zones grouped by region and narrowed to ``find``."""
+    mine = current_user.timezone or site_timezone()
+    form = SettingsForm(timezone=mine)
+    form.timezone.choices = zone_choices(datetime.now(UTC), find, keep=mine)
+    return form
 
 
 @bp.post("/me/password")
@@ -323,9 +331,7 @@ def change_password() -> tuple[str, int] | Response:
             start_session(current_user._get_current_object())  # here, under the new epoch
             flash(gettext("Your password is changed; your other sessions have ended."))
             return redirect(url_for("auth.settings"))
-    settings_form = SettingsForm(timezone=current_user.timezone or site_timezone())
-    settings_form.timezone.choices = time_zones()
-    return render_template("me.html", form=settings_form, password_form=form,
+    return render_template("me.html", form=_settings_form(), password_form=form, find="",
                            now=datetime.now(UTC)), status  # fmt: skip
 
 

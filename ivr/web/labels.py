@@ -144,6 +144,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "caller_erase": _l("caller's data erased"),
         "recording_paused": _l("conversation recording paused"),
         "recording_resumed": _l("conversation recording resumed"),
+        "case_reassign": _l("case given to another agent"),
     },
     "mode": {"monitor": _l("monitor"), "whisper": _l("whisper"), "barge": _l("barge")},
     "live_call": {"talking": _l("talking"), "ringing": _l("ringing")},
@@ -264,6 +265,8 @@ DETAIL_KEYS: dict[str, LazyString] = {
     "languages": _l("languages"), "topics": _l("topics"), "phone": _l("phone"),
     "sees_numbers": _l("sees caller numbers"), "presence": _l("presence"), "reason": _l("reason"),
     "kind": _l("kind"), "call": _l("call"), "queue": _l("queue"), "status": _l("status"),
+    "display_name": _l("display name"), "password_made_up": _l("password made up"),
+    "case": _l("case"),
 }  # fmt: skip
 
 

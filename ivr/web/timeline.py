@@ -202,6 +202,12 @@ SENTENCES: dict[str, Callable[[str | None, Mapping[str, Any]], str]] = {
         else _("Gave no rating")
     ),
     "status": _status,
+    "case_reassigned": lambda n, d: _(
+        "%(by)s gave case %(case)s to %(to)s",
+        by=d.get("by", ""),
+        case=d.get("case", ""),
+        to=d.get("to", ""),
+    ),
     "voicemail_recorded": lambda n, d: _(
         "Left a message of %(length)s (%(category)s), case %(case)s",
         length=duration_words(d.get("duration") or 0),

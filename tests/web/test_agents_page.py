@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from werkzeug.test import TestResponse
 
 from ivr.clock import utcnow
 from ivr.database import db
-from ivr.models import Agent, Role, SignInThrottle
+from ivr.models import Agent, AuditEvent, FormKeyUse, Role, SignInThrottle
 from ivr.queues.agents import create_agent
 from tests.factories import CSRF, csrf, sign_in
 
@@ -205,3 +206,75 @@ def test_a_supervisor_changes_their_own_password_only_with_the_current_one(app: 
     assert "change your own password on your settings page" in taken.get_data(as_text=True)
     assert sign_in(app.test_client(), "boss", "attacker chosen").status_code == 200  # refused
     assert sign_in(app.test_client(), "boss").status_code == 302
+
+
+FORM_KEY = re.compile(r'action="/agents/new".*?name="form_key" value="([^"]+)"', re.S)
+NEW_PASSWORD = re.compile(r'id="new-password">.*?<code>([^<]+)</code>', re.S)
+
+
+def new_agent_form(client: FlaskClient, **fields: object) -> dict[str, object]:
+    """The agents page's new-agent form, filled in: its CSRF token and one-time key."""
+    page = client.get("/agents").get_data(as_text=True)
+    token, key = CSRF.search(page), FORM_KEY.search(page)
+    assert token and key
+    return {"csrf_token": token[1], "form_key": key[1], **fields}
+
+
+def test_a_supervisor_creates_an_agent_who_signs_in_with_the_password_shown_once(
+    app: Flask,
+) -> None:
+    add(app, "boss", Role.SUPERVISOR)
+    add(app, "li")
+    boss, li, newcomer = app.test_client(), app.test_client(), app.test_client()
+    for client in (boss, li, newcomer):
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    sign_in(boss, "boss")
+    sign_in(li)
+    fields = {"name": "wang", "display_name": "王芳", "role": "agent", "languages": ["zh", "en"],
+              "topics": ["product"], "phone": "+8613900000002", "password": ""}  # fmt: skip
+    by_agent = {**fields, "csrf_token": csrf(li, "/me")}
+    assert li.post("/agents/new", data=by_agent).status_code == 403
+
+    refused = boss.post("/agents/new", data=new_agent_form(boss, **{**fields, "languages": ["fr"]}))
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "unknown language &#39;fr&#39;" in text
+    assert 'value="王芳"' in text  # what was typed is kept for the correction
+    bad_name = boss.post("/agents/new", data=new_agent_form(boss, **{**fields, "name": "a b"}))
+    assert bad_name.status_code == 400
+    taken = boss.post("/agents/new", data=new_agent_form(boss, **{**fields, "name": "li"}))
+    assert taken.status_code == 400 and "exists already" in taken.get_data(as_text=True)
+
+    sent = new_agent_form(boss, **fields)
+    created = boss.post("/agents/new", data=sent)
+    assert created.status_code == 302
+    page = boss.get(created.headers["Location"]).get_data(as_text=True)
+    assert "wang is created; they start away." in page
+    shown = NEW_PASSWORD.search(page)
+    assert shown and len(shown[1]) >= 12
+    assert not NEW_PASSWORD.search(boss.get("/agents").get_data(as_text=True))  # only once
+    again = boss.post("/agents/new", data=sent, follow_redirects=True)  # a reload of the form
+    assert "already sent, and done once" in again.get_data(as_text=True)
+    assert shown[1] not in again.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).where(Agent.name == "wang")) == 1
+        key_rows = db.session.scalars(select(FormKeyUse.notices)).all()
+        assert shown[1] not in str(key_rows)  # the password is kept nowhere but in their hash
+        [line] = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "agent_create")
+        ).all()
+        assert (line.actor, line.target) == ("agent:boss", "agent:wang")
+        assert line.detail["password_made_up"] is True and line.detail["languages"] == ["zh", "en"]
+    wang = row(app, "wang")
+    assert (wang.display_name, wang.role, wang.languages, wang.topics, wang.phone) == (
+        "王芳", Role.AGENT, ["zh", "en"], ["product"], "+8613900000002")  # fmt: skip
+    assert wang.presence == "away" and wang.disabled_at is None
+    assert sign_in(newcomer, "wang", shown[1]).status_code == 302 and signed_in(newcomer)
+
+    given = {**fields, "name": "zhao", "display_name": "", "role": "supervisor",
+             "password": "battery staple"}  # fmt: skip
+    made = boss.post("/agents/new", data=new_agent_form(boss, **given), follow_redirects=True)
+    assert not NEW_PASSWORD.search(made.get_data(as_text=True))  # the supervisor knows it
+    assert row(app, "zhao").role == Role.SUPERVISOR
+    zhao = app.test_client()
+    assert sign_in(zhao, "zhao", "battery staple").status_code == 302
+    assert zhao.get("/agents").status_code == 200

@@ -81,3 +81,30 @@ def test_overdue_message_goes_to_the_supervisor(
     assert "退货 运费 谁 承担" in body and f"/inbox/{ident}" in body
     [hook] = hooks
     assert hook["case_number"] == "10000001" and hook["voicemail_id"] == ident
+
+
+@pytest.mark.parametrize("configured", ["none", "webhook", "email without a host"])
+def test_the_alert_button_shows_only_where_a_channel_is_configured(
+    app_settings: dict[str, Any], request: pytest.FixtureRequest, configured: str
+) -> None:
+    if configured != "webhook":
+        app_settings["HOTLINE_ALERT_WEBHOOK"] = ""
+    app_settings["HOTLINE_SMTP_HOST"] = ""  # an address alone is no channel
+    app: Flask = request.getfixturevalue("app")
+    request.getfixturevalue("agent")
+    ident = add_message(app)
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    sign_in(client)
+    page = client.get(f"/inbox/{ident}").get_data(as_text=True)
+    token = csrf(client, f"/inbox/{ident}")
+    reply = client.post(f"/inbox/{ident}/alert", data={"csrf_token": token}, follow_redirects=True)
+    if configured == "webhook":
+        assert 'id="alert"' in page and "Alert a supervisor" in page
+        assert "A supervisor was alerted (webhook)." in reply.get_data(as_text=True)
+        assert len(hooks) == 1 and received == []
+    else:
+        assert 'id="alert"' not in page and "Alert a supervisor" not in page
+        shown = reply.get_data(as_text=True)
+        assert "Could not alert a supervisor: no alert channel is configured" in shown
+        assert 'id="alert"' not in shown and hooks == [] and received == []

@@ -28,14 +28,17 @@ from ivr.callflow.orders import order_lookup
 from ivr.clock import utcnow
 from ivr.database import db, find
 from ivr.hotline import hotline
-from ivr.models import Agent, Call, CallEvent
+from ivr.models import Agent, Call, CallEvent, Role
 from ivr.numbers import number_search, sees_numbers
+from ivr.queues.agents import AgentError
+from ivr.text import whole_number
 from ivr.twilio.urls import external_url
+from ivr.web.auth import supervisor_required
 from ivr.web.listing import COUNT_CAP, SEARCH_COUNT_CAP, keyset_page, order
-from voicemail.alerts import AlertError, send_alert
+from voicemail.alerts import AlertError, alert_channels, send_alert
 from voicemail.api import audio_response
 from voicemail.call_back_recording import live_call_back
-from voicemail.cases import CASE_DIGITS, audit_case_status, set_case_status
+from voicemail.cases import CASE_DIGITS, audit_case_status, reassign_case, set_case_status
 from voicemail.models import CaseStatus, ConversationRecording, Note, Voicemail
 from voicemail.order_links import OrderFinder
 from voicemail.readable import readable_words
@@ -241,7 +244,49 @@ def show(message_id: int) -> str:
         form=FlaskForm(),
         statuses=list(CaseStatus),
         recording_now=live_call_back(db.session, message),
+        others_to_give=_agents_to_give(message),
+        can_alert=bool(alert_channels(current_app.config)),
     )
+
+
+def _agents_to_give(message: Voicemail) -> list[Agent]:
+    """Who a supervisor may give the case to: active agents but its owner (none for agents)."""
+    if current_user.role != Role.SUPERVISOR:
+        return []
+    return list(db.session.scalars(
+        select(Agent)
+        .where(Agent.disabled_at.is_(None), Agent.id != (message.assigned_agent_id or 0))
+        .order_by(Agent.name)
+    ))  # fmt: skip
+
+
+@bp.post("/inbox/<int:message_id>/reassign")
+@supervisor_required
+def reassign(message_id: int) -> Response:
+    """Give the case to another agent; whoever had it is told on their inbox and board."""
+    message = message_or_404(message_id)
+    to = find(Agent, whole_number(request.form.get("agent", "")) or 0)
+    if to is None:
+        abort(400, "no such agent")
+    if to.id == message.assigned_agent_id:
+        flash(gettext("Case %(case)s is with %(name)s already.", case=message.case_number,
+                      name=to.shown_name))  # fmt: skip
+        return redirect(url_for("inbox.show", message_id=message_id))
+    url = url_for("inbox.show", message_id=message.id)
+    try:
+        before = reassign_case(db.session, message, to, by=current_user, url=url)
+    except AgentError as exc:
+        db.session.rollback()
+        flash(gettext("The case was not given: %(reason)s", reason=exc.translated()))
+        return redirect(url_for("inbox.show", message_id=message_id))
+    db.session.commit()
+    if before is not None and before.id != current_user.id:
+        flash(gettext("Case %(case)s is now with %(to)s; %(from)s is told.", case=message.case_number,
+                      to=to.shown_name, **{"from": before.shown_name}))  # fmt: skip
+    else:
+        flash(gettext("Case %(case)s is now with %(to)s.", case=message.case_number,
+                      to=to.shown_name))  # fmt: skip
+    return redirect(url_for("inbox.show", message_id=message_id))
 
 
 @bp.post("/inbox/<int:message_id>/assign")
@@ -304,6 +349,11 @@ def alert_problem(problem: str) -> str:
 def alert(message_id: int) -> Response:
     """Send an overdue message to a supervisor (e-mail and/or webhook)."""
     message = message_or_404(message_id)
+    if not alert_channels(current_app.config):
+        # The page shows no button then; a form from before a restart, or a script, hears why.
+        flash(gettext("Could not alert a supervisor: %(why)s",
+                      why=gettext("no alert channel is configured")))  # fmt: skip
+        return redirect(url_for("inbox.show", message_id=message_id))
     url = external_url("inbox.show", message_id=message.id)
     try:
         channels = send_alert(current_app.config, message, url, current_user.name)
