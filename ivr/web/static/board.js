@@ -68,6 +68,7 @@
     list("links", data.links, (li, l) => link(li, l.label, l.url));
     pop.querySelector(".pop-call").href = data.call_url;
     pop.hidden = false;
+    document.dispatchEvent(new CustomEvent("hotline:pop", { detail: data })); // notices.js
   }
 
   function tick() {
