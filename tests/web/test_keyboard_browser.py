@@ -3,6 +3,7 @@ arrows move word by word, Enter and Space play from the word, Shift+arrows seek 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,6 @@ from playwright.sync_api import Browser, Page
 from ivr.database import db
 from ivr.queues.agents import create_agent
 from tests.factories import CHROMIUM, add_message
-from tests.web.test_browser import wait_until
 
 pytestmark = [
     pytest.mark.browser,
@@ -20,6 +20,15 @@ pytestmark = [
 ]
 WORDS = [("退货", 0.1, 0.6, 0.95), ("运费", 1.0, 1.5, 0.4), ("谁", 2.0, 2.3, 0.9),
          ("承担", 2.4, 2.9, 0.9), ("谢谢", 9.0, 9.5, 0.9), ("再见", 11.0, 11.5, 0.9)]  # fmt: skip
+
+
+def wait_until(page: Page, expression: str, seconds: float) -> None:
+    """Poll the page until ``expression`` holds (the pages' CSP forbids wait_for_function)."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {seconds} s: {expression}")
+        time.sleep(0.05)
 
 
 def focused(page: Page) -> str:

@@ -4,6 +4,7 @@ switch on, a tone sounds and a desktop notice is shown (window.Notification obse
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +17,6 @@ from ivr.database import db
 from ivr.models import Call, EntryState, Presence, QueueEntry
 from ivr.queues.agents import create_agent, set_presence
 from tests.factories import CHROMIUM, add_message
-from tests.web.test_browser import wait_until
 
 pytestmark = [
     pytest.mark.usefixtures("manual_queues"),  # the offer is set by hand
@@ -45,6 +45,15 @@ OscillatorNode.prototype.start = function (...args) {
   return start.apply(this, args);
 };
 """
+
+
+def wait_until(page: Page, expression: str, seconds: float) -> None:
+    """Poll the page until ``expression`` holds (the pages' CSP forbids wait_for_function)."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {seconds} s: {expression}")
+        time.sleep(0.05)
 
 
 def offer(app: Flask, agent_id: int) -> None:
