@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page
+from sqlalchemy import select
 
 from ivr.clock import utcnow
 from ivr.database import db
@@ -59,6 +60,10 @@ def wait_until(page: Page, expression: str, seconds: float) -> None:
 def offer(app: Flask, agent_id: int) -> None:
     """A caller in the product queue whose offer rings the agent's phone."""
     with app.app_context():
+        if entry := db.session.scalar(select(QueueEntry)):  # offered again
+            entry.state, entry.agent_id = EntryState.OFFERED, agent_id
+            db.session.commit()
+            return
         call = Call(sid="CA" + "7" * 32, from_number="+8613800138000", language="zh")
         db.session.add(call)
         db.session.flush()
@@ -132,6 +137,15 @@ def test_a_new_message_and_an_offer_are_noticed(
     page.wait_for_timeout(600)  # three more polls of the same offer
     assert page.evaluate("window.__notices.length") == 1
     page.screenshot(path="/tmp/a11y_board_notice.png")
+    # Unanswered, the caller waits again; offered to li once more, the ring is told again.
+    with app.app_context():
+        entry = db.session.scalars(select(QueueEntry)).one()
+        entry.state, entry.agent_id = EntryState.WAITING, None
+        db.session.commit()
+    wait_until(page, "document.getElementById('pop').hidden", 10)
+    offer(app, li_id)
+    wait_until(page, "window.__notices.length === 2", 10)
+    assert title(page) == "(2) 来电找您 · 实时看板 · hotline"
 
     # Switched off: the next message changes the title only.
     page.mouse.move(10, 10)
@@ -140,7 +154,7 @@ def test_a_new_message_and_an_offer_are_noticed(
     add_message(app, n=6)
     wait_until(page, "document.title.startsWith('(1) ')", 10)
     assert title(page) == "(1) 新留言 · 实时看板 · hotline"
-    assert page.evaluate("window.__notices.length") == 1
+    assert page.evaluate("window.__notices.length") == 2  # the two rings
     context.close()
 
 

@@ -68,7 +68,6 @@
     list("links", data.links, (li, l) => link(li, l.label, l.url));
     pop.querySelector(".pop-call").href = data.call_url;
     pop.hidden = false;
-    document.dispatchEvent(new CustomEvent("hotline:pop", { detail: data })); // notices.js
   }
 
   function tick() {
@@ -105,6 +104,7 @@
     }
     for (const button of presences) button.classList.toggle("on", button.value === data.presence);
     drawPop(data.pop);
+    document.dispatchEvent(new CustomEvent("hotline:pop", { detail: data.pop })); // notices.js
   }
 
   let refreshing = false;

@@ -86,7 +86,11 @@
   }
   document.addEventListener("hotline:pop", (event) => {
     const pop = event.detail;
-    if (pop.state !== "offered" || pop.entry_id === offered) return;
+    if (!pop || pop.state !== "offered") {
+      offered = null; // the phone stopped ringing: the same caller offered again is told again
+      return;
+    }
+    if (pop.entry_id === offered) return;
     offered = pop.entry_id;
     notice(box.dataset.offer, 1, [pop.number, pop.topic].filter(Boolean).join(" · "), "hotline-offer");
   });
