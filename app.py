@@ -80,6 +80,7 @@ NAVIGATION = Navigation(
         PageLink(_l("Erase a caller"), "erasure.erase_form", supervisors_only=True),
     ),
     call_links=(PageLink(_l("messages from this call"), "inbox.index"),),
+    news="inbox.latest",
 )
 
 

@@ -25,6 +25,7 @@ ALLOWED_LATIN = {
     "metrics", "read", "write", "erase",  # token scopes as the API and CLI spell them
     "min", "ms", "kB", "MB", "KB", "px", "AM", "PM", "am", "pm",
 }  # fmt: skip
+ALLOWED_LATIN |= {"Shift"}  # a key's name, as keyboards print it
 
 
 class VisibleText(HTMLParser):

@@ -37,6 +37,8 @@ class Navigation:
     links: Sequence[PageLink]
     # Each gets the call's sid as ``call``.
     call_links: Sequence[PageLink] = ()
+    # The newest messages' JSON (``newest``, ``new`` after ``?after=``) the notices poll.
+    news: str = ""
 
 
 def init_nav(app: Flask, navigation: Navigation) -> None:

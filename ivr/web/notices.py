@@ -34,7 +34,7 @@ def notice_sentence(kind: str, detail: Mapping[str, Any]) -> str:
 
 @bp.app_context_processor
 def template_helpers() -> dict[str, Any]:
-    """The partial ``_notices.html`` draws with these."""
+    """The partial ``_agent_notices.html`` draws with these."""
 
     def my_notices() -> list[Any]:
         if not current_user.is_authenticated:

@@ -100,3 +100,32 @@ def test_turns_follow_the_player_and_a_click_plays_from_a_turn(
     assert "录音已暂停" in zh.locator(".turns .paused").inner_text()
     zh.screenshot(path=str(tmp_path / "conversation-zh-390.png"), full_page=True)
     print(tmp_path)
+
+
+def test_turns_by_keyboard_alone(
+    app: Flask, live_server: str, browser: Browser, agent: str
+) -> None:
+    ident = transcribed_conversation(app)
+    page = signed_in(browser, live_server, locale="zh-CN")
+    # Linked to the agent's turn (as the inbox search links): that turn is the tab stop.
+    page.goto(f"{live_server}/calls/{CALL_SID}#turn-{ident}-1")
+    player = f"document.querySelector('#conversation-{ident} audio')"
+    wait_until(page, f"{player}.readyState >= 1", 10)
+    assert page.locator(".turns .turn[tabindex='0']").count() == 1
+    page.focus(f"#conversation-{ident} audio")
+    while page.evaluate("document.activeElement.tagName") == "AUDIO":
+        page.keyboard.press("Tab")  # through the player's own controls
+    assert page.evaluate("document.activeElement.id") == f"turn-{ident}-1"
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate("document.activeElement.id") == f"turn-{ident}-0"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")  # plays from the agent's turn
+    wait_until(page, f"!{player}.paused && {player}.currentTime >= {AGENT_FROM}", 5)
+    page.keyboard.press(" ")
+    assert page.evaluate(f"{player}.paused")
+    page.evaluate(f"{player}.currentTime = 2")
+    page.keyboard.press("Shift+ArrowRight")
+    assert 6.9 <= page.evaluate(f"{player}.currentTime") <= 7.1
+    page.keyboard.press("Shift+ArrowLeft")
+    assert 1.9 <= page.evaluate(f"{player}.currentTime") <= 2.1
+    assert page.evaluate("document.activeElement.id") == f"turn-{ident}-1"

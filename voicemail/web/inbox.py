@@ -11,6 +11,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -19,7 +20,7 @@ from flask import (
 from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from werkzeug.wrappers import Response
 
 from ivr.api.errors import ApiError
@@ -132,6 +133,21 @@ def index() -> str:
     return render_template("inbox.html", rows=rows, page=page, args=request.args, topics=topics,
                            languages=list(hotline().menu.languages), due_words=due_words,
                            conversations=conversation_hits())  # fmt: skip
+
+
+@bp.get("/inbox/latest.json")
+@login_required
+def latest() -> Response:
+    """The newest message's id, and how many messages came after ``after`` (the newest one the
+    page had seen): the board's and the inbox's notices ask every ten seconds."""
+    newest = db.session.scalar(select(func.max(Voicemail.id))) or 0
+    after = request.args.get("after", type=int)
+    new = 0
+    if after is not None and after < newest:
+        new = db.session.scalar(select(func.count()).where(Voicemail.id > after)) or 0
+    reply = jsonify({"newest": newest, "new": new})
+    reply.headers["Cache-Control"] = "no-store"
+    return reply
 
 
 def due_words(seconds_left: int) -> str:

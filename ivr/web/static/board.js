@@ -104,6 +104,7 @@
     }
     for (const button of presences) button.classList.toggle("on", button.value === data.presence);
     drawPop(data.pop);
+    document.dispatchEvent(new CustomEvent("hotline:pop", { detail: data.pop })); // notices.js
   }
 
   let refreshing = false;
