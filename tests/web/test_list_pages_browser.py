@@ -33,16 +33,19 @@ def test_an_agent_pages_through_the_overdue_inbox_in_chinese(
     page.goto(f"{live_server}/language/zh")
     page.goto(f"{live_server}/inbox")
     page.check("input[name=overdue]")
-    page.click("form.filters button[type=submit]")
+    with page.expect_navigation():  # the next page, not the one before it
+        page.click("form.filters button[type=submit]")
     assert page.locator(".pager .total").inner_text() == "共 60 条"
     rows = page.locator("table.inbox tbody tr")
     assert rows.count() == 50
     assert rows.first.locator("td.due").inner_text() == "已超时 1 天 6 小时"  # the most overdue
     page.screenshot(path=str(shots / "inbox-pages-zh.png"), full_page=True)
-    page.click("#older")
+    with page.expect_navigation():
+        page.click("#older")
     assert rows.count() == 10 and "overdue=1" in page.url
     assert rows.last.locator("td.due").inner_text() == "已超时 1 天 5 小时"
     assert page.locator("#older").count() == 0
-    page.click("#newer")
+    with page.expect_navigation():
+        page.click("#newer")
     assert rows.count() == 50 and page.locator("#newer").count() == 0
     page.close()
