@@ -3,6 +3,7 @@ only agents with the caller's language and topic, and call-back requests in thei
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ from ivr.models import (
 )
 from ivr.queues.agents import create_agent, set_presence
 from ivr.queues.entries import OFFERABLE
-from ivr.simulator import Caller, Press, Simulator
+from ivr.simulator import Caller, Press, RecordingServer, Simulator
 from ivr.simulator.agents import Agent as ScriptedAgent
+from tests.e2e.conftest import simulator_for
 from tests.e2e.test_distribution import PHONE, agent, product_caller
 from tests.factories import auth, make_token, menu_with, until
 
@@ -47,14 +49,14 @@ def app_settings(app_settings: dict[str, Any], tmp_path: Path, strategy: str) ->
 
 
 def staff(app: Flask, phone: Simulator, name: str, languages: list[str], topics: list[str],
-          presence: Presence = Presence.AVAILABLE) -> None:  # fmt: skip
-    """An agent with these skills, and the scripted person who answers their phone."""
+          presence: Presence = Presence.AVAILABLE, answers: bool = True) -> None:  # fmt: skip
+    """An agent with these skills, and the scripted person at their phone."""
     with app.app_context():
         row = create_agent(db.session, name, password="password1", phone=PHONE[name],
                            languages=languages, topics=topics)  # fmt: skip
         set_presence(row, presence)
         db.session.commit()
-    phone.add_agent(ScriptedAgent(PHONE[name], answer_after=1.0, talk_seconds=10))
+    phone.add_agent(ScriptedAgent(PHONE[name], answer_after=1.0, talk_seconds=10, answers=answers))
 
 
 def offered(app: Flask) -> list[tuple[str, str, OfferOutcome | None]]:
@@ -183,3 +185,40 @@ def waiting(app: Flask) -> list[QueueEntry]:
         ).all()
         db.session.expunge_all()
         return list(rows)
+
+
+@pytest.mark.gunicorn
+@pytest.mark.slow  # nine callers through two server processes: seconds of real time
+def test_two_gunicorn_processes_on_one_database_never_offer_twice_at_once(
+    app: Flask, gunicorn: str, media: RecordingServer, tmp_path: Path
+) -> None:
+    """The Procfile's web processes share one database (SQLite's file unless DATABASE_URL says
+    otherwise), each with its own distributor ticking and woken by its own requests."""
+    phone = simulator_for(gunicorn, media, time_scale=0.02)
+    try:
+        # wang's phone rings out: those callers are offered again, to li or kim.
+        for name in PHONE:
+            staff(app, phone, name, ["zh"], ["product"], answers=name != "wang")
+        handles = [phone.start(product_caller(n)) for n in range(9)]
+        results = [h.result(timeout=240) for h in handles]
+    finally:
+        phone.close()
+    assert all(r.errors == [] for r in results), [r.errors for r in results]
+    assert {r.talked_with() for r in results} == {PHONE["li"], PHONE["kim"]}
+    with app.app_context():
+        offers = db.session.scalars(select(AgentOffer).order_by(AgentOffer.offered_at)).all()
+    assert len({o.entry_id for o in offers}) == 9
+    assert sorted(o.entry_id for o in offers if o.outcome == OfferOutcome.ANSWERED) == sorted(
+        {o.entry_id for o in offers}
+    )  # each caller answered once
+    assert any(o.outcome == OfferOutcome.MISSED for o in offers)  # wang's, offered on
+    for key in ("agent_id", "entry_id"):
+        # An agent never holds two offers, and a caller is never offered to two agents, at once:
+        # each one's next offer starts after the last one ended.
+        for one in {getattr(o, key) for o in offers}:
+            theirs = [o for o in offers if getattr(o, key) == one]
+            for earlier, later in itertools.pairwise(theirs):
+                assert earlier.ended_at is not None and earlier.ended_at <= later.offered_at
+    # Both processes served the calls: each keeps its metrics in a file named by its pid.
+    pids = {path.stem.rsplit("_", 1)[-1] for path in (tmp_path / "metrics").glob("*.db")}
+    assert len(pids) >= 2, pids
