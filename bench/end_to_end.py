@@ -351,7 +351,10 @@ def run(options: Options, run_dir: Path, figures: Figures) -> None:
             sim.wait_idle(timeout=120)
         ended_wall = datetime.now(UTC)
         print(f"calls ended after {all_ended:.1f} s; waiting for transcripts", file=sys.stderr)
-        recordings = dict(media.recordings)
+        # The messages' recordings, not the conversations' (recorded too, not messages).
+        with sim.lock:
+            conversations = {recording.sid for recording in sim.call_recordings.all}
+        recordings = {k: v for k, v in media.recordings.items() if k not in conversations}
         messages = wait_for_messages(api, len(recordings), options.transcribe_timeout)
         sampler.stop()
         observed = Observed(
