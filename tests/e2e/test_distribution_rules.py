@@ -27,6 +27,7 @@ from ivr.queues.agents import create_agent, set_presence
 from ivr.queues.entries import OFFERABLE
 from ivr.simulator import Caller, Press, RecordingServer, Simulator
 from ivr.simulator.agents import Agent as ScriptedAgent
+from ivr.simulator.transport import HttpTransport
 from tests.e2e.conftest import simulator_for
 from tests.e2e.test_distribution import PHONE, agent, product_caller
 from tests.factories import auth, make_token, menu_with, until
@@ -187,6 +188,17 @@ def waiting(app: Flask) -> list[QueueEntry]:
         return list(rows)
 
 
+class OwnConnections:
+    """Each webhook on a connection of its own, as Twilio sends them: a kept-alive connection
+    would hold every request to the one process that accepted it."""
+
+    def __init__(self, base_url: str) -> None:
+        self.http = HttpTransport(base_url)
+
+    def post(self, path_and_query: str, form: dict[str, str], headers: dict[str, str]) -> Any:
+        return self.http.post(path_and_query, form, {**headers, "Connection": "close"})
+
+
 @pytest.mark.gunicorn
 @pytest.mark.slow  # nine callers through two server processes: seconds of real time
 def test_two_gunicorn_processes_on_one_database_never_offer_twice_at_once(
@@ -194,7 +206,7 @@ def test_two_gunicorn_processes_on_one_database_never_offer_twice_at_once(
 ) -> None:
     """The Procfile's web processes share one database (SQLite's file unless DATABASE_URL says
     otherwise), each with its own distributor ticking and woken by its own requests."""
-    phone = simulator_for(gunicorn, media, time_scale=0.02)
+    phone = simulator_for(OwnConnections(gunicorn), media, time_scale=0.02)
     try:
         # wang's phone rings out: those callers are offered again, to li or kim.
         for name in PHONE:
