@@ -16,6 +16,13 @@ The boards run in a process of their own so that the client's own threads do not
 webhooks' clock. Goal: the webhooks' p99 with the boards stays within 10 ms of their p99
 without them, and every board poll is answered within a second.
 
+Beside the boards it also measures how soon a change reaches them (the issue: "updates reach the
+browser within about a second"): every ``--probe-every`` seconds a probe caller enters the
+payment queue, which nobody else uses, and hangs up ``--probe-hold`` seconds later. The delay
+is from the moment its wait URL (the webhook that puts it in line) is sent until each board's
+first poll answer showing payment-zh with a caller waiting, one figure per probe and board.
+Both processes read the same clock (``time.monotonic``, system-wide on Linux).
+
 Run from the repository root (PostgreSQL: the database is dropped and created again; its name
 must start with ``bench_`` and the server must be on loopback)::
 
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import multiprocessing
 import os
 import re
@@ -61,6 +69,7 @@ from webhook_calls import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL, path_of, twi
 PASSWORD = "bench-board-password"
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 WARMUP_SECONDS = 5
+PROBE_QUEUE = "payment-zh"  # nobody else's: the probe callers' arrivals are the only changes
 
 
 # -- webhooks ---------------------------------------------------------------------------------
@@ -135,6 +144,41 @@ def call_steps(port: int, n: int, hold: float, seen: Webhooks) -> None:
     seen.add(took, status)
 
 
+@dataclass
+class Probe:
+    """A caller whose arrival the boards must show: when its wait URL was sent, and when its
+    hang-up had been answered (the boards no longer show it after that)."""
+
+    sent: float
+    gone: float = float("inf")
+
+
+def send_probes(port: int, every: float, hold: float, stop: float, probes: list[Probe]) -> None:
+    """Until ``stop``: a payment caller every ``every`` s, in line for ``hold`` s, one at a time."""
+    n = 0
+    while time.monotonic() + every < stop:
+        next_at = time.monotonic() + every
+        sid = f"CA{secrets.token_hex(16)}"
+        params = twilio_params(sid, f"+8615{n:09d}", "CN", "ringing")
+        _, _, twiml = post(port, "/voice/incoming", params)
+        in_call = params | {"CallStatus": "in-progress"}
+        for digits in ("1", "3"):  # 中文, payment
+            _, _, twiml = post(
+                port, action(twiml, "Gather", "action"), in_call | {"Digits": digits}
+            )
+        queue = {"QueueSid": "QU" + "1" * 32, "QueuePosition": "1", "QueueTime": "0",
+                 "CurrentQueueSize": "1", "AvgQueueTime": "0"}  # fmt: skip
+        probe = Probe(sent=time.monotonic())
+        post(port, action(twiml, "Enqueue", "waitUrl"), in_call | queue)
+        time.sleep(hold)
+        done = params | {"CallStatus": "completed", "CallDuration": "10", "Duration": "1"}
+        post(port, "/voice/status", done)
+        probe.gone = time.monotonic()
+        probes.append(probe)
+        n += 1
+        time.sleep(max(0.0, next_at - time.monotonic()))
+
+
 def send_calls(port: int, rate: float, seconds: float, first: int, hold: float,
                seen: Webhooks) -> None:  # fmt: skip
     """Start ``rate`` calls a second for ``seconds`` (each on its own thread, as they come)."""
@@ -189,16 +233,25 @@ def sign_in(port: int, name: str) -> str:
     return cookie_of(headers, cookie)
 
 
-def keep_board(port: int, cookie: str, stop: float, phase: float, out: list[tuple[float, int]]) -> None:  # fmt: skip
-    """Poll /board/live.json once a second with the last ETag, as board.js does, until ``stop``."""
+def keep_board(port: int, cookie: str, stop: float, phase: float, out: list[tuple[float, int]],
+               shown: list[tuple[float, float, bool]]) -> None:  # fmt: skip
+    """Poll /board/live.json once a second with the last ETag, as board.js does, until ``stop``;
+    ``shown``: each poll's start and answer (``time.monotonic``) and whether the board then
+    showed a caller waiting in payment-zh (a 304 shows what the last answer did)."""
     tag = ""
+    waiting = False
     tick = time.monotonic() + phase
     while tick < stop:
         time.sleep(max(0.0, tick - time.monotonic()))
-        started = time.perf_counter()
-        status, headers, _ = request(port, "GET", "/board/live.json", cookie,
-                                     headers={"If-None-Match": tag} if tag else {})  # fmt: skip
-        out.append((time.perf_counter() - started, status))
+        started = time.monotonic()
+        status, headers, body = request(port, "GET", "/board/live.json", cookie,
+                                        headers={"If-None-Match": tag} if tag else {})  # fmt: skip
+        answered = time.monotonic()
+        out.append((answered - started, status))
+        if status == 200:
+            rows = json.loads(body)["queues"]
+            waiting = any(r["queue"] == PROBE_QUEUE and r["waiting"] > 0 for r in rows)
+        shown.append((started, answered, waiting))
         tag = headers.get("etag", tag)
         tick += 1.0
 
@@ -211,8 +264,11 @@ def run_boards(port: int, names: list[str], seconds: float, ready: multiprocessi
     go.wait()
     stop = time.monotonic() + seconds
     polls: list[list[tuple[float, int]]] = [[] for _ in cookies]
+    shown: list[list[tuple[float, float, bool]]] = [[] for _ in cookies]
     threads = [
-        threading.Thread(target=keep_board, args=(port, c, stop, i / len(cookies), polls[i]))
+        threading.Thread(
+            target=keep_board, args=(port, c, stop, i / len(cookies), polls[i], shown[i])
+        )
         for i, c in enumerate(cookies)
     ]
     for thread in threads:
@@ -220,7 +276,7 @@ def run_boards(port: int, names: list[str], seconds: float, ready: multiprocessi
     for thread in threads:
         thread.join()
     used = os.times()
-    results.put(([p for board in polls for p in board], used.user + used.system))
+    results.put(([p for board in polls for p in board], used.user + used.system, shown))
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -233,7 +289,8 @@ def ms(values: list[float], share: float) -> float:
 
 
 def create_agents(env: dict[str, str], count: int) -> list[str]:
-    """``count`` available agents for Chinese product questions, made in one process."""
+    """``count`` available agents for Chinese product and payment questions (the probe callers'
+    queue), made in one process; with no phone, so nobody is rung."""
     names = [f"board{n:03d}" for n in range(count)]
     script = (
         "import sys\n"
@@ -245,13 +302,32 @@ def create_agents(env: dict[str, str], count: int) -> list[str]:
         "with app.app_context():\n"
         "    for name in sys.argv[2:]:\n"
         "        agent = create_agent(db.session, name, password=sys.argv[1],\n"
-        "                             languages=['zh'], topics=['product'])\n"
+        "                             languages=['zh'], topics=['product', 'payment'])\n"
         "        set_presence(agent, Presence.AVAILABLE)\n"
         "    db.session.commit()\n"
     )
     subprocess.run([str(BIN / "python"), "-c", script, PASSWORD, *names], cwd=REPO, env=env,
                    check=True, capture_output=True)  # fmt: skip
     return names
+
+
+def board_delays(probes: list[Probe], boards: list[list[tuple[float, float, bool]]]
+                 ) -> tuple[list[float], int]:  # fmt: skip
+    """Seconds from each probe's wait URL to each board's first answer showing it, and how many
+    (probe, board) pairs never showed it while it waited."""
+    delays, missed = [], 0
+    for k, probe in enumerate(probes):
+        # A poll begun before the last probe's hang-up was answered may still show that one.
+        after = probes[k - 1].gone if k else float("-inf")
+        for polls in boards:
+            first = next((answered for started, answered, waiting in polls
+                          if waiting and started >= after and answered >= probe.sent
+                          and started < probe.gone), None)  # fmt: skip
+            if first is None:
+                missed += 1
+            else:
+                delays.append(first - probe.sent)
+    return delays, missed
 
 
 @dataclass
@@ -265,6 +341,9 @@ class Run:
     # Seconds the web processes spent on each webhook, from gunicorn's access log: the client's
     # latency less these is the time a webhook waited for a free process (or for the CPU).
     in_server: list[float] = field(default_factory=list)
+    # Seconds from a probe caller's wait URL to a board's first answer showing it.
+    board_delays: list[float] = field(default_factory=list)
+    board_missed: int = 0
 
     def summary(self) -> dict[str, object]:
         """Counts and percentiles for the table."""
@@ -285,6 +364,11 @@ class Run:
             "client_cpu": self.client_cpu,
             "in_server_p50": ms(self.in_server, 0.5),
             "in_server_p99": ms(self.in_server, 0.99),
+            "delays": len(self.board_delays),
+            "delay_p50": ms(self.board_delays, 0.5) / 1000 if self.board_delays else None,
+            "delay_p99": ms(self.board_delays, 0.99) / 1000 if self.board_delays else None,
+            "delay_max": max(self.board_delays) if self.board_delays else None,
+            "delay_missed": self.board_missed,
         }
 
 
@@ -304,12 +388,23 @@ def phase(server: Server, args: argparse.Namespace, first: int, boards: list[str
         go.set()
     cpu = server.cpu_seconds()
     logged = access_log(server).stat().st_size
+    probes: list[Probe] = []
+    stop = time.monotonic() + args.seconds
+    prober = threading.Thread(
+        target=send_probes, args=(server.port, args.probe_every, args.probe_hold, stop, probes)
+    )
+    if process is not None:
+        prober.start()
     send_calls(server.port, args.calls_per_second, args.seconds, first, args.hold, run.webhooks)
     run.server_cpu += server.cpu_seconds() - cpu
     if process is not None:
-        polls, client_cpu = results.get(timeout=120)
+        prober.join()
+        polls, client_cpu, shown = results.get(timeout=120)
         run.polls.extend(polls)
         run.client_cpu += client_cpu
+        delays, missed = board_delays(probes, shown)
+        run.board_delays.extend(delays)
+        run.board_missed += missed
         process.join()
     with access_log(server).open() as lines:
         lines.seek(logged)
@@ -333,6 +428,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--hold", type=float, default=5.0, help="seconds each caller waits")
     parser.add_argument("--rounds", type=int, default=2, help="alone, beside: how many times")
+    parser.add_argument(
+        "--probe-every",
+        type=float,
+        default=3.0,
+        help="seconds between the payment callers whose arrival boards must show",
+    )
+    parser.add_argument(
+        "--probe-hold",
+        type=float,
+        default=2.0,
+        help="seconds each payment caller waits before hanging up",
+    )
     args = parser.parse_args()
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     with tempfile.TemporaryDirectory(prefix="bench-boards-") as tmp_name:
@@ -405,6 +512,13 @@ def report(args: argparse.Namespace, database: str, alone: dict[str, object],
         "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |",
         row("webhooks alone", alone),
         row(f"webhooks + {args.boards} boards", beside),
+        "",
+        f"Event to board: a payment caller every {args.probe_every:g} s, in line "
+        f"{args.probe_hold:g} s; from its wait URL sent to each board's first answer showing it: "
+        f"{beside['delays']} (probe, board) pairs, p50 / p99 / max "
+        + (f"{beside['delay_p50']:.2f} / {beside['delay_p99']:.2f} / {beside['delay_max']:.2f} s"
+           if beside["delays"] else "-")
+        + f"; never shown while it waited: {beside['delay_missed']}",
     ])  # fmt: skip
 
 

@@ -38,7 +38,7 @@ TOPIC_KEYS = {"1": "product", "3": "payment", "4": "after_sales", "0": "general"
 class PlannedCall:
     """One call of the mix: its script and what the service should make of it."""
 
-    kind: str  # "menu", "queue" or "voicemail"
+    kind: str  # "menu", "queue", "callback" (queues, then asks to be called back) or "voicemail"
     caller: Caller
     expected_outcomes: tuple[str, ...]
     handle: CallHandle | None = None
@@ -54,10 +54,13 @@ def load_clips() -> list[tuple[str, bytes]]:
 def plan_calls(
     count: int, rng: random.Random, clips: list[tuple[str, bytes]], orders: list[str]
 ) -> list[PlannedCall]:
-    """~40% menu browsing, ~30% queue, ~30% messages, shuffled; deterministic for a seed."""
+    """~40% menu browsing, ~30% queue (a third of them ask to be called back), ~30% messages,
+    shuffled; deterministic for a seed."""
     messages = round(count * 0.3)
     queued = round(count * 0.3)
-    kinds = ["voicemail"] * messages + ["queue"] * queued + ["menu"] * (count - messages - queued)
+    callbacks = round(queued / 3)
+    kinds = (["voicemail"] * messages + ["queue"] * (queued - callbacks)
+             + ["callback"] * callbacks + ["menu"] * (count - messages - queued))  # fmt: skip
     rng.shuffle(kinds)
     planned: list[PlannedCall] = []
     clip_index = 0
@@ -75,13 +78,17 @@ def plan_calls(
             # An unknown number is asked for again: a caller who then hangs up got no answer.
             expected = ("abandoned",) if order == UNKNOWN_ORDER else ("self_service",)
             planned.append(PlannedCall(kind, Caller(number=number, script=script), expected))
-        elif kind == "queue":
+        elif kind in ("queue", "callback"):
             topic_key = rng.choice(sorted(TOPIC_KEYS))
             patience = rng.uniform(120, 420)  # simulated seconds before hanging up
             script = [Press(language_key), Press(topic_key), Wait(patience)]
-            planned.append(
-                PlannedCall(kind, Caller(number=number, script=script), ("agent", "abandoned"))
-            )
+            expected = ("agent", "abandoned")
+            if kind == "callback":
+                # 2 at the first hold music's options: called back in their place. A caller whose
+                # agent is being rung just then stays in line (the key is ignored).
+                script.append(Press("2"))
+                expected = ("callback", "agent", "abandoned")
+            planned.append(PlannedCall(kind, Caller(number=number, script=script), expected))
         else:
             # Messages are left in Chinese: the Korean model stands in for the callers' language.
             _, audio = clips[clip_index % len(clips)]

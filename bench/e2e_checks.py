@@ -58,7 +58,8 @@ def verify(options: Options, figures: Figures, seen: Observed) -> None:
     figures.add(
         "calls placed at once",
         f"{len(seen.planned)} ({kinds['menu']} menu, "
-        f"{kinds['queue']} queue, {kinds['voicemail']} message)",
+        f"{kinds['queue']} queue, {kinds['callback']} asking to be called back, "
+        f"{kinds['voicemail']} message)",
     )
     results = check_simulator(options, figures, seen)
     rows = database_rows(seen.db)

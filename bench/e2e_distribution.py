@@ -28,13 +28,22 @@ so a simulated second of hold music is ``--time-scale`` real seconds here.
   overlap seen is reported either way.
 * **No offer after hanging up**: no offer starts after the caller had gone, i.e. after the first
   of the call's ``ended_at`` and, for a stay that ended in a hang-up, its ``left_at``.
+* **Call-back requests** (a stay left with key 2, ``leave_reason`` ``callback``) are not in
+  ``agent_offers`` (the agent calls out): each time an agent's phone rings for one is the
+  agent's ``ringing`` row naming the stay, in flight until that agent's next row. A request
+  waits from ``entered_at`` (still on the line, then after hanging up: it keeps its place) until
+  the ring that reached the customer (its last, for a stay that ended ``done``), and counts in
+  the idle-eligible wait like any caller, its rings and its offers as a caller in line being
+  its offers in flight. Checked: each request was called back exactly once (one ``done`` stay,
+  one call placed to the customer's number), and no two rings of one request overlap.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
+import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -159,6 +168,11 @@ class Distribution:
     after_hangup: list[str]
     worst: list[Stretch]
     signed_in: int  # agents with a web session (the bench has none)
+    callback_waits: list[float]  # idle-eligible seconds of the call-back requests
+    callbacks: dict[str, int]  # call-back requests by the state their stay ended in
+    callback_rings: int  # agents' phones rung for call-back requests, after the caller left
+    ring_overlaps: list[str]  # two rings of one call-back request at once
+    callback_numbers: dict[int, str]  # each call-back request's customer, by stay
     misses: dict[str, int]  # agent name -> offers missed
     # Idle-eligible seconds by how the agent idle longest at a stretch's start became free.
     by_cause: dict[str, float]
@@ -175,12 +189,13 @@ def seconds(value: datetime | None, origin: datetime) -> float | None:
 
 QUERIES = {
     "agents": "SELECT id, name, languages, topics, session_expires_at, disabled_at FROM agents",
-    "changes": "SELECT agent_id, presence, reason, began_at FROM agent_presence_changes "
+    "changes": "SELECT agent_id, presence, reason, began_at, entry_id FROM agent_presence_changes "
     "ORDER BY began_at, id",
     "offers": "SELECT id, agent_id, entry_id, offered_at, ended_at, outcome, status "
     "FROM agent_offers ORDER BY offered_at, id",
     "entries": "SELECT e.id, e.topic, e.language, e.entered_at, e.left_at, e.bridged_at, "
-    "e.result, c.ended_at FROM queue_entries e JOIN calls c ON c.id = e.call_id",
+    "e.result, e.state, e.leave_reason, e.from_number, c.ended_at "
+    "FROM queue_entries e JOIN calls c ON c.id = e.call_id",
 }
 
 
@@ -189,6 +204,19 @@ def as_list(value: Any) -> list[str]:
     if isinstance(value, str):
         return list(json.loads(value))
     return list(value or [])
+
+
+def wait_for_callbacks(engine: Engine, deadline: float) -> int:
+    """Wait until no call-back request is left or being called back (their callers hung up
+    long ago: the calls ending says nothing of them); the number still left at ``deadline``."""
+    left = 0
+    while True:
+        with engine.connect() as conn:
+            left = conn.scalar(text("SELECT count(*) FROM queue_entries "
+                                    "WHERE state IN ('callback', 'dialing')")) or 0  # fmt: skip
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
 
 
 def check_distribution(engine: Engine, origin: datetime, end: datetime) -> Distribution:
@@ -203,6 +231,16 @@ def check_distribution(engine: Engine, origin: datetime, end: datetime) -> Distr
     signed_in = sum(1 for r in rows["agents"] if r.session_expires_at or r.disabled_at)
     for r in rows["changes"]:
         agents[r.agent_id].changes.append((seconds(r.began_at, origin), r.presence, r.reason))
+    # Each ring of an agent's phone for a stay, until that agent's next presence row.
+    rings_of_entry: dict[int, list[Interval]] = defaultdict(list)
+    by_agent: dict[int, list[Any]] = defaultdict(list)
+    for r in rows["changes"]:
+        by_agent[r.agent_id].append(r)
+    for changes in by_agent.values():
+        for n, r in enumerate(changes):
+            if r.reason == "ringing" and r.entry_id is not None:
+                until = seconds(changes[n + 1].began_at, origin) if n + 1 < len(changes) else stop
+                rings_of_entry[r.entry_id].append((seconds(r.began_at, origin), until))
     offers_of_entry: dict[int, list[Any]] = defaultdict(list)
     for r in rows["offers"]:
         agents[r.agent_id].offers.append(r)
@@ -220,15 +258,38 @@ def check_distribution(engine: Engine, origin: datetime, end: datetime) -> Distr
     by_cause: dict[str, float] = defaultdict(float)
     worst: list[Stretch] = []
     after_hangup: list[str] = []
+    callback_waits: list[float] = []
+    callbacks: dict[str, int] = defaultdict(int)
+    callback_rings = 0
+    ring_overlaps: list[str] = []
+    callback_numbers: dict[int, str] = {}
     for e in rows["entries"]:
         start = seconds(e.entered_at, origin)
         ends = [seconds(t, origin) for t in (e.bridged_at, e.left_at, e.ended_at) if t]
-        waiting = union([(start, min(ends, default=stop))])
         offered = union([span(o) for o in offers_of_entry[e.id]])
+        called_back = e.leave_reason == "callback" and e.result == "leave"
+        if called_back:
+            rings = sorted(rings_of_entry[e.id])
+            left = seconds(e.left_at, origin) or start
+            callback_rings += sum(1 for r in rings if r[0] >= left)
+            callbacks[e.state] += 1
+            callback_numbers[e.id] = e.from_number
+            for (_, ended), (began, _) in pairwise(rings):
+                if ended - began > TOLERANCE:
+                    ring_overlaps.append(f"call-back {e.id}: a ring began {ended - began:.2f} s "
+                                         "before the one before it ended")  # fmt: skip
+            # Waits in its place until the ring that reached the customer (the last one).
+            served = rings[-1][0] if e.state == "done" and rings else stop
+            waiting = union([(start, served)])
+            offered = union(offered + rings)
+        else:
+            waiting = union([(start, min(ends, default=stop))])
         eligible = [a for a in agents.values() if e.topic in a.topics and e.language in a.languages]
         someone_idle = union([i for a in eligible for i in idle[a.id]])
         stretches = intersect(subtract(waiting, offered), someone_idle)
         waits.append(measure(stretches))
+        if called_back:
+            callback_waits.append(measure(stretches))
         for s, t in stretches:
             by_cause[cause(s, eligible, idle)] += t - s
         if stretches:
@@ -270,6 +331,11 @@ def check_distribution(engine: Engine, origin: datetime, end: datetime) -> Distr
         signed_in=signed_in,
         misses=dict(misses),
         by_cause=dict(by_cause),
+        callback_waits=callback_waits,
+        callbacks=dict(callbacks),
+        callback_rings=callback_rings,
+        ring_overlaps=ring_overlaps,
+        callback_numbers=callback_numbers,
     )
 
 
@@ -335,6 +401,7 @@ def report_distribution(options: Options, figures: Figures, seen: Observed) -> N
     )
     if not options.manual:
         figures.check(p99 < GOAL_P99, f"idle-eligible wait p99 {p99:.2f} s ≥ {GOAL_P99:g} s")
+    report_callbacks(figures, seen, found)
     figures.check(not found.signed_in, "an agent signed in or was disabled (not reconstructed)")
     figures.add(
         "idle-eligible seconds by how the agent idle longest became free",
@@ -348,3 +415,27 @@ def report_distribution(options: Options, figures: Figures, seen: Observed) -> N
             f"longest idle-eligible stretch of entry {stretch.entry}: {stretch.seconds:.2f} s "
             f"from {stretch.start:.1f} s, idle: {', '.join(stretch.idle) or '?'}"
         )
+
+
+def report_callbacks(figures: Figures, seen: Observed, found: Distribution) -> None:
+    """Each call-back request called back exactly once, never rung twice at once."""
+    placed = Counter(result.to for result in seen.sim.outbound_results)
+    numbers = found.callback_numbers
+    once = sum(1 for number in numbers.values() if placed[number] == 1)
+    done = found.callbacks.get("done", 0)
+    figures.add(
+        "call-back requests: called back (stays done, customers rung exactly once) / rings",
+        f"{len(numbers)}: {done}, {once} / {found.callback_rings} "
+        f"(states: {', '.join(f'{k} {v}' for k, v in sorted(found.callbacks.items())) or '-'})",
+    )
+    figures.check(done == once == len(numbers), "a call-back request was not called back once")
+    figures.check(not found.ring_overlaps, "a call-back request was rung twice at once")
+    figures.notes += found.ring_overlaps[:5]
+    figures.notes += [f"call-back {entry} ({number}): {placed[number]} calls to the customer"
+                      for entry, number in numbers.items() if placed[number] != 1][:5]  # fmt: skip
+    waits = found.callback_waits
+    figures.add(
+        "idle-eligible wait of the call-back requests p50 / p99 / max (real s, in the above)",
+        " / ".join(f"{percentile(waits, q):.2f}" for q in (50, 99))
+        + f" / {max(waits, default=0):.2f} s over {len(waits)} requests",
+    )

@@ -15,7 +15,10 @@ over real HTTP, signing each webhook against ``PUBLIC_BASE_URL``, with simulated
 * ~30% wait in a topic's queue (Chinese or English); the queues distribute by themselves (the
   shipped menu's default): the service rings a free agent who speaks the caller's language and
   serves the topic, the agent's scripted phone in the simulator answers, and the two talk in a
-  conference; a caller not taken within their patience hangs up (abandoned). The ``--agents``
+  conference; a caller not taken within their patience hangs up (abandoned). A third of them
+  press 2 at their first hold music's options and hang up, asking to be called back in their
+  place (unless an agent is being rung for them just then): an agent's phone rings, then the
+  customer's (the simulator's default callee answers). The ``--agents``
   (20) have mixed skills (Chinese, English or both; one to four topics, see ``e2e_calls.STAFF``)
   and are made available through the API at the start; four of them miss every offer (two let
   it ring out, two decline), are set away by the service after two misses in a row, and make
@@ -33,7 +36,8 @@ the workers' logs: no message transcribed by two workers), its audio readable th
 from the web processes, and with ``--replay`` (every webhook and callback sent twice) that
 nothing is doubled. Distribution is checked from the database (``e2e_distribution``): no
 agent holds two offers at once and no caller is offered to two agents at once, no caller is
-offered after hanging up, every caller who talked to an agent heard that agent in a conference
+offered after hanging up, each call-back request called back exactly once and never rung
+twice at once, every caller who talked to an agent heard that agent in a conference
 and the call log's ``bridged`` event names that agent, and the **idle-eligible wait** — the
 seconds a caller waits with no offer in flight while an agent who could serve them is idle —
 is reported as p50/p95/p99/max over the callers who queued. It prints a Markdown table with the machine, the command, the figures
@@ -102,6 +106,7 @@ from e2e_calls import (  # noqa: E402
     wait_for_messages,
 )
 from e2e_checks import verify  # noqa: E402
+from e2e_distribution import wait_for_callbacks  # noqa: E402
 from e2e_service import (  # noqa: E402
     ACCOUNT_SID,
     DEFAULT_DATABASE,
@@ -343,6 +348,13 @@ def run(options: Options, run_dir: Path, figures: Figures) -> None:
             agent_threads = [back_to_desk(desks, base_url, token, stop_agents, options.back_every)]
         calls_ended = wait_for_calls(planned, started + options.call_timeout)
         all_ended = time.monotonic() - started
+        engine = db.engine()
+        try:  # call-back requests are served after their callers hung up
+            callbacks_left = wait_for_callbacks(engine, started + options.call_timeout)
+        finally:
+            engine.dispose()
+        if callbacks_left:
+            print(f"{callbacks_left} call-back requests never served", file=sys.stderr)
         stop_agents.set()
         for thread in agent_threads:
             thread.join(10)
@@ -351,7 +363,10 @@ def run(options: Options, run_dir: Path, figures: Figures) -> None:
             sim.wait_idle(timeout=120)
         ended_wall = datetime.now(UTC)
         print(f"calls ended after {all_ended:.1f} s; waiting for transcripts", file=sys.stderr)
-        recordings = dict(media.recordings)
+        # The messages' recordings, not the conversations' (recorded too, not messages).
+        with sim.lock:
+            conversations = {recording.sid for recording in sim.call_recordings.all}
+        recordings = {k: v for k, v in media.recordings.items() if k not in conversations}
         messages = wait_for_messages(api, len(recordings), options.transcribe_timeout)
         sampler.stop()
         observed = Observed(

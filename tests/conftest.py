@@ -190,11 +190,14 @@ def free_port() -> int:
 
 @pytest.fixture
 def gunicorn(app: Flask, app_settings: dict[str, Any], tmp_path: Path) -> Iterator[str]:
-    """The app under gunicorn as the Procfile runs it, two processes."""
+    """The app under gunicorn as the Procfile runs it, two processes, with this test's settings
+    (its mode, menu, wrap-up and Twilio stand-in)."""
     port = free_port()
+    passed = ("HOTLINE_MENU", "HOTLINE_WRAPUP_SECONDS", "TWILIO_API_BASE_URL")
     env = {
         **os.environ,
-        "HOTLINE_ENV": "production",
+        **{name: str(app_settings[name]) for name in passed if name in app_settings},
+        "HOTLINE_ENV": app_settings["HOTLINE_ENV"],
         "DATABASE_URL": app_settings["SQLALCHEMY_DATABASE_URI"],
         "HOTLINE_DATA_DIR": app_settings["HOTLINE_DATA_DIR"],
         "SECRET_KEY": "x",
