@@ -22,8 +22,8 @@ def calls_chart(answered: Sequence[int], abandoned: Sequence[int], other: Sequen
     """Calls per hour, stacked: answered by agents, gave up, ended otherwise."""
     totals = [a + b + c for a, b, c in zip(answered, abandoned, other, strict=True)]
 
-    def titles(words: str, values: Sequence[int]) -> list[str]:
-        return [_(words, hour=clock(h), n=n) for h, n in enumerate(values)]
+    def titles(translated: str, values: Sequence[int]) -> list[str]:
+        return [translated % {"hour": clock(h), "n": n} for h, n in enumerate(values)]
 
     return column_chart(
         HOURS,
@@ -31,18 +31,18 @@ def calls_chart(answered: Sequence[int], abandoned: Sequence[int], other: Sequen
             Series(
                 _("Answered by agents"),
                 answered,
-                titles=titles("%(hour)s:00 · %(n)s answered by agents", answered),
+                titles=titles(_("%(hour)s:00 · %(n)s answered by agents"), answered),
             ),
             Series(
                 _("Gave up waiting"),
                 abandoned,
-                titles=titles("%(hour)s:00 · %(n)s gave up waiting", abandoned),
+                titles=titles(_("%(hour)s:00 · %(n)s gave up waiting"), abandoned),
             ),
             Series(
                 _("Menu, messages and call-backs"),
                 other,
                 titles=titles(
-                    "%(hour)s:00 · %(n)s ended in the menu, a message or a call-back", other
+                    _("%(hour)s:00 · %(n)s ended in the menu, a message or a call-back"), other
                 ),
             ),
         ],
