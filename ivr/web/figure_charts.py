@@ -19,7 +19,8 @@ def clock(hour: int) -> str:
 
 
 def calls_chart(answered: Sequence[int], abandoned: Sequence[int], other: Sequence[int]) -> Chart:
-    """Calls per hour, stacked: answered by agents, gave up, ended otherwise."""
+    """Calls per hour, stacked: answered by agents, the caller hung up (in the menu or the
+    queue), ended otherwise."""
     totals = [a + b + c for a, b, c in zip(answered, abandoned, other, strict=True)]
 
     def titles(translated: str, values: Sequence[int]) -> list[str]:
@@ -34,9 +35,9 @@ def calls_chart(answered: Sequence[int], abandoned: Sequence[int], other: Sequen
                 titles=titles(_("%(hour)s:00 · %(n)s answered by agents"), answered),
             ),
             Series(
-                _("Gave up waiting"),
+                _("Hung up"),
                 abandoned,
-                titles=titles(_("%(hour)s:00 · %(n)s gave up waiting"), abandoned),
+                titles=titles(_("%(hour)s:00 · %(n)s hung up"), abandoned),
             ),
             Series(
                 _("Menu, messages and call-backs"),

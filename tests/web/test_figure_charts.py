@@ -83,9 +83,9 @@ def test_the_charts_show_each_hours_calls_waits_and_service_level(client: FlaskC
 
     calls = chart(page, "calls-per-hour")
     assert {"09:00 · 4 calls", "14:00 · 1 calls", "09:00 · 3 answered by agents",
-            "09:00 · 1 gave up waiting", "14:00 · 1 answered by agents"} <= set(titles(calls))  # fmt: skip
+            "09:00 · 1 hung up", "14:00 · 1 answered by agents"} <= set(titles(calls))  # fmt: skip
     assert re.findall(r'<text class="value"[^>]*>(\d+)</text>', calls) == ["4", "1"]
-    assert "Answered by agents" in calls and "Gave up waiting" in calls  # the legend
+    assert "Answered by agents" in calls and "Hung up" in calls  # the legend
     # The y axis: 0 to 4 calls.
     assert re.findall(r'<svg class="y-axis".*?</svg>', calls, re.S)[0].count("<text") == 5
 
