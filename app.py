@@ -35,7 +35,7 @@ from ivr.settings import ConfigError, check_settings, development_secret, settin
 from ivr.simulator.cli import simulate
 from ivr.web import agents as agents_page
 from ivr.web import audit as audit_page
-from ivr.web import auth, board, controls, live, notices
+from ivr.web import auth, board, controls, live, notices, wallboard
 from ivr.web import performance as performance_page
 from ivr.web import tokens as tokens_page
 from ivr.web import wrapup as wrapup_page
@@ -141,6 +141,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(notices.bp)
     app.register_blueprint(audit_page.bp)
     app.register_blueprint(performance_page.bp)
+    app.register_blueprint(wallboard.bp)
     app.register_blueprint(figures.bp)
     app.register_blueprint(quality.bp)
     app.register_blueprint(health.bp)

@@ -15,15 +15,17 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from app import create_app  # noqa: E402
 from ivr.database import db  # noqa: E402
+from ivr.models import Call  # noqa: E402
 from voicemail.demo import play_the_day, served  # noqa: E402
 from voicemail.models import Voicemail, VoicemailStatus  # noqa: E402
 
@@ -42,7 +44,8 @@ def sign_in(page: Page, base: str, name: str, password: str) -> None:
 
 
 def main() -> None:
-    """Play the demo day, then photograph the inbox, a message, the board and the figures."""
+    """Play the demo day, then photograph the inbox, a message, the board, the figures and the
+    wallboard."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=300, help="calls in the demo day (300)")
     args = parser.parse_args()
@@ -67,6 +70,12 @@ def main() -> None:
             ).first()
             assert message is not None, "the demo left no transcribed message"
             message_id = message.id
+            # The days the demo's calls fell on where the call centre is (two, past midnight).
+            zone = ZoneInfo(app.config["HOTLINE_TIMEZONE"])
+            first, last = db.session.execute(
+                select(func.min(Call.started_at), func.max(Call.started_at))
+            ).one()
+            days = f"from={first.astimezone(zone).date()}&to={last.astimezone(zone).date()}"
         with served(app) as base, sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=CHROMIUM,
@@ -80,14 +89,18 @@ def main() -> None:
             english.goto(f"{base}/inbox/{message_id}")
             english.wait_for_selector("#player")
             english.screenshot(path=str(DOCS / "message.png"))
-            english.goto(f"{base}/figures")
+            english.goto(f"{base}/figures?{days}")
             english.screenshot(path=str(DOCS / "figures.png"), full_page=True)
+            wall = browser.new_page(locale="zh-CN", viewport={"width": 1920, "height": 1080})
+            sign_in(wall, base, name, password)
+            wall.goto(f"{base}/wallboard")
+            wall.screenshot(path=str(DOCS / "wallboard.png"))
             chinese = browser.new_page(locale="zh-CN", viewport=VIEWPORT)
             sign_in(chinese, base, name, password)
             chinese.goto(f"{base}/board")
             chinese.screenshot(path=str(DOCS / "board.png"))
             browser.close()
-    for shot in ("inbox", "message", "board", "figures"):
+    for shot in ("inbox", "message", "board", "figures", "wallboard"):
         path = DOCS / f"{shot}.png"
         print(f"{path.relative_to(REPO)}: {path.stat().st_size // 1024} KB")
 

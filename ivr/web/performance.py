@@ -12,6 +12,7 @@ from ivr.database import db
 from ivr.queues.performance import performance
 from ivr.web.auth import supervisor_required
 from ivr.web.exports import csv_response
+from ivr.web.figure_charts import agent_charts
 from ivr.web.periods import period
 
 bp = Blueprint("performance", __name__)
@@ -37,7 +38,8 @@ def index() -> str:
     """Each agent's and each queue's figures for the chosen days."""
     chosen, figures = _figures()
     target = int(float(current_app.config["HOTLINE_ANSWER_TARGET"]))
-    return render_template("performance.html", period=chosen, figures=figures, target=target)
+    return render_template("performance.html", period=chosen, figures=figures, target=target,
+                           charts=agent_charts(figures["agents"]))  # fmt: skip
 
 
 @bp.get("/export/agents.csv")

@@ -19,6 +19,7 @@ from ivr.clock import utcnow
 from ivr.database import db
 from ivr.day_counts import DayTally, Tally, added_up, midnight, settled_days, tallied
 from ivr.models import Call, EntryState, Outcome, QueueEntry
+from ivr.queues.per_hour import STAYS as STAYS_BY
 from ivr.queues.stats import RATINGS, STAYS
 from tests.conftest import settings
 from tests.factories import auth, make_token
@@ -119,7 +120,7 @@ def periods() -> list[tuple[datetime, datetime]]:
 
 def at_once(app: Flask) -> list[Any]:
     """Every tally of every period as counted now, and as counted at once (must be equal)."""
-    tallies = [CALLS[HOUR], CALLS[QUARTER], STAYS, RATINGS]
+    tallies = [CALLS[HOUR], CALLS[QUARTER], STAYS, RATINGS, STAYS_BY[HOUR], STAYS_BY[QUARTER]]
     with app.app_context():
         promise = timedelta(minutes=app.extensions["hotline"].menu.reply_promise_minutes)
         found, counted = [], []
@@ -197,7 +198,8 @@ def test_tallies_count_as_the_period_at_once_after_late_changes(app: Flask) -> N
     assert found == counted
     with app.app_context():
         kept = db.session.scalars(select(DayTally.tally)).all()
-        names = {CALLS[HOUR].name, CALLS[QUARTER].name, STAYS.name, RATINGS.name}
+        names = {CALLS[HOUR].name, CALLS[QUARTER].name, STAYS.name, RATINGS.name,
+                 STAYS_BY[HOUR].name, STAYS_BY[QUARTER].name}  # fmt: skip
         assert names | {"messages-in-900s-1"} <= set(kept)
     late_changes = [late_rating, call_ended_after_midnight, late_answer, answer_again,
                     stays_answered, stays_moved_and_deleted, stay_added, calls_moved_and_deleted,

@@ -127,7 +127,7 @@ def test_supervisor_pages_render_in_chinese(
     page.screenshot(path=str(shots / "board.png"))
     page.goto(f"{live_server}/figures")
     assert page.locator("#calls").inner_text() == "0"
-    assert page.locator("svg.chart rect").count() == 24
+    assert page.locator("#calls-per-hour rect.hit").count() == 24
     assert "日期和小时按 Asia/Shanghai 时区计算。" in page.locator("main").inner_text()
     page.screenshot(path=str(shots / "figures.png"), full_page=True)
 
@@ -194,7 +194,7 @@ def test_pages_work_under_the_content_security_policy(
     page.click("text=Show")
     assert page.locator("#audit tr[data-action]").count() == 1
     page.goto(f"{live_server}/figures")
-    page.wait_for_selector("svg.chart")
+    page.wait_for_selector(".chart svg.area")
     assert violations() == []
 
     # The watch itself works: an inline script slipped into the page is refused and seen.

@@ -53,7 +53,7 @@ def test_figures_count_the_calls_and_exports_carry_them(
     sign_in(client, "zhang")
     page = client.get("/figures").get_data(as_text=True)
     assert re.search(r'<b id="calls">3</b>', page)
-    assert page.count("<rect ") == 24
+    assert page.count('<rect class="hit"') == 24  # one tooltip an hour on the calls chart
     calls = list(
         csv.reader(
             io.StringIO(
@@ -106,7 +106,7 @@ def test_a_late_rating_or_answer_changes_the_figures_of_a_closed_day(
 
     assert figures() == ((1, 0, None), "0%")
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(DayTally)) == 4  # kept
+        assert db.session.scalar(select(func.count()).select_from(DayTally)) == 5  # kept
         db.session.get(Call, call_id).rating = 2  # type: ignore[union-attr]
         db.session.commit()
     assert figures() == ((1, 1, 2.0), "0%")

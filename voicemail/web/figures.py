@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, render_template
-from sqlalchemy import ColumnElement, Float, Integer, and_, case, cast, extract, func, or_, select
+from sqlalchemy import ColumnElement, Float, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ivr.clock import iso
@@ -19,9 +19,11 @@ from ivr.day_counts import Counting, Tally, tallied
 from ivr.hotline import hotline
 from ivr.models import Call
 from ivr.numbers import shown_number
+from ivr.queues.per_hour import HOUR, QUARTER, stays_per_hour, steps_since_epoch
 from ivr.queues.stats import period_stats
 from ivr.web.auth import supervisor_required
 from ivr.web.exports import csv_response
+from ivr.web.figure_charts import calls_chart, service_chart, waits_chart
 from ivr.web.periods import period
 from voicemail.models import Voicemail
 from voicemail.retention import Retention, last_sweep
@@ -77,24 +79,13 @@ def message_figures(since: datetime, until: datetime) -> dict[str, object]:
     }
 
 
-def steps_since_epoch(dialect: str, step: int) -> ColumnElement[int]:
-    """SQL: the ``step``-second slice of the UTC timeline a call started in, counted from 1970.
-
-    A number, so that a kept day's counts are plain JSON.
-    """
-    if dialect == "sqlite":
-        # Whole seconds as text, then integer division.
-        return cast(cast(func.strftime("%s", Call.started_at), Integer) // step, Integer)
-    return cast(func.floor(extract("epoch", Call.started_at) / step), Integer)
-
-
 def calls_by(step: int) -> Counting:
     """A tally query: calls started in a period by ``step``-second slice and outcome."""
 
     def count(session: Session, since: datetime, until: datetime) -> Iterable[Sequence[Any]]:
         # Counted by the database: a month of calls as ORM objects took most of a second. By
         # the slice of the timeline, not the hour of a day, so each reader's zone can place them.
-        at = steps_since_epoch(session.get_bind().dialect.name, step)
+        at = steps_since_epoch(Call.started_at, session.get_bind().dialect.name, step)
         return session.execute(
             select(at, Call.outcome, func.count())
             .where(Call.started_at >= since, Call.started_at <= until)
@@ -104,7 +95,6 @@ def calls_by(step: int) -> Counting:
     return count
 
 
-HOUR, QUARTER = 3600, 900
 # Whole hours place calls for most of the world. India, Nepal or Adelaide are 30 or 45 minutes off
 # a whole hour: their readers' hours are made of the timeline's quarter hours.
 CALLS = {HOUR: Tally("calls-by-hour-2", 2, calls_by(HOUR)),
@@ -128,22 +118,29 @@ def local_hour(slice_: int, step: int, zone: ZoneInfo) -> int:
 @bp.get("/figures")
 @supervisor_required
 def figures() -> str:
-    """Calls, queues and messages for a period, with calls per hour as a chart."""
+    """Calls, queues and messages for a period, with charts of calls, waits and service by hour."""
     chosen = period()
     since, until = chosen.since, chosen.until
-    per_hour: Counter[int] = Counter()
+    per_hour: dict[str, list[int]] = {kind: [0] * 24 for kind in ("agent", "abandoned", "other")}
     outcomes: Counter[str] = Counter()
     step = slice_for(chosen.zone, since, until)
     hour_of = cache(partial(local_hour, step=step, zone=chosen.zone))
     for at, outcome, n in tallied(db.session, CALLS[step], since, until):
-        per_hour[hour_of(at)] += n
+        kind = outcome if outcome in ("agent", "abandoned") else "other"
+        per_hour[kind][hour_of(at)] += n
         outcomes[str(outcome or "in progress")] += n
     target = float(current_app.config["HOTLINE_ANSWER_TARGET"])
+    hours = stays_per_hour(db.session, since, until, step, hour_of, target)
     return render_template(
         "figures.html",
         period=chosen,
         calls=sum(outcomes.values()),
-        per_hour=[per_hour.get(hour, 0) for hour in range(24)],
+        calls_chart=calls_chart(per_hour["agent"], per_hour["abandoned"], per_hour["other"]),
+        waits_chart=waits_chart(hours),
+        service_chart=service_chart(
+            hours, target, float(current_app.config["HOTLINE_SERVICE_GOAL"])
+        ),
+        goal=current_app.config["HOTLINE_SERVICE_GOAL"],
         outcomes=sorted(outcomes.items()),
         queues=period_stats(db.session, since, until, target),
         messages=message_figures(since, until),
