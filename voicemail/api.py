@@ -169,9 +169,10 @@ def audio_response(message: Voicemail | ConversationRecording) -> Response:
 @token_required(Scope.READ)
 def voicemail_audio(message_id: int) -> Response:
     """The original recording (HTTP Range supported)."""
-    response = audio_response(_message(message_id))
+    message = _message(message_id)
+    # Audited first: nothing that can fail comes between opening the file and serving it.
     audit_recording(RECORDING_DOWNLOAD, message_id)
-    return response
+    return audio_response(message)
 
 
 SEARCH_LIMIT = 50

@@ -94,9 +94,9 @@ def audio(sid: str, recording_id: int) -> Response:
     recording = db.session.get(ConversationRecording, recording_id)
     if recording is None or recording.call_sid != sid[:64]:
         abort(404)
+    # Audited first: nothing that can fail comes between opening the file and serving it.
+    audit_recording(RECORDING_LISTEN, recording_id, kind="conversation")
     try:
-        response = audio_response(recording)
+        return audio_response(recording)
     except ApiError as exc:
         abort(404, exc.message)
-    audit_recording(RECORDING_LISTEN, recording_id, kind="conversation")
-    return response

@@ -391,9 +391,10 @@ def alert(message_id: int) -> Response:
 @login_required
 def audio(message_id: int) -> Response:
     """The recording for the page's player (Range requests let it seek)."""
+    message = message_or_404(message_id)
+    # Audited first: nothing that can fail comes between opening the file and serving it.
+    audit_recording(RECORDING_LISTEN, message_id)
     try:
-        response = audio_response(message_or_404(message_id))
+        return audio_response(message)
     except ApiError as exc:
         abort(404, exc.message)
-    audit_recording(RECORDING_LISTEN, message_id)
-    return response
