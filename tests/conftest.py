@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.test import TestResponse
 
 from app import MIGRATIONS, create_app
@@ -152,10 +152,40 @@ def twilio(client: FlaskClient) -> Twilio:
     return Twilio(client)
 
 
+class ClosingHandler(WSGIRequestHandler):
+    """werkzeug's development server, closing a body the browser hung up on.
+
+    Its ``run_wsgi`` drains the socket before it closes the app's body, so a player that stops
+    an audio download mid-way (a reset connection) leaves the file open to the garbage collector:
+    a ResourceWarning in whichever test runs next. gunicorn closes it; here the body is kept in
+    the environ and closed when the connection drops.
+    """
+
+    def connection_dropped(
+        self, error: BaseException, environ: dict[str, Any] | None = None
+    ) -> None:
+        body = (environ or {}).get("tests.body")
+        if body is not None and hasattr(body, "close"):
+            body.close()
+
+
+def keeping_body(app: Flask) -> Any:
+    """``app`` as WSGI, leaving its body in the environ for ``ClosingHandler``."""
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        body = app(environ, start_response)
+        environ["tests.body"] = body
+        return body
+
+    return serve
+
+
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """The app served over real HTTP on loopback; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server(
+        "127.0.0.1", 0, keeping_body(app), threaded=True, request_handler=ClosingHandler
+    )
     # Polled every 50 ms: shutdown() waits for a poll, and the default half second a test added
     # up to a fifth of the quick loop.
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
