@@ -14,7 +14,7 @@ import wave
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -36,6 +36,9 @@ from tests.twiml import Doc
 from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.search import index_message
 from voicemail.storage import FileStore
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 SID = "CA" + "1" * 32
 
@@ -400,3 +403,16 @@ def use_media_host(app_settings: dict[str, Any], host: MediaHost) -> dict[str, A
 def default_raw() -> dict:
     """The shipped menu as the YAML parser reads it, to change one thing in a test."""
     return yaml.safe_load(DEFAULT_MENU.read_text(encoding="utf-8"))
+
+
+def page_holds(page: Page, expression: str, seconds: float = 10) -> None:
+    """Poll a page until ``expression`` holds.
+
+    Playwright's wait_for_function evaluates its predicate with eval() inside the page, which the
+    pages' Content-Security-Policy forbids; page.evaluate goes through DevTools and is allowed.
+    """
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {seconds} s: {expression}")
+        time.sleep(0.05)

@@ -3,13 +3,12 @@ offline Twilio: the pop shows the caller, its buttons hold and hang up, the wrap
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from ivr.database import db
 from ivr.models import Presence
@@ -17,7 +16,7 @@ from ivr.queues.agents import create_agent, set_presence
 from ivr.simulator import Caller, Press, Simulator
 from ivr.simulator.agents import Agent as ScriptedAgent
 from tests.e2e.test_conversation import participant
-from tests.factories import CHROMIUM, until
+from tests.factories import CHROMIUM, page_holds, until
 from tests.web.conftest import browser  # noqa: F401  (the fixture)
 
 pytestmark = [
@@ -31,15 +30,6 @@ LI = "+8613900000001"
 def app_settings(app_settings: dict[str, Any]) -> dict[str, Any]:
     app_settings.update(HOTLINE_WRAPUP_SECONDS=600)  # the wrap-up form stays to be filled
     return app_settings
-
-
-def holds(page: Page, expression: str, seconds: float = 15) -> None:
-    """Poll the page until ``expression`` holds (the pages' CSP forbids wait_for_function)."""
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {seconds} s: {expression}")
-        time.sleep(0.05)
 
 
 def test_the_pop_s_buttons_hold_and_hang_up_a_real_conversation(
@@ -65,9 +55,11 @@ def test_the_pop_s_buttons_hold_and_hang_up_a_real_conversation(
     assert page.locator(".call-controls").is_hidden()
 
     handle = live_phone.start(Caller(number="+8613800000001", script=[Press("1"), Press("1")]))
-    holds(page, "document.getElementById('pop').dataset.state === 'bridged'")
+    page_holds(page, "document.getElementById('pop').dataset.state === 'bridged'")
     until(lambda: LI in handle.run.result.heard_in_conference)
-    holds(page, "getComputedStyle(document.querySelector('.call-controls')).display !== 'none'")
+    page_holds(
+        page, "getComputedStyle(document.querySelector('.call-controls')).display !== 'none'"
+    )
     assert page.locator("#pop .pop-number").inner_text() == "+86 138****0001"  # masked for li
     page.screenshot(path=str(tmp_path / "talking.png"), full_page=True)
 
@@ -77,15 +69,15 @@ def test_the_pop_s_buttons_hold_and_hang_up_a_real_conversation(
     expect(page.locator("main")).to_contain_text("已完成：来电者已保持。")
     caller = participant(live_phone, handle.sid)
     until(lambda: caller() is not None and caller().hold)  # type: ignore[union-attr]
-    holds(page, "document.getElementById('pop').dataset.state === 'bridged'")
+    page_holds(page, "document.getElementById('pop').dataset.state === 'bridged'")
     page.click("#pop .call-controls button:text-is('恢复')")
     until(lambda: caller() is not None and not caller().hold)  # type: ignore[union-attr]
-    holds(page, "document.getElementById('pop').dataset.state === 'bridged'")
+    page_holds(page, "document.getElementById('pop').dataset.state === 'bridged'")
     page.click("#pop .call-controls button:text-is('挂断')")
     result = handle.result(timeout=60)
     assert result.errors == [], result.transcript_text()
     assert "请为本次服务评分，非常满意请按5，非常不满意请按1。" in result.said()
     # The talk is over: the pop goes and the wrap-up form comes, on the same page.
-    holds(page, "document.getElementById('pop').hidden")
-    holds(page, "document.getElementById('wrapup') !== null")
+    page_holds(page, "document.getElementById('pop').hidden")
+    page_holds(page, "document.getElementById('wrapup') !== null")
     page.screenshot(path=str(tmp_path / "wrapup.png"), full_page=True)

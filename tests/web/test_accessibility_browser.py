@@ -5,7 +5,6 @@ signed in: no serious or critical violation (contrast, names, labels, landmarksâ
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ivr.clock import utcnow
 from ivr.database import db
 from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
 from ivr.queues.agents import create_agent, finish_call, set_presence
-from tests.factories import CHROMIUM, invoke
+from tests.factories import CHROMIUM, invoke, page_holds
 from tests.pages import page_urls
 from tests.web.test_words import MACHINES, SIGN_IN, a_conversation, examples
 
@@ -96,15 +95,6 @@ def test_every_page_passes_the_accessibility_engine(
     assert not found, "\n".join(f"{where}: {seen}" for where, seen in found.items())
 
 
-def holds(page: Page, expression: str, seconds: float = 10) -> None:
-    """Poll the page until ``expression`` holds (the pages' CSP forbids wait_for_function)."""
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {seconds} s: {expression}")
-        time.sleep(0.05)
-
-
 @pytest.mark.usefixtures("manual_queues")  # the stay is set by hand
 def test_the_boards_live_states_pass_the_accessibility_engine(
     app: Flask, live_server: str, browser: Browser
@@ -133,7 +123,7 @@ def test_the_boards_live_states_pass_the_accessibility_engine(
         page.add_init_script("window.BOARD_REFRESH_MS = 200;")
         sign_in(page, live_server, "li", "correct horse")
         page.goto(f"{live_server}/board")
-        holds(page, "document.getElementById('pop').dataset.state === 'bridged'")
+        page_holds(page, "document.getElementById('pop').dataset.state === 'bridged'")
         if seen := list(page.evaluate(RUN_AXE)):
             found[f"{width} talking"] = seen
         page.close()

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser
 from sqlalchemy import select
 
 from ivr.clock import utcnow
 from ivr.database import db
 from ivr.models import Agent, Call, CallEvent, EntryState, Presence, QueueEntry
 from ivr.queues.agents import create_agent, set_presence
-from tests.factories import CHROMIUM, add_message
+from tests.factories import CHROMIUM, add_message, page_holds
 
 pytestmark = [
     pytest.mark.usefixtures("manual_queues"),  # stays set by hand
@@ -24,15 +23,6 @@ pytestmark = [
 ]
 NUMBER = "+8613800138000"  # add_message's caller
 SHOWN = "+86 138****8000"  # as an agent without the right to see numbers sees it
-
-
-def holds(page: Page, expression: str, seconds: float = 10) -> None:
-    """Poll the page until ``expression`` holds (the pages' CSP forbids wait_for_function)."""
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {seconds} s: {expression}")
-        time.sleep(0.05)
 
 
 def ring(app: Flask, state: EntryState) -> None:
@@ -76,12 +66,12 @@ def test_the_caller_pops_up_on_the_board_without_a_reload(
     page.fill("input[name=password]", "correct horse")
     page.click("button[type=submit]")
     page.goto(f"{live_server}/board")
-    holds(page, "document.getElementById('presence-for').textContent !== ''")
+    page_holds(page, "document.getElementById('presence-for').textContent !== ''")
     assert page.locator("#pop").is_hidden()
     page.evaluate("window.sameDocument = true")
 
     ring(app, EntryState.OFFERED)
-    holds(page, "!document.getElementById('pop').hidden")
+    page_holds(page, "!document.getElementById('pop').hidden")
     pop = page.locator("#pop")
     assert pop.locator(".pop-title").inner_text() == "您的电话正在为这位来电者响铃"
     assert pop.locator(".pop-number").inner_text() == SHOWN
@@ -94,14 +84,14 @@ def test_the_caller_pops_up_on_the_board_without_a_reload(
     # The wait counts on in the page, from the server's clock (the caller came 65 s ago).
     first = pop.locator(".pop-waited").inner_text()
     assert first.startswith("1:0"), first
-    holds(page, f"document.querySelector('.pop-waited').textContent !== '{first}'", 3)
+    page_holds(page, f"document.querySelector('.pop-waited').textContent !== '{first}'", 3)
 
     ring(app, EntryState.BRIDGED)
-    holds(page, "document.getElementById('pop').dataset.state === 'bridged'")
+    page_holds(page, "document.getElementById('pop').dataset.state === 'bridged'")
     assert pop.locator(".pop-title").inner_text() == "通话中"
     assert pop.locator(".pop-waited").inner_text() == "1:10"
     assert pop.locator(".pop-talk").is_visible()
 
     ring(app, EntryState.DONE)
-    holds(page, "document.getElementById('pop').hidden")
+    page_holds(page, "document.getElementById('pop').hidden")
     assert page.evaluate("window.sameDocument") is True  # never reloaded

@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser
 from sqlalchemy import update
 
 from ivr.database import db
 from ivr.models import Agent, Presence, Role
 from ivr.queues.agents import create_agent
-from tests.factories import CHROMIUM, add_message
+from tests.factories import CHROMIUM, add_message, page_holds
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
 ]
-
-
-def wait_until(page: Page, expression: str, seconds: float) -> None:
-    """Poll a page until ``expression`` holds.
-
-    Playwright's wait_for_function evaluates its predicate with eval() inside the page, which the
-    pages' Content-Security-Policy forbids; page.evaluate goes through DevTools and is allowed.
-    """
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {seconds} s: {expression}")
-        time.sleep(0.05)
 
 
 def test_agent_finds_plays_follows_and_answers_a_message(
@@ -57,15 +43,15 @@ def test_agent_finds_plays_follows_and_answers_a_message(
     low = page.locator(".word.low")
     assert low.count() == 1 and low.inner_text() == "运费"
     page.evaluate("document.getElementById('player').play()")
-    wait_until(page, "document.querySelector('.word.now') !== null", 10)
+    page_holds(page, "document.querySelector('.word.now') !== null", 10)
     first = page.locator(".word.now").inner_text()
-    wait_until(
+    page_holds(
         page,
         f"document.querySelector('.word.now') && document.querySelector('.word.now').textContent !== '{first}'",
         10,
     )
     page.locator(".word", has_text="谁").click()
-    wait_until(page, "document.getElementById('player').currentTime >= 1.95", 5)
+    page_holds(page, "document.getElementById('player').currentTime >= 1.95", 5)
     position = page.evaluate("document.getElementById('player').currentTime")
     assert 1.95 <= position < 3.0
     page.evaluate("document.getElementById('player').pause()")
@@ -165,7 +151,7 @@ def test_pages_work_under_the_content_security_policy(
     page.click("button[type=submit]")
     page.goto(f"{live_server}/inbox/{ident}")
     page.evaluate("document.getElementById('player').play()")
-    wait_until(page, "document.querySelector('.word.now') !== null", 10)
+    page_holds(page, "document.querySelector('.word.now') !== null", 10)
     page.click("text=Mark answered")
     page.wait_for_selector(".status.answered")
     assert violations() == []
@@ -177,9 +163,9 @@ def test_pages_work_under_the_content_security_policy(
     with app.app_context():
         db.session.execute(update(Agent).values(presence=Presence.AVAILABLE))
         db.session.commit()
-    wait_until(page, f"{available}.some((c) => c.textContent === '1')", 10)
+    page_holds(page, f"{available}.some((c) => c.textContent === '1')", 10)
     # And each agent's presence with it.
-    wait_until(page, "document.querySelector('#agents .presence-now[data-presence=available]')"
+    page_holds(page, "document.querySelector('#agents .presence-now[data-presence=available]')"
                      " !== null", 10)  # fmt: skip
     assert violations() == []
 
@@ -202,5 +188,5 @@ def test_pages_work_under_the_content_security_policy(
         "document.body.appendChild(Object.assign(document.createElement('script'),"
         " {textContent: 'window.ran = true'}))"
     )
-    wait_until(page, "window.__violations.length > 0", 5)
+    page_holds(page, "window.__violations.length > 0", 5)
     assert page.evaluate("window.ran === undefined")

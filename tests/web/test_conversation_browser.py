@@ -11,9 +11,8 @@ from playwright.sync_api import Browser, Page
 
 from ivr.database import db
 from ivr.models import Call
-from tests.factories import CHROMIUM
+from tests.factories import CHROMIUM, page_holds
 from tests.voicemail.test_conversations import AGENT_FROM, CALL_SID, conversation_wav
-from tests.web.test_browser import wait_until
 from voicemail.models import ConversationRecording, VoicemailStatus
 from voicemail.search import index_conversation
 from voicemail.storage import CONVERSATIONS, FileStore
@@ -76,13 +75,13 @@ def test_turns_follow_the_player_and_a_click_plays_from_a_turn(
     page.click(f"tr[data-conversation='{ident}'] a")
     page.wait_for_selector(f"#turn-{ident}-1:target")
     player = f"document.querySelector('#conversation-{ident} audio')"
-    wait_until(page, f"{player}.readyState >= 1", 10)
+    page_holds(page, f"{player}.readyState >= 1", 10)
     page.evaluate(f"{player}.play()")
-    wait_until(page, f"document.querySelector('#turn-{ident}-0.now') !== null", 10)
+    page_holds(page, f"document.querySelector('#turn-{ident}-0.now') !== null", 10)
     assert page.locator(".turn.now").count() == 1
     page.locator(f"#turn-{ident}-1").click()  # the agent's turn
-    wait_until(page, f"{player}.currentTime >= {AGENT_FROM}", 5)
-    wait_until(page, f"document.querySelector('#turn-{ident}-1.now') !== null", 5)
+    page_holds(page, f"{player}.currentTime >= {AGENT_FROM}", 5)
+    page_holds(page, f"document.querySelector('#turn-{ident}-1.now') !== null", 5)
     assert page.locator(f"#turn-{ident}-0.now").count() == 0
     page.evaluate(f"{player}.pause()")
     assert page.locator(f"#turn-{ident}-0 .speaker").inner_text() == "Customer"
@@ -110,7 +109,7 @@ def test_turns_by_keyboard_alone(
     # Linked to the agent's turn (as the inbox search links): that turn is the tab stop.
     page.goto(f"{live_server}/calls/{CALL_SID}#turn-{ident}-1")
     player = f"document.querySelector('#conversation-{ident} audio')"
-    wait_until(page, f"{player}.readyState >= 1", 10)
+    page_holds(page, f"{player}.readyState >= 1", 10)
     assert page.locator(".turns .turn[tabindex='0']").count() == 1
     page.focus(f"#conversation-{ident} audio")
     while page.evaluate("document.activeElement.tagName") == "AUDIO":
@@ -120,7 +119,7 @@ def test_turns_by_keyboard_alone(
     assert page.evaluate("document.activeElement.id") == f"turn-{ident}-0"
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")  # plays from the agent's turn
-    wait_until(page, f"!{player}.paused && {player}.currentTime >= {AGENT_FROM}", 5)
+    page_holds(page, f"!{player}.paused && {player}.currentTime >= {AGENT_FROM}", 5)
     page.keyboard.press(" ")
     assert page.evaluate(f"{player}.paused")
     page.evaluate(f"{player}.currentTime = 2")

@@ -3,7 +3,6 @@ arrows move word by word, Enter and Space play from the word, Shift+arrows seek 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from playwright.sync_api import Browser, Page
 
 from ivr.database import db
 from ivr.queues.agents import create_agent
-from tests.factories import CHROMIUM, add_message
+from tests.factories import CHROMIUM, add_message, page_holds
 
 pytestmark = [
     pytest.mark.browser,
@@ -20,15 +19,6 @@ pytestmark = [
 ]
 WORDS = [("退货", 0.1, 0.6, 0.95), ("运费", 1.0, 1.5, 0.4), ("谁", 2.0, 2.3, 0.9),
          ("承担", 2.4, 2.9, 0.9), ("谢谢", 9.0, 9.5, 0.9), ("再见", 11.0, 11.5, 0.9)]  # fmt: skip
-
-
-def wait_until(page: Page, expression: str, seconds: float) -> None:
-    """Poll the page until ``expression`` holds (the pages' CSP forbids wait_for_function)."""
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {seconds} s: {expression}")
-        time.sleep(0.05)
 
 
 def focused(page: Page) -> str:
@@ -100,7 +90,7 @@ def test_a_message_by_keyboard_alone(app: Flask, live_server: str, browser: Brow
     # Enter plays from the word; Space pauses; Space again plays from the focused word.
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Enter")
-    wait_until(page, "!document.getElementById('player').paused", 5)
+    page_holds(page, "!document.getElementById('player').paused", 5)
     at = float(page.evaluate("document.getElementById('player').currentTime"))
     assert 2.0 <= at < 3.5, at
     page.keyboard.press(" ")
@@ -119,7 +109,7 @@ def test_a_message_by_keyboard_alone(app: Flask, live_server: str, browser: Brow
     assert focused(page) == "承担"
     assert page.evaluate("document.getElementById('player').paused")  # seeking does not play
     page.keyboard.press(" ")
-    wait_until(page, "!document.getElementById('player').paused", 5)
+    page_holds(page, "!document.getElementById('player').paused", 5)
     page.keyboard.press(" ")
     # No key on the way followed a link or sent a form: still the message (the skip link's #main).
     assert page.url == f"{live_server}/inbox/{ident}#main"

@@ -3,33 +3,23 @@ forms it draws work."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser
 from sqlalchemy import select
 
 from ivr.database import db
 from ivr.models import Agent, Call, EntryState, Presence, QueueEntry, Role
 from ivr.queues.agents import create_agent
-from tests.factories import CHROMIUM
+from tests.factories import CHROMIUM, page_holds
 
 pytestmark = [
     pytest.mark.usefixtures("manual_queues"),  # stays set by hand
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
 ]
-
-
-def wait_until(page: Page, expression: str, seconds: float) -> None:
-    """Poll the page until ``expression`` holds (through DevTools: the CSP forbids eval)."""
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {seconds} s: {expression}")
-        time.sleep(0.05)
 
 
 def test_the_live_page_shows_a_new_caller_and_its_redrawn_forms_work(
@@ -55,7 +45,7 @@ def test_the_live_page_shows_a_new_caller_and_its_redrawn_forms_work(
                                   from_number=call.from_number, state=EntryState.WAITING))  # fmt: skip
         db.session.commit()
     # No reload: the next refresh draws the caller, and the clock runs on.
-    wait_until(page, "document.querySelector('#live-waiting tbody tr') !== null", 5)
+    page_holds(page, "document.querySelector('#live-waiting tbody tr') !== null", 5)
     row = page.locator("#live-waiting tbody tr")
     assert "+8613800000005" in row.inner_text() and "product question · Chinese" in row.inner_text()
     assert not page.locator("#live-empty").is_visible()

@@ -4,7 +4,6 @@ switch on, a tone sounds and a desktop notice is shown (window.Notification obse
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ivr.clock import utcnow
 from ivr.database import db
 from ivr.models import Call, EntryState, Presence, QueueEntry
 from ivr.queues.agents import create_agent, set_presence
-from tests.factories import CHROMIUM, add_message
+from tests.factories import CHROMIUM, add_message, page_holds
 
 pytestmark = [
     pytest.mark.usefixtures("manual_queues"),  # the offer is set by hand
@@ -46,15 +45,6 @@ OscillatorNode.prototype.start = function (...args) {
   return start.apply(this, args);
 };
 """
-
-
-def wait_until(page: Page, expression: str, seconds: float) -> None:
-    """Poll the page until ``expression`` holds (the pages' CSP forbids wait_for_function)."""
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {seconds} s: {expression}")
-        time.sleep(0.05)
 
 
 def offer(app: Flask, agent_id: int) -> None:
@@ -102,10 +92,10 @@ def test_a_new_message_and_an_offer_are_noticed(
     # Switch off (the default): the title tells, nothing sounds or pops up.
     assert not page.is_checked("#notices-switch")
     add_message(app, n=2)
-    wait_until(page, "document.title.startsWith('(1) ')", 10)
+    page_holds(page, "document.title.startsWith('(1) ')", 10)
     assert title(page) == "(1) 新留言 · 留言箱 · hotline"
     two_more = [add_message(app, n=3), add_message(app, n=4)]
-    wait_until(page, "document.title.startsWith('(3) ')", 10)
+    page_holds(page, "document.title.startsWith('(3) ')", 10)
     assert page.evaluate("[window.__notices.length, window.__tones]") == [0, 0]
     # Looked at (a key pressed on the page): the title is the page's again.
     page.keyboard.press("Shift")
@@ -114,11 +104,11 @@ def test_a_new_message_and_an_offer_are_noticed(
 
     # Switched on: permission (granted here) is asked, a sample tone sounds, the choice is kept.
     page.check("#notices-switch")
-    wait_until(page, "window.__tones === 2", 5)  # two notes
+    page_holds(page, "window.__tones === 2", 5)  # two notes
     assert page.evaluate("localStorage.getItem('hotline.notices')") == "on"
     assert page.locator(".notices-status").inner_text() == ""
     add_message(app, n=5)
-    wait_until(page, "window.__notices.length === 1", 10)
+    page_holds(page, "window.__notices.length === 1", 10)
     assert page.evaluate("window.__notices") == [{"title": "新留言", "body": "留言箱 · hotline"}]
     assert title(page) == "(1) 新留言 · 留言箱 · hotline"
     assert page.evaluate("window.__tones") == 4
@@ -128,8 +118,8 @@ def test_a_new_message_and_an_offer_are_noticed(
     assert page.is_checked("#notices-switch")  # kept in this browser
     assert title(page) == "实时看板 · hotline"
     offer(app, li_id)
-    wait_until(page, "!document.getElementById('pop').hidden", 10)
-    wait_until(page, "window.__notices.length === 1", 5)
+    page_holds(page, "!document.getElementById('pop').hidden", 10)
+    page_holds(page, "window.__notices.length === 1", 5)
     assert page.evaluate("window.__notices") == [
         {"title": "来电找您", "body": "+86 138****8000 · 商品咨询"}
     ]
@@ -142,9 +132,9 @@ def test_a_new_message_and_an_offer_are_noticed(
         entry = db.session.scalars(select(QueueEntry)).one()
         entry.state, entry.agent_id = EntryState.WAITING, None
         db.session.commit()
-    wait_until(page, "document.getElementById('pop').hidden", 10)
+    page_holds(page, "document.getElementById('pop').hidden", 10)
     offer(app, li_id)
-    wait_until(page, "window.__notices.length === 2", 10)
+    page_holds(page, "window.__notices.length === 2", 10)
     assert title(page) == "(2) 来电找您 · 实时看板 · hotline"
 
     # Switched off: the next message changes the title only.
@@ -152,7 +142,7 @@ def test_a_new_message_and_an_offer_are_noticed(
     assert title(page) == "实时看板 · hotline"
     page.uncheck("#notices-switch")
     add_message(app, n=6)
-    wait_until(page, "document.title.startsWith('(1) ')", 10)
+    page_holds(page, "document.title.startsWith('(1) ')", 10)
     assert title(page) == "(1) 新留言 · 实时看板 · hotline"
     assert page.evaluate("window.__notices.length") == 2  # the two rings
     context.close()
@@ -172,12 +162,12 @@ def test_a_refused_permission_is_said_and_the_tone_stays(
     page.fill("input[name=password]", "correct horse")
     page.click("button[type=submit]")
     page.check("#notices-switch")
-    wait_until(page, "document.querySelector('.notices-status').textContent !== ''", 5)
+    page_holds(page, "document.querySelector('.notices-status').textContent !== ''", 5)
     assert page.locator(".notices-status").inner_text() == (
         "此浏览器不允许本站显示桌面通知：只会播放提示音。"
     )
     add_message(app)
-    wait_until(page, "document.title.startsWith('(1) ')", 10)
-    wait_until(page, "window.__tones === 4", 5)  # the sample and the message's
+    page_holds(page, "document.title.startsWith('(1) ')", 10)
+    page_holds(page, "window.__tones === 4", 5)  # the sample and the message's
     assert page.evaluate("window.__notices.length") == 0
     context.close()
