@@ -43,7 +43,7 @@ from ivr.simulator import (
 )
 from ivr.simulator.media import truncate_wav
 from voicemail.demo_day import (
-    SAID_AGAIN,
+    AGENT_SAYS_AT,
     SPEECH,
     TALK_SECONDS,
     TIME_SCALE,
@@ -246,7 +246,7 @@ def play_the_day(
                     # Each greets their callers with a clip of speech (the callers answer).
                     simulator.add_agent(ScriptedAgent(member.phone, answer_after=4.0,
                                                       talk_seconds=member.talk_seconds,
-                                                      says=[Utterance(truncate_wav(clips[n % len(clips)], TALK_SECONDS), at=0.5 + again) for again in SAID_AGAIN]))  # fmt: skip
+                                                      says=[Utterance(truncate_wav(clips[n % len(clips)], TALK_SECONDS), at=AGENT_SAYS_AT)]))  # fmt: skip
                 mix = CallMix(rng, [o["order_number"] for o in orders], clips,
                               lambda: case_numbers(app))  # fmt: skip
                 # The day's last few callers ask to be called back after the agents went home:

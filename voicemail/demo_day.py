@@ -33,8 +33,11 @@ from voicemail.models import CaseStatus, Note, Voicemail
 T = TypeVar("T")
 # Seconds of a clip said in a conversation: enough to read back, short to transcribe.
 TALK_SECONDS = 3.0
-# Seconds after the first time that callers and agents say their clip again (talks last 50 s+).
-SAID_AGAIN = (0.0, 18.0, 36.0)
+# When agents and callers say their clip, in seconds after each joined the conversation (talks
+# last 50 s and more): well into it, because the simulated seconds go fast (50 to a real one) and
+# on a loaded machine Twilio's recording may start many of them late.
+AGENT_SAYS_AT = 24.0
+CALLER_SAYS_FROM = 30.0
 SPEECH = Path(__file__).resolve().parents[1] / "tests" / "data" / "speech" / "ko"
 # Real seconds per simulated second: a two-minute conversation takes 2.4 s. Smaller makes the
 # real time each webhook takes count for more: agents would seem slow to pick up.
@@ -152,12 +155,10 @@ class CallMix:
                 if rng.random() < 0.05:
                     after += [Press("1"), self.speech()]
             script = [*choose, Press(self.topic_key()), Hold(), *after]
-            # What they say to the agent: recorded, transcribed, found by search. Said again
-            # through the conversation, as people do: the simulated seconds go fast, and on a
-            # loaded machine the recording may start some of them late.
+            # What they say to the agent: recorded, transcribed, found by search.
             said = truncate_wav(self.voices.choice(self.clips), TALK_SECONDS)
-            first = self.voices.uniform(4.0, 8.0)
-            says = [Utterance(said, at=first + again) for again in SAID_AGAIN]
+            at = self.voices.uniform(CALLER_SAYS_FROM, CALLER_SAYS_FROM + 6.0)
+            says = [Utterance(said, at=at)]
         elif kind == "abandoned":
             script = [*choose, Press(self.topic_key()), Wait(rng.uniform(20, 200))]
         elif kind == "callback":
