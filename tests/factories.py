@@ -411,8 +411,18 @@ def page_holds(page: Page, expression: str, seconds: float = 10) -> None:
     Playwright's wait_for_function evaluates its predicate with eval() inside the page, which the
     pages' Content-Security-Policy forbids; page.evaluate goes through DevTools and is allowed.
     """
+    from playwright.sync_api import Error
+
+    # A button's form reloads the page: while the next one loads, its elements are not there yet
+    # (the expression throws) or the page's context is gone (evaluate raises). Both mean not yet.
+    guarded = f"(() => {{ try {{ return !!({expression}); }} catch (e) {{ return false; }} }})()"
     deadline = time.monotonic() + seconds
-    while not page.evaluate(expression):
+    while True:
+        try:
+            if page.evaluate(guarded):
+                return
+        except Error:
+            pass
         if time.monotonic() > deadline:
             raise AssertionError(f"still false after {seconds} s: {expression}")
         time.sleep(0.05)
