@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
@@ -426,8 +426,13 @@ def conference_events() -> Response:
         talking = db.session.scalar(
             select(Agent.name)
             .join(QueueEntry, QueueEntry.agent_id == Agent.id)
-            .where(QueueEntry.call_sid == caller, QueueEntry.state == EntryState.BRIDGED)
-            .order_by(QueueEntry.bridged_at.desc())
+            .where(QueueEntry.call_sid == caller, QueueEntry.agent_id.is_not(None))
+            # The agent talking; else the one whose answer is still being noted (a hold can be
+            # reported before the bridge that set the stay talking is committed).
+            .order_by(
+                (QueueEntry.state == EntryState.BRIDGED).desc(),
+                func.coalesce(QueueEntry.bridged_at, QueueEntry.offered_at).desc(),
+            )
             .limit(1)
         )
         if call is not None:
