@@ -426,3 +426,15 @@ def page_holds(page: Page, expression: str, seconds: float = 10) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"still false after {seconds} s: {expression}")
         time.sleep(0.05)
+
+
+# Pages whose scripts fetch what they show once loaded: a crawl waits for the network to settle
+# there (half a second at least), and only there.
+FETCHING_PAGES = re.compile(r"^/(board|live|wallboard)\b")
+
+
+def open_settled(page: Page, base: str, url: str) -> None:
+    """Open ``url`` (a path) and wait until what it shows is there."""
+    page.goto(base + url)  # waits for the load event
+    if FETCHING_PAGES.search(url):
+        page.wait_for_load_state("networkidle")

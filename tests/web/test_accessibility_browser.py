@@ -16,7 +16,7 @@ from ivr.clock import utcnow
 from ivr.database import db
 from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
 from ivr.queues.agents import create_agent, finish_call, set_presence
-from tests.factories import CHROMIUM, invoke, page_holds
+from tests.factories import CHROMIUM, invoke, open_settled, page_holds
 from tests.pages import page_urls
 from tests.web.test_words import MACHINES, SIGN_IN, a_conversation, examples
 
@@ -57,10 +57,9 @@ def sign_in(page: Page, base: str, name: str, password: str) -> None:
     page.wait_for_load_state()
 
 
-def violations(page: Page, url: str) -> list[str]:
+def violations(page: Page, base: str, url: str) -> list[str]:
     """The serious and critical violations axe finds on ``url`` once it has settled."""
-    page.goto(url)
-    page.wait_for_load_state("networkidle")
+    open_settled(page, base, url)
     return list(page.evaluate(RUN_AXE))
 
 
@@ -82,13 +81,13 @@ def test_every_page_passes_the_accessibility_engine(
         page = axe_page(browser, width, height)
         # Signed out: the sign-in page, and a page that is not there.
         for url in ("/login", "/nowhere"):
-            if seen := violations(page, live_server + url):
+            if seen := violations(page, live_server, url):
                 found[f"{width} nobody {url}"] = seen
         for name in ("demo", agent):
             sign_in(page, live_server, name, people[name][0])
             # The agent opens the supervisors' pages too: those are the "not allowed" page.
             for url in urls:
-                if seen := violations(page, live_server + url):
+                if seen := violations(page, live_server, url):
                     found[f"{width} {name} {url}"] = seen
             page.context.clear_cookies()
         page.close()

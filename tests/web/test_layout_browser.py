@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page
 
-from tests.factories import CHROMIUM, invoke
+from tests.factories import CHROMIUM, invoke, open_settled
 from tests.pages import page_urls
 from tests.web.test_words import MACHINES, SIGN_IN, a_conversation, examples
 
@@ -84,8 +84,7 @@ def test_every_page_fits_a_phone_and_uses_a_wide_screen(
     for width in (390, 1440):
         page = signed_in(browser, live_server, "demo", people["demo"], width)
         for url in urls:
-            page.goto(live_server + url)
-            page.wait_for_load_state("networkidle")
+            open_settled(page, live_server, url)
             seen = page.evaluate(LAYOUT)
             if seen["scroll"] > 0 or seen["wide"] or seen["broken"]:
                 problems[f"{width} {url}"] = seen
