@@ -16,9 +16,8 @@ from ivr.clock import utcnow
 from ivr.database import db
 from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
 from ivr.queues.agents import create_agent, finish_call, set_presence
-from tests.factories import CHROMIUM, invoke, open_settled, page_holds
-from tests.pages import page_urls
-from tests.web.test_words import MACHINES, SIGN_IN, a_conversation, examples
+from tests.factories import CHROMIUM, open_settled, page_holds
+from tests.web.test_words import demo_day
 
 pytestmark = [
     pytest.mark.browser,
@@ -66,14 +65,8 @@ def violations(page: Page, base: str, url: str) -> list[str]:
 def test_every_page_passes_the_accessibility_engine(
     app: Flask, live_server: str, browser: Browser
 ) -> None:
-    app.config["HOTLINE_ENV"] = "development"  # the demo refuses production
-    played = invoke(app, "demo", "--calls", "24", "--seed", "3")
-    assert played.exit_code == 0, played.output
-    people = {name: (password, role) for name, password, role in SIGN_IN.findall(played.output)}
-    example = examples(app)
-    a_conversation(app, str(example["sid"]))
-    urls = [url for endpoint, url in page_urls(app, example)
-            if not endpoint.startswith(MACHINES) and not NOT_PAGES.search(url)]  # fmt: skip
+    people, pages = demo_day(app)
+    urls = [url for _, url in pages if not NOT_PAGES.search(url)]
     assert len(urls) >= 15, urls
     agent = next(name for name, (_, role) in people.items() if role == "agent")
     found: dict[str, object] = {}

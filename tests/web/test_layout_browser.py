@@ -11,9 +11,8 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page
 
-from tests.factories import CHROMIUM, invoke, open_settled
-from tests.pages import page_urls
-from tests.web.test_words import MACHINES, SIGN_IN, a_conversation, examples
+from tests.factories import CHROMIUM, open_settled
+from tests.web.test_words import demo_day
 
 pytestmark = [
     pytest.mark.browser,
@@ -71,18 +70,12 @@ def signed_in(browser: Browser, base: str, name: str, password: str, width: int)
 def test_every_page_fits_a_phone_and_uses_a_wide_screen(
     app: Flask, live_server: str, browser: Browser
 ) -> None:
-    app.config["HOTLINE_ENV"] = "development"  # the demo refuses production
-    played = invoke(app, "demo", "--calls", "24", "--seed", "3")
-    assert played.exit_code == 0, played.output
-    people = {name: password for name, password, _ in SIGN_IN.findall(played.output)}
-    example = examples(app)
-    a_conversation(app, str(example["sid"]))
-    urls = [url for endpoint, url in page_urls(app, example)
-            if not endpoint.startswith(MACHINES) and not NOT_PAGES.search(url)]  # fmt: skip
+    people, pages = demo_day(app)
+    urls = [url for _, url in pages if not NOT_PAGES.search(url)]
     assert len(urls) >= 15, urls
     problems: dict[str, object] = {}
     for width in (390, 1440):
-        page = signed_in(browser, live_server, "demo", people["demo"], width)
+        page = signed_in(browser, live_server, "demo", people["demo"][0], width)
         for url in urls:
             open_settled(page, live_server, url)
             seen = page.evaluate(LAYOUT)

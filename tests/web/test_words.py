@@ -63,6 +63,19 @@ def examples(app: Flask) -> dict[str, object]:
     return {"sid": call.sid if call else "", "message_id": message, "agent_id": agent, "name": "li"}
 
 
+def demo_day(app: Flask) -> tuple[dict[str, tuple[str, str]], list[tuple[str, str]]]:
+    """The demo's day played into ``app`` (with a recorded conversation on the busiest call):
+    who signs in ({name: (password, role)}) and every page a person opens ([(endpoint, url)])."""
+    app.config["HOTLINE_ENV"] = "development"  # the demo refuses production
+    played = invoke(app, "demo", "--calls", "24", "--seed", "3")
+    assert played.exit_code == 0, played.output
+    people = {name: (password, role) for name, password, role in SIGN_IN.findall(played.output)}
+    example = examples(app)
+    a_conversation(app, str(example["sid"]))  # on the call page the crawl reads
+    urls = [(e, url) for e, url in page_urls(app, example) if not e.startswith(MACHINES)]
+    return people, urls
+
+
 def reader(app: Flask, name: str, password: str, language: str) -> FlaskClient:
     client = app.test_client()
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
@@ -74,13 +87,7 @@ def reader(app: Flask, name: str, password: str, language: str) -> FlaskClient:
 
 @pytest.mark.slow
 def test_every_page_reads_in_the_readers_language(app: Flask) -> None:
-    app.config["HOTLINE_ENV"] = "development"  # the demo refuses production
-    played = invoke(app, "demo", "--calls", "24", "--seed", "3")
-    assert played.exit_code == 0, played.output
-    people = {name: (password, role) for name, password, role in SIGN_IN.findall(played.output)}
-    example = examples(app)
-    a_conversation(app, str(example["sid"]))  # on the call page the crawl reads
-    urls = [(e, url) for e, url in page_urls(app, example) if not e.startswith(MACHINES)]
+    people, urls = demo_day(app)
     assert len(urls) >= 20, urls
     # What people and the data call themselves may be in Latin letters; so may IANA zone names
     # on /me (a searchable list of them is another point of the issue).
