@@ -154,6 +154,12 @@ def test_caller_who_gives_up(app: Flask, client: FlaskClient, live_phone: Simula
 
 
 @pytest.mark.slow  # seconds of real time: the quick loop leaves it to the full run
+@pytest.mark.xfail(
+    strict=False,
+    reason="known race, issue #15: when the agent's leg end is handled before the room's start "
+    "is committed (webhooks out of order under load), the call-back counts as unanswered and "
+    "goes back in line (entries.conversation_over / conversation_started)",
+)
 def test_callback_keeps_the_place_and_is_called(
     app: Flask, client: FlaskClient, live_phone: Simulator
 ) -> None:
