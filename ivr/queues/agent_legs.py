@@ -34,7 +34,7 @@ from ivr.queues.entries import (
 from ivr.queues.leg_args import number, queue_entry
 from ivr.text import whole_number
 from ivr.twilio.fields import CALL_SID, WORD, field
-from ivr.twilio.rest import TwilioError, add_participant, update_call
+from ivr.twilio.rest import TwilioError, add_participant, call_status, update_call
 from ivr.twilio.signature import twilio_callback, twilio_webhook
 from ivr.twilio.twiml import spell_digits, twiml
 from ivr.twilio.urls import external_url
@@ -126,6 +126,7 @@ def dialed() -> Response:
         talk=number("DialCallDuration"),
         wrapup=current_app.config["HOTLINE_WRAPUP_SECONDS"],
         agent_id=_leg_agent(),
+        customer_answered=_customer_answered(entry),
     )
     _let_customer_go(entry, customer)
     distribute_now()  # the agent is free (after any wrap-up), or the offer came to nothing
@@ -148,12 +149,26 @@ def agent_status() -> Response:
     consulting = entry.conference_sid is not None and entry.state in CLAIMED
     customer = entry.caller_leg if entry.state == EntryState.DIALING else None
     if leg_ended(db.session, entry, agent, status=status, wrapup=wrapup, talk=talk,
-                 leg=field("CallSid", pattern=CALL_SID), after_miss=after_miss):  # fmt: skip
+                 leg=field("CallSid", pattern=CALL_SID), after_miss=after_miss,
+                 customer_answered=_customer_answered(entry) if status == "completed" else None):  # fmt: skip
         if consulting:
             consult_missed(current_app.config, entry)
         distribute_now()  # the next agent
     _let_customer_go(entry, customer)
     return Response(status=204)
+
+
+def _customer_answered(entry: QueueEntry) -> bool | None:
+    """Whether the customer of a call-back answered, as Twilio says (None: not a call-back
+    ringing the customer, or Twilio could not say). The report of their room's start can come
+    after the agent's leg ended, and a call-back taken for unanswered rings them again."""
+    if entry.state != EntryState.DIALING or not entry.caller_leg:
+        return None
+    try:
+        return call_status(current_app.config, entry.caller_leg) in ("in-progress", "completed")
+    except TwilioError as exc:
+        log.warning("could not ask Twilio whether %s answered: %s", entry.caller_leg, exc)
+        return None
 
 
 def _let_customer_go(entry: QueueEntry, customer: str | None) -> None:

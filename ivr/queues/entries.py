@@ -549,18 +549,23 @@ def conversation_over(
     talk: int,
     wrapup: float,
     agent_id: int | None = None,
+    customer_answered: bool | None = None,
 ) -> None:
     """The agent's Dial ended with ``status``: a talk is over, or an offer came to nothing.
 
     ``agent_id``: the agent whose Dial it was; a late one, for a caller offered to someone else
-    since, changes nothing.
+    since, changes nothing. ``customer_answered``: whether the called-back customer answered, as
+    Twilio says; unknown (None), it is judged by their room's start on record, whose report can
+    come after the agent's leg ended.
     """
     if agent_id is not None and entry.agent_id != agent_id:
         return
     if (
         entry.state == EntryState.DIALING
         and entry.caller_leg
-        and not conversation_started(session, entry)
+        and not (
+            conversation_started(session, entry) if customer_answered is None else customer_answered
+        )
     ):
         status = "unanswered"  # the agent left the room before the customer came into it
     agent = session.get(Agent, entry.agent_id) if entry.agent_id else None
@@ -614,12 +619,13 @@ def leg_ended(
     talk: int = 0,
     leg: str = "",
     after_miss: Callable[[Agent], Presence] | None = None,
+    customer_answered: bool | None = None,
 ) -> bool:
     """The agent's leg reached a final ``status``; True when an offer was missed.
 
     An agent who did not answer gives the caller back and is marked away, so callers are not
     offered to them again; ``after_miss(agent)`` may say otherwise (an automatic queue counts
-    misses in a row).
+    misses in a row). ``customer_answered``: as for ``conversation_over``.
     """
     # Only this leg's own offer: a late status must not withdraw another agent's.
     ours = (agent is None or entry.agent_id == agent.id) and (
@@ -640,7 +646,8 @@ def leg_ended(
     ours = agent is not None and entry.agent_id == agent.id and entry.talk_seconds is None
     if status == "completed" and talking and ours:
         # The agent hung up in the conversation; their Dial action may not come (or come later).
-        conversation_over(session, entry, status="answered", talk=talk, wrapup=wrapup)
+        conversation_over(session, entry, status="answered", talk=talk, wrapup=wrapup,
+                          customer_answered=customer_answered)  # fmt: skip
         return False
     if status == "completed" and agent is not None and agent.presence == Presence.BUSY:
         finish_call(agent, wrapup)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -263,6 +264,7 @@ class Conference:
             callback = self.outbox.get()
             if callback is None:
                 return
+            time.sleep(callback.run.sim.room_events_late)
             callback.run.notify(callback.url, callback.form)
             if callback.form["StatusCallbackEvent"] == "conference-end":
                 return

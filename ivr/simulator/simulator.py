@@ -84,6 +84,7 @@ class Simulator:
         callback_retries: int = 0,
         callback_retry_delay: float = 1.0,
         connection_retries: int = 1,
+        room_events_late: float = 0.0,
         shared_key: SharedKey | None = None,
     ) -> None:
         self.transport = transport
@@ -106,6 +107,9 @@ class Simulator:
         self.callback_retry_delay = callback_retry_delay
         # Twilio tries a request whose connection failed once more by default (rc=1).
         self.connection_retries = connection_retries
+        # Twilio posts a conference's status callbacks on their own, unordered with the legs'
+        # webhooks: real seconds each waits, to have them come after the legs' own.
+        self.room_events_late = room_events_late
         # One lock guards queues, calls and every call's interruptions.
         self.lock = threading.RLock()
         self.queues = QueueBook()

@@ -111,29 +111,45 @@ def live_conference(config: Any, name: str) -> str | None:
     return conference_sid(config, name, "in-progress")
 
 
-def conference_sid(config: Any, name: str, status: str) -> str | None:
-    """The ConferenceSid of the conference called ``name`` in ``status`` (``init``: someone
-    waits in it and it never started; ``in-progress``; ``completed``), if any."""
+def _get(config: Any, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
     url = (
-        f"{config['TWILIO_API_BASE_URL']}/2010-04-01/Accounts/{config['TWILIO_ACCOUNT_SID']}"
-        "/Conferences.json"
+        f"{config['TWILIO_API_BASE_URL']}/2010-04-01/Accounts/{config['TWILIO_ACCOUNT_SID']}{path}"
     )
-    query = {"FriendlyName": name, "Status": status}
     try:
-        reply = requests.get(url, params=query, auth=credentials(config), timeout=10)
+        reply = requests.get(url, params=params, auth=credentials(config), timeout=10)
     except requests.RequestException as exc:
         raise TwilioError(f"Twilio unreachable: {type(exc).__name__}") from exc
     if reply.status_code >= 300:
         raise TwilioError(f"Twilio answered HTTP {reply.status_code}", code=_error_code(reply))
     try:
-        rooms = reply.json().get("conferences")
-    except (ValueError, AttributeError, RecursionError) as exc:
-        raise TwilioError("Twilio answered without a list of conferences") from exc
+        answer = reply.json()
+    except (ValueError, RecursionError) as exc:
+        raise TwilioError("Twilio answered without JSON") from exc
+    if not isinstance(answer, dict):
+        raise TwilioError(f"Twilio answered {type(answer).__name__}, not a JSON object")
+    return answer
+
+
+def conference_sid(config: Any, name: str, status: str) -> str | None:
+    """The ConferenceSid of the conference called ``name`` in ``status`` (``init``: someone
+    waits in it and it never started; ``in-progress``; ``completed``), if any."""
+    rooms = _get(config, "/Conferences.json", {"FriendlyName": name, "Status": status}).get(
+        "conferences"
+    )
     for room in rooms if isinstance(rooms, list) else []:
         sid = room.get("sid") if isinstance(room, dict) else None
         if isinstance(sid, str) and sid.startswith("CF"):
             return sid
     return None
+
+
+def call_status(config: Any, sid: str) -> str:
+    """A call leg's status as Twilio knows it now (``queued``, ``ringing``, ``in-progress``,
+    ``completed``, ``busy``, ``no-answer``, ``failed``, ``canceled``)."""
+    status = _get(config, f"/Calls/{sid}.json").get("status")
+    if not isinstance(status, str) or not status:
+        raise TwilioError(f"Twilio answered without a call status: {str(status)[:40]!r}")
+    return status
 
 
 def conference_path(conference: str, participant: str = "") -> str:
