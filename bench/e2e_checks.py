@@ -258,9 +258,12 @@ def database_rows(db: Database) -> Rows:
     queries = {
         "messages": "SELECT id, recording_sid, call_sid, status, status_reason, attempts, "
         "transcript FROM voicemails ORDER BY id",
+        # A caller put back in line after a failed bridge enters, leaves and is bridged again.
         "events": "SELECT c.sid, e.kind, count(*) FROM call_events e "
         f"JOIN calls c ON c.id = e.call_id WHERE e.kind IN ({once}) "
-        "GROUP BY c.sid, e.kind HAVING count(*) > 1",
+        "GROUP BY c.sid, c.id, e.kind HAVING count(*) > 1 + CASE WHEN e.kind IN "
+        "('queue_entered', 'queue_left', 'bridged') THEN (SELECT count(*) FROM call_events f "
+        "WHERE f.call_id = c.id AND f.kind = 'bridge_failed') ELSE 0 END",
         "entries": "SELECT call_sid, count(*) FROM queue_entries GROUP BY call_sid "
         "HAVING count(*) > 1",
         "legs": "SELECT call_sid, agent_call_sid FROM queue_entries WHERE bridged_at IS NOT NULL",

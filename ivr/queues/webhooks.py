@@ -288,11 +288,16 @@ def join() -> Response:
     entry = queue_entry()
     call = open_call(db.session, call_facts())
     step = int_arg("s", 1, low=1, high=10_000)
+    if entry.call_sid == call.sid and entry.state == EntryState.DONE:
+        # The agent's leg ended before the caller's move came (Twilio took long): they never
+        # talked, and the caller is back in line with their place, not at the end of it.
+        reopen(db.session, call, entry)
     if entry.call_sid != call.sid or entry.state != EntryState.BRIDGED:
         # Not (or no longer) this caller's conversation: back in line for the next agent.
         turn = flow_for(call, step).enter(entry.node)
         record_turn(db.session, call, step, turn)
         db.session.commit()
+        distribute_now()
         return twiml(turn.response)
     db.session.commit()
     menu = hotline().menu
@@ -338,8 +343,9 @@ def music() -> Response:
     """The conference's waitUrl and HoldUrl: music while the agent comes or the caller holds.
 
     A caller who still waits in the room after their agent's leg ended (the agent hung up during
-    the whisper) is put back in line with their place and moved out of the room to the queue:
-    the caller's own requests say so, whatever order Twilio's other reports come in.
+    the whisper, or left before the caller came in) is put back in line with their place and
+    moved out of the room to the queue: the caller's own requests say so, whatever order
+    Twilio's other reports come in.
     """
     ident = whole_number(request.args.get("entry", ""))
     entry = None if ident is None else find(QueueEntry, ident)
@@ -347,7 +353,7 @@ def music() -> Response:
     if (
         entry is not None
         and entry.call_sid == call.sid
-        and never_reached(db.session, entry)
+        and entry.state == EntryState.DONE
         and room_never_started(current_app.config, call.sid)
     ):
         reopen(db.session, call, entry)

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from ivr.database import db
-from ivr.models import Agent, Call, EntryState, Outcome, Presence
+from ivr.models import Agent, Call, CallEvent, EntryState, Outcome, Presence
 from ivr.queues.waiting import estimate_wait
 from tests.conftest import Twilio
 from tests.factories import (
@@ -193,6 +193,36 @@ def test_take_next_calls_the_agent_who_hears_topic_and_wait(
     assert bridged_event["detail"]["agent"] == "li"
     ended = next(e for e in body["events"] if e["kind"] == "conversation_ended")
     assert ended["detail"] == {"agent": "li", "talk": 95}
+
+
+def test_a_caller_whose_agent_left_before_they_came_keeps_their_place(
+    app: Flask, client: FlaskClient, twilio: Twilio
+) -> None:
+    add_agent(app, "li", ["zh"], ["product"])
+    doc = to_queue(twilio)
+    wait_loop(twilio, doc)
+    [before] = entries(app)
+    assert client.post("/api/v1/agents/li/take-next", headers=auth(make_token(app))).json["offer"]
+    placed = RestCalls.placed[0]
+    agent_leg = {"CallSid": "CA" + "a" * 32, "From": "+10000000000", "To": placed["To"],
+                 "CallStatus": "in-progress", "Direction": "outbound-api"}  # fmt: skip
+    connect = Doc.parse(twilio.post(path_of(placed["Url"]), agent_leg).data)
+    moved = RestCalls.placed[1]
+    # Twilio was slow to move the caller: li's Dial ended (alone in the room) before they came.
+    dial_action = path_of(connect.root.find("Dial").get("action", ""))  # type: ignore[union-attr]
+    twilio.post(dial_action, {**agent_leg, "DialCallStatus": "answered", "DialCallDuration": "6"})
+    joined = Doc.parse(twilio.post(path_of(moved["Url"]), call_params()).data)
+    assert "Enqueue" in joined.verbs() and joined.root.find("Dial") is None
+    [entry] = entries(app)  # the same stay, waiting from when the caller first came
+    assert (entry.state, entry.entered_at, entry.agent_id) == (
+        EntryState.WAITING,
+        before.entered_at,
+        None,
+    )
+    assert entry.talk_seconds is None  # no talk for li's figures
+    with app.app_context():
+        kinds = [e.kind for e in db.session.scalars(select(CallEvent).order_by(CallEvent.id))]
+    assert kinds.index("bridged") < kinds.index("bridge_failed")
 
 
 def test_longest_waiting_first_and_never_twice(
