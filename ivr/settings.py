@@ -57,6 +57,7 @@ class Settings(TypedDict):
     HOTLINE_WORKER_LEASE: float
     HOTLINE_WORKER_MAX_ATTEMPTS: int
     HOTLINE_WORKER_POLL: float
+    HOTLINE_WORKER_NICE: int
     HOTLINE_MAX_RECORDING_BYTES: int
     HOTLINE_MAX_RECORDING_SECONDS: float
     HOTLINE_AUDIO_STORE: str
@@ -186,6 +187,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         "HOTLINE_WORKER_LEASE": _number(env, "HOTLINE_WORKER_LEASE", 120.0),
         "HOTLINE_WORKER_MAX_ATTEMPTS": int(_number(env, "HOTLINE_WORKER_MAX_ATTEMPTS", 8)),
         "HOTLINE_WORKER_POLL": _number(env, "HOTLINE_WORKER_POLL", 1.0),
+        # Transcription yields the cores to webhooks (a caller waits on those): a nicer thread.
+        "HOTLINE_WORKER_NICE": int(_number(env, "HOTLINE_WORKER_NICE", 10)),
         "HOTLINE_MAX_RECORDING_BYTES": int(_number(env, "HOTLINE_MAX_RECORDING_BYTES", 64 * 2**20)),
         "HOTLINE_MAX_RECORDING_SECONDS": _number(env, "HOTLINE_MAX_RECORDING_SECONDS", 600.0),
         # "files": recordings in the data folder (one machine); "database": in the shared

@@ -87,6 +87,8 @@ def settings(data_dir: Path, url: str, **extra: Any) -> dict[str, Any]:
         "TWILIO_API_BASE_URL": "https://127.0.0.1:9",
         "ORDER_LOOKUP_URL": "",
         "HOTLINE_WORKER": "off",  # tests run workers explicitly
+        # At full priority: the suite's other processes would starve a nicer one's Vosk.
+        "HOTLINE_WORKER_NICE": 0,
         **extra,
     }
 

@@ -10,12 +10,14 @@ Messages and conversations take turns, so a backlog of one never starves the oth
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -79,6 +81,7 @@ class WorkerSettings:
     lease_seconds: float = 120.0
     max_attempts: int = 8
     poll_seconds: float = 1.0
+    nice: int = 10
 
     @classmethod
     def from_config(cls, config: Any) -> WorkerSettings:
@@ -87,7 +90,30 @@ class WorkerSettings:
             lease_seconds=float(config["HOTLINE_WORKER_LEASE"]),
             max_attempts=int(config["HOTLINE_WORKER_MAX_ATTEMPTS"]),
             poll_seconds=float(config["HOTLINE_WORKER_POLL"]),
+            nice=int(config["HOTLINE_WORKER_NICE"]),
         )
+
+
+@contextlib.contextmanager
+def yielding_cpu(nice: int) -> Iterator[None]:
+    """Lower the calling thread's priority by ``nice`` meanwhile (Linux keeps a nice value per
+    thread; ffmpeg started from it inherits it): on cores shared with the web processes,
+    webhooks, which a caller waits on, go first and transcription takes what is left."""
+    thread = threading.get_native_id()
+    before = os.getpriority(os.PRIO_PROCESS, thread) if nice > 0 else None
+    if before is not None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, thread, before + nice)
+        except OSError as exc:
+            log.warning("could not lower the worker's priority: %s", exc)
+            before = None
+    try:
+        yield
+    finally:
+        if before is not None:
+            # Back up takes privilege a deployed worker lacks; it ends here anyway.
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, thread, before)
 
 
 def worker_name() -> str:
@@ -502,7 +528,7 @@ def work(app: Flask, *, burst: bool = False, stop: threading.Event | None = None
     job = make_job(app)
     done = 0
     first = 0  # the kind tried first: the other one after each job, so neither starves
-    with app.app_context():
+    with yielding_cpu(job.settings.nice), app.app_context():
         log.info("worker %s started", job.name)
         warn_of_missing_models(job.registry)
         while not stop.is_set():

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -41,7 +42,7 @@ from voicemail.accuracy import character_error_rate
 from voicemail.audio import telephone_line
 from voicemail.models import Voicemail, VoicemailStatus
 from voicemail.search import matching
-from voicemail.worker import fetch_audio, work
+from voicemail.worker import fetch_audio, work, yielding_cpu
 
 
 def vosk_reachable() -> bool:
@@ -380,3 +381,25 @@ def test_message_whose_workers_keep_dying_ends_failed(
     )
     warned = [r for r in caplog.records if r.levelname == "WARNING" and "stopped" in r.message]
     assert len(warned) == 1
+
+
+def test_the_worker_thread_yields_the_cores_to_webhooks_and_its_ffmpeg_too() -> None:
+    seen: dict[str, int] = {}
+
+    def transcribe() -> None:
+        me = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, me)
+        with yielding_cpu(10):
+            seen["inside"] = os.getpriority(os.PRIO_PROCESS, me) - before
+            child = [sys.executable, "-c", "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"]
+            seen["child"] = int(subprocess.run(child, capture_output=True, text=True).stdout)
+            seen["child"] -= before
+        seen["after"] = os.getpriority(os.PRIO_PROCESS, me) - before
+
+    process_before = os.getpriority(os.PRIO_PROCESS, 0)
+    worker = threading.Thread(target=transcribe)
+    worker.start()
+    worker.join()
+    # Raising it back takes privilege (a burst run by a test, or `voicemail work --burst`).
+    assert seen == {"inside": 10, "child": 10, "after": 0 if os.geteuid() == 0 else 10}
+    assert os.getpriority(os.PRIO_PROCESS, 0) == process_before  # the web threads are untouched
