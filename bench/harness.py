@@ -154,6 +154,33 @@ def procfile_command(port: int, app_spec: str = APP_SPEC) -> list[str]:
     return [*command, "--bind", f"127.0.0.1:{port}"]
 
 
+def _children_ticks(pid: int) -> tuple[int, int]:
+    """How many processes ``pid`` has, and the CPU ticks they have used."""
+    count = ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:  # ppid
+            count += 1
+            ticks += int(fields[11]) + int(fields[12])  # utime + stime
+    return count, ticks
+
+
+def settle(pid: int, wanted: int, timeout: float = 60.0) -> None:
+    """Wait until every web process has loaded the app: the first answers while the others
+    still import it, which would take the cores from the first requests timed."""
+    deadline = time.monotonic() + timeout
+    before = _children_ticks(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = _children_ticks(pid)
+        if now[0] >= wanted and now[1] - before[1] <= 1:
+            return
+        before = now
+
+
 @contextmanager
 def gunicorn(app_spec: str, env: dict[str, str], log: Path, *extra: str) -> Iterator[Server]:
     """Serve ``app_spec`` as the Procfile serves the app, on a loopback port."""
@@ -177,6 +204,10 @@ def gunicorn(app_spec: str, env: dict[str, str], log: Path, *extra: str) -> Iter
             if time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn did not answer: {log.read_text()[-3000:]}")
             time.sleep(0.2)
+        flags = list(extra)
+        wanted = (int(flags[flags.index("--workers") + 1]) if "--workers" in flags
+                  else gunicorn_workers())  # fmt: skip
+        settle(process.pid, wanted)
         yield server
     finally:
         process.send_signal(signal.SIGTERM)

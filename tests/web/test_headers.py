@@ -8,6 +8,7 @@ from flask.testing import FlaskClient
 
 from ivr.database import db
 from ivr.models import Call, Role
+from ivr.ops.gunicorn_hooks import warm
 from ivr.queues.agents import create_agent
 from tests.factories import assert_protected, auth, make_token, sign_in
 
@@ -42,3 +43,13 @@ def test_database_values_are_escaped_on_pages(app: Flask, client: FlaskClient, l
         assert "<b id=x>" not in html and "&lt;b id=x&gt;busy&lt;/b&gt;" in html
     listing = client.get("/calls").get_data(as_text=True)
     assert ("已结束" if lang == "zh" else "completed") in listing  # known values still translated
+
+
+def test_a_web_process_compiles_every_page_before_its_first_request(app: Flask) -> None:
+    # gunicorn's post_worker_init: a person's first page in each web process is not the one
+    # that compiles its templates.
+    pages = set(app.jinja_env.list_templates(extensions=["html"]))
+    assert {"inbox.html", "base.html"} <= pages
+    warm(app)
+    compiled = {template.name for template in app.jinja_env.cache.values()}  # type: ignore[union-attr]
+    assert pages <= compiled

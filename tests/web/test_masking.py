@@ -19,7 +19,8 @@ from ivr.queues.agents import create_agent
 from tests.conftest import Twilio
 from tests.factories import add_message, csrf, sign_in, use_rest
 from tests.loopback import RestCalls
-from voicemail.models import Note
+from voicemail.models import ConversationRecording, Note, VoicemailStatus
+from voicemail.search import index_conversation
 
 NUMBER = "+8613800138000"  # add_message's caller
 MASKED = "+86 138****8000"
@@ -45,6 +46,15 @@ def people(app_settings: dict[str, Any], rest: str, app: Flask) -> int:
                            language="zh", node="q", from_number=NUMBER, agent_id=li.id,
                            state=EntryState.OFFERED, offered_at=utcnow())  # fmt: skip
         db.session.add(entry)
+        talk = ConversationRecording(
+            call_id=call.id, call_sid=SID, from_number=NUMBER, queue="product", language="zh",
+            recording_sid="RE" + "7" * 32, status=VoicemailStatus.TRANSCRIBED,
+            transcript="我要退款", started_at=utcnow(),
+            turns=[{"speaker": "customer", "start": 0.0, "end": 2.0, "text": "我要退款"}],
+        )  # fmt: skip
+        db.session.add(talk)
+        db.session.flush()
+        index_conversation(db.session, talk.id, talk.transcript or "")
         # A call-back writes the number it dialled into a note on the message.
         db.session.add(Note(voicemail_id=message_id, body=f"☎ {NUMBER}: 25 s (CA{'9' * 32})"))
         db.session.commit()
@@ -57,6 +67,8 @@ def pages(client: FlaskClient, message_id: int) -> dict[str, str]:
         "calls": client.get("/calls").get_data(as_text=True),
         "call": client.get(f"/calls/{SID}").get_data(as_text=True),
         "inbox": client.get("/inbox").get_data(as_text=True),
+        # What a recorded conversation said, found by the inbox search.
+        "search": client.get("/inbox?q=退款").get_data(as_text=True),
         "message": client.get(f"/inbox/{message_id}").get_data(as_text=True),
         "board": client.get("/board/live.json").get_data(as_text=True),
     }
