@@ -58,6 +58,7 @@ def send(client: FlaskClient, path: str, page: str, **fields: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.speech
 def test_a_call_back_is_recorded_after_the_notice_paused_and_transcribed_by_speaker(
     app: Flask, client: FlaskClient, phone: Simulator
 ) -> None:

@@ -66,6 +66,7 @@ def recording(app: Flask) -> ConversationRecording | None:
 
 
 @pytest.mark.slow
+@pytest.mark.speech
 def test_a_recorded_conversation_is_paused_transcribed_by_side_and_found(
     app: Flask, client: FlaskClient, phone: Simulator
 ) -> None:
@@ -111,8 +112,9 @@ def test_a_recorded_conversation_is_paused_transcribed_by_side_and_found(
     assert speakers == {"customer", "agent"}, turns
     agent_text = " ".join(t["text"] for t in turns if t["speaker"] == "agent")
     customer_text = " ".join(t["text"] for t in turns if t["speaker"] == "customer")
-    # The rating after li hung up is not in the recording (it stopped with the conversation).
-    assert row.recording_duration is not None and row.recording_duration <= TALK + 1
+    # The rating after li hung up is not in the recording (it stopped with the conversation):
+    # its question alone lasts longer than the few simulated seconds a loaded machine adds.
+    assert row.recording_duration is not None and row.recording_duration <= TALK + 4
 
     # A word only li said finds the conversation; the call page shows the turns and the pause.
     word = next(

@@ -5,18 +5,19 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from app import create_app
 from ivr.database import db
-from ivr.models import Agent, AgentOffer, Presence, QueueEntry
+from ivr.models import Agent, AgentOffer, CallEvent, Presence, QueueEntry
 from ivr.queues.agents import create_agent, set_presence
 from ivr.queues.distribution import stop_distributor
 from ivr.simulator import Caller, Press, Simulator
@@ -185,8 +186,16 @@ def test_two_machines_on_one_database_offer_each_caller_once_and_each_agent_one_
     with app.app_context():
         offers = db.session.scalars(select(AgentOffer).order_by(AgentOffer.offered_at)).all()
         answered = [o for o in offers if o.outcome == "answered"]
-        assert sorted(o.entry_id for o in answered) == sorted({o.entry_id for o in answered})
-        assert len(answered) == 9  # each caller answered once
+        # Each caller answered once; again only after their first agent left before the caller
+        # reached the room (a loaded machine moves them late), which puts them back in line.
+        again = Counter(o.entry_id for o in answered) - Counter({o.entry_id for o in answered})
+        for entry_id, more in again.items():
+            entry = db.session.get(QueueEntry, entry_id)
+            assert entry is not None
+            failed = db.session.scalar(select(func.count()).where(
+                CallEvent.call_id == entry.call_id, CallEvent.kind == "bridge_failed"))  # fmt: skip
+            assert failed == more, (entry_id, more, failed)
+        assert len(answered) == 9 + sum(again.values())
         for agent_id in {o.agent_id for o in offers}:
             mine = [o for o in offers if o.agent_id == agent_id]
             for earlier, later in itertools.pairwise(mine):

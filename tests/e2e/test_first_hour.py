@@ -27,7 +27,8 @@ from voicemail.accuracy import character_error_rate
 
 CLIP = "zeroth_104_003_0294.flac"
 BIN = Path(sys.executable).parent
-pytestmark = [pytest.mark.slow, pytest.mark.gunicorn]
+# The newcomer's service makes its own SQLite database, whatever the suite runs on.
+pytestmark = [pytest.mark.slow, pytest.mark.gunicorn, pytest.mark.nodb, pytest.mark.speech]
 
 
 def newcomer_env(data_dir: Path, **extra: str) -> dict[str, str]:

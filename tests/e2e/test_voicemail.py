@@ -60,6 +60,7 @@ def leave(phone: Simulator, audio: bytes, **extra: Any) -> Any:
 
 
 @pytest.mark.slow
+@pytest.mark.speech
 def test_messages_with_real_speech_are_kept_once_and_transcribed(
     app: Flask, client: FlaskClient, phone: Simulator
 ) -> None:

@@ -111,6 +111,7 @@ def app_settings(app_settings: dict[str, Any], host: MediaHost) -> dict[str, Any
 
 
 @pytest.mark.slow
+@pytest.mark.speech
 def test_one_burst_of_bad_recordings_ends_each_clearly_and_transcribes_the_good(
     app: Flask,
     client: FlaskClient,

@@ -136,6 +136,7 @@ def said_by(row: ConversationRecording, speaker: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.speech
 def test_each_side_is_transcribed_as_its_own_turns_and_found_by_search(
     app: Flask, client: FlaskClient, host: MediaHost
 ) -> None:
