@@ -176,7 +176,14 @@ def play_music(run: CallRun, participant: Participant, url: str, *, fetch: bool)
     room = participant.conference
     fields = {"ConferenceSid": room.sid, "FriendlyName": room.name}
     before = run.clock
-    run_restricted(run, run.fetch(url, fields), MUSIC_VERBS, "conference music")
+    holding = participant.hold
+    document = run.fetch(url, fields)
+    with run.sim.lock:
+        # Taken off hold (or the room started) while the music was being fetched: Twilio stops
+        # the music at once, so none of what came back is played.
+        if participant.hold != holding or (not holding and room.started):
+            return
+    run_restricted(run, document, MUSIC_VERBS, "conference music")
     if run.clock == before:
         run.clock += run.sim.play_seconds  # an empty document must not spin
 

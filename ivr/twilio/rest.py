@@ -49,12 +49,21 @@ def credentials(config: Any) -> tuple[str, str]:
     return config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]
 
 
-def _post(config: Any, path: str, form: dict[str, str]) -> dict[str, Any]:
+def _request(
+    config: Any,
+    method: str,
+    path: str,
+    *,
+    form: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One REST request to Twilio: its JSON object, or TwilioError."""
     url = (
         f"{config['TWILIO_API_BASE_URL']}/2010-04-01/Accounts/{config['TWILIO_ACCOUNT_SID']}{path}"
     )
     try:
-        reply = requests.post(url, data=form, auth=credentials(config), timeout=10)
+        reply = requests.request(method, url, data=form, params=params,
+                                 auth=credentials(config), timeout=10)  # fmt: skip
     except requests.RequestException as exc:
         raise TwilioError(f"Twilio unreachable: {type(exc).__name__}") from exc
     if reply.status_code >= 300:
@@ -69,6 +78,14 @@ def _post(config: Any, path: str, form: dict[str, str]) -> dict[str, Any]:
     if not isinstance(answer, dict):
         raise TwilioError(f"Twilio answered {type(answer).__name__}, not a JSON object")
     return answer
+
+
+def _post(config: Any, path: str, form: dict[str, str]) -> dict[str, Any]:
+    return _request(config, "POST", path, form=form)
+
+
+def _get(config: Any, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+    return _request(config, "GET", path, params=params)
 
 
 def create_call(
@@ -109,25 +126,6 @@ def live_conference(config: Any, name: str) -> str | None:
     Participants are added by name, but changed only through the conference's sid.
     """
     return conference_sid(config, name, "in-progress")
-
-
-def _get(config: Any, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-    url = (
-        f"{config['TWILIO_API_BASE_URL']}/2010-04-01/Accounts/{config['TWILIO_ACCOUNT_SID']}{path}"
-    )
-    try:
-        reply = requests.get(url, params=params, auth=credentials(config), timeout=10)
-    except requests.RequestException as exc:
-        raise TwilioError(f"Twilio unreachable: {type(exc).__name__}") from exc
-    if reply.status_code >= 300:
-        raise TwilioError(f"Twilio answered HTTP {reply.status_code}", code=_error_code(reply))
-    try:
-        answer = reply.json()
-    except (ValueError, RecursionError) as exc:
-        raise TwilioError("Twilio answered without JSON") from exc
-    if not isinstance(answer, dict):
-        raise TwilioError(f"Twilio answered {type(answer).__name__}, not a JSON object")
-    return answer
 
 
 def conference_sid(config: Any, name: str, status: str) -> str | None:

@@ -116,6 +116,13 @@ def test_max_wait_offers_a_message(app: Flask, twilio: Twilio) -> None:
     assert entries(app)[0].leave_reason == "timeout"
 
 
+def agent_answers(twilio: Twilio, placed: dict[str, str]) -> tuple[dict[str, str], Doc]:
+    """The agent's phone, rung by the call the app ``placed``, answers: their leg and its TwiML."""
+    agent_leg = {"CallSid": "CA" + "a" * 32, "From": "+10000000000", "To": placed["To"],
+                 "CallStatus": "in-progress", "Direction": "outbound-api"}  # fmt: skip
+    return agent_leg, Doc.parse(twilio.post(path_of(placed["Url"]), agent_leg).data)
+
+
 def test_take_next_calls_the_agent_who_hears_topic_and_wait(
     app: Flask, client: FlaskClient, twilio: Twilio
 ) -> None:
@@ -132,9 +139,7 @@ def test_take_next_calls_the_agent_who_hears_topic_and_wait(
     assert placed["Url"].startswith("https://hotline.example.com/voice/agent/connect?entry=")
     # The agent's leg: a whisper in the agent's language, then the conference of the caller's
     # call, into which the caller is moved out of the queue by a call update.
-    agent_leg = {"CallSid": "CA" + "a" * 32, "From": "+10000000000", "To": placed["To"],
-                 "CallStatus": "in-progress", "Direction": "outbound-api"}  # fmt: skip
-    connect = Doc.parse(twilio.post(path_of(placed["Url"]), agent_leg).data)
+    agent_leg, connect = agent_answers(twilio, placed)
     assert connect.said()[0][1].startswith("商品咨询，中文来电，已等待")
     room = connect.root.find("Dial/Conference")
     assert room is not None and room.text == f"hotline-{SID}"
@@ -199,14 +204,10 @@ def test_a_caller_whose_agent_left_before_they_came_keeps_their_place(
     app: Flask, client: FlaskClient, twilio: Twilio
 ) -> None:
     add_agent(app, "li", ["zh"], ["product"])
-    doc = to_queue(twilio)
-    wait_loop(twilio, doc)
+    wait_loop(twilio, to_queue(twilio))
     [before] = entries(app)
     assert client.post("/api/v1/agents/li/take-next", headers=auth(make_token(app))).json["offer"]
-    placed = RestCalls.placed[0]
-    agent_leg = {"CallSid": "CA" + "a" * 32, "From": "+10000000000", "To": placed["To"],
-                 "CallStatus": "in-progress", "Direction": "outbound-api"}  # fmt: skip
-    connect = Doc.parse(twilio.post(path_of(placed["Url"]), agent_leg).data)
+    agent_leg, connect = agent_answers(twilio, RestCalls.placed[0])
     moved = RestCalls.placed[1]
     # Twilio was slow to move the caller: li's Dial ended (alone in the room) before they came.
     dial_action = path_of(connect.root.find("Dial").get("action", ""))  # type: ignore[union-attr]

@@ -212,6 +212,7 @@ def worker_env(app_settings: dict[str, Any], host: MediaHost, **extra: str) -> d
         "TWILIO_API_BASE_URL": host.base_url,
         "VOSK_MODEL_ZH": ko_model_path(),
         "HOTLINE_WORKER_POLL": "0.05",
+        "HOTLINE_WORKER_NICE": "0",  # the suite's other processes would starve a nicer one
         **extra,
     }
 

@@ -1,6 +1,7 @@
-"""Every page through an accessibility engine (axe-core, vendored in tests/vendor/axe-core), in
-中文, on a wide screen (1440×900) and a phone (390×844), for a supervisor, an agent and nobody
-signed in: no serious or critical violation (contrast, names, labels, landmarks…)."""
+"""The accessibility engine (axe-core, vendored in tests/vendor/axe-core) in 中文: its helpers,
+and what only a live board shows. Every page goes through it in the one crawl of every page at
+both sizes (tests/web/test_layout_browser.py), which checks the layout of each page it opens
+too."""
 
 from __future__ import annotations
 
@@ -17,8 +18,6 @@ from ivr.database import db
 from ivr.models import Agent, Call, EntryState, Outcome, Presence, QueueEntry
 from ivr.queues.agents import create_agent, finish_call, set_presence
 from tests.factories import CHROMIUM, open_settled, page_holds
-from tests.factories import sign_in as sign_in_client
-from tests.web.test_words import demo_day
 
 pytestmark = [
     pytest.mark.browser,
@@ -61,37 +60,6 @@ def violations(page: Page, base: str, url: str) -> list[str]:
     """The serious and critical violations axe finds on ``url`` once it has settled."""
     open_settled(page, base, url)
     return list(page.evaluate(RUN_AXE))
-
-
-def test_every_page_passes_the_accessibility_engine(
-    app: Flask, live_server: str, browser: Browser
-) -> None:
-    people, pages = demo_day(app)
-    urls = [url for _, url in pages if not NOT_PAGES.search(url)]
-    assert len(urls) >= 15, urls
-    agent = next(name for name, (_, role) in people.items() if role == "agent")
-    # The agent's pages, and one of the supervisors' (each is the same "not allowed" page).
-    client = app.test_client()
-    sign_in_client(client, agent, people[agent][0])
-    answers = {url: client.get(url).status_code for url in urls}
-    theirs = [url for url in urls if answers[url] == 200]
-    theirs += [url for url in urls if answers[url] == 403][:1]
-    assert len(theirs) > 5 and 403 in answers.values(), answers
-    found: dict[str, object] = {}
-    for width, height in SIZES:
-        page = axe_page(browser, width, height)
-        # Signed out: the sign-in page, and a page that is not there.
-        for url in ("/login", "/nowhere"):
-            if seen := violations(page, live_server, url):
-                found[f"{width} nobody {url}"] = seen
-        for name, pages in (("demo", urls), (agent, theirs)):
-            sign_in(page, live_server, name, people[name][0])
-            for url in pages:
-                if seen := violations(page, live_server, url):
-                    found[f"{width} {name} {url}"] = seen
-            page.context.clear_cookies()
-        page.close()
-    assert not found, "\n".join(f"{where}: {seen}" for where, seen in found.items())
 
 
 @pytest.mark.usefixtures("manual_queues")  # the stay is set by hand
