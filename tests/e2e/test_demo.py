@@ -63,7 +63,7 @@ def sign_in(session: requests.Session, base: str, name: str, password: str) -> N
 def test_demo_fills_every_page_once(
     app: Flask, live_server: str, browser_session: requests.Session
 ) -> None:
-    result = app.test_cli_runner().invoke(args=["demo", "--calls", "40", "--seed", "7"])
+    result = app.test_cli_runner().invoke(args=["demo", "--calls", "24", "--seed", "3"])
     assert result.exit_code == 0, result.output
     password = SIGN_IN.search(result.output)
     assert password is not None, result.output
@@ -79,7 +79,7 @@ def test_demo_fills_every_page_once(
         today = db.session.scalar(
             select(func.count()).where(Call.started_at >= since, Call.started_at < until)
         )
-    assert len(calls) == 40
+    assert len(calls) == 24
     outcomes = {call.outcome for call in calls}
     assert {Outcome.AGENT, Outcome.SELF_SERVICE} <= outcomes
     assert any(call.rating for call in calls)
@@ -114,15 +114,15 @@ def test_demo_fills_every_page_once(
 
     again = app.test_cli_runner().invoke(args=["demo", "--calls", "5"])
     assert again.exit_code != 0
-    assert "already holds 40 calls" in again.output
+    assert "already holds 24 calls" in again.output
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Call)) == 40
+        assert db.session.scalar(select(func.count()).select_from(Call)) == 24
 
     more = app.test_cli_runner().invoke(args=["demo", "--calls", "3", "--force"])
     assert more.exit_code == 0, more.output
     with app.app_context():
         after = {c.sid: c.started_at for c in db.session.scalars(select(Call))}
-    assert len(after) == 43
+    assert len(after) == 27
     assert all(after[call.sid] == call.started_at for call in calls)  # the first day stays put
 
 

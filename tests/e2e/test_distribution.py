@@ -145,6 +145,7 @@ def test_a_manual_queue_still_waits_for_take_next(
 
 
 @pytest.mark.slow  # a dozen callers through two app instances: seconds of real time
+@pytest.mark.postgres
 def test_two_machines_on_one_database_offer_each_caller_once_and_each_agent_one_at_a_time(
     app: Flask, app_settings: dict[str, Any], live_server: str, media: Any
 ) -> None:

@@ -98,6 +98,7 @@ def free_again(app: Flask, name: str) -> bool:
 
 
 @pytest.mark.slow  # three callers one after another, twice: seconds of real time
+@pytest.mark.postgres  # the order agents are rung in: NULLs sort otherwise on PostgreSQL
 @pytest.mark.parametrize(
     ("strategy", "turns"),
     [("round_robin", ["li", "wang", "li"]), ("longest_idle", ["li", "li", "wang"])],

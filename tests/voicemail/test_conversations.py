@@ -237,6 +237,7 @@ def database_store(app_settings: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
 @pytest.mark.usefixtures("database_store")
 def test_two_workers_transcribe_a_conversation_once_with_audio_in_the_database(
     app: Flask, app_settings: dict[str, Any], host: MediaHost

@@ -86,6 +86,7 @@ def reader(app: Flask, name: str, password: str, language: str) -> FlaskClient:
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
 def test_every_page_reads_in_the_readers_language(app: Flask) -> None:
     people, urls = demo_day(app)
     assert len(urls) >= 20, urls
