@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from ivr.models import AgentOffer, CallEvent, OfferOutcome, QueueEntry
 from ivr.simulator import HttpTransport, RecordingServer, Simulator, Transport
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL
 
@@ -56,3 +60,18 @@ def live_phone(live_server: str, media: RecordingServer) -> Iterator[Simulator]:
     simulator = simulator_for(live_server, media, time_scale=0.02)
     yield simulator
     simulator.close()
+
+
+def answered_again(session: Session, offers: Iterable[AgentOffer]) -> int:
+    """How many answers came after a caller's first, each checked to follow a failed bridge: a
+    caller is answered once, and again only when their agent left before the caller reached the
+    room (a loaded machine moves them late), which puts them back in line."""
+    answered = Counter(o.entry_id for o in offers if o.outcome == OfferOutcome.ANSWERED)
+    again = answered - Counter(set(answered))
+    for entry_id, more in again.items():
+        entry = session.get(QueueEntry, entry_id)
+        assert entry is not None
+        failed = session.scalar(select(func.count()).where(
+            CallEvent.call_id == entry.call_id, CallEvent.kind == "bridge_failed"))  # fmt: skip
+        assert failed == more, (entry_id, more, failed)
+    return sum(again.values())
