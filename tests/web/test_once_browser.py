@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from ivr.database import db
@@ -71,7 +71,8 @@ def test_double_clicks_act_once_and_a_note_outlives_its_session(
     sign_in(page)
     page.wait_for_selector("#form-draft")
     assert page.url.endswith(f"/inbox/{ident}")
-    assert page.input_value("textarea[name=body]") == NOTE  # filled in again
+    # Filled in again by the page's script, which may run a moment after the notice is there.
+    expect(page.locator("textarea[name=body]")).to_have_value(NOTE)
     page.screenshot(path=str(tmp_path / "draft.png"))
     page.click("button:has-text('添加备注')")
     page.wait_for_selector(f"ul.notes >> text={NOTE}")
