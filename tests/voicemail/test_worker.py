@@ -239,6 +239,7 @@ def wait_until_transcribing(app: Flask) -> None:
 
 @pytest.mark.slow
 @pytest.mark.gunicorn
+@pytest.mark.speech  # a worker process transcribing real speech; leases on PostgreSQL: quick tests
 def test_worker_stopped_with_sigterm_finishes_its_message_first(
     app: Flask, app_settings: dict[str, Any], twilio: Twilio, host: MediaHost
 ) -> None:
@@ -259,6 +260,7 @@ def test_worker_stopped_with_sigterm_finishes_its_message_first(
 
 @pytest.mark.slow
 @pytest.mark.gunicorn
+@pytest.mark.speech  # a worker process transcribing real speech; leases on PostgreSQL: quick tests
 def test_worker_killed_mid_job_leaves_it_to_another_exactly_once(
     app: Flask, app_settings: dict[str, Any], twilio: Twilio, host: MediaHost
 ) -> None:
